@@ -1,0 +1,2 @@
+namespace Mta.Protocol.Tests;
+public class SmokeTests { [Fact] public void Builds() => Assert.True(true); }
