@@ -1,0 +1,104 @@
+// Every configuration key of Mta with its default, bound from the "Mta" section of mta.config.json.
+using System.Net;
+
+namespace Mta.Engine.Configuration;
+
+/// <summary>The root of Mta's configuration (section <c>Mta</c>).</summary>
+public sealed class MtaOptions
+{
+    public const string SectionName = "Mta";
+
+    /// <summary>The name this server gives in its greeting and Received fields. Defaults to <c>localhost</c>.</summary>
+    public string HostName { get; set; } = "localhost";
+
+    /// <summary>Where Maildirs and the queue live when their paths are relative. Defaults to <c>data</c>
+    /// (relative to the working directory).</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>The SMTP listeners. Defaults to none; the embedded config defines one on 127.0.0.1:2525.</summary>
+    public List<ListenerOptions> Listeners { get; set; } = [];
+
+    /// <summary>Domains whose mail is delivered here. Defaults to <c>localhost</c>.</summary>
+    public List<string> LocalDomains { get; set; } = [];
+
+    public MailboxOptions Mailboxes { get; set; } = new();
+    public RelayOptions Relay { get; set; } = new();
+    public QueueOptions Queue { get; set; } = new();
+    public LimitOptions Limits { get; set; } = new();
+    public HookOptions Hooks { get; set; } = new();
+}
+
+/// <summary>Where and how one listener accepts connections.</summary>
+public sealed class ListenerOptions
+{
+    /// <summary>Name used in logs and hook contexts. Defaults to <c>smtp</c>.</summary>
+    public string Name { get; set; } = "smtp";
+    /// <summary>IP address to bind. Defaults to <c>127.0.0.1</c>.</summary>
+    public string Address { get; set; } = "127.0.0.1";
+    /// <summary>TCP port. Defaults to 2525 (unprivileged).</summary>
+    public int Port { get; set; } = 2525;
+}
+
+/// <summary>Local delivery into Maildirs.</summary>
+public sealed class MailboxOptions
+{
+    /// <summary>Folder holding one Maildir per user (<c>ROOT/USER/{tmp,new,cur}</c>). Defaults to <c>maildir</c> under the data directory.</summary>
+    public string Root { get; set; } = "maildir";
+    /// <summary>The user that receives mail for <c>postmaster</c> (RFC 5321 4.5.1). Defaults to <c>postmaster</c>.</summary>
+    public string Postmaster { get; set; } = "postmaster";
+    /// <summary>Known users. Empty (the default) accepts any local part of a local domain; otherwise
+    /// unknown users get 550 5.1.1 at RCPT. Matched case-insensitively.</summary>
+    public List<string> Users { get; set; } = [];
+}
+
+/// <summary>Who may send mail to non-local domains.</summary>
+public sealed class RelayOptions
+{
+    /// <summary>Client networks in CIDR form (e.g. <c>10.0.0.0/8</c>) allowed to relay. Defaults to none,
+    /// loopback included: an unauthenticated client can only send to local domains.</summary>
+    public List<string> TrustedNetworks { get; set; } = [];
+}
+
+/// <summary>The durable queue.</summary>
+public sealed class QueueOptions
+{
+    /// <summary>Queue folder. Defaults to <c>queue</c> under the data directory.</summary>
+    public string Path { get; set; } = "queue";
+    /// <summary>Deliveries run at once. Defaults to 8.</summary>
+    public int DeliveryConcurrency { get; set; } = 8;
+    /// <summary>First retry delay after a temporary failure. Defaults to 5 minutes.</summary>
+    public TimeSpan MinRetryDelay { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Longest retry delay. Defaults to 4000 s (about 67 min), as Postfix.</summary>
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(4000);
+    /// <summary>Give up and bounce after this long. Defaults to 5 days.</summary>
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromDays(5);
+    /// <summary>Largest spool segment before a new one starts. Defaults to 64 MiB.</summary>
+    public long SegmentSize { get; set; } = 64L * 1024 * 1024;
+}
+
+/// <summary>Protocol limits and timeouts. RFC minimums are enforced at validation.</summary>
+public sealed class LimitOptions
+{
+    /// <summary>Largest message accepted (SIZE), in octets. Defaults to 10 MiB (10485760), as Postfix's message_size_limit.</summary>
+    public long MaxMessageSize { get; set; } = 10L * 1024 * 1024;
+    /// <summary>Recipients per transaction; 452 4.5.3 past it. Defaults to 1000; at least 100 (RFC 5321 4.5.3.1.8).</summary>
+    public int MaxRecipients { get; set; } = 1000;
+    /// <summary>Connections at once, all clients. Defaults to 1000.</summary>
+    public int MaxConnections { get; set; } = 1000;
+    /// <summary>Connections at once from one client IP. Defaults to 50.</summary>
+    public int MaxConnectionsPerIp { get; set; } = 50;
+    /// <summary>Wait for a command (RFC 5321 4.5.3.2.7 server timeout). Defaults to 5 minutes.</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Wait for each block of DATA (RFC 5321 4.5.3.2.5 gives the client 3 minutes; the server waits as long
+    /// as its command timeout). Defaults to 5 minutes.</summary>
+    public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Errors (4xx/5xx replies) a session may cause before it is disconnected with 421. Defaults to 20, as Postfix's smtpd_hard_error_limit.</summary>
+    public int MaxErrors { get; set; } = 20;
+}
+
+/// <summary>Hook handler behaviour.</summary>
+public sealed class HookOptions
+{
+    /// <summary>Time budget of one handler invocation; over it the client gets 451 4.3.0. Defaults to 10 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+}

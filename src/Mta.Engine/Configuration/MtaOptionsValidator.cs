@@ -1,0 +1,59 @@
+// Checks bound options and names the offending key, so a bad config stops start-up with a clear reason.
+using System.Net;
+
+namespace Mta.Engine.Configuration;
+
+public static class MtaOptionsValidator
+{
+    /// <summary>Returns one message per problem, each starting with the key's path (e.g. <c>Mta:Listeners:0:Port</c>).</summary>
+    public static IReadOnlyList<string> Validate(MtaOptions o)
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, string why) { if (!ok) errors.Add($"Mta:{key}: {why}"); }
+
+        Check(IsHostName(o.HostName), "HostName", $"'{o.HostName}' is not a valid host name");
+        Check(!string.IsNullOrWhiteSpace(o.DataDirectory), "DataDirectory", "must not be empty");
+        Check(o.Listeners.Count > 0, "Listeners", "at least one listener is required");
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < o.Listeners.Count; i++)
+        {
+            var l = o.Listeners[i];
+            Check(!string.IsNullOrWhiteSpace(l.Name), $"Listeners:{i}:Name", "must not be empty");
+            Check(seen.Add(l.Name ?? ""), $"Listeners:{i}:Name", $"'{l.Name}' is used by another listener");
+            Check(IPAddress.TryParse(l.Address, out _), $"Listeners:{i}:Address", $"'{l.Address}' is not an IP address");
+            Check(l.Port is > 0 and <= 65535, $"Listeners:{i}:Port", $"{l.Port} is not a TCP port (1-65535)");
+        }
+        for (var i = 0; i < o.LocalDomains.Count; i++)
+            Check(IsHostName(o.LocalDomains[i]), $"LocalDomains:{i}", $"'{o.LocalDomains[i]}' is not a domain name");
+        Check(!string.IsNullOrWhiteSpace(o.Mailboxes.Root), "Mailboxes:Root", "must not be empty");
+        Check(IsMailboxName(o.Mailboxes.Postmaster), "Mailboxes:Postmaster", $"'{o.Mailboxes.Postmaster}' is not a usable mailbox name");
+        for (var i = 0; i < o.Mailboxes.Users.Count; i++)
+            Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name (letters, digits, . _ - + only, not starting with a dot)");
+        for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
+            Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
+        Check(!string.IsNullOrWhiteSpace(o.Queue.Path), "Queue:Path", "must not be empty");
+        Check(o.Queue.DeliveryConcurrency is >= 1 and <= 1024, "Queue:DeliveryConcurrency", "must be between 1 and 1024");
+        Check(o.Queue.MinRetryDelay > TimeSpan.Zero, "Queue:MinRetryDelay", "must be positive");
+        Check(o.Queue.MaxRetryDelay >= o.Queue.MinRetryDelay, "Queue:MaxRetryDelay", "must not be less than MinRetryDelay");
+        Check(o.Queue.MaxLifetime > TimeSpan.Zero, "Queue:MaxLifetime", "must be positive");
+        Check(o.Queue.SegmentSize >= 1024 * 1024, "Queue:SegmentSize", "must be at least 1 MiB");
+        Check(o.Limits.MaxMessageSize >= 64 * 1024, "Limits:MaxMessageSize", "must be at least 65536 octets (RFC 5321 4.5.3.1.7)");
+        Check(o.Limits.MaxRecipients >= 100, "Limits:MaxRecipients", "must be at least 100 (RFC 5321 4.5.3.1.8)");
+        Check(o.Limits.MaxConnections >= 1, "Limits:MaxConnections", "must be at least 1");
+        Check(o.Limits.MaxConnectionsPerIp >= 1, "Limits:MaxConnectionsPerIp", "must be at least 1");
+        Check(o.Limits.CommandTimeout >= TimeSpan.FromSeconds(1), "Limits:CommandTimeout", "must be at least 1 second");
+        Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1), "Limits:DataTimeout", "must be at least 1 second");
+        Check(o.Limits.MaxErrors >= 1, "Limits:MaxErrors", "must be at least 1");
+        Check(o.Hooks.Timeout > TimeSpan.Zero, "Hooks:Timeout", "must be positive");
+        return errors;
+    }
+
+    private static bool IsHostName(string? s) =>
+        !string.IsNullOrEmpty(s) && s.Length <= 255 &&
+        s.Split('.').All(label => label.Length is > 0 and <= 63 && label[0] != '-' && label[^1] != '-' &&
+                                  label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'));
+
+    internal static bool IsMailboxName(string? s) =>
+        !string.IsNullOrEmpty(s) && s.Length <= 64 && s[0] != '.' &&
+        s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '+');
+}
