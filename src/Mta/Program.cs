@@ -1,1 +1,71 @@
-Console.WriteLine("mta");
+// The `mta` command: run the server, or check a configuration without starting it.
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Mta.Configuration;
+using Mta.Engine;
+
+var configOption = new Option<FileInfo?>("--config", "-c")
+{
+    Description = $"Configuration file (default: ./{ConfigLoader.DefaultFileName}, else the embedded default beside the executable)",
+};
+
+var run = new Command("run", "Run the mail server until Ctrl-C or SIGTERM") { configOption };
+run.SetAction(async (parse, cancellationToken) =>
+{
+    LoadedConfig loaded;
+    try
+    {
+        loaded = ConfigLoader.Load(parse.GetValue(configOption)?.FullName);
+    }
+    catch (ConfigException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+    builder.Configuration.AddConfiguration(loaded.Configuration);
+    builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
+    builder.Logging.AddSimpleConsole(o =>
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        o.UseUtcTimestamp = true;
+    });
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
+    builder.Services.AddMtaEngine(loaded.Options);
+    using var host = builder.Build();
+    var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mta");
+    logger.LogInformation("Mta starting with {Config}", loaded.Source);
+    try
+    {
+        await host.RunAsync(cancellationToken);
+    }
+    catch (InvalidOperationException ex) when (ex.Message.StartsWith("Mta:", StringComparison.Ordinal))
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 1;
+    }
+    return 0;
+});
+
+var check = new Command("check", "Validate the configuration and exit (0 when it is usable)") { configOption };
+check.SetAction(parse =>
+{
+    try
+    {
+        var loaded = ConfigLoader.Load(parse.GetValue(configOption)?.FullName);
+        Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
+        return 0;
+    }
+    catch (ConfigException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+});
+
+var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, check };
+return await root.Parse(args).InvokeAsync();

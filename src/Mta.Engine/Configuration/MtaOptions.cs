@@ -26,6 +26,12 @@ public sealed class MtaOptions
     public QueueOptions Queue { get; set; } = new();
     public LimitOptions Limits { get; set; } = new();
     public HookOptions Hooks { get; set; } = new();
+
+    /// <summary>Microsoft.Extensions.Logging settings (levels, console formatter), handed to the logging system as they are.</summary>
+    public Microsoft.Extensions.Configuration.IConfigurationSection? Logging { get; set; }
+
+    /// <summary>How long Ctrl-C or SIGTERM waits for sessions inside DATA to finish. Defaults to 30 s.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Where and how one listener accepts connections.</summary>

@@ -1,0 +1,146 @@
+// Local delivery into one Maildir per user: write to tmp/, fsync, rename into new/, fsync new/.
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Spool;
+
+namespace Mta.Engine.Delivery;
+
+/// <summary>
+/// Delivers a message into <c>MaildirRoot/USER/new</c> following the Maildir spec: unique name in tmp/, data fsync'd,
+/// rename into new/ with <c>,S=size</c>, and the new/ directory fsync'd so the rename survives a crash. The
+/// delivered copy starts with <c>Return-Path:</c> and <c>Delivered-To:</c> fields (as Postfix's local(8) writes them);
+/// the rest of the file is the stored message byte for byte. Runs on delivery workers, never on a session.
+/// </summary>
+public sealed class MaildirDelivery
+{
+    private static readonly UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private static readonly int ProcessId = Environment.ProcessId;
+    private static long _counter;
+
+    private readonly string _root;
+    private readonly TimeProvider _time;
+    private readonly string _hostPart;
+    private readonly ConcurrentDictionary<string, string> _ready = new(StringComparer.Ordinal);
+
+    public MaildirDelivery(MtaPaths paths, TimeProvider time)
+    {
+        _root = paths.MaildirRoot;
+        _time = time;
+        _hostPart = EscapeHostName(Environment.MachineName);
+    }
+
+    /// <summary>True when <paramref name="user"/> can name a Maildir folder: no path separators, no leading dot, no controls.</summary>
+    public static bool IsValidUser(string user) =>
+        user.Length is > 0 and <= 255 && user[0] != '.' &&
+        !user.Any(c => c is '/' or '\\' or '\0' || char.IsControl(c));
+
+    /// <summary>The Maildir folder of a user.</summary>
+    public string MaildirOf(string user) => Path.Combine(_root, user);
+
+    /// <summary>Writes one copy and returns the path of the file in new/ once it is durable.</summary>
+    /// <param name="user">The mailbox user (a single path segment).</param>
+    /// <param name="recipient">The envelope recipient, for <c>Delivered-To:</c>.</param>
+    /// <param name="reversePath">The reverse-path, for <c>Return-Path:</c>.</param>
+    /// <param name="message">The stored message.</param>
+    /// <param name="cancellationToken">Abandons the copy (the tmp/ file is removed).</param>
+    public async ValueTask<string> DeliverAsync(string user, SmtpAddress recipient, SmtpAddress reversePath, IMessageContent message,
+        CancellationToken cancellationToken)
+    {
+        if (!IsValidUser(user)) throw new ArgumentException($"'{user}' is not a usable mailbox name", nameof(user));
+        var maildir = EnsureMaildir(user);
+        var name = UniqueName();
+        var tmpPath = Path.Combine(maildir, "tmp", name);
+
+        var prefix = Encoding.UTF8.GetBytes($"Return-Path: {reversePath.ToPathString()}\r\nDelivered-To: {recipient}\r\n");
+        long size;
+        try
+        {
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                Options = FileOptions.Asynchronous,
+            };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            await using (var file = new FileStream(tmpPath, options))
+            {
+                await file.WriteAsync(prefix, cancellationToken).ConfigureAwait(false);
+                await using (var content = message.OpenRead())
+                    await content.CopyToAsync(file, 81920, cancellationToken).ConfigureAwait(false);
+                await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+                size = file.Length;
+                // fsync has no async form; it runs on the delivery worker, which exists to wait for disks.
+                file.Flush(flushToDisk: true);
+            }
+        }
+        catch
+        {
+            TryDelete(tmpPath);
+            throw;
+        }
+
+        var newPath = Path.Combine(maildir, "new", name + ",S=" + size.ToString(CultureInfo.InvariantCulture));
+        try
+        {
+            File.Move(tmpPath, newPath, overwrite: false);
+        }
+        catch
+        {
+            TryDelete(tmpPath);
+            throw;
+        }
+        DurableIo.FlushDirectory(Path.Combine(maildir, "new"));
+        return newPath;
+    }
+
+    private string EnsureMaildir(string user)
+    {
+        if (_ready.TryGetValue(user, out var existing)) return existing;
+        var maildir = Path.Combine(_root, user);
+        var rootExisted = System.IO.Directory.Exists(_root);
+        var userExisted = System.IO.Directory.Exists(maildir);
+        CreatePrivateDirectory(_root);
+        CreatePrivateDirectory(maildir);
+        foreach (var sub in (ReadOnlySpan<string>)["tmp", "new", "cur"]) CreatePrivateDirectory(Path.Combine(maildir, sub));
+        // New folders must be durable themselves, or a crash could lose new/ together with the mail renamed into it.
+        if (!userExisted)
+        {
+            DurableIo.FlushDirectory(maildir);
+            DurableIo.FlushDirectory(_root);
+            if (!rootExisted && Path.GetDirectoryName(_root) is { } parent) DurableIo.FlushDirectory(parent);
+        }
+        _ready[user] = maildir;
+        return maildir;
+    }
+
+    private static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows()) System.IO.Directory.CreateDirectory(path);
+        else System.IO.Directory.CreateDirectory(path, PrivateDirectory);
+    }
+
+    /// <summary><c>SECONDS.MusecPpidQcounter.host</c>, per the Maildir spec (cr.yp.to/proto/maildir.html).</summary>
+    private string UniqueName()
+    {
+        var now = _time.GetUtcNow();
+        var ticks = now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+        var seconds = ticks / TimeSpan.TicksPerSecond;
+        var micros = ticks % TimeSpan.TicksPerSecond / 10;
+        var counter = Interlocked.Increment(ref _counter);
+        return string.Create(CultureInfo.InvariantCulture, $"{seconds}.M{micros}P{ProcessId}Q{counter}.{_hostPart}");
+    }
+
+    /// <summary>Escapes <c>/</c> as <c>\057</c> and <c>:</c> as <c>\072</c>, as the Maildir spec asks.</summary>
+    internal static string EscapeHostName(string host) => host.Replace("/", "\\057", StringComparison.Ordinal).Replace(":", "\\072", StringComparison.Ordinal);
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { /* a leftover tmp/ file is harmless; Maildir readers ignore tmp/ */ }
+        catch (UnauthorizedAccessException) { }
+    }
+}

@@ -1,0 +1,38 @@
+// The engine's composition root: everything `mta run` and the end-to-end tests start.
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Extensibility;
+using Mta.Engine.Queue;
+using Mta.Engine.Receiver;
+
+namespace Mta.Engine;
+
+public static class EngineServiceCollectionExtensions
+{
+    /// <summary>Registers the receiver, hook pipeline, spool, queue manager and local delivery.</summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="options">Validated options.</param>
+    /// <param name="registerHooks">Adds hook handlers in code (plugins and scripts use the same registrar).</param>
+    public static IServiceCollection AddMtaEngine(this IServiceCollection services, MtaOptions options, Action<IHookRegistrar>? registerHooks = null)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(new MtaPaths(options));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp =>
+        {
+            var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout);
+            registerHooks?.Invoke(pipeline);
+            return pipeline;
+        });
+        services.AddSingleton<IHookRegistrar>(sp => sp.GetRequiredService<HookPipeline>());
+        services.AddMtaQueue();
+        services.AddSingleton<ReceiverContext>();
+        services.AddSingleton<SmtpServer>();
+        // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
+        services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        return services;
+    }
+}

@@ -1,0 +1,48 @@
+// Builds the Received trace field (RFC 5321 4.4) that heads every accepted message.
+using System.Text;
+using MimeKit.Utils;
+using Mta.Abstractions;
+
+namespace Mta.Engine.Receiver;
+
+internal static class ReceivedHeader
+{
+    /// <summary>The "with" protocol name per RFC 3848 (ESMTPS, ESMTPA, UTF8SMTP...).</summary>
+    public static string Protocol(bool extended, bool tls, bool authenticated, bool utf8)
+    {
+        if (!extended) return "SMTP";
+        var name = utf8 ? "UTF8SMTP" : "ESMTP";
+        if (tls) name += "S";
+        if (authenticated) name += "A";
+        return name;
+    }
+
+    public static string Build(ISessionInfo session, string hostName, string queueId, bool utf8, IReadOnlyList<EnvelopeRecipient> recipients, DateTimeOffset now)
+    {
+        var sb = new StringBuilder(256);
+        var ip = session.RemoteEndPoint.Address;
+        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
+        var literal = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6:" + ip : ip.ToString();
+        sb.Append("Received: from ").Append(Sanitize(session.HeloName ?? "unknown"))
+          .Append(" ([").Append(literal).Append("])\r\n");
+        sb.Append("\tby ").Append(hostName).Append(" (Mta) with ")
+          .Append(Protocol(session.IsExtended, session.Tls is not null, session.AuthenticatedUser is not null, utf8))
+          .Append(" id ").Append(queueId);
+        if (session.Tls is { } tls)
+            sb.Append("\r\n\t(using ").Append(tls.Protocol).Append(" with cipher ").Append(tls.Cipher).Append(')');
+        // One recipient only: naming more would disclose the Bcc list to every recipient.
+        if (recipients.Count == 1)
+            sb.Append("\r\n\tfor ").Append(recipients[0].Address.ToPathString());
+        sb.Append("; ").Append(DateUtils.FormatDate(now)).Append("\r\n");
+        return sb.ToString();
+    }
+
+    // The HELO argument is client-controlled: keep it on one line of printable characters.
+    private static string Sanitize(string s)
+    {
+        Span<char> buffer = s.Length <= 256 ? stackalloc char[s.Length] : new char[s.Length];
+        for (var i = 0; i < s.Length; i++)
+            buffer[i] = s[i] is < ' ' or '\x7f' or '(' or ')' ? '?' : s[i];
+        return new string(buffer);
+    }
+}

@@ -1,0 +1,35 @@
+// What every session shares: options, hooks, spool, clock, and the derived lookups built once at start.
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Configuration;
+using Mta.Engine.Extensibility;
+using Mta.Engine.Spool;
+
+namespace Mta.Engine.Receiver;
+
+public sealed class ReceiverContext
+{
+    public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers)
+    {
+        Options = options;
+        Hooks = hooks;
+        Spool = spool;
+        Time = time;
+        Logger = loggers.CreateLogger("Mta.Session");
+        TrustedNetworks = new TrustedNetworks(options);
+        LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        Users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
+    }
+
+    public MtaOptions Options { get; }
+    public HookPipeline Hooks { get; }
+    public IMessageSpool Spool { get; }
+    public TimeProvider Time { get; }
+    public ILogger Logger { get; }
+    public TrustedNetworks TrustedNetworks { get; }
+    public HashSet<string> LocalDomains { get; }
+
+    /// <summary>Known mailbox users; empty means every local part of a local domain is accepted.</summary>
+    public HashSet<string> Users { get; }
+
+    public bool IsLocalDomain(string domain) => domain.Length > 0 && LocalDomains.Contains(domain.TrimEnd('.'));
+}

@@ -1,0 +1,649 @@
+// One SMTP conversation: reads command lines and DATA from the socket, runs check -> hook -> proceed, writes replies.
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Buffers;
+using Mta.Engine.Extensibility;
+using Mta.Engine.Spool;
+using Mta.Protocol;
+
+namespace Mta.Engine.Receiver;
+
+internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
+{
+    private static readonly SmtpReply Ok = new(250, "2.0.0", "Ok");
+
+    private readonly ReceiverContext _ctx;
+    private readonly ILogger _logger;
+    private readonly Stream _stream;
+    private readonly PipeReader _reader;
+    private readonly PipeWriter _writer;
+    private readonly ITimer _deadlineTimer;
+    private readonly MessageBuffer _body = new();
+    private Dictionary<string, object?>? _notes;
+    private Transaction? _transaction;
+    private volatile bool _stopRequested;
+    private volatile bool _awaitingCommand;
+    private volatile bool _aborted;
+    private bool _skippingLongLine;
+    private bool _closing;
+    private int _errors;
+    private string _closeReason = "client closed";
+
+    public SmtpSession(ReceiverContext context, Stream stream, string listenerName, IPEndPoint remote, IPEndPoint local)
+    {
+        _ctx = context;
+        _logger = context.Logger;
+        _stream = stream;
+        ListenerName = listenerName;
+        RemoteEndPoint = remote;
+        LocalEndPoint = local;
+        SessionId = SessionIds.Next();
+        IsTrustedClient = context.TrustedNetworks.Contains(remote.Address);
+        // Small buffers: thousands of idle sessions must fit in little memory.
+        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
+        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true));
+        _deadlineTimer = context.Time.CreateTimer(static s => ((SmtpSession)s!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public string SessionId { get; }
+    public string ListenerName { get; }
+    public IPEndPoint RemoteEndPoint { get; }
+    public IPEndPoint LocalEndPoint { get; }
+    public string? HeloName { get; private set; }
+    public bool IsExtended { get; private set; }
+    public TlsInfo? Tls => null;
+    public string? AuthenticatedUser => null;
+    public bool IsTrustedClient { get; }
+    public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
+
+    private HookPipeline Hooks => _ctx.Hooks;
+    private string HostName => _ctx.Options.HostName;
+
+    /// <summary>Asks an idle session to close with 421; a session inside DATA finishes its message first.</summary>
+    public void RequestStop()
+    {
+        _stopRequested = true;
+        if (_awaitingCommand) _reader.CancelPendingRead();
+    }
+
+    /// <summary>Ends the session now, whatever it is doing (shutdown grace period over).</summary>
+    public void Abort()
+    {
+        _aborted = true;
+        _reader.CancelPendingRead();
+        _writer.CancelPendingFlush();
+    }
+
+    public async Task RunAsync(CancellationToken aborted)
+    {
+        LogConnected(SessionId, RemoteEndPoint, ListenerName);
+        try
+        {
+            var outcome = await Hooks.RunAsync(new ConnectContext(this), aborted);
+            if (!outcome.IsContinue && outcome.Result.Decision != HookDecision.Accept)
+            {
+                Reply(FromHook(outcome, new SmtpReply(554, "5.7.1", "Connection refused")), countError: false);
+                _closeReason = "refused by " + outcome.HandlerName;
+                await FlushAsync();
+                return;
+            }
+            Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"));
+            await FlushAsync();
+            await CommandLoopAsync(aborted);
+        }
+        catch (SessionTimeoutException)
+        {
+            _closeReason = "timeout";
+            await TryFinalReplyAsync(new SmtpReply(421, "4.4.2", $"{HostName} Error: timeout exceeded"));
+        }
+        catch (SessionStoppingException)
+        {
+            _closeReason = "server stopping";
+            await TryFinalReplyAsync(new SmtpReply(421, "4.3.2", $"{HostName} Service shutting down, closing transmission channel"));
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            _closeReason = "connection lost";
+        }
+        catch (Exception ex)
+        {
+            // Last line of defence: a bug must cost this client a 421, never the server.
+            LogSessionFailed(ex, SessionId);
+            _closeReason = "internal error";
+            await TryFinalReplyAsync(new SmtpReply(421, "4.3.0", $"{HostName} Error: internal error, closing connection"));
+        }
+        finally
+        {
+            LogDisconnected(SessionId, _closeReason);
+            try { await Hooks.NotifyAsync(new DisconnectContext(this, _closeReason), CancellationToken.None); }
+            catch (Exception ex) { LogSessionFailed(ex, SessionId); }
+        }
+    }
+
+    private async Task CommandLoopAsync(CancellationToken aborted)
+    {
+        while (!_closing)
+        {
+            var result = await ReadAsync(_ctx.Options.Limits.CommandTimeout, awaitingCommand: true);
+            var buffer = result.Buffer;
+            var startData = false;
+            while (!_closing)
+            {
+                if (_skippingLongLine)
+                {
+                    _skippingLongLine = !SmtpLineReader.TrySkipToEndOfLine(buffer, out var skipped);
+                    buffer = buffer.Slice(skipped);
+                    if (_skippingLongLine) break;
+                }
+                var status = SmtpLineReader.TryReadLine(buffer, SmtpLimits.MaxCommandLine, out var line, out var consumed);
+                if (status == LineStatus.Incomplete) break;
+                if (status == LineStatus.TooLong)
+                {
+                    Reply(new SmtpReply(500, "5.5.6", $"Line too long (at most {SmtpLimits.MaxCommandLine} octets including CRLF)"));
+                    _skippingLongLine = true;
+                    continue;
+                }
+                buffer = buffer.Slice(consumed);
+                startData = await ExecuteLineAsync(line, aborted);
+                if (startData) break;
+            }
+            _reader.AdvanceTo(buffer.Start, startData ? buffer.Start : buffer.End);
+            await FlushAsync();
+            if (startData)
+            {
+                await ReceiveDataAsync(aborted);
+                await FlushAsync();
+                continue;
+            }
+            if (result.IsCompleted && !_closing)
+            {
+                _closeReason = "client closed";
+                return;
+            }
+            if (_stopRequested && _transaction is null) throw new SessionStoppingException();
+        }
+    }
+
+    /// <summary>Parses and runs one command line. Returns true when DATA was accepted and the body follows.</summary>
+    private async ValueTask<bool> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
+    {
+        var options = new ParserOptions(IsExtended, _transaction?.Utf8 ?? false);
+        CommandParseResult parsed;
+        if (line.IsSingleSegment)
+        {
+            parsed = SmtpCommandParser.Parse(line.FirstSpan, options);
+        }
+        else
+        {
+            Span<byte> copy = stackalloc byte[(int)line.Length];
+            line.CopyTo(copy);
+            parsed = SmtpCommandParser.Parse(copy, options);
+        }
+        if (!parsed.IsSuccess)
+        {
+            Reply(parsed.Error!);
+            return false;
+        }
+
+        var command = parsed.Command!;
+        switch (command)
+        {
+            case HeloCommand helo: await OnHeloAsync(helo.Domain, extended: false, aborted); return false;
+            case EhloCommand ehlo: await OnHeloAsync(ehlo.Domain, extended: true, aborted); return false;
+            case MailCommand mail: await OnMailAsync(mail, aborted); return false;
+            case RcptCommand rcpt: await OnRcptAsync(rcpt, aborted); return false;
+            case DataCommand: return await OnDataAsync(aborted);
+            case BdatCommand bdat: await OnBdatAsync(bdat); return false;
+            case RsetCommand: await OnRsetAsync(aborted); return false;
+            case NoopCommand: await SimpleAsync(new NoopContext(this), Ok, aborted); return false;
+            case QuitCommand: await OnQuitAsync(aborted); return false;
+            case VrfyCommand vrfy:
+                await SimpleAsync(new VrfyContext(this, vrfy.Argument),
+                    new SmtpReply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"), aborted);
+                return false;
+            case ExpnCommand expn:
+                await SimpleAsync(new ExpnContext(this, expn.Argument),
+                    new SmtpReply(252, "2.5.0", "Cannot EXPN list, but will accept message and attempt delivery"), aborted);
+                return false;
+            case HelpCommand help: await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic), aborted); return false;
+            case TurnCommand:
+                await SimpleAsync(new TurnContext(this), new SmtpReply(502, "5.5.1", "TURN not available"), aborted,
+                    acceptDefault: new SmtpReply(250, "2.0.0", "OK, turning around"));
+                return false;
+            case StartTlsCommand:
+                Reply(new SmtpReply(502, "5.5.1", "STARTTLS not available"));
+                return false;
+            case AuthCommand:
+                Reply(new SmtpReply(503, "5.5.1", "Authentication not enabled"));
+                return false;
+            case EtrnCommand:
+                Reply(new SmtpReply(502, "5.5.1", "ETRN not available"));
+                return false;
+            case UnknownCommand unknown:
+                await SimpleAsync(new UnrecognizedCommandContext(this, unknown.VerbText.ToUpperInvariant(), unknown.Line),
+                    new SmtpReply(500, "5.5.2", "Command not recognized"), aborted);
+                return false;
+            default:
+                Reply(new SmtpReply(502, "5.5.1", "Command not implemented"));
+                return false;
+        }
+    }
+
+    private async ValueTask OnHeloAsync(string domain, bool extended, CancellationToken aborted)
+    {
+        var outcome = extended
+            ? await Hooks.RunAsync(new EhloContext(this, domain), aborted)
+            : await Hooks.RunAsync(new HeloContext(this, domain), aborted);
+        if (IsRefusal(outcome))
+        {
+            Reply(FromHook(outcome, null));
+            return;
+        }
+        // RFC 5321 4.1.4: a new greeting ends any transaction in progress.
+        EndTransaction();
+        HeloName = domain;
+        IsExtended = extended;
+        var first = $"{HostName} Hello {domain} [{ClientLiteral()}]";
+        if (outcome.Result.Decision == HookDecision.Accept && outcome.Result.Text is { } text) first = text;
+        if (!extended)
+        {
+            Reply(new SmtpReply(250, null, first));
+            return;
+        }
+        Reply(new SmtpReply(250, null,
+            first,
+            $"SIZE {_ctx.Options.Limits.MaxMessageSize}",
+            "PIPELINING",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "SMTPUTF8",
+            "HELP"));
+    }
+
+    private async ValueTask OnMailAsync(MailCommand mail, CancellationToken aborted)
+    {
+        if (HeloName is null)
+        {
+            Reply(new SmtpReply(503, "5.5.1", "Send HELO or EHLO first"));
+            return;
+        }
+        if (_transaction is not null)
+        {
+            Reply(new SmtpReply(503, "5.5.1", "Nested MAIL command"));
+            return;
+        }
+        var p = mail.Parameters;
+        if (p.Size is { } declared && declared > _ctx.Options.Limits.MaxMessageSize)
+        {
+            Reply(new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets"));
+            return;
+        }
+        var kind = mail.Verb switch
+        {
+            SmtpVerb.Send => TransactionKind.Send,
+            SmtpVerb.Soml => TransactionKind.SendOrMail,
+            SmtpVerb.Saml => TransactionKind.SendAndMail,
+            _ => TransactionKind.Mail,
+        };
+        var transaction = new Transaction(kind, mail.ReversePath, p.Raw, p.SmtpUtf8);
+        var outcome = await Hooks.RunAsync(new MailContext(this, transaction), aborted);
+        if (IsRefusal(outcome))
+        {
+            Reply(FromHook(outcome, null));
+            return;
+        }
+        if (kind != TransactionKind.Mail && outcome.Result.Decision != HookDecision.Accept)
+        {
+            Reply(new SmtpReply(502, "5.5.1", $"{mail.Verb.ToString().ToUpperInvariant()} not available: no terminal delivery is configured"));
+            return;
+        }
+        _transaction = transaction;
+        Reply(FromHook(outcome, Ok));
+    }
+
+    private async ValueTask OnRcptAsync(RcptCommand rcpt, CancellationToken aborted)
+    {
+        var tx = _transaction;
+        if (tx is null)
+        {
+            Reply(new SmtpReply(503, "5.5.1", "Need MAIL command"));
+            return;
+        }
+        var recipient = new EnvelopeRecipient(rcpt.ForwardPath, rcpt.Parameters.Notify, rcpt.Parameters.OriginalRecipient);
+        var address = rcpt.ForwardPath;
+        if (tx.Recipients.Count >= _ctx.Options.Limits.MaxRecipients)
+        {
+            // RFC 5321 4.5.3.1.10: 452 asks the client to send the rest in another transaction.
+            Reply(new SmtpReply(452, "4.5.3", "Too many recipients"));
+            tx.RejectedRecipients++;
+            return;
+        }
+        var isLocal = address.Domain.Length == 0 || _ctx.IsLocalDomain(address.Domain);
+        var outcome = await Hooks.RunAsync(new RcptContext(this, tx, recipient, isLocal), aborted);
+        SmtpReply reply;
+        if (IsRefusal(outcome))
+        {
+            reply = FromHook(outcome, null);
+        }
+        else if (outcome.Result.Decision == HookDecision.Accept)
+        {
+            reply = FromHook(outcome, new SmtpReply(250, "2.1.5", "Ok"));
+        }
+        else
+        {
+            reply = BuiltInRecipientCheck(address, isLocal);
+        }
+        if (reply.Code / 100 == 2) tx.AddRecipient(recipient);
+        else tx.RejectedRecipients++;
+        Reply(reply);
+    }
+
+    private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal)
+    {
+        if (isLocal)
+        {
+            if (address.IsPostmaster || _ctx.Users.Count == 0 || _ctx.Users.Contains(address.LocalPart))
+                return new SmtpReply(250, "2.1.5", "Ok");
+            return new SmtpReply(550, "5.1.1", $"{address.ToPathString()}: Recipient address rejected: User unknown in local recipient table");
+        }
+        if (IsTrustedClient || AuthenticatedUser is not null)
+            return new SmtpReply(250, "2.1.5", "Ok");
+        return new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied");
+    }
+
+    private async ValueTask<bool> OnDataAsync(CancellationToken aborted)
+    {
+        var tx = _transaction;
+        if (tx is null)
+        {
+            Reply(new SmtpReply(503, "5.5.1", "Need MAIL command"));
+            return false;
+        }
+        if (tx.Recipients.Count == 0)
+        {
+            Reply(tx.RejectedRecipients > 0
+                ? new SmtpReply(554, "5.5.1", "No valid recipients")
+                : new SmtpReply(503, "5.5.1", "Need RCPT command"));
+            return false;
+        }
+        var outcome = await Hooks.RunAsync(new DataContext(this, tx), aborted);
+        if (IsRefusal(outcome))
+        {
+            Reply(FromHook(outcome, null));
+            return false;
+        }
+        Reply(new SmtpReply(354, null, "End data with <CR><LF>.<CR><LF>"));
+        return true;
+    }
+
+    private async Task ReceiveDataAsync(CancellationToken aborted)
+    {
+        var tx = _transaction!;
+        var decoder = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine);
+        _body.Reset();
+        try
+        {
+            while (true)
+            {
+                var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
+                var consumed = decoder.Decode(result.Buffer, _body);
+                if (decoder.IsComplete)
+                {
+                    _reader.AdvanceTo(consumed);
+                    break;
+                }
+                _reader.AdvanceTo(consumed, result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    _closeReason = "client closed during DATA";
+                    _closing = true;
+                    EndTransaction();
+                    return;
+                }
+            }
+            var reply = await FinishMessageAsync(tx, decoder, aborted);
+            Reply(reply);
+        }
+        finally
+        {
+            _body.Reset();
+            EndTransaction();
+        }
+    }
+
+    private async ValueTask<SmtpReply> FinishMessageAsync(Transaction tx, DataDecoder decoder, CancellationToken aborted)
+    {
+        if (decoder.SizeExceeded)
+            return new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets");
+        if (decoder.BareLineEndingSeen)
+            return new SmtpReply(554, "5.6.0", "Message refused: bare CR or LF found; lines must end with CRLF (RFC 5321 2.3.8)");
+        if (decoder.LineTooLong)
+            return new SmtpReply(554, "5.6.0", $"Message refused: a line is longer than {SmtpLimits.MaxTextLine} octets (RFC 5321 4.5.3.1.6)");
+
+        var received = new BufferedMessage(_body.AsSequence());
+        var post = await Hooks.RunAsync(new DataPostContext(this, tx, received), aborted);
+        if (IsRefusal(post)) return FromHook(post, null);
+        if (tx.Recipients.Count == 0) return new SmtpReply(554, "5.5.1", "No valid recipients");
+
+        var queueId = QueueIds.Next();
+        var now = _ctx.Time.GetUtcNow();
+        var prefix = BuildTracePrefix(tx, queueId, now);
+        var message = _body.AsSequence(prefix);
+        var queue = await Hooks.RunAsync(new QueueContext(this, tx, new BufferedMessage(message)), aborted);
+        if (IsRefusal(queue)) return FromHook(queue, null);
+        if (queue.Result.Decision == HookDecision.Accept)
+        {
+            LogTransaction(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count, message.Length, "taken by " + queue.HandlerName);
+            return FromHook(queue, new SmtpReply(250, "2.0.0", $"Ok: taken as {queueId}"));
+        }
+
+        var envelope = new SpoolEnvelope(queueId, tx.Kind, now, tx.ReversePath, tx.MailParameters, tx.Recipients.ToArray(),
+            ClientLiteral(), HeloName, AuthenticatedUser);
+        try
+        {
+            // Not the session's abort token: once the message is complete, losing the client must not
+            // abandon a write that other sessions' group commit may share.
+            await _ctx.Spool.CommitAsync(envelope, message, CancellationToken.None);
+        }
+        catch (SpoolWriteException ex)
+        {
+            LogSpoolFailed(ex, SessionId, queueId);
+            return ex.IsDiskFull
+                ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
+                : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
+        }
+        LogTransaction(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count, message.Length, "queued");
+        return new SmtpReply(250, "2.0.0", $"Ok: queued as {queueId}");
+    }
+
+    private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now)
+    {
+        var sb = new StringBuilder(ReceivedHeader.Build(this, HostName, queueId, tx.Utf8, tx.Recipients, now));
+        foreach (var (name, value) in tx.AddedHeaders)
+            sb.Append(name).Append(": ").Append(value).Append("\r\n");
+        return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private async ValueTask OnBdatAsync(BdatCommand bdat)
+    {
+        // CHUNKING is not offered; still consume the announced chunk so its bytes are never read as commands.
+        var remaining = bdat.ChunkSize;
+        while (remaining > 0)
+        {
+            var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
+            var take = Math.Min(remaining, result.Buffer.Length);
+            _reader.AdvanceTo(result.Buffer.GetPosition(take));
+            remaining -= take;
+            if (result.IsCompleted && remaining > 0) break;
+        }
+        Reply(new SmtpReply(502, "5.5.1", "BDAT not available (CHUNKING is not offered)"));
+    }
+
+    private async ValueTask OnRsetAsync(CancellationToken aborted)
+    {
+        await Hooks.RunAsync(new RsetContext(this), aborted);
+        // RSET always succeeds (RFC 5321 4.1.1.5): a hook can observe it but not refuse it.
+        EndTransaction();
+        Reply(Ok);
+    }
+
+    private async ValueTask OnQuitAsync(CancellationToken aborted)
+    {
+        await Hooks.RunAsync(new QuitContext(this), aborted);
+        Reply(new SmtpReply(221, "2.0.0", $"{HostName} closing connection"), countError: false);
+        _closeReason = "quit";
+        _closing = true;
+    }
+
+    /// <summary>For commands whose hooks may answer in full (NOOP, VRFY, EXPN, HELP, TURN, unknown).</summary>
+    private async ValueTask SimpleAsync<TContext>(TContext context, SmtpReply defaultReply, CancellationToken aborted, SmtpReply? acceptDefault = null)
+        where TContext : SessionContext
+    {
+        var outcome = await Hooks.RunAsync(context, aborted);
+        Reply(outcome.IsContinue ? defaultReply : FromHook(outcome, acceptDefault ?? (defaultReply.Code / 100 == 2 ? defaultReply : Ok)));
+    }
+
+    private static bool IsRefusal(HookOutcome outcome) =>
+        outcome.Result.Decision is HookDecision.Reject or HookDecision.Defer or HookDecision.Disconnect;
+
+    /// <summary>Turns a hook's decision into the reply; <paramref name="acceptDefault"/> is the command's usual success reply.</summary>
+    private SmtpReply FromHook(HookOutcome outcome, SmtpReply? acceptDefault)
+    {
+        var r = outcome.Result;
+        if (r.Decision == HookDecision.Disconnect)
+        {
+            _closing = true;
+            _closeReason = "disconnected by " + outcome.HandlerName;
+        }
+        if (r.Decision is HookDecision.Accept or HookDecision.Continue)
+        {
+            var baseline = acceptDefault ?? Ok;
+            if (r.Text is null && r.Code == 0) return baseline;
+            var code = r.Code == 0 ? baseline.Code : r.Code;
+            return new SmtpReply(code, r.EnhancedCode ?? baseline.EnhancedCode, SplitLines(r.Text ?? string.Join(' ', baseline.Lines)));
+        }
+        var enhanced = r.EnhancedCode ?? (r.Code / 100 == 5 ? "5.7.1" : "4.7.1");
+        if (EnhancedStatusCode.TryParse(enhanced, out var parsed) && parsed.Class != r.Code / 100) enhanced = $"{r.Code / 100}.0.0";
+        return new SmtpReply(r.Code, enhanced, SplitLines(r.Text ?? (r.Code / 100 == 5 ? "Rejected by policy" : "Try again later")));
+    }
+
+    private static string[] SplitLines(string text) => text.Replace("\r\n", "\n").Split('\n');
+
+    /// <summary>The one place replies are written; also keeps the error budget (Postfix's hard error limit).</summary>
+    private void Reply(SmtpReply reply, bool countError = true)
+    {
+        reply.WriteTo(_writer);
+        if (countError && reply.Code >= 400 && !_closing && ++_errors >= _ctx.Options.Limits.MaxErrors)
+        {
+            new SmtpReply(421, "4.7.0", $"{HostName} Error: too many errors").WriteTo(_writer);
+            _closing = true;
+            _closeReason = "too many errors";
+        }
+    }
+
+    private async ValueTask TryFinalReplyAsync(SmtpReply reply)
+    {
+        try
+        {
+            reply.WriteTo(_writer);
+            await FlushAsync();
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SessionTimeoutException or InvalidOperationException)
+        {
+            // The client is gone or stuck; nothing more to tell it.
+        }
+    }
+
+    private void EndTransaction() => _transaction = null;
+
+    private string ClientLiteral()
+    {
+        var ip = RemoteEndPoint.Address;
+        return ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4().ToString() : ip.ToString();
+    }
+
+    private async ValueTask<ReadResult> ReadAsync(TimeSpan timeout, bool awaitingCommand)
+    {
+        while (true)
+        {
+            if (awaitingCommand && _stopRequested && _transaction is null) throw new SessionStoppingException();
+            var deadline = Arm(timeout);
+            _awaitingCommand = awaitingCommand;
+            ReadResult result;
+            try
+            {
+                result = await _reader.ReadAsync();
+            }
+            finally
+            {
+                _awaitingCommand = false;
+                Disarm();
+            }
+            if (!result.IsCanceled) return result;
+            if (_aborted) throw new OperationCanceledException("session aborted");
+            if (_ctx.Time.GetUtcNow() >= deadline) throw new SessionTimeoutException();
+            // Otherwise a stop request or a stale timer: loop, and the stop check above decides.
+        }
+    }
+
+    private async ValueTask FlushAsync()
+    {
+        if (_writer.UnflushedBytes == 0) return;
+        Arm(_ctx.Options.Limits.CommandTimeout);
+        try
+        {
+            var result = await _writer.FlushAsync();
+            if (result.IsCanceled) throw _aborted ? new OperationCanceledException("session aborted") : new SessionTimeoutException();
+        }
+        finally
+        {
+            Disarm();
+        }
+    }
+
+    private DateTimeOffset Arm(TimeSpan timeout)
+    {
+        _deadlineTimer.Change(timeout, Timeout.InfiniteTimeSpan);
+        return _ctx.Time.GetUtcNow() + timeout;
+    }
+
+    private void Disarm() => _deadlineTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
+    private void OnDeadline()
+    {
+        // A client that stops reading or writing must not hold the session: cancel whichever side waits.
+        _reader.CancelPendingRead();
+        _writer.CancelPendingFlush();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _deadlineTimer.DisposeAsync();
+        _body.Dispose();
+        await _reader.CompleteAsync();
+        try { await _writer.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException) { }
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "session={SessionId} connect from {Remote} on {Listener}")]
+    private partial void LogConnected(string sessionId, IPEndPoint remote, string listener);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "session={SessionId} disconnect reason={Reason}")]
+    private partial void LogDisconnected(string sessionId, string reason);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} rcpts={Recipients} size={Size} result={Result}")]
+    private partial void LogTransaction(string sessionId, string queueId, string sender, int recipients, long size, string result);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
+    private partial void LogSpoolFailed(Exception exception, string sessionId, string queueId);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "session={SessionId} failed")]
+    private partial void LogSessionFailed(Exception exception, string sessionId);
+
+}
+
+internal sealed class SessionTimeoutException : Exception;
+internal sealed class SessionStoppingException : Exception;

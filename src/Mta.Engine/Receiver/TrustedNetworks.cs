@@ -1,0 +1,18 @@
+// Decides whether a client address is in the configured trusted (relay) networks.
+using System.Net;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Receiver;
+
+public sealed class TrustedNetworks(MtaOptions options)
+{
+    private readonly IPNetwork[] _networks = options.Relay.TrustedNetworks.Select(n => IPNetwork.Parse(n)).ToArray();
+
+    public bool Contains(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        foreach (var n in _networks)
+            if (n.Contains(address)) return true;
+        return false;
+    }
+}

@@ -1,0 +1,630 @@
+// The durable spool: an append-only segment log with group commit, a per-segment done journal, and recovery.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Spool;
+
+/// <summary>Where a record lives: its segment, its offset and length there, and the range of its message bytes.</summary>
+public readonly record struct SpoolLocation(long Segment, long Offset, int Length, long MessageOffset, long MessageLength);
+
+/// <summary>A message in the spool, as handed to the queue manager after its commit or at recovery.</summary>
+/// <param name="Envelope">The envelope as stored.</param>
+/// <param name="Location">Where the record is.</param>
+/// <param name="FinalRecipients">Indexes of recipients that already have a final outcome (from the done journal).</param>
+public sealed record SpooledMessage(SpoolEnvelope Envelope, SpoolLocation Location, IReadOnlySet<int> FinalRecipients);
+
+/// <summary>Counters for tests, benchmarks and diagnostics.</summary>
+/// <param name="Commits">Records acknowledged.</param>
+/// <param name="Batches">Write+fsync rounds that acknowledged at least one record (group commits).</param>
+/// <param name="FailedBatches">Rounds that failed; their records were never acknowledged.</param>
+/// <param name="SegmentsCreated">Segment files created.</param>
+/// <param name="SegmentsDeleted">Segment files deleted because all their recipients were final.</param>
+/// <param name="JournalEntries">Final outcomes journaled.</param>
+/// <param name="JournalBatches">Journal write+fsync rounds.</param>
+public readonly record struct SpoolStatistics(long Commits, long Batches, long FailedBatches, long SegmentsCreated,
+    long SegmentsDeleted, long JournalEntries, long JournalBatches);
+
+/// <summary>
+/// <see cref="IMessageSpool"/> over append-only segment files in <see cref="MtaPaths.QueueDirectory"/>.
+/// One writer thread takes every commit pending at that moment, writes them with one positioned write and
+/// makes them durable with one fdatasync, then acknowledges them all: concurrent sessions share fsyncs (group
+/// commit), which is what lets a single disk acknowledge thousands of messages a second. A second thread does the
+/// same for the per-segment done journals. A segment is deleted once it is no longer written to and every
+/// recipient of every record in it has a final outcome. Only one process may open a queue directory.
+/// </summary>
+public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDisposable
+{
+    private const int MaxBatchRecords = 1024;
+    private const long MaxBatchBytes = 16L * 1024 * 1024;
+
+    private readonly string _directory;
+    private readonly long _segmentSize;
+    private readonly ILogger _logger;
+    private readonly Channel<PendingCommit> _commits = Channel.CreateUnbounded<PendingCommit>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<PendingMark> _marks = Channel.CreateUnbounded<PendingMark>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _gate = new();
+    private readonly Dictionary<long, Segment> _segments = [];
+    private readonly byte[] _segmentHeader = SpoolFormat.SegmentHeader();
+    private Task<IReadOnlyList<SpooledMessage>>? _open;
+    private Thread? _writer;
+    private Thread? _journaler;
+    private FileStream? _lockFile;
+    private Segment? _active;
+    private long _nextSegment = 1;
+    private Action<SpooledMessage>? _listener;
+    private bool _disposed;
+
+    private long _commitCount, _batchCount, _failedBatchCount, _segmentsCreated, _segmentsDeleted, _journalEntries, _journalBatches;
+
+    public SegmentSpool(MtaOptions options, MtaPaths paths, ILogger<SegmentSpool> logger)
+    {
+        _directory = paths.QueueDirectory;
+        _segmentSize = options.Queue.SegmentSize;
+        _logger = logger;
+    }
+
+    /// <summary>Test hook: throws from the writer thread just before a batch is written, to simulate I/O failures.</summary>
+    internal Func<Exception?>? WriteFault { get; set; }
+
+    /// <summary>The queue directory.</summary>
+    public string Directory => _directory;
+
+    public SpoolStatistics Statistics => new(Interlocked.Read(ref _commitCount), Interlocked.Read(ref _batchCount),
+        Interlocked.Read(ref _failedBatchCount), Interlocked.Read(ref _segmentsCreated), Interlocked.Read(ref _segmentsDeleted),
+        Interlocked.Read(ref _journalEntries), Interlocked.Read(ref _journalBatches));
+
+    /// <summary>
+    /// Opens the queue directory (once): takes its lock, validates every segment, truncates torn tails, applies the
+    /// done journals and returns every message that still has a recipient without a final outcome, oldest first.
+    /// New commits always go to a new segment. Later calls return the same list. Commits open the spool too.
+    /// </summary>
+    public Task<IReadOnlyList<SpooledMessage>> RecoverAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _open ??= Task.Run(Open, CancellationToken.None);
+        }
+        return _open.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Called on the writer thread for every acknowledged record, right after its fsync (the queue manager's feed).</summary>
+    internal void SetCommitListener(Action<SpooledMessage> listener) => _listener = listener;
+
+    public async ValueTask CommitAsync(SpoolEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        cancellationToken.ThrowIfCancellationRequested();
+        // Serialise and checksum on the caller's thread so the single writer only concatenates and fsyncs.
+        var (buffer, length, messageOffset) = SpoolFormat.BuildRecord(envelope, message);
+        var pending = new PendingCommit(envelope, buffer, length, messageOffset);
+        try
+        {
+            var open = _open;
+            if (open is null || !open.IsCompletedSuccessfully)
+                await RecoverAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SpoolWriteException($"queue directory {_directory} could not be opened: {ex.Message}", DurableIo.IsDiskFull(ex), ex);
+        }
+        if (!_commits.Writer.TryWrite(pending))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new SpoolWriteException("the spool is shut down", isDiskFull: false);
+        }
+        await pending.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens a read-only stream over a record's message bytes.</summary>
+    public Stream OpenMessage(SpoolLocation location)
+    {
+        var handle = File.OpenHandle(Path.Combine(_directory, SpoolFormat.SegmentFileName(location.Segment)),
+            FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return new SpoolSliceStream(handle, location.MessageOffset, location.MessageLength);
+    }
+
+    /// <summary>
+    /// Journals a recipient's final outcome and returns once it is durable. When the last recipient of a sealed
+    /// segment becomes final, the segment and its journal are deleted.
+    /// </summary>
+    public async ValueTask MarkFinalAsync(SpoolLocation location, int recipientIndex, RecipientOutcome outcome, CancellationToken cancellationToken)
+    {
+        var mark = new PendingMark(location, recipientIndex, outcome);
+        if (!_marks.Writer.TryWrite(mark)) throw new ObjectDisposedException(nameof(SegmentSpool));
+        await mark.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+        }
+        _commits.Writer.TryComplete();
+        _marks.Writer.TryComplete();
+        _writer?.Join();
+        _journaler?.Join();
+        lock (_gate)
+        {
+            foreach (var segment in _segments.Values) segment.CloseHandles();
+            _segments.Clear();
+        }
+        _lockFile?.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        // Joining the threads waits at most for one in-flight write+fsync.
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private IReadOnlyList<SpooledMessage> Open()
+    {
+        System.IO.Directory.CreateDirectory(_directory);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(_directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            // FileShare.None takes an exclusive advisory lock (flock on Unix): two spools on one directory would corrupt it.
+            _lockFile = new FileStream(Path.Combine(_directory, "spool.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException($"queue directory {_directory} is in use by another process", ex);
+        }
+        var recovered = Recover();
+        _writer = new Thread(WriterLoop) { IsBackground = true, Name = "mta-spool-writer" };
+        _journaler = new Thread(JournalLoop) { IsBackground = true, Name = "mta-spool-journal" };
+        _writer.Start();
+        _journaler.Start();
+        return recovered;
+    }
+
+    private List<SpooledMessage> Recover()
+    {
+        var started = Stopwatch.GetTimestamp();
+        var numbers = new List<long>();
+        foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.seg"))
+            if (long.TryParse(Path.GetFileNameWithoutExtension(file), out var n) && n > 0) numbers.Add(n);
+        numbers.Sort();
+        var result = new List<SpooledMessage>();
+        var changedDirectory = false;
+        long pendingTotal = 0;
+        foreach (var number in numbers)
+        {
+            var path = Path.Combine(_directory, SpoolFormat.SegmentFileName(number));
+            var pending = RecoverSegment(number, path, result);
+            if (pending == 0)
+            {
+                DeleteSegmentFiles(number);
+                changedDirectory = true;
+                continue;
+            }
+            pendingTotal += pending;
+            _segments[number] = new Segment(number, path, Path.Combine(_directory, SpoolFormat.JournalFileName(number)))
+            {
+                Pending = pending,
+                Sealed = true,
+            };
+        }
+        // A journal without its segment is left over from a crash between the two deletes.
+        foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.done"))
+        {
+            if (!long.TryParse(Path.GetFileNameWithoutExtension(file), out var n) || !_segments.ContainsKey(n))
+            {
+                File.Delete(file);
+                changedDirectory = true;
+            }
+        }
+        if (changedDirectory) DurableIo.FlushDirectory(_directory);
+        _nextSegment = numbers.Count > 0 ? numbers[^1] + 1 : 1;
+        LogRecovered(result.Count, pendingTotal, _segments.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return result;
+    }
+
+    /// <summary>Reads one segment into <paramref name="result"/>; returns its count of recipients still pending.</summary>
+    private int RecoverSegment(long number, string path, List<SpooledMessage> result)
+    {
+        var done = ReadJournal(Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        var fileLength = RandomAccess.GetLength(handle);
+        Span<byte> header = stackalloc byte[SpoolFormat.SegmentHeaderSize];
+        if (fileLength < SpoolFormat.SegmentHeaderSize || RandomAccess.Read(handle, header, 0) < header.Length || !SpoolFormat.IsSegmentHeader(header))
+        {
+            // The header goes to disk with the first batch; without it nothing in the file was acknowledged.
+            LogTornRecord(path, 0, fileLength);
+            return 0;
+        }
+        long position = SpoolFormat.SegmentHeaderSize;
+        var pending = 0;
+        while (position < fileLength)
+        {
+            if (!TryReadRecord(handle, position, fileLength, out var envelope, out var length, out var messageOffset, out var messageLength))
+                break;
+            var final = new HashSet<int>();
+            if (done.TryGetValue(position, out var indexes))
+                foreach (var i in indexes) if (i >= 0 && i < envelope.Recipients.Count) final.Add(i);
+            var open = envelope.Recipients.Count - final.Count;
+            if (open > 0)
+            {
+                result.Add(new SpooledMessage(envelope, new SpoolLocation(number, position, length, position + messageOffset, messageLength), final));
+                pending += open;
+            }
+            position += length;
+        }
+        if (position < fileLength)
+        {
+            // Everything from the first bad record on was never acknowledged: records are acknowledged in file order.
+            LogTornRecord(path, position, fileLength - position);
+            RandomAccess.SetLength(handle, position);
+            DurableIo.FlushData(handle);
+        }
+        return pending;
+    }
+
+    private static bool TryReadRecord(SafeFileHandle handle, long position, long fileLength, out SpoolEnvelope envelope,
+        out int length, out int messageOffset, out long messageLength)
+    {
+        envelope = null!;
+        length = messageOffset = 0;
+        messageLength = 0;
+        Span<byte> head = stackalloc byte[8];
+        if (position + SpoolFormat.RecordOverhead > fileLength || RandomAccess.Read(handle, head, position) < 8) return false;
+        if (!head[..4].SequenceEqual(SpoolFormat.RecordMagic)) return false;
+        var envelopeLength = BinaryPrimitives.ReadInt32LittleEndian(head[4..]);
+        if (envelopeLength is <= 0 or > SpoolFormat.MaxEnvelopeSize || position + SpoolFormat.RecordOverhead + envelopeLength > fileLength) return false;
+        var envelopeAndLength = new byte[envelopeLength + 8];
+        if (RandomAccess.Read(handle, envelopeAndLength, position + 8) < envelopeAndLength.Length) return false;
+        messageLength = BinaryPrimitives.ReadInt64LittleEndian(envelopeAndLength.AsSpan(envelopeLength));
+        var total = (long)SpoolFormat.RecordOverhead + envelopeLength + messageLength;
+        if (messageLength < 0 || total > int.MaxValue || position + total > fileLength) return false;
+
+        var crc = SpoolFormat.Crc32C(0, head);
+        crc = SpoolFormat.Crc32C(crc, envelopeAndLength);
+        var chunk = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(messageLength, 16), 1 << 20));
+        try
+        {
+            var at = position + 16 + envelopeLength;
+            for (var left = messageLength; left > 0;)
+            {
+                var n = RandomAccess.Read(handle, chunk.AsSpan(0, (int)Math.Min(left, chunk.Length)), at);
+                if (n <= 0) return false;
+                crc = SpoolFormat.Crc32C(crc, chunk.AsSpan(0, n));
+                at += n;
+                left -= n;
+            }
+            Span<byte> tail = stackalloc byte[8];
+            if (RandomAccess.Read(handle, tail, at) < 8) return false;
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail) != crc || !tail[4..].SequenceEqual(SpoolFormat.EndMarker)) return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        try
+        {
+            envelope = SpoolFormat.ParseEnvelope(envelopeAndLength.AsSpan(0, envelopeLength));
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+        length = (int)total;
+        messageOffset = 16 + envelopeLength;
+        return true;
+    }
+
+    private static Dictionary<long, List<int>> ReadJournal(string path)
+    {
+        var done = new Dictionary<long, List<int>>();
+        if (!File.Exists(path)) return done;
+        var bytes = File.ReadAllBytes(path);
+        // A partial last entry is a write the crash cut short; it was never acknowledged, so the recipient is retried.
+        for (var i = 0; i + SpoolFormat.JournalEntrySize <= bytes.Length; i += SpoolFormat.JournalEntrySize)
+        {
+            if (!SpoolFormat.TryReadJournalEntry(bytes.AsSpan(i, SpoolFormat.JournalEntrySize), out var offset, out var index, out _))
+                continue;
+            if (!done.TryGetValue(offset, out var list)) done[offset] = list = [];
+            list.Add(index);
+        }
+        return done;
+    }
+
+    private void WriterLoop()
+    {
+        var batch = new List<PendingCommit>();
+        var reader = _commits.Reader;
+        // A dedicated thread blocks in write+fsync so no thread-pool thread (and no session) ever does.
+        while (WaitToRead(reader))
+        {
+            long bytes = 0;
+            while (batch.Count < MaxBatchRecords && bytes < MaxBatchBytes && reader.TryRead(out var commit))
+            {
+                batch.Add(commit);
+                bytes += commit.Length;
+            }
+            WriteBatch(batch, bytes);
+            batch.Clear();
+        }
+        lock (_gate)
+        {
+            _active?.CloseHandles();
+            _active = null;
+        }
+    }
+
+    private static bool WaitToRead<T>(ChannelReader<T> reader)
+    {
+        var wait = reader.WaitToReadAsync();
+        return wait.IsCompleted ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+    }
+
+    private void WriteBatch(List<PendingCommit> batch, long bytes)
+    {
+        Segment? segment = null;
+        long start = 0;
+        try
+        {
+            if (WriteFault?.Invoke() is { } fault) throw fault;
+            if (_active is { } current && current.Length > SpoolFormat.SegmentHeaderSize && current.Length + bytes > _segmentSize)
+                Seal(current);
+            segment = _active ??= CreateSegment();
+            start = segment.Length;
+            var buffers = new List<ReadOnlyMemory<byte>>(batch.Count + 1);
+            var position = start;
+            if (start == 0)
+            {
+                buffers.Add(_segmentHeader);
+                position = SpoolFormat.SegmentHeaderSize;
+            }
+            var recipients = 0;
+            foreach (var commit in batch)
+            {
+                commit.Offset = position;
+                buffers.Add(commit.Buffer.AsMemory(0, commit.Length));
+                position += commit.Length;
+                recipients += commit.Envelope.Recipients.Count;
+            }
+            RandomAccess.Write(segment.Handle!, buffers, start);
+            DurableIo.FlushData(segment.Handle!);
+            if (segment.NeedsDirectorySync)
+            {
+                // The new file's name must be durable before any record in it is acknowledged.
+                DurableIo.FlushDirectory(_directory);
+                segment.NeedsDirectorySync = false;
+            }
+            lock (_gate)
+            {
+                segment.Length = position;
+                segment.Pending += recipients;
+            }
+            Interlocked.Increment(ref _batchCount);
+            Interlocked.Add(ref _commitCount, batch.Count);
+        }
+        catch (Exception ex)
+        {
+            Interlocked.Increment(ref _failedBatchCount);
+            var diskFull = DurableIo.IsDiskFull(ex);
+            LogBatchFailed(ex, batch.Count, diskFull);
+            if (segment is not null)
+            {
+                // Cut the unacknowledged tail off and leave the segment: after a failed fsync the kernel may have
+                // dropped dirty pages, so nothing more is trusted to this file. The next batch starts a new one.
+                try { RandomAccess.SetLength(segment.Handle!, start); } catch (Exception) { /* recovery stops at the torn record */ }
+                Seal(segment);
+            }
+            foreach (var commit in batch)
+            {
+                ArrayPool<byte>.Shared.Return(commit.Buffer);
+                commit.Completion.TrySetException(new SpoolWriteException(
+                    diskFull ? "the queue disk is full" : $"the message could not be written to the queue: {ex.Message}", diskFull, ex));
+            }
+            return;
+        }
+
+        var listener = _listener;
+        foreach (var commit in batch)
+        {
+            ArrayPool<byte>.Shared.Return(commit.Buffer);
+            if (listener is not null)
+            {
+                var location = new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
+                    commit.Length - commit.MessageOffset - 8);
+                try { listener(new SpooledMessage(commit.Envelope, location, EmptySet)); }
+                catch (Exception ex) { LogListenerFailed(ex, commit.Envelope.QueueId); }
+            }
+            commit.Completion.TrySetResult();
+        }
+        if (segment.Length >= _segmentSize) Seal(segment);
+    }
+
+    private static readonly IReadOnlySet<int> EmptySet = new HashSet<int>();
+
+    private Segment CreateSegment()
+    {
+        var number = _nextSegment++;
+        var segment = new Segment(number, Path.Combine(_directory, SpoolFormat.SegmentFileName(number)),
+            Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
+        segment.Handle = File.OpenHandle(segment.Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        segment.NeedsDirectorySync = true;
+        lock (_gate) _segments[number] = segment;
+        Interlocked.Increment(ref _segmentsCreated);
+        LogSegmentCreated(segment.Path);
+        return segment;
+    }
+
+    /// <summary>Stops writing to a segment; deletes it at once when nothing in it is pending.</summary>
+    private void Seal(Segment segment)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(_active, segment)) _active = null;
+            segment.Sealed = true;
+            segment.Handle?.Dispose();
+            segment.Handle = null;
+            if (segment.Pending == 0) Retire(segment);
+        }
+    }
+
+    // Called under _gate.
+    private void Retire(Segment segment)
+    {
+        if (segment.Deleted) return;
+        segment.Deleted = true;
+        _segments.Remove(segment.Number);
+        segment.CloseHandles();
+        try
+        {
+            DeleteSegmentFiles(segment.Number);
+            DurableIo.FlushDirectory(_directory);
+            Interlocked.Increment(ref _segmentsDeleted);
+            LogSegmentDeleted(segment.Path);
+        }
+        catch (Exception ex)
+        {
+            // Harmless: the next recovery finds every recipient final and deletes the files then.
+            LogSegmentDeleteFailed(ex, segment.Path);
+        }
+    }
+
+    private void DeleteSegmentFiles(long number)
+    {
+        // Segment first: a journal left without its segment is ignored, a segment without its journal is redelivered.
+        File.Delete(Path.Combine(_directory, SpoolFormat.SegmentFileName(number)));
+        File.Delete(Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
+    }
+
+    private void JournalLoop()
+    {
+        var batch = new List<PendingMark>();
+        var reader = _marks.Reader;
+        while (WaitToRead(reader))
+        {
+            while (batch.Count < 4096 && reader.TryRead(out var mark)) batch.Add(mark);
+            foreach (var group in batch.GroupBy(m => m.Location.Segment))
+                WriteJournal(group.Key, group.ToList());
+            Interlocked.Increment(ref _journalBatches);
+            batch.Clear();
+        }
+    }
+
+    private void WriteJournal(long number, List<PendingMark> marks)
+    {
+        Segment? segment;
+        lock (_gate) _segments.TryGetValue(number, out segment);
+        if (segment is null)
+        {
+            foreach (var mark in marks) mark.Completion.TrySetResult();
+            return;
+        }
+        try
+        {
+            var created = false;
+            if (segment.Journal is null)
+            {
+                created = !File.Exists(segment.JournalPath);
+                segment.Journal = File.OpenHandle(segment.JournalPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+                var length = RandomAccess.GetLength(segment.Journal);
+                // Overwrite a partial entry left by a crash rather than appending after it.
+                segment.JournalLength = length - length % SpoolFormat.JournalEntrySize;
+            }
+            var buffer = new byte[marks.Count * SpoolFormat.JournalEntrySize];
+            for (var i = 0; i < marks.Count; i++)
+                SpoolFormat.WriteJournalEntry(buffer.AsSpan(i * SpoolFormat.JournalEntrySize, SpoolFormat.JournalEntrySize),
+                    marks[i].Location.Offset, marks[i].RecipientIndex, marks[i].Outcome);
+            RandomAccess.Write(segment.Journal, buffer, segment.JournalLength);
+            DurableIo.FlushData(segment.Journal);
+            if (created) DurableIo.FlushDirectory(_directory);
+            segment.JournalLength += buffer.Length;
+            Interlocked.Add(ref _journalEntries, marks.Count);
+            lock (_gate)
+            {
+                segment.Pending -= marks.Count;
+                if (segment.Pending <= 0 && segment.Sealed) Retire(segment);
+            }
+            foreach (var mark in marks) mark.Completion.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            // The recipients stay pending on disk: after a restart they are delivered again (at least once).
+            LogJournalFailed(ex, segment.JournalPath);
+            foreach (var mark in marks) mark.Completion.TrySetException(ex);
+        }
+    }
+
+    private sealed class Segment(long number, string path, string journalPath)
+    {
+        public long Number { get; } = number;
+        public string Path { get; } = path;
+        public string JournalPath { get; } = journalPath;
+        public SafeFileHandle? Handle { get; set; }
+        public SafeFileHandle? Journal { get; set; }
+        public long Length { get; set; }
+        public long JournalLength { get; set; }
+        /// <summary>Recipients in this segment without a final outcome.</summary>
+        public int Pending { get; set; }
+        /// <summary>No longer written to: may be deleted once <see cref="Pending"/> reaches zero.</summary>
+        public bool Sealed { get; set; }
+        public bool Deleted { get; set; }
+        public bool NeedsDirectorySync { get; set; }
+
+        public void CloseHandles()
+        {
+            Handle?.Dispose();
+            Handle = null;
+            Journal?.Dispose();
+            Journal = null;
+        }
+    }
+
+    private sealed class PendingCommit(SpoolEnvelope envelope, byte[] buffer, int length, int messageOffset)
+    {
+        public SpoolEnvelope Envelope { get; } = envelope;
+        public byte[] Buffer { get; } = buffer;
+        public int Length { get; } = length;
+        public int MessageOffset { get; } = messageOffset;
+        public long Offset { get; set; }
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class PendingMark(SpoolLocation location, int recipientIndex, RecipientOutcome outcome)
+    {
+        public SpoolLocation Location { get; } = location;
+        public int RecipientIndex { get; } = recipientIndex;
+        public RecipientOutcome Outcome { get; } = outcome;
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Spool recovered {Messages} messages with {Recipients} pending recipients in {Segments} segments in {ElapsedMs:F0} ms")]
+    private partial void LogRecovered(int messages, long recipients, int segments, double elapsedMs);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Spool segment {Path}: discarded {Bytes} bytes of unacknowledged (torn) data at offset {Offset}")]
+    private partial void LogTornRecord(string path, long offset, long bytes);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Error, Message = "Spool write of {Count} messages failed (disk full: {DiskFull}); none was acknowledged")]
+    private partial void LogBatchFailed(Exception exception, int count, bool diskFull);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "Spool segment {Path} created")]
+    private partial void LogSegmentCreated(string path);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Debug, Message = "Spool segment {Path} deleted: every recipient is final")]
+    private partial void LogSegmentDeleted(string path);
+
+    [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Spool segment {Path} could not be deleted; it will be removed at the next start")]
+    private partial void LogSegmentDeleteFailed(Exception exception, string path);
+
+    [LoggerMessage(EventId = 306, Level = LogLevel.Error, Message = "Done journal {Path} could not be written; the recipients will be delivered again after a restart")]
+    private partial void LogJournalFailed(Exception exception, string path);
+
+    [LoggerMessage(EventId = 307, Level = LogLevel.Error, Message = "Queue listener failed for {QueueId}; the message stays in the spool until the next start")]
+    private partial void LogListenerFailed(Exception exception, string queueId);
+}

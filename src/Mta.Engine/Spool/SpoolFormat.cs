@@ -1,0 +1,108 @@
+// The byte layout of spool segments, records and done-journal entries, and the CRC32C that guards them.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace Mta.Engine.Spool;
+
+/// <summary>
+/// Segment file <c>NNNNNNNNNNNN.seg</c>: a 16-byte header ("MTASPOOL", version, reserved), then records back to back.
+/// Record: magic "MTAR", int32 envelope length H, H bytes of envelope JSON, int64 message length M, M message bytes,
+/// CRC32C of everything before it, end marker "MTAE". All integers little-endian.
+/// A record that fails any check marks the end of the segment: it was never acknowledged.
+/// Done journal <c>NNNNNNNNNNNN.done</c>: 20-byte entries (int64 record offset, int32 recipient index, int32 outcome,
+/// CRC32C of the first 16 bytes).
+/// </summary>
+internal static class SpoolFormat
+{
+    public const int SegmentHeaderSize = 16;
+    public const int RecordOverhead = 4 + 4 + 8 + 4 + 4;
+    public const int JournalEntrySize = 20;
+    public const int Version = 1;
+
+    // Bounds used only to reject garbage during recovery before allocating for it.
+    public const int MaxEnvelopeSize = 64 * 1024 * 1024;
+
+    public static ReadOnlySpan<byte> SegmentMagic => "MTASPOOL"u8;
+    public static ReadOnlySpan<byte> RecordMagic => "MTAR"u8;
+    public static ReadOnlySpan<byte> EndMarker => "MTAE"u8;
+
+    public static string SegmentFileName(long number) => number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ".seg";
+    public static string JournalFileName(long number) => number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ".done";
+
+    public static byte[] SegmentHeader()
+    {
+        var header = new byte[SegmentHeaderSize];
+        SegmentMagic.CopyTo(header);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), Version);
+        return header;
+    }
+
+    public static bool IsSegmentHeader(ReadOnlySpan<byte> header) =>
+        header.Length >= SegmentHeaderSize && header[..8].SequenceEqual(SegmentMagic)
+        && BinaryPrimitives.ReadInt32LittleEndian(header[8..]) == Version;
+
+    /// <summary>Serialises one record into a pooled buffer; the caller returns it to <see cref="ArrayPool{T}.Shared"/>.</summary>
+    /// <returns>The buffer, the record's length, and the offset of the message bytes within the record.</returns>
+    public static (byte[] Buffer, int Length, int MessageOffset) BuildRecord(SpoolEnvelope envelope, in ReadOnlySequence<byte> message)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(envelope, SpoolJsonContext.Default.SpoolEnvelope);
+        var total = (long)RecordOverhead + json.Length + message.Length;
+        if (total > int.MaxValue - 64) throw new SpoolWriteException($"message of {message.Length} octets is too large for the spool", isDiskFull: false);
+        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        var span = buffer.AsSpan(0, (int)total);
+        RecordMagic.CopyTo(span);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], json.Length);
+        json.CopyTo(span[8..]);
+        var pos = 8 + json.Length;
+        BinaryPrimitives.WriteInt64LittleEndian(span[pos..], message.Length);
+        pos += 8;
+        var messageOffset = pos;
+        message.CopyTo(span[pos..]);
+        pos += (int)message.Length;
+        BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], Crc32C(0, span[..pos]));
+        EndMarker.CopyTo(span[(pos + 4)..]);
+        return (buffer, (int)total, messageOffset);
+    }
+
+    public static SpoolEnvelope ParseEnvelope(ReadOnlySpan<byte> json) =>
+        JsonSerializer.Deserialize(json, SpoolJsonContext.Default.SpoolEnvelope)
+        ?? throw new InvalidDataException("empty envelope");
+
+    public static void WriteJournalEntry(Span<byte> entry, long recordOffset, int recipientIndex, RecipientOutcome outcome)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(entry, recordOffset);
+        BinaryPrimitives.WriteInt32LittleEndian(entry[8..], recipientIndex);
+        BinaryPrimitives.WriteInt32LittleEndian(entry[12..], (int)outcome);
+        BinaryPrimitives.WriteUInt32LittleEndian(entry[16..], Crc32C(0, entry[..16]));
+    }
+
+    public static bool TryReadJournalEntry(ReadOnlySpan<byte> entry, out long recordOffset, out int recipientIndex, out RecipientOutcome outcome)
+    {
+        recordOffset = BinaryPrimitives.ReadInt64LittleEndian(entry);
+        recipientIndex = BinaryPrimitives.ReadInt32LittleEndian(entry[8..]);
+        outcome = (RecipientOutcome)BinaryPrimitives.ReadInt32LittleEndian(entry[12..]);
+        return BinaryPrimitives.ReadUInt32LittleEndian(entry[16..]) == Crc32C(0, entry[..16]);
+    }
+
+    /// <summary>CRC32C (Castagnoli) with the BCL's hardware-accelerated step; continue by passing the previous value.</summary>
+    public static uint Crc32C(uint crc, ReadOnlySpan<byte> data)
+    {
+        crc = ~crc;
+        var words = MemoryMarshal.Cast<byte, ulong>(data);
+        foreach (var w in words) crc = BitOperations.Crc32C(crc, BitConverter.IsLittleEndian ? w : BinaryPrimitives.ReverseEndianness(w));
+        foreach (var b in data[(words.Length * 8)..]) crc = BitOperations.Crc32C(crc, b);
+        return ~crc;
+    }
+}
+
+/// <summary>A recipient's final outcome as journaled.</summary>
+public enum RecipientOutcome
+{
+    /// <summary>Delivered (or discarded on purpose).</summary>
+    Delivered = 1,
+    /// <summary>Failed permanently (rejected, or expired after the queue lifetime).</summary>
+    Failed = 2,
+}

@@ -1,0 +1,135 @@
+// Runs the real `mta` executable as a child process, for crash, shutdown and command-line tests.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Mta.EndToEnd.Tests.Infrastructure;
+
+public sealed class MtaProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private MtaProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    /// <summary>The mta.dll built beside the tests (the test project references src/Mta).</summary>
+    public static string MtaDll
+    {
+        get
+        {
+            var path = Path.Combine(AppContext.BaseDirectory, "mta.dll");
+            if (!File.Exists(path) || !File.Exists(Path.Combine(AppContext.BaseDirectory, "mta.runtimeconfig.json")))
+                throw new FileNotFoundException("mta.dll and its runtimeconfig must be built beside the tests", path);
+            return path;
+        }
+    }
+
+    public static MtaProcess Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(MtaDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return new MtaProcess(Process.Start(psi)!);
+    }
+
+    /// <summary>Runs `mta ARGS` to completion (bounded) and returns its exit code and all it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToEndAsync(params string[] args)
+    {
+        await using var p = Start(args);
+        await p.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        return (p.ExitCode, p.Output);
+    }
+
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        _process.WaitForExit(); // drains the redirected output
+    }
+
+    /// <summary>Waits (bounded) until the server accepts TCP connections on the port.</summary>
+    public async Task WaitForPortAsync(int port, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            if (_process.HasExited) throw new InvalidOperationException("mta exited early:\n" + Output);
+            try
+            {
+                using var tcp = new TcpClient();
+                await tcp.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: the process gets no chance to flush or clean up.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>SIGINT, as Ctrl-C in a terminal.</summary>
+    public void Interrupt()
+    {
+        using var kill = Process.Start("kill", ["-INT", _process.Id.ToString()]);
+        kill.WaitForExit();
+    }
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>Writes a config file for a loopback server with its data under <paramref name="dataDirectory"/>.</summary>
+    public static string WriteConfig(string dataDirectory, int port, object? extraLimits = null)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        var config = new Dictionary<string, object?>
+        {
+            ["HostName"] = "mta.test",
+            ["DataDirectory"] = dataDirectory,
+            ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = port } },
+            ["LocalDomains"] = new[] { "example.test", "localhost" },
+            ["Limits"] = extraLimits ?? new { MaxConnectionsPerIp = 200 },
+            ["ShutdownTimeout"] = "00:00:10",
+            ["Logging"] = new { LogLevel = new { Default = "Warning" } },
+        };
+        var path = Path.Combine(dataDirectory, "mta.config.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(config));
+        return path;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}

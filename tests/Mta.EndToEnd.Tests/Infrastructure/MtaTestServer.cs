@@ -1,0 +1,84 @@
+// Starts the real engine in-process on a loopback port with its own temporary data folder.
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine;
+using Mta.Engine.Configuration;
+using Mta.Engine.Receiver;
+
+namespace Mta.EndToEnd.Tests.Infrastructure;
+
+public sealed class MtaTestServer : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private MtaTestServer(IHost host, MtaOptions options, string root)
+    {
+        _host = host;
+        Options = options;
+        Root = root;
+        Paths = new MtaPaths(options);
+        EndPoint = host.Services.GetRequiredService<SmtpServer>().BoundEndPoints[0];
+    }
+
+    public MtaOptions Options { get; }
+    public MtaPaths Paths { get; }
+    public string Root { get; }
+    public IPEndPoint EndPoint { get; }
+    public int Port => EndPoint.Port;
+    public IServiceProvider Services => _host.Services;
+
+    /// <summary>Local domains are <c>example.test</c> and <c>localhost</c>; no trusted networks; any local user accepted.</summary>
+    public static async Task<MtaTestServer> StartAsync(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, string? dataDirectory = null)
+    {
+        var root = dataDirectory ?? Path.Combine(Path.GetTempPath(), "mta-e2e-" + Guid.NewGuid().ToString("n")[..12]);
+        Directory.CreateDirectory(root);
+        var options = new MtaOptions
+        {
+            HostName = "mta.test",
+            DataDirectory = root,
+            Listeners = [new ListenerOptions { Name = "smtp", Address = "127.0.0.1", Port = 0 }],
+            LocalDomains = ["example.test", "localhost"],
+        };
+        options.Limits.MaxConnectionsPerIp = 1000;
+        options.Hooks.Timeout = TimeSpan.FromSeconds(5);
+        options.ShutdownTimeout = TimeSpan.FromSeconds(5);
+        configure?.Invoke(options);
+        var errors = MtaOptionsValidator.Validate(options);
+        if (errors.Count > 0) throw new InvalidOperationException(string.Join("; ", errors));
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
+        builder.Services.AddMtaEngine(options, hooks);
+        var host = builder.Build();
+        await host.StartAsync();
+        return new MtaTestServer(host, options, root);
+    }
+
+    public string MaildirNew(string user) => Path.Combine(Paths.MaildirRoot, user, "new");
+
+    /// <summary>Waits (bounded) until the user's Maildir holds at least <paramref name="count"/> messages.</summary>
+    public async Task<string[]> WaitForMailAsync(string user, int count = 1, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        var dir = MaildirNew(user);
+        while (true)
+        {
+            var files = Directory.Exists(dir) ? Directory.GetFiles(dir) : [];
+            if (files.Length >= count) return files;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{user}: {files.Length} of {count} messages delivered to {dir}");
+            await Task.Delay(20);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _host.StopAsync(); } catch (OperationCanceledException) { }
+        _host.Dispose();
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
