@@ -37,7 +37,8 @@ public sealed partial class QueueManager : BackgroundService
     private readonly Channel<RecipientWork> _ready = Channel.CreateUnbounded<RecipientWork>();
     private readonly ConcurrentDictionary<RetryTimer, byte> _timers = new();
     private readonly Lock _idleGate = new();
-    private int _busy;
+    // Starts at one for the recovery at start-up, so WhenIdleAsync does not report idle before recovered mail is queued.
+    private int _busy = 1;
     private TaskCompletionSource? _idle;
     private long _pendingRecipients;
     private long _delivered, _bounced, _deferred;
@@ -69,7 +70,8 @@ public sealed partial class QueueManager : BackgroundService
 
     /// <summary>
     /// Completes when no recipient is ready or being delivered: every one is final or waiting for a retry timer.
-    /// A message whose commit has returned is already counted, so commit-then-wait is race free.
+    /// A message whose commit has returned is already counted, so commit-then-wait is race free. Before the
+    /// manager has started and queued the recovered mail it is never idle.
     /// </summary>
     public Task WhenIdleAsync(CancellationToken cancellationToken = default)
     {
@@ -83,8 +85,16 @@ public sealed partial class QueueManager : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var recovered = await _spool.RecoverAsync(stoppingToken).ConfigureAwait(false);
-        foreach (var message in recovered) Enqueue(message);
+        IReadOnlyList<SpooledMessage> recovered;
+        try
+        {
+            recovered = await _spool.RecoverAsync(stoppingToken).ConfigureAwait(false);
+            foreach (var message in recovered) Enqueue(message);
+        }
+        finally
+        {
+            ReleaseBusy();
+        }
         LogStarted(recovered.Count, PendingRecipients, _queue.DeliveryConcurrency);
         var workers = new Task[_queue.DeliveryConcurrency];
         for (var i = 0; i < workers.Length; i++) workers[i] = Task.Run(() => WorkerAsync(stoppingToken), CancellationToken.None);
@@ -266,16 +276,9 @@ public sealed partial class QueueManager : BackgroundService
             result = Result.Fail($"expired after {_queue.MaxLifetime} in the queue: {result.Detail}");
         }
 
-        try
-        {
-            await _spool.MarkFinalAsync(message.Location, work.Index,
-                result.Kind == ResultKind.Delivered ? RecipientOutcome.Delivered : RecipientOutcome.Failed, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The spool logged it; the outcome stands in memory, and a restart may deliver this recipient again.
-        }
-        Interlocked.Decrement(ref _pendingRecipients);
+        // Observers run before the outcome is journaled: journaling the last recipient of a sealed segment deletes
+        // it, and an observer may still want to read the message. A crash between the Maildir fsync (or a notify) and
+        // the journal write delivers that recipient again after the restart: delivery is at least once, never lost.
         if (result.Kind == ResultKind.Delivered)
         {
             Interlocked.Increment(ref _delivered);
@@ -289,6 +292,16 @@ public sealed partial class QueueManager : BackgroundService
             LogBounced(message.QueueId, recipient.Address.ToString(), routeText, result.Detail);
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, result.Detail), ct).ConfigureAwait(false);
         }
+        try
+        {
+            await _spool.MarkFinalAsync(message.Location, work.Index,
+                result.Kind == ResultKind.Delivered ? RecipientOutcome.Delivered : RecipientOutcome.Failed, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The spool logged it; the outcome stands in memory, and a restart may deliver this recipient again.
+        }
+        Interlocked.Decrement(ref _pendingRecipients);
     }
 
     /// <summary>MinRetryDelay, doubled per failed attempt, capped at MaxRetryDelay.</summary>

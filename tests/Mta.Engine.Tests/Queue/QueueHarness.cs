@@ -1,0 +1,84 @@
+// A spool, a hook pipeline, a fake clock and a running queue manager over a temporary data directory.
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Delivery;
+using Mta.Engine.Extensibility;
+using Mta.Engine.Queue;
+using Mta.Engine.Spool;
+using Mta.Engine.Tests.Spool;
+
+namespace Mta.Engine.Tests.Queue;
+
+internal sealed class QueueHarness : IAsyncDisposable
+{
+    public QueueHarness(string dataDirectory, FakeTimeProvider? time = null, Action<MtaOptions>? configure = null)
+    {
+        Options = SpoolTestData.Options(dataDirectory);
+        Options.Mailboxes.Postmaster = "root";
+        Options.Queue.DeliveryConcurrency = 2;
+        Options.Queue.MinRetryDelay = TimeSpan.FromMinutes(5);
+        Options.Queue.MaxRetryDelay = TimeSpan.FromMinutes(60);
+        Options.Queue.MaxLifetime = TimeSpan.FromHours(5);
+        configure?.Invoke(Options);
+        Paths = new MtaPaths(Options);
+        Time = time ?? new FakeTimeProvider(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));
+        Hooks = new HookPipeline(NullLogger<HookPipeline>.Instance, TimeSpan.FromSeconds(30));
+        Spool = SpoolTestData.OpenSpool(Options);
+        Maildir = new MaildirDelivery(Paths, Time);
+        Manager = new QueueManager(Options, Hooks, Time, NullLogger<QueueManager>.Instance, Spool, Maildir);
+        Hooks.Register<DeliveredContext>("record", (c, _) => { Delivered.Add(c); return ValueTask.FromResult(HookResult.Continue); });
+        Hooks.Register<DeferredContext>("record", (c, _) => { Deferred.Add(c); return ValueTask.FromResult(HookResult.Continue); });
+        Hooks.Register<BouncedContext>("record", (c, _) => { Bounced.Add(c); return ValueTask.FromResult(HookResult.Continue); });
+    }
+
+    public MtaOptions Options { get; }
+    public MtaPaths Paths { get; }
+    public FakeTimeProvider Time { get; }
+    public HookPipeline Hooks { get; }
+    public SegmentSpool Spool { get; }
+    public MaildirDelivery Maildir { get; }
+    public QueueManager Manager { get; }
+    public ConcurrentBag<DeliveredContext> Delivered { get; } = [];
+    public ConcurrentBag<DeferredContext> Deferred { get; } = [];
+    public ConcurrentBag<BouncedContext> Bounced { get; } = [];
+
+    public async Task StartAsync()
+    {
+        await Manager.StartAsync(TestContext.Current.CancellationToken);
+        await Spool.RecoverAsync(TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>Commits a message received "now" on the fake clock and waits until the queue has acted on it.</summary>
+    public async Task<SpoolEnvelope> SubmitAsync(byte[] message, params string[] recipients)
+    {
+        var envelope = SpoolTestData.Envelope(Time.GetUtcNow(), recipients);
+        await Spool.CommitAsync(envelope, SpoolTestData.Seq(message), TestContext.Current.CancellationToken);
+        await IdleAsync();
+        return envelope;
+    }
+
+    public Task IdleAsync() => Manager.WhenIdleAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30));
+
+    /// <summary>Moves the fake clock and waits for the retries it released.</summary>
+    public async Task AdvanceAsync(TimeSpan by)
+    {
+        Time.Advance(by);
+        await IdleAsync();
+    }
+
+    public string[] MailFiles(string user)
+    {
+        var dir = Path.Combine(Paths.MaildirRoot, user, "new");
+        return Directory.Exists(dir) ? Directory.GetFiles(dir) : [];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Manager.StopAsync(CancellationToken.None);
+        Manager.Dispose();
+        Spool.Dispose();
+    }
+}
