@@ -16,7 +16,7 @@
 # are skipped and the script says so; Mta rows still run. Peers this script starts, it stops.
 #
 # Env (defaults): SHARED_DIR=<repo>/../shared SESSIONS=20 SIZES="1024 102400"
-#   MSGS_1K=10000 (1 KiB) MSGS_100K=1000 (100 KiB) MSGS=2000 (other sizes)
+#   MSGS_1K=20000 (1 KiB) MSGS_100K=3000 (100 KiB) MSGS=2000 (other sizes)
 #   RUN_TIMEOUT=60 (s, each run) COMPARE_MAX=1500 (s, whole script: later runs are skipped)
 #   MB_FLAGS=--pipelining  ACCEPT_PERSIST=0  IDLE_N=2000 (0 = skip memory)  HOLD=10 (idle-mem)
 #   MTA=1 (0 = skip Mta)  PEERS=1 (0 = do not start/stop Postfix and smtp-sink)
@@ -43,7 +43,7 @@ PF_PORT=2525; PF_DISCARD_PORT=2528; SINK_PORT=2527
 FROM=a@example.test; TO=user@localhost
 
 msgs_for() {
-    case "$1" in 1024) echo "${MSGS_1K:-10000}";; 102400) echo "${MSGS_100K:-1000}";; *) echo "${MSGS:-2000}";; esac
+    case "$1" in 1024) echo "${MSGS_1K:-20000}";; 102400) echo "${MSGS_100K:-3000}";; *) echo "${MSGS:-2000}";; esac
 }
 note() { echo "# $*" >&2; NOTES+=("$*"); }
 NOTES=()

@@ -25,15 +25,17 @@ case "$MTA_ADDR" in 127.*) ;; *) echo "refusing non-loopback MTA_ADDR=$MTA_ADDR"
 # Adjust here when Mta's configuration schema changes.
 mta_write_config() {
     local dir=$1
+    # Top-level keys bind straight onto Mta.Engine.Configuration.MtaOptions (unknown keys are errors).
     cat > "$dir/mta.bench.json" <<EOF
-{ "Mta": {
-    "HostName": "mta.bench.test",
-    "Listeners": [ { "Name": "smtp", "Address": "$MTA_ADDR", "Port": $MTA_PORT } ],
-    "LocalDomains": [ "localhost", "example.test" ],
-    "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster" },
-    "Queue": { "Path": "$dir/queue" },
-    "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN }
-} }
+{
+  "HostName": "mta.bench.test",
+  "DataDirectory": "$dir",
+  "Listeners": [ { "Name": "smtp", "Address": "$MTA_ADDR", "Port": $MTA_PORT } ],
+  "LocalDomains": [ "localhost", "example.test" ],
+  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster" },
+  "Queue": { "Path": "$dir/queue" },
+  "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN }
+}
 EOF
     echo "$dir/mta.bench.json"
 }
