@@ -132,8 +132,8 @@ public sealed class DataDecoder
                 case State.LineStart:
                     if (span[i] == (byte)'.')
                     {
+                        // The transparency dot does not count toward the text line limit (RFC 5321 4.5.3.1.6).
                         Emit(span[runStart..i], output);
-                        AddToLine(1);
                         i++;
                         runStart = i;
                         _state = State.Dot;

@@ -43,7 +43,7 @@ run.SetAction(async (parse, cancellationToken) =>
     {
         await host.RunAsync(cancellationToken);
     }
-    catch (InvalidOperationException ex) when (ex.Message.StartsWith("Mta:", StringComparison.Ordinal))
+    catch (Mta.Engine.Configuration.StartupException ex)
     {
         Console.Error.WriteLine(ex.Message);
         return 1;

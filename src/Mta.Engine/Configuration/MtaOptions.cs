@@ -3,11 +3,9 @@ using System.Net;
 
 namespace Mta.Engine.Configuration;
 
-/// <summary>The root of Mta's configuration (section <c>Mta</c>).</summary>
+/// <summary>The root of Mta's configuration: the top level of mta.config.json.</summary>
 public sealed class MtaOptions
 {
-    public const string SectionName = "Mta";
-
     /// <summary>The name this server gives in its greeting and Received fields. Defaults to <c>localhost</c>.</summary>
     public string HostName { get; set; } = "localhost";
 
@@ -108,3 +106,6 @@ public sealed class HookOptions
     /// <summary>Time budget of one handler invocation; over it the client gets 451 4.3.0. Defaults to 10 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 }
+
+/// <summary>The server cannot start as configured (e.g. a listener's port is taken); the message names the key.</summary>
+public sealed class StartupException(string message, Exception? inner = null) : Exception(message, inner);

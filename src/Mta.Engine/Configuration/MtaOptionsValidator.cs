@@ -5,11 +5,11 @@ namespace Mta.Engine.Configuration;
 
 public static class MtaOptionsValidator
 {
-    /// <summary>Returns one message per problem, each starting with the key's path (e.g. <c>Mta:Listeners:0:Port</c>).</summary>
+    /// <summary>Returns one message per problem, each starting with the key's path (e.g. <c>Listeners:0:Port</c>).</summary>
     public static IReadOnlyList<string> Validate(MtaOptions o)
     {
         var errors = new List<string>();
-        void Check(bool ok, string key, string why) { if (!ok) errors.Add($"Mta:{key}: {why}"); }
+        void Check(bool ok, string key, string why) { if (!ok) errors.Add($"{key}: {why}"); }
 
         Check(IsHostName(o.HostName), "HostName", $"'{o.HostName}' is not a valid host name");
         Check(!string.IsNullOrWhiteSpace(o.DataDirectory), "DataDirectory", "must not be empty");
@@ -21,7 +21,7 @@ public static class MtaOptionsValidator
             Check(!string.IsNullOrWhiteSpace(l.Name), $"Listeners:{i}:Name", "must not be empty");
             Check(seen.Add(l.Name ?? ""), $"Listeners:{i}:Name", $"'{l.Name}' is used by another listener");
             Check(IPAddress.TryParse(l.Address, out _), $"Listeners:{i}:Address", $"'{l.Address}' is not an IP address");
-            Check(l.Port is > 0 and <= 65535, $"Listeners:{i}:Port", $"{l.Port} is not a TCP port (1-65535)");
+            Check(l.Port is >= 0 and <= 65535, $"Listeners:{i}:Port", $"{l.Port} is not a TCP port (1-65535, or 0 for any free port)");
         }
         for (var i = 0; i < o.LocalDomains.Count; i++)
             Check(IsHostName(o.LocalDomains[i]), $"LocalDomains:{i}", $"'{o.LocalDomains[i]}' is not a domain name");

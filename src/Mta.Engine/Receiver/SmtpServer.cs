@@ -19,6 +19,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly List<Task> _acceptLoops = [];
     private int _connections;
+    private volatile bool _stopping;
 
     public SmtpServer(ReceiverContext context, ILogger<SmtpServer> logger)
     {
@@ -46,7 +47,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             catch (SocketException ex)
             {
                 socket.Dispose();
-                throw new InvalidOperationException($"Mta:Listeners: cannot listen on {options.Address}:{options.Port} ({options.Name}): {ex.Message}", ex);
+                throw new StartupException($"Listeners: cannot listen on {options.Address}:{options.Port} ({options.Name}): {ex.Message}", ex);
             }
             _listeners.Add((options, socket));
             LogListening(options.Name, (IPEndPoint)socket.LocalEndPoint!);
@@ -99,15 +100,18 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
             await using var session = new SmtpSession(_ctx, stream, options.Name, remote, (IPEndPoint)client.LocalEndPoint!);
-            var run = session.RunAsync(_abort.Token);
-            _sessions[session] = run;
+            // Registered before it runs, so a stop that comes at any moment finds it.
+            var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _sessions[session] = finished.Task;
+            if (_stopping) session.RequestStop();
             try
             {
-                await run;
+                await session.RunAsync(_abort.Token);
             }
             finally
             {
                 _sessions.TryRemove(session, out _);
+                finished.SetResult();
             }
         }
         catch (Exception ex)
@@ -139,6 +143,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     /// until <paramref name="cancellationToken"/> fires (the host's shutdown timeout); then aborts the rest.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopping = true;
         foreach (var (_, socket) in _listeners) socket.Dispose();
         foreach (var session in _sessions.Keys) session.RequestStop();
         try

@@ -29,6 +29,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private volatile bool _awaitingCommand;
     private volatile bool _aborted;
     private bool _skippingLongLine;
+    private long _chunkToDiscard;
     private bool _closing;
     private int _errors;
     private string _closeReason = "client closed";
@@ -67,6 +68,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public void RequestStop()
     {
         _stopRequested = true;
+        // Pairs with the barrier in ReadAsync: either this sees the session waiting, or the session sees the flag.
+        Interlocked.MemoryBarrier();
         if (_awaitingCommand) _reader.CancelPendingRead();
     }
 
@@ -130,7 +133,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         {
             var result = await ReadAsync(_ctx.Options.Limits.CommandTimeout, awaitingCommand: true);
             var buffer = result.Buffer;
-            var startData = false;
+            var next = AfterLine.ReadCommand;
             while (!_closing)
             {
                 if (_skippingLongLine)
@@ -148,14 +151,18 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                     continue;
                 }
                 buffer = buffer.Slice(consumed);
-                startData = await ExecuteLineAsync(line, aborted);
-                if (startData) break;
+                next = await ExecuteLineAsync(line, aborted);
+                if (next != AfterLine.ReadCommand) break;
             }
-            _reader.AdvanceTo(buffer.Start, startData ? buffer.Start : buffer.End);
+            // DATA and BDAT hand the bytes after their line to a reader of their own, so the command
+            // buffer must be released exactly there: what follows is message data, never commands.
+            var handOver = next != AfterLine.ReadCommand;
+            _reader.AdvanceTo(buffer.Start, handOver ? buffer.Start : buffer.End);
             await FlushAsync();
-            if (startData)
+            if (handOver)
             {
-                await ReceiveDataAsync(aborted);
+                if (next == AfterLine.ReceiveData) await ReceiveDataAsync(aborted);
+                else await DiscardChunkAsync();
                 await FlushAsync();
                 continue;
             }
@@ -168,8 +175,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    /// <summary>Parses and runs one command line. Returns true when DATA was accepted and the body follows.</summary>
-    private async ValueTask<bool> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
+    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk }
+
+    /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
+    private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
     {
         var options = new ParserOptions(IsExtended, _transaction?.Utf8 ?? false);
         CommandParseResult parsed;
@@ -186,50 +195,50 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (!parsed.IsSuccess)
         {
             Reply(parsed.Error!);
-            return false;
+            return AfterLine.ReadCommand;
         }
 
         var command = parsed.Command!;
         switch (command)
         {
-            case HeloCommand helo: await OnHeloAsync(helo.Domain, extended: false, aborted); return false;
-            case EhloCommand ehlo: await OnHeloAsync(ehlo.Domain, extended: true, aborted); return false;
-            case MailCommand mail: await OnMailAsync(mail, aborted); return false;
-            case RcptCommand rcpt: await OnRcptAsync(rcpt, aborted); return false;
-            case DataCommand: return await OnDataAsync(aborted);
-            case BdatCommand bdat: await OnBdatAsync(bdat); return false;
-            case RsetCommand: await OnRsetAsync(aborted); return false;
-            case NoopCommand: await SimpleAsync(new NoopContext(this), Ok, aborted); return false;
-            case QuitCommand: await OnQuitAsync(aborted); return false;
+            case HeloCommand helo: await OnHeloAsync(helo.Domain, extended: false, aborted); return AfterLine.ReadCommand;
+            case EhloCommand ehlo: await OnHeloAsync(ehlo.Domain, extended: true, aborted); return AfterLine.ReadCommand;
+            case MailCommand mail: await OnMailAsync(mail, aborted); return AfterLine.ReadCommand;
+            case RcptCommand rcpt: await OnRcptAsync(rcpt, aborted); return AfterLine.ReadCommand;
+            case DataCommand: return await OnDataAsync(aborted) ? AfterLine.ReceiveData : AfterLine.ReadCommand;
+            case BdatCommand bdat: _chunkToDiscard = bdat.ChunkSize; return AfterLine.DiscardChunk;
+            case RsetCommand: await OnRsetAsync(aborted); return AfterLine.ReadCommand;
+            case NoopCommand: await SimpleAsync(new NoopContext(this), Ok, aborted); return AfterLine.ReadCommand;
+            case QuitCommand: await OnQuitAsync(aborted); return AfterLine.ReadCommand;
             case VrfyCommand vrfy:
                 await SimpleAsync(new VrfyContext(this, vrfy.Argument),
                     new SmtpReply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"), aborted);
-                return false;
+                return AfterLine.ReadCommand;
             case ExpnCommand expn:
                 await SimpleAsync(new ExpnContext(this, expn.Argument),
                     new SmtpReply(252, "2.5.0", "Cannot EXPN list, but will accept message and attempt delivery"), aborted);
-                return false;
-            case HelpCommand help: await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic), aborted); return false;
+                return AfterLine.ReadCommand;
+            case HelpCommand help: await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic), aborted); return AfterLine.ReadCommand;
             case TurnCommand:
                 await SimpleAsync(new TurnContext(this), new SmtpReply(502, "5.5.1", "TURN not available"), aborted,
                     acceptDefault: new SmtpReply(250, "2.0.0", "OK, turning around"));
-                return false;
+                return AfterLine.ReadCommand;
             case StartTlsCommand:
                 Reply(new SmtpReply(502, "5.5.1", "STARTTLS not available"));
-                return false;
+                return AfterLine.ReadCommand;
             case AuthCommand:
                 Reply(new SmtpReply(503, "5.5.1", "Authentication not enabled"));
-                return false;
+                return AfterLine.ReadCommand;
             case EtrnCommand:
                 Reply(new SmtpReply(502, "5.5.1", "ETRN not available"));
-                return false;
+                return AfterLine.ReadCommand;
             case UnknownCommand unknown:
                 await SimpleAsync(new UnrecognizedCommandContext(this, unknown.VerbText.ToUpperInvariant(), unknown.Line),
                     new SmtpReply(500, "5.5.2", "Command not recognized"), aborted);
-                return false;
+                return AfterLine.ReadCommand;
             default:
                 Reply(new SmtpReply(502, "5.5.1", "Command not implemented"));
-                return false;
+                return AfterLine.ReadCommand;
         }
     }
 
@@ -468,10 +477,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         return Encoding.UTF8.GetBytes(sb.ToString());
     }
 
-    private async ValueTask OnBdatAsync(BdatCommand bdat)
+    private async ValueTask DiscardChunkAsync()
     {
         // CHUNKING is not offered; still consume the announced chunk so its bytes are never read as commands.
-        var remaining = bdat.ChunkSize;
+        var remaining = _chunkToDiscard;
         while (remaining > 0)
         {
             var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
@@ -570,9 +579,14 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         while (true)
         {
-            if (awaitingCommand && _stopRequested && _transaction is null) throw new SessionStoppingException();
-            var deadline = Arm(timeout);
             _awaitingCommand = awaitingCommand;
+            Interlocked.MemoryBarrier();
+            if (awaitingCommand && _stopRequested && _transaction is null)
+            {
+                _awaitingCommand = false;
+                throw new SessionStoppingException();
+            }
+            var deadline = Arm(timeout);
             ReadResult result;
             try
             {

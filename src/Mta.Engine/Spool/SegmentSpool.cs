@@ -143,11 +143,15 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
 
     public void Dispose()
     {
+        Task? open;
         lock (_gate)
         {
             if (_disposed) return;
             _disposed = true;
+            open = _open;
         }
+        // An Open still running on the pool would start the threads after we joined them: let it finish first.
+        try { open?.Wait(); } catch (Exception) { /* a failed open started nothing */ }
         _commits.Writer.TryComplete();
         _marks.Writer.TryComplete();
         _writer?.Join();

@@ -31,7 +31,10 @@ public sealed class MtaTestServer : IAsyncDisposable
     public IServiceProvider Services => _host.Services;
 
     /// <summary>Local domains are <c>example.test</c> and <c>localhost</c>; no trusted networks; any local user accepted.</summary>
-    public static async Task<MtaTestServer> StartAsync(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, string? dataDirectory = null)
+    /// <param name="waitForQueue">Also wait until the queue has opened (recovered) its spool, so that a test that ends
+    /// at once does not stop the server in the middle of its start-up; false starts exactly as <c>mta run</c> does.</param>
+    public static async Task<MtaTestServer> StartAsync(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, string? dataDirectory = null,
+        bool waitForQueue = true)
     {
         var root = dataDirectory ?? Path.Combine(Path.GetTempPath(), "mta-e2e-" + Guid.NewGuid().ToString("n")[..12]);
         Directory.CreateDirectory(root);
@@ -51,10 +54,18 @@ public sealed class MtaTestServer : IAsyncDisposable
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // MTA_E2E_LOG=1 prints the server's log (debug level) to the test output, for diagnosing a failure.
+        if (Environment.GetEnvironmentVariable("MTA_E2E_LOG") is { Length: > 0 })
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Debug);
+            builder.Logging.AddSimpleConsole(o => o.TimestampFormat = "HH:mm:ss.fff ");
+        }
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddMtaEngine(options, hooks);
         var host = builder.Build();
         await host.StartAsync();
+        if (waitForQueue)
+            await host.Services.GetRequiredService<Mta.Engine.Spool.SegmentSpool>().RecoverAsync().WaitAsync(TimeSpan.FromSeconds(30));
         return new MtaTestServer(host, options, root);
     }
 
@@ -75,8 +86,11 @@ public sealed class MtaTestServer : IAsyncDisposable
         }
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         try { await _host.StopAsync(); } catch (OperationCanceledException) { }
         _host.Dispose();
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
