@@ -20,7 +20,8 @@
 #   RUN_TIMEOUT=60 (s, each run) COMPARE_MAX=1500 (s, whole script: later runs are skipped)
 #   MB_FLAGS=--pipelining  ACCEPT_PERSIST=0  IDLE_N=2000 (0 = skip memory)  HOLD=10 (idle-mem)
 #   MTA=1 (0 = skip Mta)  PEERS=1 (0 = do not start/stop Postfix and smtp-sink)
-#   DRAIN_MAX=120 (s to wait for a queue to empty between runs)  + mta-lib.sh's MTA_* knobs
+#   DRAIN_MAX=120 (s to wait for a queue to empty between runs)  WARMUP=3000 (uncounted msgs per target first)
+#   + mta-lib.sh's MTA_* knobs
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/mta-lib.sh"
@@ -142,6 +143,18 @@ run_one() { # name port size tool -> appends a row, sets RATE[name/size/tool]
     rows+=("$name|$port|$size|$tool|${got:-0}/$n|$rate|$status")
     drain "$name"
 }
+
+# Warm-up, the same for every target: JIT-compiled Mta and freshly started Postfix daemons alike get
+# WARMUP messages first, not counted, so the figures compare steady states.
+WARMUP=${WARMUP:-3000}
+if [ "$WARMUP" -gt 0 ]; then
+    for t in "${targets[@]}"; do
+        echo "## warm-up ${t%%:*} :${t##*:} msgs=$WARMUP" >&2
+        timeout $((RUN_TIMEOUT + 15)) "$MTA_BENCH" "127.0.0.1:${t##*:}" --sessions "$SESSIONS" --messages "$WARMUP" \
+            --size 1024 --from "$FROM" --to "$TO" --timeout "$RUN_TIMEOUT" $MB_FLAGS 2>&1 | tail -n 1 | sed 's/^/#   /' >&2
+        drain "${t%%:*}"
+    done
+fi
 
 for size in $SIZES; do
     for t in "${targets[@]}"; do

@@ -1,4 +1,5 @@
 // Local delivery into one Maildir per user: write to tmp/, fsync, rename into new/, fsync new/.
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
@@ -24,6 +25,7 @@ public sealed class MaildirDelivery
     private readonly TimeProvider _time;
     private readonly string _hostPart;
     private readonly ConcurrentDictionary<string, string> _ready = new(StringComparer.Ordinal);
+    private readonly SharedDirectorySync _directorySync = new();
 
     public MaildirDelivery(MtaPaths paths, TimeProvider time)
     {
@@ -58,24 +60,29 @@ public sealed class MaildirDelivery
         long size;
         try
         {
-            var options = new FileStreamOptions
+            // Plain synchronous writes on the delivery worker: on Unix, "async" file I/O is the same work plus a
+            // thread hop, and fsync has no async form anyway.
+            // The Maildir folders are 0700, so the file's own mode (umask) does not widen access.
+            using var file = File.OpenHandle(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+            RandomAccess.Write(file, prefix, 0);
+            size = prefix.Length;
+            var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
             {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                Options = FileOptions.Asynchronous,
-            };
-            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            await using (var file = new FileStream(tmpPath, options))
-            {
-                await file.WriteAsync(prefix, cancellationToken).ConfigureAwait(false);
-                await using (var content = message.OpenRead())
-                    await content.CopyToAsync(file, 81920, cancellationToken).ConfigureAwait(false);
-                await file.FlushAsync(cancellationToken).ConfigureAwait(false);
-                size = file.Length;
-                // fsync has no async form; it runs on the delivery worker, which exists to wait for disks.
-                file.Flush(flushToDisk: true);
+                await using var content = message.OpenRead();
+                int read;
+                while ((read = content.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    RandomAccess.Write(file, buffer.AsSpan(0, read), size);
+                    size += read;
+                }
             }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            DurableIo.FlushData(file);
         }
         catch
         {
@@ -83,17 +90,19 @@ public sealed class MaildirDelivery
             throw;
         }
 
-        var newPath = Path.Combine(maildir, "new", name + ",S=" + size.ToString(CultureInfo.InvariantCulture));
+        var newDirectory = Path.Combine(maildir, "new");
+        var newPath = Path.Combine(newDirectory, name + ",S=" + size.ToString(CultureInfo.InvariantCulture));
         try
         {
-            File.Move(tmpPath, newPath, overwrite: false);
+            DurableIo.RenameNoReplace(tmpPath, newPath);
         }
         catch
         {
             TryDelete(tmpPath);
             throw;
         }
-        DurableIo.FlushDirectory(Path.Combine(maildir, "new"));
+        // The rename is durable only once new/ is synced; concurrent deliveries to one user share that fsync.
+        await _directorySync.SyncAsync(newDirectory).ConfigureAwait(false);
         return newPath;
     }
 

@@ -176,15 +176,24 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         System.IO.Directory.CreateDirectory(_directory);
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(_directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // An exclusive advisory lock (flock): two spools on one directory would corrupt it.
+        var lockFile = new FileStream(Path.Combine(_directory, "spool.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        bool locked;
         try
         {
-            // FileShare.None takes an exclusive advisory lock (flock on Unix): two spools on one directory would corrupt it.
-            _lockFile = new FileStream(Path.Combine(_directory, "spool.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            locked = DurableIo.TryLockExclusive(lockFile.SafeFileHandle);
         }
         catch (IOException ex)
         {
-            throw new IOException($"queue directory {_directory} is in use by another process", ex);
+            lockFile.Dispose();
+            throw new IOException($"queue directory {_directory} could not be locked: {ex.Message}", ex);
         }
+        if (!locked)
+        {
+            lockFile.Dispose();
+            throw new IOException($"queue directory {_directory} is in use by another process");
+        }
+        _lockFile = lockFile;
         var recovered = Recover();
         _writer = new Thread(WriterLoop) { IsBackground = true, Name = "mta-spool-writer" };
         _journaler = new Thread(JournalLoop) { IsBackground = true, Name = "mta-spool-journal" };
