@@ -34,6 +34,8 @@ public enum RouteKind
     Terminal,
     /// <summary>Accept and drop; the target is a reason kept in logs.</summary>
     Discard,
+    /// <summary>A delivery agent added by a plugin; the target is the agent's name.</summary>
+    Agent,
 }
 
 /// <summary>A routing decision.</summary>

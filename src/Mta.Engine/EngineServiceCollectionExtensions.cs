@@ -5,6 +5,8 @@ using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
+using Mta.Engine.Extensibility.Plugins;
+using Mta.Engine.Extensibility.Scripts;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
 
@@ -28,6 +30,11 @@ public static class EngineServiceCollectionExtensions
             return pipeline;
         });
         services.AddSingleton<IHookRegistrar>(sp => sp.GetRequiredService<HookPipeline>());
+        services.AddSingleton<ExtensionRegistry>();
+        // Plugins and scripts register before anything that runs hooks starts.
+        services.AddHostedService<ExtensionStartup>();
+        services.AddMtaPlugins();
+        services.AddMtaScripts();
         services.AddMtaQueue();
         services.AddSingleton<ReceiverContext>();
         services.AddSingleton<SmtpServer>();

@@ -25,6 +25,16 @@ public sealed class MtaOptions
     public LimitOptions Limits { get; set; } = new();
     public HookOptions Hooks { get; set; } = new();
 
+    /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the working directory.
+    /// Defaults to <c>plugins</c>.</summary>
+    public string PluginsDirectory { get; set; } = "plugins";
+
+    /// <summary>Plugins to load, by name (the key is the plugin's folder name under <see cref="PluginsDirectory"/>
+    /// unless <see cref="PluginOptions.Path"/> says otherwise). Defaults to none.</summary>
+    public Dictionary<string, PluginOptions> Plugins { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public ScriptHostOptions Scripts { get; set; } = new();
+
     /// <summary>Microsoft.Extensions.Logging settings (levels, console formatter), handed to the logging system as they are.</summary>
     public Microsoft.Extensions.Configuration.IConfigurationSection? Logging { get; set; }
 
@@ -98,6 +108,36 @@ public sealed class LimitOptions
     public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Errors (4xx/5xx replies) a session may cause before it is disconnected with 421. Defaults to 20, as Postfix's smtpd_hard_error_limit.</summary>
     public int MaxErrors { get; set; } = 20;
+}
+
+/// <summary>One plugin's entry under <c>Plugins:NAME</c>.</summary>
+public sealed class PluginOptions
+{
+    /// <summary>Load it. Defaults to true; false keeps the entry but skips the plugin.</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>When loading fails, log and go on instead of refusing to start. Defaults to false.</summary>
+    public bool Optional { get; set; }
+    /// <summary>Plugins run in ascending order, then by name. Defaults to 0.</summary>
+    public int Order { get; set; }
+    /// <summary>The plugin's folder or main .dll; defaults to <c>PluginsDirectory/NAME</c>.</summary>
+    public string? Path { get; set; }
+    /// <summary>The plugin's own settings, handed to it as they are (<c>IPluginContext.Settings</c>).</summary>
+    public Microsoft.Extensions.Configuration.IConfigurationSection? Settings { get; set; }
+}
+
+/// <summary>C# policy scripts (<c>Scripts</c>).</summary>
+public sealed class ScriptHostOptions
+{
+    /// <summary>Load the scripts. Defaults to true.</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>Folder of <c>.csx</c> files, relative to the working directory. Defaults to <c>scripts</c>.</summary>
+    public string Directory { get; set; } = "scripts";
+    /// <summary>Budget of one script handler call; over it the client gets 451 4.3.0. Defaults to 2 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Recompile and swap in a script when its file changes. Defaults to true.</summary>
+    public bool Watch { get; set; } = true;
+    /// <summary>Per-script settings, <c>Scripts:Settings:NAME</c>, handed to each script as <c>Settings</c>.</summary>
+    public Microsoft.Extensions.Configuration.IConfigurationSection? Settings { get; set; }
 }
 
 /// <summary>Hook handler behaviour.</summary>

@@ -45,6 +45,10 @@ public static class MtaOptionsValidator
         Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1), "Limits:DataTimeout", "must be at least 1 second");
         Check(o.Limits.MaxErrors >= 1, "Limits:MaxErrors", "must be at least 1");
         Check(o.Hooks.Timeout > TimeSpan.Zero, "Hooks:Timeout", "must be positive");
+        foreach (var (name, plugin) in o.Plugins)
+            Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
+        Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
+        Check(o.Scripts.Timeout > TimeSpan.Zero, "Scripts:Timeout", "must be positive");
         return errors;
     }
 

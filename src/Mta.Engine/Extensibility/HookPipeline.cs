@@ -24,8 +24,10 @@ public sealed partial class HookPipeline : IHookRegistrar
     public static readonly HookResult LocalPolicyError = HookResult.Defer("Local error in policy processing, try again later", 451, "4.3.0");
 
     private readonly ConcurrentDictionary<Type, object> _handlers = new();
+    private readonly Lock _writeGate = new();
     private readonly ILogger _logger;
     private readonly TimeSpan _budget;
+    private long _sequence;
 
     public HookPipeline(ILogger<HookPipeline> logger, TimeSpan budget)
     {
@@ -33,38 +35,78 @@ public sealed partial class HookPipeline : IHookRegistrar
         _budget = budget;
     }
 
+    /// <summary>Handlers registered in code run first, under this owner.</summary>
+    public const string CodeOwner = "";
+
     public void Register<TContext>(string name, IHook<TContext> hook) where TContext : HookContext
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(hook);
-        _handlers.AddOrUpdate(typeof(TContext),
-            _ => new[] { new NamedHook<TContext>(name, hook) },
-            (_, existing) => ((NamedHook<TContext>[])existing).Append(new NamedHook<TContext>(name, hook)).ToArray());
-    }
+        => Add(CodeOwner, int.MinValue, _budget, name, hook);
 
     public void Register<TContext>(string name, Func<TContext, CancellationToken, ValueTask<HookResult>> handler) where TContext : HookContext
         => Register(name, new DelegateHook<TContext>(handler));
+
+    /// <summary>
+    /// A registrar whose handlers belong to <paramref name="owner"/> (a plugin or script): they run after every
+    /// handler of a lower <paramref name="order"/>, each call limited to <paramref name="budget"/> (or the default).
+    /// </summary>
+    public IHookRegistrar ForOwner(string owner, int order, TimeSpan? budget = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(owner);
+        return new OwnerRegistrar(this, owner, order, budget ?? _budget);
+    }
+
+    /// <summary>
+    /// Swaps an owner's handlers for a new set (a reloaded script). Each event's handler array is replaced in one
+    /// step; when <paramref name="register"/> throws, nothing is replaced and the old set stays.
+    /// </summary>
+    public void ReplaceOwner(string owner, int order, TimeSpan? budget, Action<IHookRegistrar> register)
+    {
+        var staged = new StagingRegistrar(owner, order, budget ?? _budget, this);
+        register(staged);
+        lock (_writeGate)
+        {
+            foreach (var type in _handlers.Keys.Union(staged.Entries.Keys).ToArray())
+                staged.Apply(type, _handlers);
+        }
+    }
+
+    /// <summary>Removes every handler of an owner.</summary>
+    public void RemoveOwner(string owner) => ReplaceOwner(owner, 0, null, _ => { });
+
+    private void Add<TContext>(string owner, int order, TimeSpan budget, string name, IHook<TContext> hook) where TContext : HookContext
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(hook);
+        var entry = new NamedHook<TContext>(name, hook, owner, order, Interlocked.Increment(ref _sequence), budget);
+        lock (_writeGate)
+        {
+            var existing = _handlers.TryGetValue(typeof(TContext), out var current) ? ((HandlerArray<TContext>)current).Items : [];
+            _handlers[typeof(TContext)] = new HandlerArray<TContext>(Sorted(existing.Append(entry)));
+        }
+    }
+
+    private static NamedHook<TContext>[] Sorted<TContext>(IEnumerable<NamedHook<TContext>> entries) where TContext : HookContext
+        => entries.OrderBy(e => e.Order).ThenBy(e => e.Sequence).ToArray();
 
     /// <summary>True when at least one handler is registered for the event.</summary>
     public bool HasHandlers<TContext>() where TContext : HookContext => _handlers.ContainsKey(typeof(TContext));
 
     /// <summary>The handler names for an event, in the order they run.</summary>
     public IReadOnlyList<string> HandlerNames<TContext>() where TContext : HookContext
-        => _handlers.TryGetValue(typeof(TContext), out var h) ? ((NamedHook<TContext>[])h).Select(x => x.Name).ToArray() : [];
+        => _handlers.TryGetValue(typeof(TContext), out var h) ? ((HandlerArray<TContext>)h).Items.Select(x => x.Name).ToArray() : [];
 
     /// <summary>Runs the handlers in order until one decides. Never throws except for caller cancellation.</summary>
     public ValueTask<HookOutcome> RunAsync<TContext>(TContext context, CancellationToken cancellationToken) where TContext : HookContext
     {
         if (!_handlers.TryGetValue(typeof(TContext), out var list))
             return ValueTask.FromResult(new HookOutcome(HookResult.Continue, null, false));
-        return RunSlowAsync((NamedHook<TContext>[])list, context, cancellationToken);
+        return RunSlowAsync(((HandlerArray<TContext>)list).Items, context, cancellationToken);
     }
 
     /// <summary>Runs every handler of an observe-only event; results are ignored and failures only logged.</summary>
     public async ValueTask NotifyAsync<TContext>(TContext context, CancellationToken cancellationToken) where TContext : HookContext
     {
         if (!_handlers.TryGetValue(typeof(TContext), out var list)) return;
-        foreach (var handler in (NamedHook<TContext>[])list)
+        foreach (var handler in ((HandlerArray<TContext>)list).Items)
             await InvokeOneAsync(handler, context, cancellationToken).ConfigureAwait(false);
     }
 
@@ -84,14 +126,14 @@ public sealed partial class HookPipeline : IHookRegistrar
         where TContext : HookContext
     {
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        budget.CancelAfter(_budget);
+        budget.CancelAfter(handler.Budget);
         try
         {
             var pending = handler.Hook.InvokeAsync(context, budget.Token);
             // WaitAsync lets the session go on even when a handler ignores its token and never returns.
             var result = pending.IsCompletedSuccessfully
                 ? pending.Result
-                : await pending.AsTask().WaitAsync(_budget, cancellationToken).ConfigureAwait(false);
+                : await pending.AsTask().WaitAsync(handler.Budget, cancellationToken).ConfigureAwait(false);
             return (result ?? HookResult.Continue, false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -100,7 +142,7 @@ public sealed partial class HookPipeline : IHookRegistrar
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            LogHandlerTimedOut(handler.Name, typeof(TContext).Name, _budget.TotalMilliseconds);
+            LogHandlerTimedOut(handler.Name, typeof(TContext).Name, handler.Budget.TotalMilliseconds);
             return (LocalPolicyError, true);
         }
         catch (Exception ex)
@@ -116,7 +158,79 @@ public sealed partial class HookPipeline : IHookRegistrar
     [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} overran its budget of {BudgetMs} ms and was abandoned")]
     private partial void LogHandlerTimedOut(string handler, string hook, double budgetMs);
 
-    private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook) where TContext : HookContext;
+    private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook, string Owner, int Order, long Sequence, TimeSpan Budget)
+        where TContext : HookContext;
+
+    private sealed class OwnerRegistrar(HookPipeline pipeline, string owner, int order, TimeSpan budget) : IHookRegistrar
+    {
+        public void Register<TContext>(string name, IHook<TContext> hook) where TContext : HookContext
+            => pipeline.Add(owner, order, budget, name, hook);
+
+        public void Register<TContext>(string name, Func<TContext, CancellationToken, ValueTask<HookResult>> handler) where TContext : HookContext
+            => Register(name, new DelegateHook<TContext>(handler));
+    }
+
+    /// <summary>Collects an owner's new handlers, then swaps them in for the old ones per event type.</summary>
+    private sealed class StagingRegistrar(string owner, int order, TimeSpan budget, HookPipeline pipeline) : IHookRegistrar
+    {
+        public Dictionary<Type, Action<ConcurrentDictionary<Type, object>>> Entries { get; } = [];
+        private readonly Dictionary<Type, List<object>> _added = [];
+
+        public void Register<TContext>(string name, IHook<TContext> hook) where TContext : HookContext
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(name);
+            ArgumentNullException.ThrowIfNull(hook);
+            if (!_added.TryGetValue(typeof(TContext), out var list))
+            {
+                _added[typeof(TContext)] = list = [];
+                Entries[typeof(TContext)] = handlers => Swap<TContext>(handlers);
+            }
+            list.Add(new NamedHook<TContext>(name, hook, owner, order, Interlocked.Increment(ref pipeline._sequence), budget));
+        }
+
+        public void Register<TContext>(string name, Func<TContext, CancellationToken, ValueTask<HookResult>> handler) where TContext : HookContext
+            => Register(name, new DelegateHook<TContext>(handler));
+
+        public void Apply(Type type, ConcurrentDictionary<Type, object> handlers)
+        {
+            if (Entries.TryGetValue(type, out var swap)) swap(handlers);
+            else RemoveFrom(type, handlers);
+        }
+
+        private void Swap<TContext>(ConcurrentDictionary<Type, object> handlers) where TContext : HookContext
+        {
+            var kept = handlers.TryGetValue(typeof(TContext), out var current)
+                ? ((HandlerArray<TContext>)current).Items.Where(h => h.Owner != owner)
+                : [];
+            handlers[typeof(TContext)] = new HandlerArray<TContext>(Sorted(kept.Concat(_added[typeof(TContext)].Cast<NamedHook<TContext>>())));
+        }
+
+        private void RemoveFrom(Type type, ConcurrentDictionary<Type, object> handlers)
+        {
+            if (!handlers.TryGetValue(type, out var current)) return;
+            var kept = ((IOwnedHandlers)current).WithoutOwner(owner);
+            if (kept is null) handlers.TryRemove(type, out _);
+            else handlers[type] = kept;
+        }
+    }
+
+    /// <summary>Lets an owner's handlers be removed from an event's array without knowing its context type.</summary>
+    private interface IOwnedHandlers
+    {
+        /// <summary>The array without the owner's handlers, or null when nothing is left.</summary>
+        object? WithoutOwner(string owner);
+    }
+
+    private sealed class HandlerArray<TContext>(NamedHook<TContext>[] items) : IOwnedHandlers where TContext : HookContext
+    {
+        public NamedHook<TContext>[] Items { get; } = items;
+
+        public object? WithoutOwner(string owner)
+        {
+            var kept = Items.Where(h => h.Owner != owner).ToArray();
+            return kept.Length == 0 ? null : new HandlerArray<TContext>(kept);
+        }
+    }
 
     private sealed class DelegateHook<TContext>(Func<TContext, CancellationToken, ValueTask<HookResult>> handler) : IHook<TContext>
         where TContext : HookContext
