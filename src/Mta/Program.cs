@@ -67,5 +67,5 @@ check.SetAction(parse =>
     }
 });
 
-var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, check };
+var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, check, Mta.Scaffolding.NewCommand.Create() };
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,80 @@
+// `mta new plugin NAME` and `mta new script HOOK NAME`: working skeletons to start a policy from.
+using System.CommandLine;
+using System.Text.RegularExpressions;
+
+namespace Mta.Scaffolding;
+
+public static partial class NewCommand
+{
+    public static Command Create()
+    {
+        var directory = new Option<DirectoryInfo?>("--directory", "-d") { Description = "Where to write (default: ./plugins/NAME or ./scripts)" };
+        var force = new Option<bool>("--force") { Description = "Overwrite existing files" };
+
+        var pluginName = new Argument<string>("NAME") { Description = "Plugin name: letters, digits, '.', '-', '_'" };
+        var plugin = new Command("plugin", "Write a C# plugin project that builds against this Mta's Mta.Abstractions") { pluginName, directory, force };
+        plugin.SetAction(parse => Run(() => WritePlugin(parse.GetValue(pluginName)!, parse.GetValue(directory)?.FullName, parse.GetValue(force))));
+
+        var hook = new Argument<string>("HOOK") { Description = "Hook name: " + string.Join(", ", HookNames.All.Select(h => h.Name)) };
+        var scriptName = new Argument<string>("NAME") { Description = "Script name (the file is NAME.csx)" };
+        var script = new Command("script", "Write a C# policy script (.csx) with a handler for HOOK") { hook, scriptName, directory, force };
+        script.SetAction(parse => Run(() => WriteScript(parse.GetValue(hook)!, parse.GetValue(scriptName)!, parse.GetValue(directory)?.FullName, parse.GetValue(force))));
+
+        return new Command("new", "Write a skeleton plugin or script") { plugin, script };
+    }
+
+    private static int Run(Func<IReadOnlyList<string>> write)
+    {
+        try
+        {
+            foreach (var path in write()) Console.WriteLine($"wrote {path}");
+            return 0;
+        }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 2;
+        }
+        catch (IOException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 1;
+        }
+    }
+
+    public static IReadOnlyList<string> WriteScript(string hook, string name, string? directory, bool force)
+    {
+        if (!HookNames.TryGet(hook, out var context))
+            throw new ArgumentException($"unknown hook '{hook}'; one of: {string.Join(", ", HookNames.All.Select(h => h.Name))}");
+        if (!ValidName().IsMatch(name)) throw new ArgumentException($"'{name}' is not a valid script name (letters, digits, '.', '-', '_')");
+        var folder = directory ?? Path.GetFullPath("scripts");
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, name + ".csx");
+        WriteNew(path, Templates.Script(context, HookNames.All.First(h => h.Context == context).Meaning), force);
+        return [path];
+    }
+
+    public static IReadOnlyList<string> WritePlugin(string name, string? directory, bool force)
+    {
+        if (!ValidName().IsMatch(name)) throw new ArgumentException($"'{name}' is not a valid plugin name (letters, digits, '.', '-', '_')");
+        var folder = directory ?? Path.GetFullPath(Path.Combine("plugins", name));
+        Directory.CreateDirectory(folder);
+        var className = string.Concat(name.Split('.', '-', '_').Where(p => p.Length > 0).Select(p => char.ToUpperInvariant(p[0]) + p[1..])) + "Plugin";
+        var project = Path.Combine(folder, name + ".csproj");
+        var code = Path.Combine(folder, className + ".cs");
+        var readme = Path.Combine(folder, "README.md");
+        WriteNew(project, Templates.PluginProject(AppContext.BaseDirectory), force);
+        WriteNew(code, Templates.PluginCode(name, className), force);
+        WriteNew(readme, Templates.PluginReadme(name), force);
+        return [project, code, readme];
+    }
+
+    private static void WriteNew(string path, string content, bool force)
+    {
+        if (File.Exists(path) && !force) throw new IOException($"{path} exists (use --force to overwrite)");
+        File.WriteAllText(path, content);
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex ValidName();
+}
