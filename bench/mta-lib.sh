@@ -7,6 +7,8 @@
 #   MTA_DLL=<repo>/src/Mta/bin/Release/net10.0/mta.dll
 #   MTA_KEEP_TMP=0                     1 = keep the temp dir (config, log, queue, maildir) after stopping
 #   MTA_START_WAIT=30                  seconds to wait for the port
+#   MTA_EXTENSIONS='"Scripts": { "Enabled": false }'   JSON members added to the config: by default no
+#                                      scripts or plugins run, so figures measure the engine alone
 # After mta_start: MTA_PID, MTA_TMP, MTA_CONFIG, MTA_LOG are set.
 
 MTA_REPO=${MTA_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -18,6 +20,7 @@ MTA_DLL=${MTA_DLL:-$MTA_REPO/src/Mta/bin/Release/net10.0/mta.dll}
 MTA_KEEP_TMP=${MTA_KEEP_TMP:-0}
 MTA_START_WAIT=${MTA_START_WAIT:-30}
 MTA_PID=
+MTA_EXTENSIONS=${MTA_EXTENSIONS:-'"Scripts": { "Enabled": false }'}
 
 case "$MTA_ADDR" in 127.*) ;; *) echo "refusing non-loopback MTA_ADDR=$MTA_ADDR" >&2; return 2 2>/dev/null || exit 2;; esac
 
@@ -34,7 +37,8 @@ mta_write_config() {
   "LocalDomains": [ "localhost", "example.test" ],
   "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster" },
   "Queue": { "Path": "$dir/queue" },
-  "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN }
+  "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN },
+  $MTA_EXTENSIONS
 }
 EOF
     echo "$dir/mta.bench.json"
