@@ -57,6 +57,14 @@ check.SetAction(parse =>
     try
     {
         var loaded = ConfigLoader.Load(parse.GetValue(configOption)?.FullName);
+        // Scripts are compiled (not run): a script that would stop `mta run` fails the check the same way.
+        var scriptErrors = Mta.Engine.Extensibility.Scripts.ScriptCompiler.CheckAll(loaded.Options);
+        if (scriptErrors.Count > 0)
+        {
+            Console.Error.WriteLine($"{loaded.Source}: {scriptErrors.Count} script error(s):");
+            foreach (var error in scriptErrors) Console.Error.WriteLine(error);
+            return 2;
+        }
         Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
         return 0;
     }

@@ -41,14 +41,15 @@ public static class MtaOptionsValidator
         Check(o.Limits.MaxRecipients >= 100, "Limits:MaxRecipients", "must be at least 100 (RFC 5321 4.5.3.1.8)");
         Check(o.Limits.MaxConnections >= 1, "Limits:MaxConnections", "must be at least 1");
         Check(o.Limits.MaxConnectionsPerIp >= 1, "Limits:MaxConnectionsPerIp", "must be at least 1");
-        Check(o.Limits.CommandTimeout >= TimeSpan.FromSeconds(1), "Limits:CommandTimeout", "must be at least 1 second");
-        Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1), "Limits:DataTimeout", "must be at least 1 second");
+        // Timers take at most about 49 days.
+        Check(o.Limits.CommandTimeout >= TimeSpan.FromSeconds(1) && o.Limits.CommandTimeout <= TimeSpan.FromDays(30), "Limits:CommandTimeout", "must be between 1 second and 30 days");
+        Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1) && o.Limits.DataTimeout <= TimeSpan.FromDays(30), "Limits:DataTimeout", "must be between 1 second and 30 days");
         Check(o.Limits.MaxErrors >= 1, "Limits:MaxErrors", "must be at least 1");
-        Check(o.Hooks.Timeout > TimeSpan.Zero, "Hooks:Timeout", "must be positive");
+        Check(o.Hooks.Timeout > TimeSpan.Zero && o.Hooks.Timeout <= TimeSpan.FromDays(1), "Hooks:Timeout", "must be positive and at most 1 day");
         foreach (var (name, plugin) in o.Plugins)
             Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
-        Check(o.Scripts.Timeout > TimeSpan.Zero, "Scripts:Timeout", "must be positive");
+        Check(o.Scripts.Timeout > TimeSpan.Zero && o.Scripts.Timeout <= TimeSpan.FromDays(1), "Scripts:Timeout", "must be positive and at most 1 day");
         return errors;
     }
 

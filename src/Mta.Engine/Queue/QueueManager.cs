@@ -25,6 +25,7 @@ public sealed partial class QueueManager : BackgroundService
 {
     internal const string RemoteNotAvailable = "no transport for remote delivery yet";
     internal const string TerminalNotAvailable = "no terminal delivery configured";
+    internal const string AgentNotRegistered = "no delivery agent named '{0}' is registered";
 
     private readonly QueueOptions _queue;
     private readonly HashSet<string> _localDomains;
@@ -34,6 +35,7 @@ public sealed partial class QueueManager : BackgroundService
     private readonly ILogger _logger;
     private readonly SegmentSpool _spool;
     private readonly MaildirDelivery _maildir;
+    private readonly ExtensionRegistry _extensions;
     private readonly Channel<RecipientWork> _ready = Channel.CreateUnbounded<RecipientWork>();
     private readonly ConcurrentDictionary<RetryTimer, byte> _timers = new();
     private readonly Lock _idleGate = new();
@@ -44,7 +46,7 @@ public sealed partial class QueueManager : BackgroundService
     private long _delivered, _bounced, _deferred;
 
     public QueueManager(MtaOptions options, HookPipeline hooks, TimeProvider time, ILogger<QueueManager> logger,
-        SegmentSpool spool, MaildirDelivery maildir)
+        SegmentSpool spool, MaildirDelivery maildir, ExtensionRegistry? extensions = null)
     {
         _queue = options.Queue;
         _localDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
@@ -54,6 +56,7 @@ public sealed partial class QueueManager : BackgroundService
         _logger = logger;
         _spool = spool;
         _maildir = maildir;
+        _extensions = extensions ?? new ExtensionRegistry();
         // Subscribed now, not at start, so a message committed before the workers run is not missed.
         spool.SetCommitListener(Enqueue);
     }
@@ -222,9 +225,44 @@ public sealed partial class QueueManager : BackgroundService
                 return Result.Defer(RemoteNotAvailable);
             case RouteKind.Terminal:
                 return Result.Defer(TerminalNotAvailable);
+            case RouteKind.Agent:
+                return await DeliverToAgentAsync(message, recipient, route, ct).ConfigureAwait(false);
             default:
                 return Result.Fail($"unknown route kind {route.Kind}");
         }
+    }
+
+    /// <summary>
+    /// Hands the recipient to a plugin's delivery agent. A missing agent is deferred, not bounced: the plugin may be
+    /// back after the operator fixes its config and restarts, and the mail must still be there.
+    /// </summary>
+    private async Task<Result> DeliverToAgentAsync(QueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
+    {
+        if (!_extensions.TryGetDeliveryAgent(route.Target, out var agent))
+            return Result.Defer(string.Format(System.Globalization.CultureInfo.InvariantCulture, AgentNotRegistered, route.Target));
+        DeliveryOutcome? outcome;
+        try
+        {
+            outcome = await agent.DeliverAsync(message, recipient, route, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // The contract says a throwing agent is a temporary failure: the plugin's bug must not bounce mail.
+            LogAgentFailed(ex, message.QueueId, recipient.Address.ToString(), route.Target);
+            return Result.Defer($"agent {route.Target} failed: {ex.GetType().Name}: {ex.Message}");
+        }
+        if (outcome is null) return Result.Defer($"agent {route.Target} returned no outcome");
+        var detail = $"agent {route.Target}: {outcome.Detail}";
+        return outcome.Status switch
+        {
+            DeliveryStatus.Delivered => Result.Delivered(detail),
+            DeliveryStatus.Failed => Result.Fail(detail),
+            _ => Result.Defer(detail),
+        };
     }
 
     private static Result FromHook(HookOutcome outcome, string hook)
@@ -367,6 +405,9 @@ public sealed partial class QueueManager : BackgroundService
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Error, Message = "{QueueId}: delivery attempt to <{Recipient}> failed; will retry")]
     private partial void LogAttemptFailed(Exception exception, string queueId, string recipient);
+
+    [LoggerMessage(EventId = 406, Level = LogLevel.Error, Message = "{QueueId}: delivery agent {Agent} threw on <{Recipient}>; will retry")]
+    private partial void LogAgentFailed(Exception exception, string queueId, string recipient, string agent);
 
     [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "{QueueId}: queue worker failed on <{Recipient}>")]
     private partial void LogWorkerFailed(Exception exception, string queueId, string recipient);

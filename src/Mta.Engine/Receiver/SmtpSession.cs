@@ -77,8 +77,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public void Abort()
     {
         _aborted = true;
-        _reader.CancelPendingRead();
-        _writer.CancelPendingFlush();
+        OnDeadline();
     }
 
     public async Task RunAsync(CancellationToken aborted)
@@ -630,8 +629,15 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private void OnDeadline()
     {
         // A client that stops reading or writing must not hold the session: cancel whichever side waits.
-        _reader.CancelPendingRead();
-        _writer.CancelPendingFlush();
+        // The timer can fire while the session is being disposed; on a pool thread a throw would end the process.
+        try
+        {
+            _reader.CancelPendingRead();
+            _writer.CancelPendingFlush();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -1,0 +1,41 @@
+// Per client IP rate limits: connections per minute (421 4.7.0, then close) and messages per minute (450 4.7.0).
+//
+// Settings (Scripts:Settings:rate-limit):
+//   MaxConnectionsPerMinute  default 300
+//   MaxMessagesPerMinute     default 600 (counted at MAIL FROM)
+//   ExemptTrusted            default true: clients in Relay:TrustedNetworks are not limited
+//   ExemptLoopback           default true: 127.0.0.1 / ::1 are not limited (local tools, benchmarks)
+// The counters are fixed one-minute windows in State, so they survive a reload of this script.
+
+var maxConnections = Settings.GetValue("MaxConnectionsPerMinute", 300L);
+var maxMessages = Settings.GetValue("MaxMessagesPerMinute", 600L);
+var exemptTrusted = Settings.GetValue("ExemptTrusted", true);
+var exemptLoopback = Settings.GetValue("ExemptLoopback", true);
+var window = TimeSpan.FromMinutes(1);
+
+bool Exempt(ISessionInfo session)
+    => (exemptTrusted && session.IsTrustedClient) || (exemptLoopback && IPAddress.IsLoopback(session.RemoteEndPoint.Address));
+
+string ClientKey(ISessionInfo session)
+{
+    var address = session.RemoteEndPoint.Address;
+    return (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
+}
+
+On<ConnectContext>(ctx =>
+{
+    if (Exempt(ctx.Session)) return HookResult.Continue;
+    var count = State.Increment("connections:" + ClientKey(ctx.Session), 1, window);
+    return count > maxConnections
+        ? HookResult.Disconnect("Too many connections from your address, try again later", 421, "4.7.0")
+        : HookResult.Continue;
+});
+
+On<MailContext>(ctx =>
+{
+    if (Exempt(ctx.Session)) return HookResult.Continue;
+    var count = State.Increment("messages:" + ClientKey(ctx.Session), 1, window);
+    return count > maxMessages
+        ? HookResult.Defer("Sender rate limit exceeded, try again later", 450, "4.7.0")
+        : HookResult.Continue;
+});

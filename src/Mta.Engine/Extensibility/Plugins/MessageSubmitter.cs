@@ -1,0 +1,72 @@
+// IMessageSubmitter: lets plugins and scripts put new messages into the durable spool, as the receiver does.
+using System.Buffers;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using MimeKit.Utils;
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Spool;
+
+namespace Mta.Engine.Extensibility.Plugins;
+
+/// <summary>
+/// Spools a message produced inside the server (a list expansion, a notification). The message gets a
+/// <c>Received: by HOST (Mta) id ID; DATE</c> trace field, like every message the server accepts, and is then
+/// delivered by the queue manager as usual: the spool hands every commit to it.
+/// </summary>
+public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions options, TimeProvider time, ILogger<MessageSubmitter> logger)
+    : IMessageSubmitter
+{
+    /// <summary>What the envelope records as the client of a message submitted from inside the server.</summary>
+    public const string LocalClient = "127.0.0.1";
+
+    /// <inheritdoc />
+    public async ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reversePath);
+        ArgumentNullException.ThrowIfNull(recipients);
+        if (recipients.Count == 0) throw new ArgumentException("at least one recipient is required", nameof(recipients));
+        if (message.IsEmpty) throw new ArgumentException("the message is empty", nameof(message));
+
+        var queueId = QueueIds.Next();
+        var now = time.GetUtcNow();
+        var trace = Encoding.ASCII.GetBytes($"Received: by {options.HostName} (Mta) id {queueId}; {DateUtils.FormatDate(now)}\r\n");
+        var parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        // A non-ASCII address can only travel on with SMTPUTF8; say so as the client would have.
+        if (!IsAscii(reversePath) || recipients.Any(r => !IsAscii(r.Address))) parameters["SMTPUTF8"] = null;
+        var envelope = new SpoolEnvelope(queueId, TransactionKind.Mail, now, reversePath, parameters, recipients.ToArray(),
+            LocalClient, options.HostName, null);
+        await spool.CommitAsync(envelope, Concat(trace, message), cancellationToken).ConfigureAwait(false);
+        LogSubmitted(queueId, reversePath.ToPathString(), recipients.Count, trace.Length + message.Length);
+        return queueId;
+    }
+
+    private static bool IsAscii(SmtpAddress address) => Ascii.IsValid(address.LocalPart) && Ascii.IsValid(address.Domain);
+
+    private static ReadOnlySequence<byte> Concat(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second)
+    {
+        var head = new Segment(first, 0);
+        var tail = head.Append(second);
+        return new ReadOnlySequence<byte>(head, 0, tail, tail.Memory.Length);
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+
+    [LoggerMessage(EventId = 520, Level = LogLevel.Information, Message = "{QueueId}: submitted by an extension, from={ReversePath} rcpts={Recipients} size={Size}")]
+    private partial void LogSubmitted(string queueId, string reversePath, int recipients, long size);
+}
