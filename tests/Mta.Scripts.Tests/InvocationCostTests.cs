@@ -1,4 +1,4 @@
-// Measures one script handler call through the hook pipeline (explicit: run with --filter-explicit or by name).
+// Measures one script handler call through the hook pipeline: a measurement, not a check (explicit: run it by name).
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,7 +30,6 @@ public sealed class InvocationCostTests(ITestOutputHelper output)
         watch.Stop();
         var perCall = watch.Elapsed.TotalMicroseconds / calls;
         output.WriteLine($"{calls} calls in {watch.ElapsedMilliseconds} ms: {perCall:0.00} us per script handler call");
-        Assert.True(perCall < 100, $"{perCall} us per call");
     }
 
     private sealed class FakeSession : ISessionInfo

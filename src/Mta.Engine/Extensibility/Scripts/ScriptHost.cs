@@ -49,7 +49,8 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         _states = states;
         _loggers = loggers;
         _logger = loggers.CreateLogger<ScriptHost>();
-        Root = Path.GetFullPath(_options.Directory);
+        // Without a trailing separator: watcher paths are compared with it (a file is a script when its folder is Root).
+        Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.Directory));
     }
 
     /// <summary>The scripts folder, absolute.</summary>
