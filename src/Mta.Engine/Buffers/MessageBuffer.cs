@@ -46,17 +46,11 @@ public sealed class MessageBuffer : IBufferWriter<byte>, IDisposable
     /// <summary>The content, preceded by <paramref name="prefix"/> when given. Valid until the buffer is reset or disposed.</summary>
     public ReadOnlySequence<byte> AsSequence(ReadOnlyMemory<byte> prefix = default)
     {
-        Segment? first = null, last = null;
-        void Add(ReadOnlyMemory<byte> memory)
-        {
-            if (memory.IsEmpty) return;
-            if (last is null) first = last = new Segment(memory, 0);
-            else last = last.Append(memory);
-        }
-        Add(prefix);
+        var blocks = new ReadOnlyMemory<byte>[_chunks.Count + 1];
+        blocks[0] = prefix;
         for (var i = 0; i < _chunks.Count; i++)
-            Add(_chunks[i].AsMemory(0, i == _chunks.Count - 1 ? _lastChunkUsed : _chunks[i].Length));
-        return first is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(first, 0, last!, last!.Memory.Length);
+            blocks[i + 1] = _chunks[i].AsMemory(0, i == _chunks.Count - 1 ? _lastChunkUsed : _chunks[i].Length);
+        return Sequences.Join(blocks);
     }
 
     /// <summary>Returns the chunks to the pool and empties the buffer for the next message.</summary>
@@ -69,20 +63,4 @@ public sealed class MessageBuffer : IBufferWriter<byte>, IDisposable
     }
 
     public void Dispose() => Reset();
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using MimeKit.Utils;
 using Mta.Abstractions;
+using Mta.Engine.Buffers;
 using Mta.Engine.Configuration;
 using Mta.Engine.Spool;
 
@@ -37,35 +38,12 @@ public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions opt
         if (!IsAscii(reversePath) || recipients.Any(r => !IsAscii(r.Address))) parameters["SMTPUTF8"] = null;
         var envelope = new SpoolEnvelope(queueId, TransactionKind.Mail, now, reversePath, parameters, recipients.ToArray(),
             LocalClient, options.HostName, null);
-        await spool.CommitAsync(envelope, Concat(trace, message), cancellationToken).ConfigureAwait(false);
+        await spool.CommitAsync(envelope, Sequences.Join([trace, message]), cancellationToken).ConfigureAwait(false);
         LogSubmitted(queueId, reversePath.ToPathString(), recipients.Count, trace.Length + message.Length);
         return queueId;
     }
 
     private static bool IsAscii(SmtpAddress address) => Ascii.IsValid(address.LocalPart) && Ascii.IsValid(address.Domain);
-
-    private static ReadOnlySequence<byte> Concat(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second)
-    {
-        var head = new Segment(first, 0);
-        var tail = head.Append(second);
-        return new ReadOnlySequence<byte>(head, 0, tail, tail.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 
     [LoggerMessage(EventId = 520, Level = LogLevel.Information, Message = "{QueueId}: submitted by an extension, from={ReversePath} rcpts={Recipients} size={Size}")]
     private partial void LogSubmitted(string queueId, string reversePath, int recipients, long size);
