@@ -136,6 +136,9 @@ public sealed class ScriptHostOptions
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
     /// <summary>Recompile and swap in a script when its file changes. Defaults to true.</summary>
     public bool Watch { get; set; } = true;
+    /// <summary>Keep compiled scripts in <c>DATA/script-cache/</c>, keyed by a hash of their sources and of the host,
+    /// so that a restart with unchanged scripts skips the compiler. Defaults to true.</summary>
+    public bool Cache { get; set; } = true;
     /// <summary>Per-script settings, <c>Scripts:Settings:NAME</c>, handed to each script as <c>Settings</c>.</summary>
     public Microsoft.Extensions.Configuration.IConfigurationSection? Settings { get; set; }
 }

@@ -38,10 +38,13 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     private readonly ConcurrentDictionary<string, long> _pending = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _changed = new(0);
     private readonly CancellationTokenSource _stop = new();
+    private readonly ScriptCache? _cache;
     private FileSystemWatcher? _watcher;
     private Task? _watchLoop;
+    private int _compilations;
+    private int _cacheHits;
 
-    public ScriptHost(MtaOptions options, HookPipeline pipeline, StateStoreProvider states, ILoggerFactory loggers)
+    public ScriptHost(MtaOptions options, MtaPaths paths, HookPipeline pipeline, StateStoreProvider states, ILoggerFactory loggers)
     {
         _mta = options;
         _options = options.Scripts;
@@ -51,7 +54,14 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         _logger = loggers.CreateLogger<ScriptHost>();
         // Without a trailing separator: watcher paths are compared with it (a file is a script when its folder is Root).
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.Directory));
+        if (_options.Cache) _cache = new ScriptCache(Path.Combine(paths.DataDirectory, "script-cache"));
     }
+
+    /// <summary>How many times this host ran Roslyn (a compile cache hit does not count).</summary>
+    internal int Compilations => Volatile.Read(ref _compilations);
+
+    /// <summary>How many scripts this host took from the compile cache.</summary>
+    internal int CacheHits => Volatile.Read(ref _cacheHits);
 
     /// <summary>The scripts folder, absolute.</summary>
     public string Root { get; }
@@ -94,8 +104,9 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         var started = Stopwatch.GetTimestamp();
         var files = ScriptCompiler.ScriptFiles(Root);
         // Compiling is the slow part (the first Roslyn compile JITs the compiler): do the scripts side by side.
-        var compiled = await Task.WhenAll(files.Select(f => Task.Run(() => ScriptCompiler.Compile(f, Root, cancellationToken), cancellationToken)))
+        var results = await Task.WhenAll(files.Select(f => Task.Run(() => Compile(f, cancellationToken), cancellationToken)))
             .ConfigureAwait(false);
+        var compiled = results.Select(r => r.Script).ToArray();
         var errors = compiled.SelectMany(c => c.Errors).ToList();
         if (errors.Count > 0) throw Refuse(errors);
 
@@ -127,7 +138,8 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         {
             _gate.Release();
         }
-        LogLoaded(compiled.Length, Root, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        if (_cache is not null) PruneCache(results.Select(r => r.Key).OfType<string>().ToHashSet(StringComparer.Ordinal));
+        LogLoaded(compiled.Length, Root, Stopwatch.GetElapsedTime(started).TotalMilliseconds, results.Count(r => r.Cached));
         if (_options.Watch) StartWatching();
     }
 
@@ -158,7 +170,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     {
         var name = ScriptCompiler.NameOf(path);
         if (!File.Exists(path)) return Remove(name);
-        var compiled = await Task.Run(() => ScriptCompiler.Compile(path, Root, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var (compiled, _, _) = await Task.Run(() => Compile(path, cancellationToken), cancellationToken).ConfigureAwait(false);
         if (!compiled.Succeeded)
         {
             LogReloadFailed(name, string.Join(Environment.NewLine, compiled.Errors));
@@ -189,6 +201,58 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         if (added) LogAdded(name, generation.Number);
         else LogReloaded(name, generation.Number);
         return true;
+    }
+
+    /// <summary>Takes the script from the compile cache, or compiles it and stores a success there. The cache is an
+    /// optimisation only: any trouble with it is logged and the script is compiled as if there were none.</summary>
+    private (CompiledScript Script, string? Key, bool Cached) Compile(string path, CancellationToken cancellationToken)
+    {
+        string? key = null;
+        SortedDictionary<string, string>? before = null;
+        if (_cache is not null)
+        {
+            try
+            {
+                before = ScriptCache.Snapshot(Root);
+                key = ScriptCache.KeyOf(path, Root, before);
+                if (key is not null && _cache.TryGet(key, path, Root, before) is { } hit)
+                {
+                    Interlocked.Increment(ref _cacheHits);
+                    return (hit, key, true);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogCacheFailed(_cache.Directory, ex);
+                key = null;
+            }
+        }
+        Interlocked.Increment(ref _compilations);
+        var compiled = ScriptCompiler.Compile(path, Root, cancellationToken);
+        if (_cache is null || key is null || before is null || !compiled.Succeeded) return (compiled, key, false);
+        try
+        {
+            // A file edited while Roslyn read it: the image may match neither version, so it is stored under neither.
+            if (ScriptCache.Snapshot(Root).SequenceEqual(before)) _cache.Put(key, compiled, Root, before);
+            else key = null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogCacheFailed(_cache.Directory, ex);
+        }
+        return (compiled, key, false);
+    }
+
+    private void PruneCache(IReadOnlySet<string> keys)
+    {
+        try
+        {
+            _cache!.Prune(keys);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogCacheFailed(_cache!.Directory, ex);
+        }
     }
 
     private bool Remove(string name)
@@ -376,8 +440,8 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     [LoggerMessage(EventId = 601, Level = LogLevel.Information, Message = "No scripts folder {Directory}: no scripts loaded")]
     private partial void LogNoDirectory(string directory);
 
-    [LoggerMessage(EventId = 602, Level = LogLevel.Information, Message = "Loaded {Count} script(s) from {Directory} in {ElapsedMs:0} ms")]
-    private partial void LogLoaded(int count, string directory, double elapsedMs);
+    [LoggerMessage(EventId = 602, Level = LogLevel.Information, Message = "Loaded {Count} script(s) from {Directory} in {ElapsedMs:0} ms ({Cached} from the compile cache)")]
+    private partial void LogLoaded(int count, string directory, double elapsedMs, int cached);
 
     [LoggerMessage(EventId = 603, Level = LogLevel.Information, Message = "script {Script} reloaded (generation {Generation})")]
     private partial void LogReloaded(string script, int generation);
@@ -393,4 +457,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
 
     [LoggerMessage(EventId = 607, Level = LogLevel.Warning, Message = "Watching the scripts folder failed; changes may be missed until a restart")]
     private partial void LogWatchError(Exception exception);
+
+    [LoggerMessage(EventId = 608, Level = LogLevel.Warning, Message = "The script compile cache {Directory} failed; scripts are compiled without it")]
+    private partial void LogCacheFailed(string directory, Exception exception);
 }

@@ -29,7 +29,7 @@ internal static class ScriptReferences
     ];
 
     // Implementation assemblies of the running host: a script binds to exactly the types the host passes it.
-    private static readonly string[] AssemblyNames =
+    internal static readonly string[] AssemblyNames =
     [
         "System.Private.CoreLib",
         "System.Runtime",
