@@ -9,6 +9,7 @@ using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
+using Mta.Engine.Tls;
 
 namespace Mta.Engine;
 
@@ -36,6 +37,7 @@ public static class EngineServiceCollectionExtensions
         services.AddMtaPlugins();
         services.AddMtaScripts();
         services.AddMtaQueue();
+        services.AddSingleton<CertificateProvider>();
         services.AddSingleton<ReceiverContext>();
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.

@@ -24,6 +24,10 @@ public sealed class MtaOptions
     public QueueOptions Queue { get; set; } = new();
     public LimitOptions Limits { get; set; } = new();
     public HookOptions Hooks { get; set; } = new();
+    /// <summary>Certificate and protocol versions for TLS listeners. Defaults to a self-signed certificate and TLS 1.2+.</summary>
+    public TlsOptions Tls { get; set; } = new();
+    /// <summary>SMTP AUTH: the users file, hash cost and per-IP failure limits. Defaults as <see cref="AuthOptions"/> documents.</summary>
+    public AuthOptions Auth { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the working directory.
     /// Defaults to <c>plugins</c>.</summary>
@@ -51,6 +55,46 @@ public sealed class ListenerOptions
     public string Address { get; set; } = "127.0.0.1";
     /// <summary>TCP port. Defaults to 2525 (unprivileged).</summary>
     public int Port { get; set; } = 2525;
+    /// <summary>How this listener uses TLS: <c>None</c>, <c>StartTls</c> (offered after EHLO, RFC 3207) or <c>Implicit</c>
+    /// (handshake before the greeting, RFC 8314, port 465 style). Defaults to <c>StartTls</c>: a certificate is always
+    /// available, a self-signed one when none is configured.</summary>
+    public ListenerTlsMode Tls { get; set; } = ListenerTlsMode.StartTls;
+}
+
+/// <summary>A listener's TLS mode.</summary>
+public enum ListenerTlsMode
+{
+    /// <summary>Clear text only; STARTTLS answers 502.</summary>
+    None,
+    /// <summary>Clear text until the client sends STARTTLS (RFC 3207).</summary>
+    StartTls,
+    /// <summary>TLS from the first byte (RFC 8314).</summary>
+    Implicit,
+}
+
+/// <summary>The lowest TLS version a listener accepts.</summary>
+public enum TlsMinimumProtocol
+{
+    /// <summary>TLS 1.2 and 1.3.</summary>
+    Tls12,
+    /// <summary>TLS 1.3 only.</summary>
+    Tls13,
+}
+
+/// <summary>The server certificate and protocol versions of every TLS listener (<c>Tls</c>).</summary>
+public sealed class TlsOptions
+{
+    /// <summary>The certificate: a PEM file (certificate first, then any intermediates) or a PKCS#12 (.pfx/.p12) file,
+    /// relative to the working directory. Defaults to none: a self-signed certificate for <see cref="MtaOptions.HostName"/>
+    /// is generated at first start and kept in <c>DATA/tls/selfsigned.pfx</c>.</summary>
+    public string? CertificateFile { get; set; }
+    /// <summary>The PEM private key of a PEM <see cref="CertificateFile"/>. Defaults to none: the key is then read from
+    /// the certificate file itself; not used with PKCS#12.</summary>
+    public string? KeyFile { get; set; }
+    /// <summary>Password of a PKCS#12 <see cref="CertificateFile"/>. Defaults to none (no password).</summary>
+    public string? Password { get; set; }
+    /// <summary>Lowest accepted protocol: <c>Tls12</c> or <c>Tls13</c>. Defaults to <c>Tls12</c>.</summary>
+    public TlsMinimumProtocol MinimumProtocol { get; set; } = TlsMinimumProtocol.Tls12;
 }
 
 /// <summary>Local delivery into Maildirs.</summary>
@@ -108,6 +152,25 @@ public sealed class LimitOptions
     public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Errors (4xx/5xx replies) a session may cause before it is disconnected with 421. Defaults to 20, as Postfix's smtpd_hard_error_limit.</summary>
     public int MaxErrors { get; set; } = 20;
+}
+
+/// <summary>SMTP AUTH: the users file and the brakes on password guessing (<c>Auth</c>).</summary>
+public sealed class AuthOptions
+{
+    /// <summary>The users file that <c>mta user add|remove|list</c> manages, relative to the data directory.
+    /// Defaults to <c>users.db</c>.</summary>
+    public string UsersFile { get; set; } = "users.db";
+    /// <summary>PBKDF2-SHA256 iterations for new password hashes; existing hashes keep the count they were made with.
+    /// Defaults to 600000 (OWASP's 2023 figure); at least 100000.</summary>
+    public int HashIterations { get; set; } = 600_000;
+    /// <summary>Failed AUTH attempts from one client IP (an IPv6 /64) within <see cref="FailureWindow"/> after which AUTH
+    /// answers 454 4.7.0 and the session is closed with 421 4.7.0. Defaults to 10.</summary>
+    public int MaxFailuresPerIp { get; set; } = 10;
+    /// <summary>How long a failure counts against its IP. Defaults to 15 minutes.</summary>
+    public TimeSpan FailureWindow { get; set; } = TimeSpan.FromMinutes(15);
+    /// <summary>Cap of the delay before a 535 reply, which doubles per consecutive failure (0 s, 1 s, 2 s, 4 s, ...).
+    /// Defaults to 8 s.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(8);
 }
 
 /// <summary>One plugin's entry under <c>Plugins:NAME</c>.</summary>

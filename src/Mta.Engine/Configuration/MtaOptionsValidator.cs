@@ -22,7 +22,14 @@ public static class MtaOptionsValidator
             Check(seen.Add(l.Name ?? ""), $"Listeners:{i}:Name", $"'{l.Name}' is used by another listener");
             Check(IPAddress.TryParse(l.Address, out _), $"Listeners:{i}:Address", $"'{l.Address}' is not an IP address");
             Check(l.Port is >= 0 and <= 65535, $"Listeners:{i}:Port", $"{l.Port} is not a TCP port (1-65535, or 0 for any free port)");
+            // Implicit and StartTls always have a certificate (configured or self-signed), so the mode alone is enough.
+            Check(Enum.IsDefined(l.Tls), $"Listeners:{i}:Tls", $"'{l.Tls}' is not a TLS mode (None, StartTls, Implicit)");
         }
+        var tls = o.Tls;
+        Check(tls.CertificateFile is not { Length: > 0 } f || File.Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
+        Check(tls.KeyFile is not { Length: > 0 } k || File.Exists(k), "Tls:KeyFile", $"'{tls.KeyFile}' does not exist");
+        Check(tls.KeyFile is not { Length: > 0 } || tls.CertificateFile is { Length: > 0 }, "Tls:KeyFile", "needs Tls:CertificateFile");
+        Check(Enum.IsDefined(tls.MinimumProtocol), "Tls:MinimumProtocol", $"'{tls.MinimumProtocol}' is not Tls12 or Tls13");
         for (var i = 0; i < o.LocalDomains.Count; i++)
             Check(IsHostName(o.LocalDomains[i]), $"LocalDomains:{i}", $"'{o.LocalDomains[i]}' is not a domain name");
         Check(!string.IsNullOrWhiteSpace(o.Mailboxes.Root), "Mailboxes:Root", "must not be empty");
@@ -46,6 +53,11 @@ public static class MtaOptionsValidator
         Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1) && o.Limits.DataTimeout <= TimeSpan.FromDays(30), "Limits:DataTimeout", "must be between 1 second and 30 days");
         Check(o.Limits.MaxErrors >= 1, "Limits:MaxErrors", "must be at least 1");
         Check(o.Hooks.Timeout > TimeSpan.Zero && o.Hooks.Timeout <= TimeSpan.FromDays(1), "Hooks:Timeout", "must be positive and at most 1 day");
+        Check(!string.IsNullOrWhiteSpace(o.Auth.UsersFile), "Auth:UsersFile", "must not be empty");
+        Check(o.Auth.HashIterations is >= 100_000 and <= 100_000_000, "Auth:HashIterations", "must be between 100000 and 100000000");
+        Check(o.Auth.MaxFailuresPerIp >= 1, "Auth:MaxFailuresPerIp", "must be at least 1");
+        Check(o.Auth.FailureWindow >= TimeSpan.FromSeconds(1) && o.Auth.FailureWindow <= TimeSpan.FromDays(30), "Auth:FailureWindow", "must be between 1 second and 30 days");
+        Check(o.Auth.MaxDelay >= TimeSpan.Zero && o.Auth.MaxDelay <= TimeSpan.FromMinutes(5), "Auth:MaxDelay", "must be between 0 and 5 minutes");
         foreach (var (name, plugin) in o.Plugins)
             Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");

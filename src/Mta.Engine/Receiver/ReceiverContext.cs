@@ -3,17 +3,20 @@ using Microsoft.Extensions.Logging;
 using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Spool;
+using Mta.Engine.Tls;
 
 namespace Mta.Engine.Receiver;
 
 public sealed class ReceiverContext
 {
-    public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers)
+    public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
+        CertificateProvider certificates)
     {
         Options = options;
         Hooks = hooks;
         Spool = spool;
         Time = time;
+        Certificates = certificates;
         Logger = loggers.CreateLogger("Mta.Session");
         TrustedNetworks = new TrustedNetworks(options);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
@@ -24,6 +27,7 @@ public sealed class ReceiverContext
     public HookPipeline Hooks { get; }
     public IMessageSpool Spool { get; }
     public TimeProvider Time { get; }
+    public CertificateProvider Certificates { get; }
     public ILogger Logger { get; }
     public TrustedNetworks TrustedNetworks { get; }
     public HashSet<string> LocalDomains { get; }

@@ -34,6 +34,8 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        // Once, before any port opens: a bad certificate stops start-up instead of failing every handshake.
+        if (_ctx.Options.Listeners.Any(l => l.Tls != ListenerTlsMode.None)) _ctx.Certificates.Load();
         foreach (var options in _ctx.Options.Listeners)
         {
             var address = IPAddress.Parse(options.Address);
@@ -99,7 +101,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                 return;
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
-            await using var session = new SmtpSession(_ctx, stream, options.Name, remote, (IPEndPoint)client.LocalEndPoint!);
+            await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, remote, (IPEndPoint)client.LocalEndPoint!);
             // Registered before it runs, so a stop that comes at any moment finds it.
             var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = finished.Task;

@@ -2,10 +2,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Buffers;
+using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Spool;
 using Mta.Protocol;
@@ -19,8 +22,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private readonly ReceiverContext _ctx;
     private readonly ILogger _logger;
     private readonly Stream _stream;
-    private readonly PipeReader _reader;
-    private readonly PipeWriter _writer;
+    private readonly ListenerTlsMode _tlsMode;
+    // Replaced once by STARTTLS or implicit TLS; the plaintext pair is completed first and never read again.
+    private PipeReader _reader;
+    private PipeWriter _writer;
+    private SslStream? _ssl;
+    private TlsInfo? _tls;
     private readonly ITimer _deadlineTimer;
     private readonly MessageBuffer _body = new();
     private Dictionary<string, object?>? _notes;
@@ -34,19 +41,19 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private int _errors;
     private string _closeReason = "client closed";
 
-    public SmtpSession(ReceiverContext context, Stream stream, string listenerName, IPEndPoint remote, IPEndPoint local)
+    public SmtpSession(ReceiverContext context, Stream stream, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local)
     {
         _ctx = context;
         _logger = context.Logger;
         _stream = stream;
+        _tlsMode = tlsMode;
         ListenerName = listenerName;
         RemoteEndPoint = remote;
         LocalEndPoint = local;
         SessionId = SessionIds.Next();
         IsTrustedClient = context.TrustedNetworks.Contains(remote.Address);
-        // Small buffers: thousands of idle sessions must fit in little memory.
-        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
-        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true));
+        // The pipes allocate on first use, so an implicit-TLS session that replaces them at once costs nothing here.
+        (_reader, _writer) = CreatePipes(stream);
         _deadlineTimer = context.Time.CreateTimer(static s => ((SmtpSession)s!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -56,7 +63,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public IPEndPoint LocalEndPoint { get; }
     public string? HeloName { get; private set; }
     public bool IsExtended { get; private set; }
-    public TlsInfo? Tls => null;
+    public TlsInfo? Tls => _tls;
     public string? AuthenticatedUser => null;
     public bool IsTrustedClient { get; }
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
@@ -85,6 +92,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         LogConnected(SessionId, RemoteEndPoint, ListenerName);
         try
         {
+            // RFC 8314 3.3: on an implicit TLS port the handshake comes before any SMTP byte, the greeting included.
+            if (_tlsMode == ListenerTlsMode.Implicit && !await StartTlsAsync(aborted)) return;
             var outcome = await Hooks.RunAsync(new ConnectContext(this), aborted);
             if (!outcome.IsContinue && outcome.Result.Decision != HookDecision.Accept)
             {
@@ -158,6 +167,11 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             var handOver = next != AfterLine.ReadCommand;
             _reader.AdvanceTo(buffer.Start, handOver ? buffer.Start : buffer.End);
             await FlushAsync();
+            if (next == AfterLine.StartTls)
+            {
+                if (!await StartTlsAsync(aborted)) return;
+                continue;
+            }
             if (handOver)
             {
                 if (next == AfterLine.ReceiveData) await ReceiveDataAsync(aborted);
@@ -174,7 +188,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk }
+    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk, StartTls }
 
     /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
     private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
@@ -223,8 +237,18 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                     acceptDefault: new SmtpReply(250, "2.0.0", "OK, turning around"));
                 return AfterLine.ReadCommand;
             case StartTlsCommand:
-                Reply(new SmtpReply(502, "5.5.1", "STARTTLS not available"));
-                return AfterLine.ReadCommand;
+                if (_tlsMode == ListenerTlsMode.None)
+                {
+                    Reply(new SmtpReply(502, "5.5.1", "STARTTLS not available"));
+                    return AfterLine.ReadCommand;
+                }
+                if (_tls is not null)
+                {
+                    Reply(new SmtpReply(503, "5.5.1", "TLS already active"));
+                    return AfterLine.ReadCommand;
+                }
+                Reply(new SmtpReply(220, "2.0.0", "Ready to start TLS"), countError: false);
+                return AfterLine.StartTls;
             case AuthCommand:
                 Reply(new SmtpReply(503, "5.5.1", "Authentication not enabled"));
                 return AfterLine.ReadCommand;
@@ -262,14 +286,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             Reply(new SmtpReply(250, null, first));
             return;
         }
-        Reply(new SmtpReply(250, null,
-            first,
-            $"SIZE {_ctx.Options.Limits.MaxMessageSize}",
-            "PIPELINING",
-            "8BITMIME",
-            "ENHANCEDSTATUSCODES",
-            "SMTPUTF8",
-            "HELP"));
+        string[] lines = OffersStartTls
+            ? [first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "STARTTLS", "HELP"]
+            : [first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "HELP"];
+        Reply(new SmtpReply(250, null, lines));
     }
 
     private async ValueTask OnMailAsync(MailCommand mail, CancellationToken aborted)
@@ -568,6 +588,54 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private void EndTransaction() => _transaction = null;
 
+    private bool OffersStartTls => _tlsMode == ListenerTlsMode.StartTls && _tls is null;
+
+    private static (PipeReader, PipeWriter) CreatePipes(Stream stream) =>
+        // Small buffers: thousands of idle sessions must fit in little memory.
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
+         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true)));
+
+    /// <summary>Runs the server handshake over the connection; false means it failed and the connection must close
+    /// (no reply can be sent: the client is no longer speaking clear text).</summary>
+    private async ValueTask<bool> StartTlsAsync(CancellationToken aborted)
+    {
+        // CVE-2011-0411: anything pipelined behind STARTTLS sits in the plaintext reader's buffer. It is dropped with
+        // that reader, so no byte that arrived before the handshake can ever run as a command inside TLS.
+        await _reader.CompleteAsync();
+        await _writer.CompleteAsync();
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
+        _ssl = ssl;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        deadline.CancelAfter(_ctx.Options.Limits.CommandTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(_ctx.Certificates.ServerOptions(), deadline.Token);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            LogTlsFailed(SessionId, ex.GetBaseException().Message);
+            _closeReason = "TLS handshake failed";
+            _closing = true;
+            return false;
+        }
+        _tls = new TlsInfo(ProtocolName(ssl.SslProtocol), ssl.NegotiatedCipherSuite.ToString());
+        (_reader, _writer) = CreatePipes(ssl);
+        // RFC 3207 4.2: forget everything learnt from the client in clear text; it must EHLO again.
+        HeloName = null;
+        IsExtended = false;
+        _skippingLongLine = false;
+        EndTransaction();
+        LogTlsEstablished(SessionId, _tls.Protocol, _tls.Cipher);
+        return true;
+    }
+
+    private static string ProtocolName(SslProtocols protocol) => protocol switch
+    {
+        SslProtocols.Tls13 => "TLSv1.3",
+        SslProtocols.Tls12 => "TLSv1.2",
+        _ => protocol.ToString(),
+    };
+
     private string ClientLiteral()
     {
         var ip = RemoteEndPoint.Address;
@@ -644,8 +712,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         await _deadlineTimer.DisposeAsync();
         _body.Dispose();
-        await _reader.CompleteAsync();
-        try { await _writer.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException) { }
+        // After STARTTLS the plaintext pipes are already completed; completing again is harmless.
+        try { await _reader.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException) { }
+        try { await _writer.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException) { }
+        if (_ssl is not null) await _ssl.DisposeAsync();
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "session={SessionId} connect from {Remote} on {Listener}")]
@@ -662,6 +732,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "session={SessionId} failed")]
     private partial void LogSessionFailed(Exception exception, string sessionId);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "session={SessionId} tls={Protocol} cipher={Cipher}")]
+    private partial void LogTlsEstablished(string sessionId, string protocol, string cipher);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "session={SessionId} TLS handshake failed: {Reason}")]
+    private partial void LogTlsFailed(string sessionId, string reason);
 
 }
 

@@ -60,6 +60,23 @@ public sealed class MtaProcess : IAsyncDisposable
         return (p.ExitCode, p.Output);
     }
 
+    /// <summary>Runs `mta ARGS` with <paramref name="input"/> on its standard input (then closed), to completion (bounded).</summary>
+    public static async Task<(int ExitCode, string Output)> RunWithInputAsync(string input, params string[] args)
+    {
+        await using var p = Start(args);
+        await p.WriteInputAsync(input);
+        await p.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        return (p.ExitCode, p.Output);
+    }
+
+    /// <summary>Writes to the process's standard input and closes it, so a reader sees end of input.</summary>
+    public async Task WriteInputAsync(string input)
+    {
+        await _process.StandardInput.WriteAsync(input);
+        await _process.StandardInput.FlushAsync();
+        _process.StandardInput.Close();
+    }
+
     public async Task WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

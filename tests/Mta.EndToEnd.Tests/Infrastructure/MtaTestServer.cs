@@ -1,5 +1,6 @@
 // Starts the real engine in-process on a loopback port with its own temporary data folder.
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -7,6 +8,7 @@ using Mta.Abstractions;
 using Mta.Engine;
 using Mta.Engine.Configuration;
 using Mta.Engine.Receiver;
+using Mta.Engine.Tls;
 
 namespace Mta.EndToEnd.Tests.Infrastructure;
 
@@ -20,13 +22,18 @@ public sealed class MtaTestServer : IAsyncDisposable
         Options = options;
         Root = root;
         Paths = new MtaPaths(options);
-        EndPoint = host.Services.GetRequiredService<SmtpServer>().BoundEndPoints[0];
+        EndPoints = host.Services.GetRequiredService<SmtpServer>().BoundEndPoints;
+        EndPoint = EndPoints[0];
     }
 
     public MtaOptions Options { get; }
     public MtaPaths Paths { get; }
     public string Root { get; }
     public IPEndPoint EndPoint { get; }
+    /// <summary>Every listener's endpoint, in the order of <see cref="MtaOptions.Listeners"/>.</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints { get; }
+    /// <summary>The certificate TLS listeners present (null when every listener is clear text).</summary>
+    public X509Certificate2? Certificate => Services.GetRequiredService<CertificateProvider>().Certificate;
     public int Port => EndPoint.Port;
     public IServiceProvider Services => _host.Services;
 
@@ -42,7 +49,9 @@ public sealed class MtaTestServer : IAsyncDisposable
         {
             HostName = "mta.test",
             DataDirectory = root,
-            Listeners = [new ListenerOptions { Name = "smtp", Address = "127.0.0.1", Port = 0 }],
+            // Clear text unless a test asks for TLS: the plaintext tests see exactly the EHLO they expect, and no
+            // certificate is generated per test.
+            Listeners = [new ListenerOptions { Name = "smtp", Address = "127.0.0.1", Port = 0, Tls = ListenerTlsMode.None }],
             LocalDomains = ["example.test", "localhost"],
         };
         options.Limits.MaxConnectionsPerIp = 1000;

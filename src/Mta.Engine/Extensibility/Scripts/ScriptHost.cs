@@ -35,6 +35,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, ScriptGeneration> _scripts = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _generations = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _applied = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _pending = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _changed = new(0);
     private readonly CancellationTokenSource _stop = new();
@@ -75,10 +76,10 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         get { lock (_scripts) return _scripts.Keys.Order(StringComparer.Ordinal).ToArray(); }
     }
 
-    /// <summary>The generation of a loaded script (1 after start, +1 per successful reload), or 0 when it is not loaded.</summary>
+    /// <summary>The generation whose handlers are in force (1 after start, +1 per successful reload), or 0 when none.</summary>
     public int GenerationOf(string scriptName)
     {
-        lock (_scripts) return _scripts.TryGetValue(scriptName, out var g) ? g.Number : 0;
+        lock (_applied) return _applied.GetValueOrDefault(scriptName);
     }
 
     /// <summary>The load context of a script's current generation (tests watch it being collected).</summary>
@@ -263,6 +264,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
             if (!_scripts.Remove(name, out old)) return false;
         }
         _pipeline.RemoveOwner(OwnerOf(name));
+        lock (_applied) _applied.Remove(name);
         ApplyAll();
         old.Unload();
         LogRemoved(name);
@@ -311,10 +313,14 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     }
 
     private void Apply(ScriptGeneration generation, int order)
-        => _pipeline.ReplaceOwner(OwnerOf(generation.Name), order, _options.Timeout, registrar =>
+    {
+        _pipeline.ReplaceOwner(OwnerOf(generation.Name), order, _options.Timeout, registrar =>
         {
             foreach (var register in generation.Registrations) register(registrar);
         });
+        // Published only once its handlers are the ones sessions run.
+        lock (_applied) _applied[generation.Name] = generation.Number;
+    }
 
     private void StartWatching()
     {

@@ -1,0 +1,21 @@
+// Registers the AUTH building blocks: the users file and the per-IP failure limiter.
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Auth;
+
+/// <summary>DI registration for <see cref="UserStore"/> and <see cref="AuthFailureLimiter"/>.</summary>
+public static class AuthServiceCollectionExtensions
+{
+    /// <summary>Adds <see cref="UserStore"/> and <see cref="AuthFailureLimiter"/> as singletons. Needs
+    /// <see cref="MtaOptions"/> registered; uses the registered <see cref="TimeProvider"/>, else the system clock.</summary>
+    public static IServiceCollection AddMtaAuth(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new UserStore(sp.GetRequiredService<MtaOptions>(), sp.GetService<ILogger<UserStore>>()));
+        services.TryAddSingleton(sp => new AuthFailureLimiter(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<TimeProvider>()));
+        return services;
+    }
+}

@@ -1,0 +1,264 @@
+// The users file for SMTP AUTH: one "user:hash[:addresses]" line each, re-read when it changes, rewritten atomically.
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Spool;
+
+namespace Mta.Engine.Auth;
+
+/// <summary>One account of the users file. It carries no password hash, so it is safe to list and log.</summary>
+/// <param name="Name">The AUTH user name.</param>
+/// <param name="Addresses">The envelope senders the user may use, as written in the file (empty: the defaults).</param>
+public sealed record UserEntry(string Name, IReadOnlyList<string> Addresses);
+
+/// <summary>
+/// The operator-managed users file (<c>Auth:UsersFile</c>, default <c>DATA/users.db</c>). Line format:
+/// <c>user:$pbkdf2-sha256$ITERATIONS$SALT$HASH[:addr1,addr2]</c>; blank lines and lines starting with <c>#</c> are
+/// kept as they are. A missing file means no users. The file is read at construction and again whenever its
+/// modification time or size changes, so <c>mta user add</c> takes effect without a restart.
+/// </summary>
+public sealed partial class UserStore
+{
+    // A valid hash nobody's password matches, verified for unknown users so that a wrong user name costs as
+    // much time as a wrong password and the timing does not tell which accounts exist.
+    private readonly PasswordHash _dummy;
+    private readonly int _iterations;
+    private readonly IReadOnlyList<string> _localDomains;
+    private readonly ILogger _logger;
+    private readonly Lock _reloadLock = new();
+    private volatile Snapshot _snapshot = Snapshot.Empty;
+    private long _dummyVerifications;
+
+    /// <summary>Creates the store and reads the file once.</summary>
+    public UserStore(MtaOptions options, ILogger<UserStore>? logger = null)
+    {
+        FilePath = ResolvePath(options);
+        _iterations = options.Auth.HashIterations;
+        _localDomains = options.LocalDomains.Count > 0 ? [.. options.LocalDomains] : ["localhost"];
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _dummy = PasswordHash.Unmatchable(_iterations);
+        Refresh();
+    }
+
+    /// <summary>The users file's full path: <c>Auth:UsersFile</c> resolved against the data directory.</summary>
+    public string FilePath { get; }
+
+    /// <summary>Times an unknown user name or a malformed line was verified against the dummy hash (for tests).</summary>
+    internal long DummyVerifications => Interlocked.Read(ref _dummyVerifications);
+
+    /// <summary>The users file path for a configuration, without reading it.</summary>
+    public static string ResolvePath(MtaOptions options) =>
+        Path.GetFullPath(Path.Combine(Path.GetFullPath(options.DataDirectory), options.Auth.UsersFile));
+
+    /// <summary>
+    /// Checks a user name and password. The PBKDF2 work runs on the thread pool; an unknown user (or one whose line
+    /// is malformed) runs the same work against a dummy hash and fails. Never logs the password.
+    /// </summary>
+    public async ValueTask<bool> VerifyAsync(string user, string password, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(password);
+        var account = Find(user);
+        return await Task.Run(() =>
+        {
+            if (account?.Hash is { } hash) return hash.Verify(password);
+            Interlocked.Increment(ref _dummyVerifications);
+            _dummy.Verify(password);
+            return false;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>True when the file has an entry for <paramref name="user"/> (matched case-insensitively).</summary>
+    public bool Exists(string user) => Find(user) is not null;
+
+    /// <summary>
+    /// The envelope senders <paramref name="user"/> may use on submission: the addresses of its line, else
+    /// <c>user@DOMAIN</c> for each local domain (or the user name itself when it is already an address). Empty for an
+    /// unknown user.
+    /// </summary>
+    public IReadOnlyList<string> AllowedSenders(string user)
+    {
+        var account = Find(user);
+        if (account is null) return [];
+        if (account.Entry.Addresses.Count > 0) return account.Entry.Addresses;
+        if (account.Entry.Name.Contains('@')) return [account.Entry.Name];
+        return [.. _localDomains.Select(d => $"{account.Entry.Name}@{d}")];
+    }
+
+    /// <summary>Every account in file order: names and addresses, never hashes.</summary>
+    public IReadOnlyList<UserEntry> List()
+    {
+        Refresh();
+        return [.. _snapshot.Ordered.Select(a => a.Entry)];
+    }
+
+    /// <summary>Adds an account with a new PBKDF2 hash of <paramref name="password"/> and rewrites the file atomically.</summary>
+    /// <returns>False when the user already exists (the file is left unchanged).</returns>
+    /// <exception cref="ArgumentException">The user name or an address cannot be stored in the file.</exception>
+    public bool Add(string user, string password, IReadOnlyList<string> addresses)
+    {
+        ValidateName(user);
+        ArgumentException.ThrowIfNullOrEmpty(password);
+        foreach (var address in addresses) ValidateAddress(address);
+        var line = $"{user}:{PasswordHash.Create(password, _iterations)}" + (addresses.Count > 0 ? ":" + string.Join(',', addresses) : "");
+        return Rewrite(lines =>
+        {
+            if (lines.Any(l => NameOf(l) is { } n && n.Equals(user, StringComparison.OrdinalIgnoreCase))) return false;
+            lines.Add(line);
+            return true;
+        });
+    }
+
+    /// <summary>Removes an account and rewrites the file atomically.</summary>
+    /// <returns>False when there is no such user.</returns>
+    public bool Remove(string user) =>
+        Rewrite(lines => lines.RemoveAll(l => NameOf(l) is { } n && n.Equals(user, StringComparison.OrdinalIgnoreCase)) > 0);
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="user"/> can be a user name: 1 to 255
+    /// characters, none of them ':' ',' '#' at the start, white space or control characters.</summary>
+    public static void ValidateName(string user)
+    {
+        if (string.IsNullOrEmpty(user) || user.Length > 255 || user[0] == '#' ||
+            user.Any(c => c is ':' or ',' || char.IsWhiteSpace(c) || char.IsControl(c)))
+            throw new ArgumentException($"'{user}' is not a valid user name (1 to 255 characters; no ':', ',', white space or control characters; not starting with '#')");
+    }
+
+    private static void ValidateAddress(string address)
+    {
+        var at = address.LastIndexOf('@');
+        if (at <= 0 || at == address.Length - 1 || address.Length > 254 ||
+            address.Any(c => c is ':' or ',' or '<' or '>' || char.IsWhiteSpace(c) || char.IsControl(c)))
+            throw new ArgumentException($"'{address}' is not a valid address (local@domain)");
+    }
+
+    private Account? Find(string user)
+    {
+        Refresh();
+        return _snapshot.ByName.GetValueOrDefault(user);
+    }
+
+    // One stat per call: AUTH is rare and costs far more in PBKDF2, so polling beats a FileSystemWatcher here.
+    private void Refresh()
+    {
+        var stamp = Stamp();
+        if (stamp == _snapshot.Stamp) return;
+        lock (_reloadLock)
+        {
+            stamp = Stamp();
+            if (stamp == _snapshot.Stamp) return;
+            try
+            {
+                var lines = stamp.Exists ? File.ReadAllLines(FilePath) : [];
+                _snapshot = Parse(lines, stamp);
+                LogLoaded(_logger, FilePath, _snapshot.Ordered.Count);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Keep the last good snapshot; the next call tries again.
+                LogUnreadable(_logger, FilePath, ex.Message);
+            }
+        }
+    }
+
+    private FileStamp Stamp()
+    {
+        var info = new FileInfo(FilePath);
+        return info.Exists ? new FileStamp(true, info.LastWriteTimeUtc, info.Length) : default;
+    }
+
+    private Snapshot Parse(string[] lines, FileStamp stamp)
+    {
+        var byName = new Dictionary<string, Account>(StringComparer.OrdinalIgnoreCase);
+        var ordered = new List<Account>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i];
+            if (line.Length == 0 || line[0] == '#' || string.IsNullOrWhiteSpace(line)) continue;
+            var parts = line.Split(':');
+            var name = parts[0];
+            PasswordHash? hash = null;
+            string[] addresses = [];
+            var ok = parts.Length is 2 or 3 && name.Length > 0 && PasswordHash.TryParse(parts[1], out hash);
+            if (ok && parts.Length == 3)
+                addresses = parts[2].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (!ok)
+            {
+                // Line number only: the line holds a hash, and a typo could put a password there.
+                LogMalformed(_logger, FilePath, i + 1);
+                hash = null;
+            }
+            if (name.Length == 0) continue;
+            // A malformed line still names its account, so that the account is refused rather than re-added.
+            var account = new Account(new UserEntry(name, addresses), hash);
+            if (byName.TryAdd(name, account)) ordered.Add(account);
+            else LogDuplicate(_logger, FilePath, i + 1);
+        }
+        return new Snapshot(stamp, byName, ordered);
+    }
+
+    private static string? NameOf(string line) =>
+        line.Length == 0 || line[0] == '#' || string.IsNullOrWhiteSpace(line) ? null : line.Split(':')[0];
+
+    // Read-modify-write under an advisory lock so two `mta user` commands cannot lose each other's change;
+    // the new file is written beside the old, fsync'd, then renamed over it, so a reader sees old or new, never half.
+    private bool Rewrite(Func<List<string>, bool> change)
+    {
+        var directory = Path.GetDirectoryName(FilePath)!;
+        Directory.CreateDirectory(directory);
+        var lockOptions = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
+        if (!OperatingSystem.IsWindows()) lockOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using var lockFile = new FileStream(FilePath + ".lock", lockOptions);
+        var lockHandle = lockFile.SafeFileHandle;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!DurableIo.TryLockExclusive(lockHandle))
+        {
+            if (DateTime.UtcNow > deadline) throw new IOException($"{FilePath} is locked by another process");
+            Thread.Sleep(50);
+        }
+        var lines = File.Exists(FilePath) ? File.ReadAllLines(FilePath).ToList() : [];
+        if (!change(lines)) return false;
+        var temp = $"{FilePath}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var stream = new FileStream(temp, create))
+            {
+                var bytes = new UTF8Encoding(false).GetBytes(string.Concat(lines.Select(l => l + "\n")));
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, FilePath, overwrite: true);
+            DurableIo.FlushDirectory(directory);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+        Refresh();
+        return true;
+    }
+
+    private readonly record struct FileStamp(bool Exists, DateTime Modified, long Length);
+
+    private sealed record Account(UserEntry Entry, PasswordHash? Hash);
+
+    private sealed record Snapshot(FileStamp Stamp, Dictionary<string, Account> ByName, List<Account> Ordered)
+    {
+        // A stamp no real stat returns, so the first Refresh always reads.
+        public static readonly Snapshot Empty = new(new FileStamp(false, DateTime.MinValue, -1), new(StringComparer.OrdinalIgnoreCase), []);
+    }
+
+    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Users file {Path} loaded: {Count} account(s)")]
+    private static partial void LogLoaded(ILogger logger, string path, int count);
+
+    [LoggerMessage(EventId = 901, Level = LogLevel.Warning, Message = "Users file {Path} line {Line} is malformed; that account cannot authenticate")]
+    private static partial void LogMalformed(ILogger logger, string path, int line);
+
+    [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "Users file {Path} line {Line} repeats an earlier user; ignored")]
+    private static partial void LogDuplicate(ILogger logger, string path, int line);
+
+    [LoggerMessage(EventId = 903, Level = LogLevel.Error, Message = "Users file {Path} cannot be read ({Reason}); keeping the accounts loaded before")]
+    private static partial void LogUnreadable(ILogger logger, string path, string reason);
+}

@@ -1,0 +1,168 @@
+// Loads the server certificate once at start (PEM, PKCS#12, or a self-signed one kept under the data folder).
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Tls;
+
+public sealed partial class CertificateProvider : IDisposable
+{
+    private static readonly TimeSpan SelfSignedLifetime = TimeSpan.FromDays(730);
+    // Renewed a little before it runs out, so a long-running server never offers an expired one after a restart.
+    private static readonly TimeSpan RenewBefore = TimeSpan.FromDays(30);
+
+    private readonly MtaOptions _options;
+    private readonly MtaPaths _paths;
+    private readonly TimeProvider _time;
+    private readonly ILogger<CertificateProvider> _logger;
+    private readonly Lock _lock = new();
+    private SslStreamCertificateContext? _context;
+
+    public CertificateProvider(MtaOptions options, MtaPaths paths, TimeProvider time, ILogger<CertificateProvider> logger)
+    {
+        _options = options;
+        _paths = paths;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Where the generated certificate lives when none is configured.</summary>
+    public string SelfSignedPath => Path.Combine(_paths.DataDirectory, "tls", "selfsigned.pfx");
+
+    /// <summary>The loaded certificate, or null before <see cref="Load"/> (or when no listener uses TLS).</summary>
+    public X509Certificate2? Certificate { get; private set; }
+
+    /// <summary>The protocols every handshake allows, from <c>Tls:MinimumProtocol</c>.</summary>
+    public SslProtocols Protocols => _options.Tls.MinimumProtocol == TlsMinimumProtocol.Tls13
+        ? SslProtocols.Tls13
+        : SslProtocols.Tls12 | SslProtocols.Tls13;
+
+    /// <summary>Loads (or generates) the certificate; idempotent. Failures are <see cref="StartupException"/> naming the key.</summary>
+    public void Load()
+    {
+        lock (_lock)
+        {
+            if (_context is not null) return;
+            var cert = _options.Tls.CertificateFile is { Length: > 0 } file ? LoadConfigured(file) : LoadOrCreateSelfSigned();
+            if (!cert.HasPrivateKey)
+                throw new StartupException($"Tls:CertificateFile: '{_options.Tls.CertificateFile}' holds no private key");
+            // offline: the chain is built from what is at hand, never fetched (no network at start).
+            _context = SslStreamCertificateContext.Create(cert, additionalCertificates: null, offline: true);
+            Certificate = cert;
+            LogLoaded(cert.Subject, cert.Thumbprint, cert.NotAfter);
+        }
+    }
+
+    /// <summary>Options for one server-side handshake; built per connection because SslStream may keep a reference.</summary>
+    public SslServerAuthenticationOptions ServerOptions()
+    {
+        var context = _context ?? throw new InvalidOperationException("the TLS certificate is not loaded");
+        return new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = context,
+            EnabledSslProtocols = Protocols,
+            ClientCertificateRequired = false,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            AllowRenegotiation = false,
+        };
+    }
+
+    private X509Certificate2 LoadConfigured(string file)
+    {
+        try
+        {
+            if (IsPem(file))
+            {
+                using var pem = X509Certificate2.CreateFromPemFile(file, _options.Tls.KeyFile is { Length: > 0 } key ? key : null);
+                // A key read from PEM is ephemeral; on Linux SslStream needs it re-imported from PKCS#12.
+                return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            }
+            return X509CertificateLoader.LoadPkcs12FromFile(file, _options.Tls.Password);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new StartupException($"Tls:CertificateFile: cannot load '{file}': {ex.Message}", ex);
+        }
+    }
+
+    private static bool IsPem(string file)
+    {
+        using var stream = File.OpenRead(file);
+        Span<byte> head = stackalloc byte[64];
+        var n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        return System.Text.Encoding.ASCII.GetString(head[..n]).Contains("-----BEGIN", StringComparison.Ordinal);
+    }
+
+    private X509Certificate2 LoadOrCreateSelfSigned()
+    {
+        var path = SelfSignedPath;
+        var subject = "CN=" + _options.HostName;
+        if (File.Exists(path))
+        {
+            try
+            {
+                var existing = X509CertificateLoader.LoadPkcs12FromFile(path, null);
+                if (existing.HasPrivateKey && existing.Subject == subject && existing.NotAfter.ToUniversalTime() > _time.GetUtcNow().UtcDateTime + RenewBefore)
+                    return existing;
+                existing.Dispose();
+                LogRegenerating(path, "expired, expiring or issued for another host name");
+            }
+            catch (CryptographicException ex)
+            {
+                LogRegenerating(path, ex.Message);
+            }
+        }
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var bytes = CreateSelfSigned(_options.HostName, _time.GetUtcNow());
+            var temp = path + ".tmp";
+            File.Delete(temp);
+            var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            // 0600 from the start: the file holds the private key.
+            if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var stream = new FileStream(temp, fileOptions))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+            LogGenerated(path);
+            return X509CertificateLoader.LoadPkcs12(bytes, null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new StartupException($"DataDirectory: cannot create the self-signed TLS certificate {path}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>An ECDSA P-256 certificate for <paramref name="hostName"/> (CN and SAN), valid two years, as PKCS#12 bytes.</summary>
+    internal static byte[] CreateSelfSigned(string hostName, DateTimeOffset now)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + hostName, key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(hostName);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        // Back-dated an hour so that a client with a slightly slow clock accepts it at once.
+        using var cert = request.CreateSelfSigned(now.AddHours(-1), now + SelfSignedLifetime);
+        return cert.Export(X509ContentType.Pkcs12);
+    }
+
+    public void Dispose() => Certificate?.Dispose();
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "TLS certificate {Subject} thumbprint={Thumbprint} valid until {NotAfter:u}")]
+    private partial void LogLoaded(string subject, string thumbprint, DateTime notAfter);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "no Tls:CertificateFile configured: generated a self-signed certificate in {Path}")]
+    private partial void LogGenerated(string path);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "self-signed certificate {Path} is replaced: {Reason}")]
+    private partial void LogRegenerating(string path, string reason);
+}

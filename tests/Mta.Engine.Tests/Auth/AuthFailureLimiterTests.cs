@@ -1,0 +1,95 @@
+// The per-IP AUTH failure brake: doubling delay with a cap, block after the limit, expiry with the window.
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+using Mta.Engine.Auth;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Tests.Auth;
+
+public sealed class AuthFailureLimiterTests
+{
+    private static readonly IPAddress Client = IPAddress.Parse("192.0.2.7");
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    private AuthFailureLimiter Limiter(int maxFailures = 10, int windowMinutes = 15, int maxDelaySeconds = 8) =>
+        new(new MtaOptions { Auth = new AuthOptions { MaxFailuresPerIp = maxFailures, FailureWindow = TimeSpan.FromMinutes(windowMinutes), MaxDelay = TimeSpan.FromSeconds(maxDelaySeconds) } }, _time);
+
+    [Fact]
+    public void The_delay_doubles_per_failure_up_to_the_cap()
+    {
+        var limiter = Limiter();
+        var delays = new List<double>();
+        for (var i = 0; i < 7; i++)
+        {
+            delays.Add(limiter.DelayFor(Client).TotalSeconds);
+            limiter.RecordFailure(Client);
+        }
+        Assert.Equal([0, 1, 2, 4, 8, 8, 8], delays);
+    }
+
+    [Fact]
+    public void The_address_is_blocked_at_the_limit_and_free_again_after_the_window()
+    {
+        var limiter = Limiter(maxFailures: 3);
+        for (var i = 0; i < 2; i++) limiter.RecordFailure(Client);
+        Assert.False(limiter.IsBlocked(Client));
+        limiter.RecordFailure(Client);
+        Assert.True(limiter.IsBlocked(Client));
+        Assert.False(limiter.IsBlocked(IPAddress.Parse("192.0.2.8")));
+
+        _time.Advance(TimeSpan.FromMinutes(15));
+        Assert.False(limiter.IsBlocked(Client));
+        Assert.Equal(TimeSpan.Zero, limiter.DelayFor(Client));
+    }
+
+    [Fact]
+    public void The_window_slides_old_failures_out_one_by_one()
+    {
+        var limiter = Limiter(maxFailures: 3, windowMinutes: 10);
+        limiter.RecordFailure(Client);
+        _time.Advance(TimeSpan.FromMinutes(6));
+        limiter.RecordFailure(Client);
+        limiter.RecordFailure(Client);
+        Assert.True(limiter.IsBlocked(Client));
+        _time.Advance(TimeSpan.FromMinutes(4)); // the first failure is now 10 minutes old
+        Assert.False(limiter.IsBlocked(Client));
+        Assert.Equal(TimeSpan.FromSeconds(4), limiter.DelayFor(Client)); // still three consecutive failures
+    }
+
+    [Fact]
+    public void Success_resets_the_delay_but_not_the_block_count()
+    {
+        var limiter = Limiter(maxFailures: 4);
+        for (var i = 0; i < 3; i++) limiter.RecordFailure(Client);
+        limiter.RecordSuccess(Client);
+        Assert.Equal(TimeSpan.Zero, limiter.DelayFor(Client));
+        Assert.False(limiter.IsBlocked(Client));
+        limiter.RecordFailure(Client);
+        Assert.True(limiter.IsBlocked(Client));
+    }
+
+    [Fact]
+    public void Ipv6_counts_per_64_and_mapped_ipv4_as_ipv4()
+    {
+        var limiter = Limiter(maxFailures: 2);
+        limiter.RecordFailure(IPAddress.Parse("2001:db8:1:2::1"));
+        limiter.RecordFailure(IPAddress.Parse("2001:db8:1:2:ffff::9"));
+        Assert.True(limiter.IsBlocked(IPAddress.Parse("2001:db8:1:2::42")));
+        Assert.False(limiter.IsBlocked(IPAddress.Parse("2001:db8:1:3::1")));
+
+        limiter.RecordFailure(IPAddress.Parse("::ffff:192.0.2.7"));
+        limiter.RecordFailure(Client);
+        Assert.True(limiter.IsBlocked(Client));
+    }
+
+    [Fact]
+    public void Expired_addresses_are_forgotten()
+    {
+        var limiter = Limiter();
+        limiter.RecordFailure(Client);
+        Assert.Equal(1, limiter.TrackedCount);
+        _time.Advance(TimeSpan.FromMinutes(16));
+        Assert.False(limiter.IsBlocked(Client));
+        Assert.Equal(0, limiter.TrackedCount);
+    }
+}
