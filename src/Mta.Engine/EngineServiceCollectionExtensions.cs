@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
+using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
@@ -37,6 +38,7 @@ public static class EngineServiceCollectionExtensions
         services.AddMtaPlugins();
         services.AddMtaScripts();
         services.AddMtaQueue();
+        services.AddMtaAuth();
         services.AddSingleton<CertificateProvider>();
         services.AddSingleton<ReceiverContext>();
         services.AddSingleton<SmtpServer>();

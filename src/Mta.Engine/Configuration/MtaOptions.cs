@@ -59,6 +59,9 @@ public sealed class ListenerOptions
     /// (handshake before the greeting, RFC 8314, port 465 style). Defaults to <c>StartTls</c>: a certificate is always
     /// available, a self-signed one when none is configured.</summary>
     public ListenerTlsMode Tls { get; set; } = ListenerTlsMode.StartTls;
+    /// <summary>Offer AUTH without TLS. Honoured only on a loopback address, where nothing crosses a network.
+    /// Defaults to false: AUTH is offered after STARTTLS (or on an implicit-TLS listener) only.</summary>
+    public bool AllowPlaintextAuth { get; set; }
 }
 
 /// <summary>A listener's TLS mode.</summary>

@@ -28,6 +28,8 @@ internal static class ReceivedHeader
         sb.Append("\tby ").Append(hostName).Append(" (Mta) with ")
           .Append(Protocol(session.IsExtended, session.Tls is not null, session.AuthenticatedUser is not null, utf8))
           .Append(" id ").Append(queueId);
+        if (session.AuthenticatedUser is { } user)
+            sb.Append("\r\n\t(authenticated as ").Append(Sanitize(user)).Append(')');
         if (session.Tls is { } tls)
             sb.Append("\r\n\t(using ").Append(tls.Protocol).Append(" with cipher ").Append(tls.Cipher).Append(')');
         // One recipient only: naming more would disclose the Bcc list to every recipient.

@@ -10,8 +10,10 @@ namespace Mta.Engine.Receiver;
 public sealed class ReceiverContext
 {
     public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
-        CertificateProvider certificates)
+        CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures)
     {
+        UserStore = users;
+        AuthFailures = authFailures;
         Options = options;
         Hooks = hooks;
         Spool = spool;
@@ -28,6 +30,8 @@ public sealed class ReceiverContext
     public IMessageSpool Spool { get; }
     public TimeProvider Time { get; }
     public CertificateProvider Certificates { get; }
+    public Auth.UserStore UserStore { get; }
+    public Auth.AuthFailureLimiter AuthFailures { get; }
     public ILogger Logger { get; }
     public TrustedNetworks TrustedNetworks { get; }
     public HashSet<string> LocalDomains { get; }

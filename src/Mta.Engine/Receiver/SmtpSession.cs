@@ -12,6 +12,7 @@ using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Spool;
 using Mta.Protocol;
+using Mta.Protocol.Sasl;
 
 namespace Mta.Engine.Receiver;
 
@@ -37,12 +38,17 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private volatile bool _aborted;
     private bool _skippingLongLine;
     private long _chunkToDiscard;
+    private AuthCommand? _pendingAuth;
+    private string? _authenticatedUser;
+    private readonly bool _allowPlaintextAuth;
     private bool _closing;
     private int _errors;
     private string _closeReason = "client closed";
 
-    public SmtpSession(ReceiverContext context, Stream stream, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local)
+    public SmtpSession(ReceiverContext context, Stream stream, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local,
+        bool allowPlaintextAuth = false)
     {
+        _allowPlaintextAuth = allowPlaintextAuth && IPAddress.IsLoopback(local.Address);
         _ctx = context;
         _logger = context.Logger;
         _stream = stream;
@@ -64,7 +70,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public string? HeloName { get; private set; }
     public bool IsExtended { get; private set; }
     public TlsInfo? Tls => _tls;
-    public string? AuthenticatedUser => null;
+    public string? AuthenticatedUser => _authenticatedUser;
     public bool IsTrustedClient { get; }
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
 
@@ -175,6 +181,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             if (handOver)
             {
                 if (next == AfterLine.ReceiveData) await ReceiveDataAsync(aborted);
+                else if (next == AfterLine.Authenticate) await AuthenticateAsync(_pendingAuth!, aborted);
                 else await DiscardChunkAsync();
                 await FlushAsync();
                 continue;
@@ -188,7 +195,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk, StartTls }
+    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk, StartTls, Authenticate }
 
     /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
     private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
@@ -249,9 +256,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 }
                 Reply(new SmtpReply(220, "2.0.0", "Ready to start TLS"), countError: false);
                 return AfterLine.StartTls;
-            case AuthCommand:
-                Reply(new SmtpReply(503, "5.5.1", "Authentication not enabled"));
-                return AfterLine.ReadCommand;
+            case AuthCommand auth:
+                return BeginAuth(auth);
             case EtrnCommand:
                 Reply(new SmtpReply(502, "5.5.1", "ETRN not available"));
                 return AfterLine.ReadCommand;
@@ -286,9 +292,11 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             Reply(new SmtpReply(250, null, first));
             return;
         }
-        string[] lines = OffersStartTls
-            ? [first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "STARTTLS", "HELP"]
-            : [first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "HELP"];
+        var keywords = new List<string>(10) { first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8" };
+        if (OffersStartTls) keywords.Add("STARTTLS");
+        if (OffersAuth && _authenticatedUser is null) keywords.Add("AUTH " + Sasl.Mechanisms);
+        keywords.Add("HELP");
+        var lines = keywords.ToArray();
         Reply(new SmtpReply(250, null, lines));
     }
 
@@ -623,6 +631,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         // RFC 3207 4.2: forget everything learnt from the client in clear text; it must EHLO again.
         HeloName = null;
         IsExtended = false;
+        _authenticatedUser = null;
         _skippingLongLine = false;
         EndTransaction();
         LogTlsEstablished(SessionId, _tls.Protocol, _tls.Cipher);

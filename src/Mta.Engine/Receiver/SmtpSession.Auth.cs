@@ -1,0 +1,162 @@
+// AUTH (RFC 4954) for the session: PLAIN and LOGIN, the auth hook, the user store, and the failure limiter.
+using System.Buffers;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Protocol;
+using Mta.Protocol.Sasl;
+
+namespace Mta.Engine.Receiver;
+
+internal sealed partial class SmtpSession
+{
+    /// <summary>AUTH is offered inside TLS, or in clear text only where a loopback listener allows it.</summary>
+    private bool OffersAuth => _tls is not null || _allowPlaintextAuth;
+
+    /// <summary>The checks that need no further input; the exchange itself runs after the command buffer is released,
+    /// because the client's responses are lines of their own.</summary>
+    private AfterLine BeginAuth(AuthCommand auth)
+    {
+        if (!IsExtended) Reply(new SmtpReply(503, "5.5.1", "Send EHLO first"));
+        else if (!OffersAuth) Reply(_tlsMode == ListenerTlsMode.None ? new SmtpReply(503, "5.5.1", "Authentication not enabled") : SaslReplies.EncryptionRequired);
+        else if (_authenticatedUser is not null) Reply(SaslReplies.AlreadyAuthenticated);
+        else if (_transaction is not null) Reply(SaslReplies.NotDuringTransaction);
+        else if (!Sasl.IsSupported(auth.Mechanism)) Reply(SaslReplies.UnsupportedMechanism);
+        else if (_ctx.AuthFailures.IsBlocked(RemoteEndPoint.Address)) Reply(SaslReplies.TemporaryFailure);
+        else
+        {
+            _pendingAuth = auth;
+            return AfterLine.Authenticate;
+        }
+        return AfterLine.ReadCommand;
+    }
+
+    private async Task AuthenticateAsync(AuthCommand auth, CancellationToken aborted)
+    {
+        _pendingAuth = null;
+        string? user, password, error;
+        if (auth.Mechanism == Sasl.Plain)
+        {
+            var response = auth.InitialResponse;
+            if (response is null)
+            {
+                _writer.Write(SaslReplies.EmptyChallenge);
+                response = await ReadAuthLineAsync();
+                if (response is null) return;
+            }
+            if (Sasl.IsCancel(response)) { Reply(SaslReplies.Cancelled); return; }
+            if (!SaslPlain.TryDecode(response == "=" ? "" : response, out var authzid, out user, out password, out error))
+            {
+                await FailAsync(SaslReplies.Malformed(error ?? "Malformed PLAIN response"));
+                return;
+            }
+            // Acting as another user is not supported: the authorization identity must be the user itself.
+            if (authzid is not null && !string.Equals(authzid, user, StringComparison.OrdinalIgnoreCase))
+            {
+                await FailAsync(SaslReplies.InvalidCredentials);
+                return;
+            }
+        }
+        else
+        {
+            var userLine = auth.InitialResponse;
+            if (userLine is null)
+            {
+                Reply(SaslLogin.UsernameReply, countError: false);
+                userLine = await ReadAuthLineAsync();
+                if (userLine is null) return;
+            }
+            if (Sasl.IsCancel(userLine)) { Reply(SaslReplies.Cancelled); return; }
+            if (!SaslLogin.TryDecodeUser(userLine, out user, out error))
+            {
+                await FailAsync(SaslReplies.Malformed(error ?? "Malformed LOGIN response"));
+                return;
+            }
+            Reply(SaslLogin.PasswordReply, countError: false);
+            var passwordLine = await ReadAuthLineAsync();
+            if (passwordLine is null) return;
+            if (Sasl.IsCancel(passwordLine)) { Reply(SaslReplies.Cancelled); return; }
+            if (!SaslLogin.TryDecodePassword(passwordLine, out password, out error))
+            {
+                await FailAsync(SaslReplies.Malformed(error ?? "Malformed LOGIN response"));
+                return;
+            }
+        }
+
+        var outcome = await Hooks.RunAsync(new AuthContext(this, auth.Mechanism, user!, password!), aborted);
+        bool accepted;
+        if (outcome.Result.Decision == HookDecision.Accept) accepted = true;
+        else if (outcome.IsContinue) accepted = await _ctx.UserStore.VerifyAsync(user!, password!, aborted);
+        else
+        {
+            if (outcome.Result.Decision == HookDecision.Reject) await FailAsync(FromHook(outcome, null));
+            else Reply(FromHook(outcome, null));
+            return;
+        }
+        if (!accepted)
+        {
+            LogAuthFailed(SessionId, auth.Mechanism, user!);
+            await FailAsync(SaslReplies.InvalidCredentials);
+            return;
+        }
+        _ctx.AuthFailures.RecordSuccess(RemoteEndPoint.Address);
+        _authenticatedUser = user;
+        LogAuthenticated(SessionId, auth.Mechanism, user!);
+        Reply(SaslReplies.Succeeded);
+    }
+
+    /// <summary>A failed attempt: a growing delay first (it slows guessing), then the reply, then maybe the door.</summary>
+    private async Task FailAsync(SmtpReply reply)
+    {
+        var address = RemoteEndPoint.Address;
+        var delay = _ctx.AuthFailures.DelayFor(address);
+        if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time);
+        _ctx.AuthFailures.RecordFailure(address);
+        Reply(reply);
+        if (_ctx.AuthFailures.IsBlocked(address) && !_closing)
+        {
+            Reply(SaslReplies.TooManyFailures, countError: false);
+            _closing = true;
+            _closeReason = "too many authentication failures";
+        }
+    }
+
+    /// <summary>Reads one client response line of the exchange (bounded by the AUTH line limit); null when the client left.</summary>
+    private async Task<string?> ReadAuthLineAsync()
+    {
+        await FlushAsync();
+        while (true)
+        {
+            var result = await ReadAsync(_ctx.Options.Limits.CommandTimeout, awaitingCommand: false);
+            var buffer = result.Buffer;
+            var status = SmtpLineReader.TryReadLine(buffer, SmtpLimits.MaxAuthLine, out var line, out var consumed);
+            if (status == LineStatus.Complete)
+            {
+                var text = Encoding.ASCII.GetString(line);
+                _reader.AdvanceTo(consumed);
+                return text;
+            }
+            if (status == LineStatus.TooLong)
+            {
+                _reader.AdvanceTo(buffer.Start, buffer.End);
+                _skippingLongLine = true;
+                await FailAsync(SaslReplies.Malformed("Authentication response too long"));
+                return null;
+            }
+            _reader.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                _closing = true;
+                _closeReason = "client closed during AUTH";
+                return null;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=ok")]
+    private partial void LogAuthenticated(string sessionId, string mechanism, string user);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=failed")]
+    private partial void LogAuthFailed(string sessionId, string mechanism, string user);
+}
