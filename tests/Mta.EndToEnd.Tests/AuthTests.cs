@@ -142,4 +142,26 @@ public sealed class AuthTests
         Assert.Equal(421, closing.Code);
         Assert.True(await smtp.IsClosedByServerAsync());
     }
+
+    [Fact]
+    public async Task A_submission_listener_requires_AUTH_and_the_users_own_sender_address()
+    {
+        await using var server = await StartAsync(o =>
+        {
+            o.Listeners[0].Role = ListenerRole.Submission;
+            o.Listeners[0].AllowPlaintextAuth = true;
+        });
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await smtp.CommandAsync("EHLO client.test");
+        var required = await smtp.CommandAsync("MAIL FROM:<alice@example.test>");
+        Assert.Equal(530, required.Code);
+        Assert.StartsWith("5.7.0", required.Lines[0]);
+
+        Assert.Equal(235, (await smtp.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"))).Code);
+        var notHers = await smtp.CommandAsync("MAIL FROM:<bob@example.test>");
+        Assert.Equal(553, notHers.Code);
+        Assert.StartsWith("5.7.1", notHers.Lines[0]);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<alice@example.test>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<friend@elsewhere.test>")).Code);
+    }
 }

@@ -62,9 +62,24 @@ public sealed class ListenerOptions
     /// <summary>Offer AUTH without TLS. Honoured only on a loopback address, where nothing crosses a network.
     /// Defaults to false: AUTH is offered after STARTTLS (or on an implicit-TLS listener) only.</summary>
     public bool AllowPlaintextAuth { get; set; }
+    /// <summary><c>Smtp</c> (port 25: anyone may send to local domains) or <c>Submission</c> (port 587: AUTH is
+    /// required before MAIL, RFC 6409). Defaults to <c>Smtp</c>.</summary>
+    public ListenerRole Role { get; set; } = ListenerRole.Smtp;
+    /// <summary>On a submission listener, the envelope sender must be one of the authenticated user's addresses
+    /// (<c>mta user add USER --address ...</c>, else USER@each local domain); 553 5.7.1 otherwise. Defaults to true.</summary>
+    public bool RequireOwnSender { get; set; } = true;
 }
 
 /// <summary>A listener's TLS mode.</summary>
+/// <summary>What a listener is for.</summary>
+public enum ListenerRole
+{
+    /// <summary>Mail exchange (port 25).</summary>
+    Smtp,
+    /// <summary>Message submission by the site's own users (port 587 / 465): AUTH required.</summary>
+    Submission,
+}
+
 public enum ListenerTlsMode
 {
     /// <summary>Clear text only; STARTTLS answers 502.</summary>

@@ -102,7 +102,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
             await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, remote, (IPEndPoint)client.LocalEndPoint!,
-                allowPlaintextAuth: options.AllowPlaintextAuth);
+                allowPlaintextAuth: options.AllowPlaintextAuth, role: options.Role, requireOwnSender: options.RequireOwnSender);
             // Registered before it runs, so a stop that comes at any moment finds it.
             var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = finished.Task;

@@ -154,6 +154,17 @@ internal sealed partial class SmtpSession
         }
     }
 
+    /// <summary>Submission (RFC 6409): only authenticated users, and by default only from their own addresses.</summary>
+    private SmtpReply? SubmissionRefusal(SmtpAddress sender)
+    {
+        if (_authenticatedUser is null) return SaslReplies.Required;
+        if (!_requireOwnSender || sender.IsNull) return null;
+        var own = _ctx.UserStore.AllowedSenders(_authenticatedUser);
+        return own.Contains(sender.ToString(), StringComparer.OrdinalIgnoreCase)
+            ? null
+            : new SmtpReply(553, "5.7.1", $"{sender.ToPathString()}: Sender address rejected: not owned by user {_authenticatedUser}");
+    }
+
     [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=ok")]
     private partial void LogAuthenticated(string sessionId, string mechanism, string user);
 

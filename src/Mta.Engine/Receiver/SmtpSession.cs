@@ -41,13 +41,17 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private AuthCommand? _pendingAuth;
     private string? _authenticatedUser;
     private readonly bool _allowPlaintextAuth;
+    private readonly ListenerRole _role;
+    private readonly bool _requireOwnSender;
     private bool _closing;
     private int _errors;
     private string _closeReason = "client closed";
 
     public SmtpSession(ReceiverContext context, Stream stream, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local,
-        bool allowPlaintextAuth = false)
+        bool allowPlaintextAuth = false, ListenerRole role = ListenerRole.Smtp, bool requireOwnSender = true)
     {
+        _role = role;
+        _requireOwnSender = requireOwnSender;
         _allowPlaintextAuth = allowPlaintextAuth && IPAddress.IsLoopback(local.Address);
         _ctx = context;
         _logger = context.Logger;
@@ -310,6 +314,11 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (_transaction is not null)
         {
             Reply(new SmtpReply(503, "5.5.1", "Nested MAIL command"));
+            return;
+        }
+        if (_role == ListenerRole.Submission && SubmissionRefusal(mail.ReversePath) is { } refusal)
+        {
+            Reply(refusal);
             return;
         }
         var p = mail.Parameters;
