@@ -170,6 +170,24 @@ public sealed class LimitOptions
     public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Errors (4xx/5xx replies) a session may cause before it is disconnected with 421. Defaults to 20, as Postfix's smtpd_hard_error_limit.</summary>
     public int MaxErrors { get; set; } = 20;
+    /// <summary>Wait this long before the 220 greeting; a client that talks first is an early talker (a bot that does not
+    /// wait for the server) and gets 554 5.5.0 and the door. Defaults to 0 (no pause; data already waiting at the
+    /// greeting is still refused).</summary>
+    public TimeSpan GreetingDelay { get; set; } = TimeSpan.Zero;
+    /// <summary>Longest life of a session, however busy: a slow-drip client cannot hold a connection for ever by sending a
+    /// byte just inside each timeout. 421 4.4.2 past it. Defaults to 30 minutes.</summary>
+    public TimeSpan MaxSessionTime { get; set; } = TimeSpan.FromMinutes(30);
+    /// <summary>Longest time from 354 to the final dot of one message. 421 4.4.2 past it. Defaults to 10 minutes.</summary>
+    public TimeSpan MaxDataTime { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>Commands one session may send; 421 4.7.0 past it. Defaults to 10000.</summary>
+    public int MaxCommandsPerSession { get; set; } = 10_000;
+    /// <summary>Size of a message's header section in octets; 552 5.3.4 past it. Defaults to 102400, as Postfix's header_size_limit.</summary>
+    public int MaxHeaderBytes { get; set; } = 102_400;
+    /// <summary>Header fields in one message; 552 5.3.4 past it. Defaults to 1000.</summary>
+    public int MaxHeaderFields { get; set; } = 1000;
+    /// <summary>Received fields a message may carry before it is taken for a loop (RFC 5321 6.3): 554 5.4.6.
+    /// Defaults to 100, the threshold RFC 5321 recommends.</summary>
+    public int MaxReceivedHeaders { get; set; } = 100;
 }
 
 /// <summary>SMTP AUTH: the users file and the brakes on password guessing (<c>Auth</c>).</summary>

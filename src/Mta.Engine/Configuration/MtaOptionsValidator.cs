@@ -52,6 +52,13 @@ public static class MtaOptionsValidator
         Check(o.Limits.CommandTimeout >= TimeSpan.FromSeconds(1) && o.Limits.CommandTimeout <= TimeSpan.FromDays(30), "Limits:CommandTimeout", "must be between 1 second and 30 days");
         Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1) && o.Limits.DataTimeout <= TimeSpan.FromDays(30), "Limits:DataTimeout", "must be between 1 second and 30 days");
         Check(o.Limits.MaxErrors >= 1, "Limits:MaxErrors", "must be at least 1");
+        Check(o.Limits.GreetingDelay >= TimeSpan.Zero && o.Limits.GreetingDelay <= TimeSpan.FromMinutes(1), "Limits:GreetingDelay", "must be between 0 and 1 minute");
+        Check(o.Limits.MaxSessionTime >= TimeSpan.FromSeconds(1) && o.Limits.MaxSessionTime <= TimeSpan.FromDays(30), "Limits:MaxSessionTime", "must be between 1 second and 30 days");
+        Check(o.Limits.MaxDataTime >= TimeSpan.FromSeconds(1) && o.Limits.MaxDataTime <= TimeSpan.FromDays(30), "Limits:MaxDataTime", "must be between 1 second and 30 days");
+        Check(o.Limits.MaxCommandsPerSession >= 100, "Limits:MaxCommandsPerSession", "must be at least 100");
+        Check(o.Limits.MaxHeaderBytes >= 1000, "Limits:MaxHeaderBytes", "must be at least 1000");
+        Check(o.Limits.MaxHeaderFields >= 10, "Limits:MaxHeaderFields", "must be at least 10");
+        Check(o.Limits.MaxReceivedHeaders >= 10, "Limits:MaxReceivedHeaders", "must be at least 10");
         Check(o.Hooks.Timeout > TimeSpan.Zero && o.Hooks.Timeout <= TimeSpan.FromDays(1), "Hooks:Timeout", "must be positive and at most 1 day");
         Check(!string.IsNullOrWhiteSpace(o.Auth.UsersFile), "Auth:UsersFile", "must not be empty");
         Check(o.Auth.HashIterations is >= 100_000 and <= 100_000_000, "Auth:HashIterations", "must be between 100000 and 100000000");

@@ -2,6 +2,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Text;
@@ -37,6 +38,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private volatile bool _awaitingCommand;
     private volatile bool _aborted;
     private bool _skippingLongLine;
+    private DateTimeOffset _sessionDeadline = DateTimeOffset.MaxValue;
+    private DateTimeOffset _dataDeadline = DateTimeOffset.MaxValue;
+    private int _commands;
     private long _chunkToDiscard;
     private AuthCommand? _pendingAuth;
     private string? _authenticatedUser;
@@ -100,6 +104,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public async Task RunAsync(CancellationToken aborted)
     {
         LogConnected(SessionId, RemoteEndPoint, ListenerName);
+        _sessionDeadline = _ctx.Time.GetUtcNow() + _ctx.Options.Limits.MaxSessionTime;
         try
         {
             // RFC 8314 3.3: on an implicit TLS port the handshake comes before any SMTP byte, the greeting included.
@@ -109,6 +114,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             {
                 Reply(FromHook(outcome, new SmtpReply(554, "5.7.1", "Connection refused")), countError: false);
                 _closeReason = "refused by " + outcome.HandlerName;
+                await FlushAsync();
+                return;
+            }
+            if (await IsEarlyTalkerAsync(aborted))
+            {
+                Reply(new SmtpReply(554, "5.5.0", "Protocol error: data sent before the greeting"), countError: false);
+                _closeReason = "early talker";
                 await FlushAsync();
                 return;
             }
@@ -204,6 +216,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
     private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
     {
+        if (++_commands > _ctx.Options.Limits.MaxCommandsPerSession)
+        {
+            Reply(new SmtpReply(421, "4.7.0", $"{HostName} Error: too many commands"), countError: false);
+            _closing = true;
+            _closeReason = "too many commands";
+            return AfterLine.ReadCommand;
+        }
         var options = new ParserOptions(IsExtended, _transaction?.Utf8 ?? false);
         CommandParseResult parsed;
         if (line.IsSingleSegment)
@@ -430,6 +449,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var tx = _transaction!;
         var decoder = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine);
         _body.Reset();
+        _dataDeadline = _ctx.Time.GetUtcNow() + _ctx.Options.Limits.MaxDataTime;
         try
         {
             while (true)
@@ -455,6 +475,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
         finally
         {
+            _dataDeadline = DateTimeOffset.MaxValue;
             _body.Reset();
             EndTransaction();
         }
@@ -468,6 +489,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             return new SmtpReply(554, "5.6.0", "Message refused: bare CR or LF found; lines must end with CRLF (RFC 5321 2.3.8)");
         if (decoder.LineTooLong)
             return new SmtpReply(554, "5.6.0", $"Message refused: a line is longer than {SmtpLimits.MaxTextLine} octets (RFC 5321 4.5.3.1.6)");
+        if (HeaderLimits.Check(_body.AsSequence(), _ctx.Options.Limits) is { } headerRefusal)
+            return headerRefusal;
 
         var received = new BufferedMessage(_body.AsSequence());
         var post = await Hooks.RunAsync(new DataPostContext(this, tx, received), aborted);
@@ -671,6 +694,11 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 _awaitingCommand = false;
                 throw new SessionStoppingException();
             }
+            // The per-read timeout, but never past the session's or the current message's time cap (slow drip).
+            var now = _ctx.Time.GetUtcNow();
+            var cap = awaitingCommand || _dataDeadline == DateTimeOffset.MaxValue ? _sessionDeadline : Min(_sessionDeadline, _dataDeadline);
+            if (cap - now < timeout) timeout = cap - now;
+            if (timeout <= TimeSpan.Zero) throw new SessionTimeoutException();
             var deadline = Arm(timeout);
             ReadResult result;
             try
@@ -702,6 +730,18 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         {
             Disarm();
         }
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    /// <summary>True when the client sent anything before the greeting (after <c>Limits:GreetingDelay</c>).</summary>
+    private async ValueTask<bool> IsEarlyTalkerAsync(CancellationToken aborted)
+    {
+        // Only a plain socket can be peeked without consuming; under implicit TLS the handshake already happened.
+        if (_stream is not NetworkStream network || _tls is not null) return false;
+        var delay = _ctx.Options.Limits.GreetingDelay;
+        if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time, aborted);
+        return network.DataAvailable;
     }
 
     private DateTimeOffset Arm(TimeSpan timeout)

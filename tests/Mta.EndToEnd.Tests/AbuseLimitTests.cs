@@ -1,0 +1,105 @@
+// Abuse limits over real sockets: early talkers, session and DATA time caps, commands per session, header limits.
+using System.Text;
+using Mta.EndToEnd.Tests.Infrastructure;
+
+namespace Mta.EndToEnd.Tests;
+
+public sealed class AbuseLimitTests
+{
+    [Fact]
+    public async Task A_client_that_talks_before_the_greeting_is_refused_and_closed()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.GreetingDelay = TimeSpan.FromMilliseconds(400));
+        await using var bot = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
+        await bot.SendAsync("EHLO bot.test\r\n");
+        var reply = await bot.ReadReplyAsync();
+        Assert.Equal(554, reply.Code);
+        Assert.StartsWith("5.5.0", reply.Lines[0]);
+        Assert.True(await bot.IsClosedByServerAsync());
+
+        // A client that waits for the greeting is served as usual.
+        await using var polite = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        Assert.Equal(250, (await polite.CommandAsync("EHLO polite.test")).Code);
+    }
+
+    [Fact]
+    public async Task A_session_that_stays_busy_past_its_time_cap_is_closed_with_421()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxSessionTime = TimeSpan.FromSeconds(2));
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        RawReply reply;
+        do
+        {
+            await Task.Delay(300);
+            reply = await smtp.CommandAsync("NOOP");
+        } while (reply.Code == 250 && DateTime.UtcNow < deadline);
+        Assert.Equal(421, reply.Code);
+        Assert.StartsWith("4.4.2", reply.Lines[0]);
+        Assert.True(await smtp.IsClosedByServerAsync());
+    }
+
+    [Fact]
+    public async Task A_slow_drip_DATA_is_cut_at_the_data_time_cap()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxDataTime = TimeSpan.FromSeconds(1));
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await smtp.CommandAsync("EHLO drip.test");
+        await smtp.CommandAsync("MAIL FROM:<a@drip.test>");
+        await smtp.CommandAsync("RCPT TO:<alice@example.test>");
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        var readTask = smtp.ReadReplyAsync();
+        for (var i = 0; i < 20 && !readTask.IsCompleted; i++)
+        {
+            try { await smtp.SendAsync("x\r\n"); } catch (IOException) { break; }
+            await Task.Delay(250);
+        }
+        var reply = await readTask;
+        Assert.Equal(421, reply.Code);
+        Assert.False(Directory.Exists(server.MaildirNew("alice")) && Directory.GetFiles(server.MaildirNew("alice")).Length > 0);
+    }
+
+    [Fact]
+    public async Task Commands_past_the_per_session_limit_end_the_session()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxCommandsPerSession = 100);
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await smtp.SendAsync(string.Concat(Enumerable.Repeat("NOOP\r\n", 101)));
+        for (var i = 0; i < 100; i++) Assert.Equal(250, (await smtp.ReadReplyAsync()).Code);
+        var last = await smtp.ReadReplyAsync();
+        Assert.Equal(421, last.Code);
+        Assert.StartsWith("4.7.0", last.Lines[0]);
+        Assert.True(await smtp.IsClosedByServerAsync());
+    }
+
+    [Theory]
+    [InlineData("fields", 552, "5.3.4")]
+    [InlineData("received", 554, "5.4.6")]
+    [InlineData("bytes", 552, "5.3.4")]
+    public async Task Headers_over_a_limit_are_refused_and_the_session_goes_on(string kind, int code, string enhanced)
+    {
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Limits.MaxHeaderFields = 20;
+            o.Limits.MaxReceivedHeaders = 10;
+            o.Limits.MaxHeaderBytes = 2000;
+        });
+        var header = new StringBuilder();
+        switch (kind)
+        {
+            case "fields": for (var i = 0; i < 21; i++) header.Append($"X-Field-{i}: v\r\n"); break;
+            case "received": for (var i = 0; i < 11; i++) header.Append($"Received: from hop{i}.test by hop{i + 1}.test; Sat, 28 Nov 2026 10:00:00 +0000\r\n"); break;
+            default: header.Append("Subject: long").Append(string.Concat(Enumerable.Repeat("\r\n folded line of the subject", 80))).Append("\r\n"); break;
+        }
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await smtp.CommandAsync("EHLO client.test");
+        await smtp.CommandAsync("MAIL FROM:<a@client.test>");
+        await smtp.CommandAsync("RCPT TO:<alice@example.test>");
+        Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
+        await smtp.SendAsync(header + "\r\nbody\r\n.\r\n");
+        var refused = await smtp.ReadReplyAsync();
+        Assert.Equal(code, refused.Code);
+        Assert.StartsWith(enhanced, refused.Lines[0]);
+        Assert.Equal(250, (await smtp.CommandAsync("NOOP")).Code);
+    }
+}
