@@ -505,7 +505,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (IsRefusal(queue)) return FromHook(queue, null);
         if (queue.Result.Decision == HookDecision.Accept)
         {
-            LogTransaction(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count, message.Length, "taken by " + queue.HandlerName);
+            LogTransaction(tx, queueId, message.Length, "taken by " + queue.HandlerName);
             return FromHook(queue, new SmtpReply(250, "2.0.0", $"Ok: taken as {queueId}"));
         }
 
@@ -524,7 +524,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
                 : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
         }
-        LogTransaction(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count, message.Length, "queued");
+        LogTransaction(tx, queueId, message.Length, "queued");
         return new SmtpReply(250, "2.0.0", $"Ok: queued as {queueId}");
     }
 
@@ -782,8 +782,17 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "session={SessionId} disconnect reason={Reason}")]
     private partial void LogDisconnected(string sessionId, string reason);
 
-    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} rcpts={Recipients} size={Size} result={Result}")]
-    private partial void LogTransaction(string sessionId, string queueId, string sender, int recipients, long size, string result);
+    /// <summary>One line per transaction: who sent what to whom, how big, over what, and what became of it.</summary>
+    private void LogTransaction(Transaction tx, string queueId, long size, string result)
+    {
+        if (!_logger.IsEnabled(LogLevel.Information)) return;
+        LogTransactionLine(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count,
+            string.Join(',', tx.Recipients.Select(r => r.Address.ToPathString())), size,
+            _tls is null ? "none" : _tls.Protocol + "/" + _tls.Cipher, _authenticatedUser ?? "-", result);
+    }
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
+    private partial void LogTransactionLine(string sessionId, string queueId, string sender, int count, string recipients, long size, string tls, string user, string result);
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
     private partial void LogSpoolFailed(Exception exception, string sessionId, string queueId);
