@@ -102,4 +102,45 @@ public sealed class AbuseLimitTests
         Assert.StartsWith(enhanced, refused.Lines[0]);
         Assert.Equal(250, (await smtp.CommandAsync("NOOP")).Code);
     }
+
+    [Fact]
+    public async Task An_idle_client_is_closed_with_421_after_the_command_timeout()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.CommandTimeout = TimeSpan.FromSeconds(1));
+        await using var idle = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        Assert.Equal(250, (await idle.CommandAsync("EHLO idle.test")).Code);
+        var reply = await idle.ReadReplyAsync();
+        Assert.Equal(421, reply.Code);
+        Assert.StartsWith("4.4.2", reply.Lines[0]);
+        Assert.True(await idle.IsClosedByServerAsync());
+    }
+
+    [Fact]
+    public async Task Connections_past_the_global_limit_get_421_and_a_freed_slot_is_reused()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxConnections = 3);
+        var held = new List<RawSmtpClient>();
+        for (var i = 0; i < 3; i++) held.Add(await RawSmtpClient.ConnectAsync(server.EndPoint));
+        await using (var extra = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false))
+        {
+            var refused = await extra.ReadReplyAsync();
+            Assert.Equal(421, refused.Code);
+            Assert.StartsWith("4.7.0", refused.Lines[0]);
+            Assert.True(await extra.IsClosedByServerAsync());
+        }
+        Assert.Equal(221, (await held[0].CommandAsync("QUIT")).Code);
+        Assert.True(await held[0].IsClosedByServerAsync());
+        await held[0].DisposeAsync();
+        // The slot is released when the session ends; allow the server a moment to notice.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            await using var next = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
+            var greeting = await next.ReadReplyAsync();
+            if (greeting.Code == 220) break;
+            Assert.True(DateTime.UtcNow < deadline, "the freed slot was never reused");
+            await Task.Delay(50);
+        }
+        foreach (var c in held.Skip(1)) await c.DisposeAsync();
+    }
 }
