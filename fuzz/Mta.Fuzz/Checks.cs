@@ -1,5 +1,5 @@
-// The properties each fuzz target checks. Keep in sync with tests/Mta.Protocol.Tests/FuzzCorpusTests.cs,
-// which replays fuzz/corpus/** and fuzz/crashes/** through the same checks under `dotnet test`.
+// The properties each fuzz target checks; also compiled into tests/Mta.Protocol.Tests, whose FuzzCorpusTests
+// replays fuzz/corpus/** and fuzz/crashes/** through these same checks under `dotnet test`.
 using System.Buffers;
 using System.Text;
 using Mta.Protocol;
