@@ -10,14 +10,14 @@ namespace Mta.Plugins.Tests;
 
 public sealed class AgentRoutingTests
 {
-    private static Task<PluginServer> StartWithAgentAsync(Action<IHookRegistrar>? hooks = null) =>
+    private static Task<MtaTestServer> StartWithAgentAsync(Action<IHookRegistrar>? hooks = null) =>
         PluginServer.StartAsync(o =>
         {
             o.LocalDomains.Add("agent.test");
             o.Plugins["probe"] = PluginConfig.Probe(0, ("Agent", "true"), ("ResubmitTo", "copy@example.test"));
         }, hooks: hooks);
 
-    private static async Task SendAsync(PluginServer server, string to, string subject)
+    private static async Task SendAsync(MtaTestServer server, string to, string subject)
     {
         await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint);
         await SmtpAssert.EhloAsync(c);
@@ -36,7 +36,7 @@ public sealed class AgentRoutingTests
         }
     }
 
-    private static IStateStore ProbeState(PluginServer server) =>
+    private static IStateStore ProbeState(MtaTestServer server) =>
         server.Services.GetRequiredService<StateStoreProvider>().Get("plugin:probe");
 
     [Fact]

@@ -15,7 +15,7 @@ public sealed class GreylistPluginTests : IDisposable
 
     public void Dispose() => PluginServer.TryDelete(_root);
 
-    private Task<PluginServer> StartAsync(params (string, string)[] extra) =>
+    private Task<MtaTestServer> StartAsync(params (string, string)[] extra) =>
         PluginServer.StartAsync(o =>
         {
             NoSessionDeadlines(o);
@@ -36,7 +36,7 @@ public sealed class GreylistPluginTests : IDisposable
         o.Limits.DataTimeout = TimeSpan.FromDays(30);
     }
 
-    private static async Task<RawReply> RcptAsync(PluginServer server, string from, string to)
+    private static async Task<RawReply> RcptAsync(MtaTestServer server, string from, string to)
     {
         await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint);
         await SmtpAssert.EhloAsync(c);

@@ -12,7 +12,7 @@ namespace Mta.Plugins.Tests;
 
 public sealed class PluginLoaderTests
 {
-    private static async Task<RawSmtpClient> MailFromAsync(PluginServer server)
+    private static async Task<RawSmtpClient> MailFromAsync(MtaTestServer server)
     {
         var c = await RawSmtpClient.ConnectAsync(server.EndPoint);
         await SmtpAssert.EhloAsync(c);

@@ -16,8 +16,11 @@ public sealed class MtaTestServer : IAsyncDisposable
 {
     private readonly IHost _host;
 
-    private MtaTestServer(IHost host, MtaOptions options, string root)
+    private readonly bool _keepDataDirectory;
+
+    private MtaTestServer(IHost host, MtaOptions options, string root, bool keepDataDirectory)
     {
+        _keepDataDirectory = keepDataDirectory;
         _host = host;
         Options = options;
         Root = root;
@@ -40,8 +43,10 @@ public sealed class MtaTestServer : IAsyncDisposable
     /// <summary>Local domains are <c>example.test</c> and <c>localhost</c>; no trusted networks; any local user accepted.</summary>
     /// <param name="waitForQueue">Also wait until the queue has opened (recovered) its spool, so that a test that ends
     /// at once does not stop the server in the middle of its start-up; false starts exactly as <c>mta run</c> does.</param>
+    /// <param name="time">Replaces the host's clock (the engine, plugins and scripts all see it).</param>
+    /// <param name="keepDataDirectory">Leave the data folder in place when the server stops (a restart test reuses it).</param>
     public static async Task<MtaTestServer> StartAsync(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, string? dataDirectory = null,
-        bool waitForQueue = true)
+        bool waitForQueue = true, TimeProvider? time = null, bool keepDataDirectory = false)
     {
         var root = dataDirectory ?? Path.Combine(Path.GetTempPath(), "mta-e2e-" + Guid.NewGuid().ToString("n")[..12]);
         Directory.CreateDirectory(root);
@@ -71,11 +76,24 @@ public sealed class MtaTestServer : IAsyncDisposable
         }
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddMtaEngine(options, hooks);
+        // Registered last, so it is the one every service resolves.
+        if (time is not null) builder.Services.AddSingleton(time);
         var host = builder.Build();
-        await host.StartAsync();
-        if (waitForQueue)
-            await host.Services.GetRequiredService<Mta.Engine.Spool.SegmentSpool>().RecoverAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        return new MtaTestServer(host, options, root);
+        try
+        {
+            await host.StartAsync();
+            if (waitForQueue)
+                await host.Services.GetRequiredService<Mta.Engine.Spool.SegmentSpool>().RecoverAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch
+        {
+            // Clean-up must not hide why start-up failed.
+            try { await host.StopAsync(); } catch (Exception) { }
+            try { host.Dispose(); } catch (Exception) { }
+            if (!keepDataDirectory) DeleteQuietly(root);
+            throw;
+        }
+        return new MtaTestServer(host, options, root, keepDataDirectory);
     }
 
     public string MaildirNew(string user) => Path.Combine(Paths.MaildirRoot, user, "new");
@@ -102,6 +120,11 @@ public sealed class MtaTestServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         try { await _host.StopAsync(); } catch (OperationCanceledException) { }
         _host.Dispose();
-        try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        if (!_keepDataDirectory) DeleteQuietly(Root);
+    }
+
+    public static void DeleteQuietly(string directory)
+    {
+        try { Directory.Delete(directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
