@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
+using Mta.Engine.Control;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
@@ -38,6 +39,7 @@ public static class EngineServiceCollectionExtensions
         services.AddMtaPlugins();
         services.AddMtaScripts();
         services.AddMtaQueue();
+        services.AddMtaControl();
         services.AddMtaAuth();
         services.AddSingleton<CertificateProvider>();
         services.AddSingleton<ReceiverContext>();

@@ -14,7 +14,7 @@ public sealed class CommandTests
         var ehlo = SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
         Assert.Equal("mta.test Hello client.test [127.0.0.1]", ehlo.Lines[0]);
         var keywords = ehlo.Lines.Skip(1).ToList();
-        Assert.Equal(["SIZE 10485760", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "HELP"], keywords);
+        Assert.Equal(["SIZE 10485760", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "HELP"], keywords);
         // Not offered, so not advertised.
         Assert.DoesNotContain(keywords, k => k.StartsWith("STARTTLS") || k.StartsWith("AUTH") || k.StartsWith("CHUNKING"));
     }

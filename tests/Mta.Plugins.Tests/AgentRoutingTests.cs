@@ -96,7 +96,7 @@ public sealed class AgentRoutingTests
             });
         });
         await SendAsync(server, "user@example.test", "lost agent");
-        Assert.Equal("no delivery agent named 'nowhere' is registered", await deferred.Task.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal("4.3.5 no delivery agent named 'nowhere' is registered", await deferred.Task.WaitAsync(TimeSpan.FromSeconds(20)));
     }
 
     [Fact]

@@ -127,12 +127,123 @@ public sealed class MailboxOptions
     public List<string> Users { get; set; } = [];
 }
 
-/// <summary>Who may send mail to non-local domains.</summary>
+/// <summary>Who may send mail to non-local domains, and how mail for them leaves (<c>Relay</c>).</summary>
 public sealed class RelayOptions
 {
     /// <summary>Client networks in CIDR form (e.g. <c>10.0.0.0/8</c>) allowed to relay. Defaults to none,
     /// loopback included: an unauthenticated client can only send to local domains.</summary>
     public List<string> TrustedNetworks { get; set; } = [];
+
+    /// <summary>Where all remote mail goes when no <see cref="Routes"/> entry matches its domain. Defaults to none:
+    /// each domain's MX hosts are looked up in DNS.</summary>
+    public NextHopOptions? SmartHost { get; set; }
+
+    /// <summary>The transport map: next hop per recipient domain. A key <c>example.org</c> matches that domain only,
+    /// <c>.example.org</c> its subdomains. Defaults to none.</summary>
+    public Dictionary<string, NextHopOptions> Routes { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>DNS servers for MX, A and AAAA lookups, as <c>IP</c> or <c>IP:PORT</c>. Defaults to none: the system's
+    /// resolvers (/etc/resolv.conf).</summary>
+    public List<string> DnsServers { get; set; } = [];
+
+    /// <summary>TLS towards other MTAs when a route does not say: <c>None</c>, <c>May</c> (opportunistic STARTTLS,
+    /// certificate not checked, as Postfix's <c>may</c>), <c>Encrypt</c> (STARTTLS required, certificate not checked) or
+    /// <c>Verify</c> (STARTTLS required, certificate must be valid for the host name). Defaults to <c>May</c>.</summary>
+    public OutboundTlsPolicy Tls { get; set; } = OutboundTlsPolicy.May;
+
+    /// <summary>Name given in EHLO/HELO to other MTAs. Defaults to <see cref="MtaOptions.HostName"/>.</summary>
+    public string? HeloName { get; set; }
+
+    /// <summary>Timeouts of the SMTP client, RFC 5321 4.5.3.2 by default.</summary>
+    public SmtpClientTimeouts Timeouts { get; set; } = new();
+
+    /// <summary>The per-destination resilience pipeline (Polly): attempt timeout, connection retries, circuit breaker,
+    /// concurrency limit, and the connection cache.</summary>
+    public DestinationResilienceOptions Resilience { get; set; } = new();
+}
+
+/// <summary>TLS policy of the SMTP client for one destination.</summary>
+public enum OutboundTlsPolicy
+{
+    /// <summary>Never STARTTLS.</summary>
+    None,
+    /// <summary>STARTTLS when the server offers it; clear text when it does not, and a new clear-text session with the same
+    /// host when STARTTLS or its handshake fails.</summary>
+    May,
+    /// <summary>STARTTLS required (the destination is deferred without it); the certificate is not verified.</summary>
+    Encrypt,
+    /// <summary>STARTTLS required, and the server certificate must chain to a trusted root and match the host name.</summary>
+    Verify,
+}
+
+/// <summary>One next hop: a smart host or a transport-map entry.</summary>
+public sealed class NextHopOptions
+{
+    /// <summary>Host name or IP address. As in Postfix, <c>[host]</c> in brackets connects to that host's addresses
+    /// (A/AAAA) without an MX lookup; a bare name is looked up as a mail domain (MX first). Required.</summary>
+    public string Host { get; set; } = "";
+    /// <summary>TCP port. Defaults to 25.</summary>
+    public int Port { get; set; } = 25;
+    /// <summary>TLS policy for this next hop. Defaults to <see cref="RelayOptions.Tls"/>.</summary>
+    public OutboundTlsPolicy? Tls { get; set; }
+    /// <summary>AUTH user name at this next hop (PLAIN or LOGIN, only over TLS unless the host is loopback).
+    /// Defaults to none: no AUTH.</summary>
+    public string? UserName { get; set; }
+    /// <summary>AUTH password. Prefer <see cref="PasswordFile"/>, which keeps it out of the config.</summary>
+    public string? Password { get; set; }
+    /// <summary>A file holding the AUTH password on its first line, relative to the working directory.</summary>
+    public string? PasswordFile { get; set; }
+}
+
+/// <summary>SMTP client timeouts (RFC 5321 4.5.3.2 gives the defaults).</summary>
+public sealed class SmtpClientTimeouts
+{
+    /// <summary>TCP connect to one address. Defaults to 30 s, as Postfix's smtp_connect_timeout.</summary>
+    public TimeSpan Connect { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>The 220 greeting (4.5.3.2.1). Defaults to 5 minutes.</summary>
+    public TimeSpan Greeting { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Replies to EHLO, HELO, STARTTLS, AUTH, RSET and QUIT. Defaults to 5 minutes.</summary>
+    public TimeSpan Command { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>The MAIL reply (4.5.3.2.2). Defaults to 5 minutes.</summary>
+    public TimeSpan Mail { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Each RCPT reply (4.5.3.2.3). Defaults to 5 minutes.</summary>
+    public TimeSpan Rcpt { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>The 354 reply to DATA (4.5.3.2.4). Defaults to 2 minutes.</summary>
+    public TimeSpan DataInitiation { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>Each write of message data (4.5.3.2.5). Defaults to 3 minutes.</summary>
+    public TimeSpan DataBlock { get; set; } = TimeSpan.FromMinutes(3);
+    /// <summary>The reply to the final dot (4.5.3.2.6). Defaults to 10 minutes.</summary>
+    public TimeSpan DataTermination { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>The resilience pipeline each destination gets from the registry (<c>Relay:Resilience</c>).</summary>
+public sealed class DestinationResilienceOptions
+{
+    /// <summary>Bound on one delivery attempt (connect, greeting, transaction). Defaults to 30 minutes, above the sum
+    /// of the RFC timeouts a single transaction can reach.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromMinutes(30);
+    /// <summary>Quick retries within an attempt when no connection could be set up (refused, unreachable, 4xx
+    /// greeting) or it dropped before the transaction began. Defaults to 2.</summary>
+    public int ConnectRetries { get; set; } = 2;
+    /// <summary>First delay of those retries; it doubles, with jitter. Defaults to 1 s.</summary>
+    public TimeSpan ConnectRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>Failed attempts within <see cref="BreakerSamplingDuration"/> after which the destination is taken for
+    /// dead (when every attempt failed). Low on purpose: a small destination never sees Polly's default 100 calls.
+    /// Defaults to 3.</summary>
+    public int BreakerMinimumThroughput { get; set; } = 3;
+    /// <summary>Share of failed attempts that opens the circuit. Defaults to 1.0 (all of them).</summary>
+    public double BreakerFailureRatio { get; set; } = 1.0;
+    /// <summary>Window over which attempts are counted. Defaults to 5 minutes.</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>How long a dead destination's mail is deferred without an attempt. Defaults to 5 minutes.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Deliveries at once to one destination. Defaults to 20, as Postfix's default_destination_concurrency_limit.</summary>
+    public int DestinationConcurrency { get; set; } = 20;
+    /// <summary>How long an idle connection is kept for the next message to the same destination. Defaults to 2 s, as
+    /// Postfix's smtp_connection_cache_time_limit; zero turns the cache off.</summary>
+    public TimeSpan ConnectionCacheTime { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Transactions sent over one connection before it is closed. Defaults to 100.</summary>
+    public int MaxTransactionsPerConnection { get; set; } = 100;
 }
 
 /// <summary>The durable queue.</summary>
@@ -140,14 +251,24 @@ public sealed class QueueOptions
 {
     /// <summary>Queue folder. Defaults to <c>queue</c> under the data directory.</summary>
     public string Path { get; set; } = "queue";
-    /// <summary>Deliveries run at once. Defaults to 8.</summary>
-    public int DeliveryConcurrency { get; set; } = 8;
-    /// <summary>First retry delay after a temporary failure. Defaults to 5 minutes.</summary>
+    /// <summary>Deliveries run at once, all destinations. Defaults to 20.</summary>
+    public int DeliveryConcurrency { get; set; } = 20;
+    /// <summary>Shortest retry delay. The delay after a temporary failure is the message's age, clamped between this and
+    /// <see cref="MaxRetryDelay"/>, as Postfix's minimal_backoff_time. Defaults to 5 minutes.</summary>
     public TimeSpan MinRetryDelay { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Longest retry delay. Defaults to 4000 s (about 67 min), as Postfix.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(4000);
     /// <summary>Give up and bounce after this long. Defaults to 5 days.</summary>
     public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromDays(5);
+    /// <summary>Send a "delayed" DSN to the sender once a recipient has been deferred this long (RFC 3464 Action:
+    /// delayed). Defaults to none (off), as Postfix's delay_warning_time.</summary>
+    public TimeSpan? DelayWarningAfter { get; set; }
+    /// <summary>Largest part of the original message a bounce returns with RET=FULL (or no RET); a bigger message is
+    /// returned as its header only. Defaults to 50000 octets, as Postfix's bounce_size_limit.</summary>
+    public int BounceSizeLimit { get; set; } = 50_000;
+    /// <summary>Out of every few deliveries a worker starts when both new and deferred mail wait, how many go to
+    /// deferred mail, so neither starves. Defaults to 1 in 4 (deferred mail gets a quarter).</summary>
+    public int DeferredShare { get; set; } = 4;
     /// <summary>Largest spool segment before a new one starts. Defaults to 64 MiB.</summary>
     public long SegmentSize { get; set; } = 64L * 1024 * 1024;
 }

@@ -38,12 +38,16 @@ public static class MtaOptionsValidator
             Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name (letters, digits, . _ - + only, not starting with a dot)");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
+        ValidateRelay(o.Relay, Check);
         Check(!string.IsNullOrWhiteSpace(o.Queue.Path), "Queue:Path", "must not be empty");
         Check(o.Queue.DeliveryConcurrency is >= 1 and <= 1024, "Queue:DeliveryConcurrency", "must be between 1 and 1024");
         Check(o.Queue.MinRetryDelay > TimeSpan.Zero, "Queue:MinRetryDelay", "must be positive");
         Check(o.Queue.MaxRetryDelay >= o.Queue.MinRetryDelay, "Queue:MaxRetryDelay", "must not be less than MinRetryDelay");
         Check(o.Queue.MaxLifetime > TimeSpan.Zero, "Queue:MaxLifetime", "must be positive");
         Check(o.Queue.SegmentSize >= 1024 * 1024, "Queue:SegmentSize", "must be at least 1 MiB");
+        Check(o.Queue.DelayWarningAfter is not { } warn || warn > TimeSpan.Zero, "Queue:DelayWarningAfter", "must be positive when set");
+        Check(o.Queue.BounceSizeLimit >= 1000, "Queue:BounceSizeLimit", "must be at least 1000 octets");
+        Check(o.Queue.DeferredShare >= 2, "Queue:DeferredShare", "must be at least 2 (1 in N deliveries goes to deferred mail)");
         Check(o.Limits.MaxMessageSize >= 64 * 1024, "Limits:MaxMessageSize", "must be at least 65536 octets (RFC 5321 4.5.3.1.7)");
         Check(o.Limits.MaxRecipients >= 100, "Limits:MaxRecipients", "must be at least 100 (RFC 5321 4.5.3.1.8)");
         Check(o.Limits.MaxConnections >= 1, "Limits:MaxConnections", "must be at least 1");
@@ -70,6 +74,82 @@ public static class MtaOptionsValidator
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
         Check(o.Scripts.Timeout > TimeSpan.Zero && o.Scripts.Timeout <= TimeSpan.FromDays(1), "Scripts:Timeout", "must be positive and at most 1 day");
         return errors;
+    }
+
+    private static void ValidateRelay(RelayOptions relay, Action<bool, string, string> check)
+    {
+        Check(relay.HeloName is null || IsHostName(relay.HeloName) || Outbound.Routing.NextHopSelector.TryParseAddressLiteral(relay.HeloName) is not null,
+            "Relay:HeloName", $"'{relay.HeloName}' is not a host name or an address literal ([192.0.2.1])");
+        Check(Enum.IsDefined(relay.Tls), "Relay:Tls", $"'{relay.Tls}' is not a TLS policy (None, May, Encrypt, Verify)");
+        if (relay.SmartHost is { } smartHost)
+            ValidateNextHop(smartHost, "Relay:SmartHost", check);
+        foreach (var (key, route) in relay.Routes)
+        {
+            var domain = key.StartsWith('.') ? key[1..] : key;
+            Check(IsHostName(domain), $"Relay:Routes:{key}", "a route key is a domain (example.org) or a parent domain (.example.org)");
+            if (route is null)
+                Check(false, $"Relay:Routes:{key}", "must have a Host");
+            else
+                ValidateNextHop(route, $"Relay:Routes:{key}", check);
+        }
+        for (var i = 0; i < relay.DnsServers.Count; i++)
+            Check(Outbound.Routing.DnsTargetResolver.TryParseServer(relay.DnsServers[i]) is not null, $"Relay:DnsServers:{i}", $"'{relay.DnsServers[i]}' is not IP or IP:PORT (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)");
+
+        var t = relay.Timeouts;
+        CheckTimeout(t.Connect, "Relay:Timeouts:Connect");
+        CheckTimeout(t.Greeting, "Relay:Timeouts:Greeting");
+        CheckTimeout(t.Command, "Relay:Timeouts:Command");
+        CheckTimeout(t.Mail, "Relay:Timeouts:Mail");
+        CheckTimeout(t.Rcpt, "Relay:Timeouts:Rcpt");
+        CheckTimeout(t.DataInitiation, "Relay:Timeouts:DataInitiation");
+        CheckTimeout(t.DataBlock, "Relay:Timeouts:DataBlock");
+        CheckTimeout(t.DataTermination, "Relay:Timeouts:DataTermination");
+
+        // The ranges are Polly's own (its options throw outside them), checked here so the key is named at start-up.
+        var r = relay.Resilience;
+        Check(r.AttemptTimeout >= TimeSpan.FromMilliseconds(10) && r.AttemptTimeout <= TimeSpan.FromDays(1), "Relay:Resilience:AttemptTimeout", "must be between 10 ms and 1 day");
+        Check(r.ConnectRetries is >= 0 and <= 100, "Relay:Resilience:ConnectRetries", "must be between 0 and 100");
+        Check(r.ConnectRetryDelay >= TimeSpan.Zero && r.ConnectRetryDelay <= TimeSpan.FromDays(1), "Relay:Resilience:ConnectRetryDelay", "must be between 0 and 1 day");
+        Check(r.BreakerMinimumThroughput >= 2, "Relay:Resilience:BreakerMinimumThroughput", "must be at least 2");
+        Check(r.BreakerFailureRatio is > 0 and <= 1, "Relay:Resilience:BreakerFailureRatio", "must be above 0 and at most 1");
+        Check(r.BreakerSamplingDuration >= TimeSpan.FromMilliseconds(500) && r.BreakerSamplingDuration <= TimeSpan.FromDays(1), "Relay:Resilience:BreakerSamplingDuration", "must be between 0.5 seconds and 1 day");
+        Check(r.BreakDuration >= TimeSpan.FromMilliseconds(500) && r.BreakDuration <= TimeSpan.FromDays(1), "Relay:Resilience:BreakDuration", "must be between 0.5 seconds and 1 day");
+        Check(r.DestinationConcurrency is >= 1 and <= 1024, "Relay:Resilience:DestinationConcurrency", "must be between 1 and 1024");
+        Check(r.ConnectionCacheTime >= TimeSpan.Zero && r.ConnectionCacheTime <= TimeSpan.FromHours(1), "Relay:Resilience:ConnectionCacheTime", "must be between 0 and 1 hour");
+        Check(r.MaxTransactionsPerConnection >= 1, "Relay:Resilience:MaxTransactionsPerConnection", "must be at least 1");
+
+        void Check(bool ok, string key, string why) => check(ok, key, why);
+        // Timers take at most about 49 days.
+        void CheckTimeout(TimeSpan value, string key) =>
+            Check(value > TimeSpan.Zero && value <= TimeSpan.FromDays(30), key, "must be positive and at most 30 days");
+    }
+
+    private static void ValidateNextHop(NextHopOptions hop, string key, Action<bool, string, string> check)
+    {
+        Check(IsNextHopHost(hop.Host), $"{key}:Host", $"'{hop.Host}' is not a host name, [host name] or [IP address]");
+        Check(hop.Port is >= 1 and <= 65535, $"{key}:Port", $"{hop.Port} is not a TCP port (1-65535)");
+        Check(hop.Tls is not { } tls || Enum.IsDefined(tls), $"{key}:Tls", $"'{hop.Tls}' is not a TLS policy (None, May, Encrypt, Verify)");
+        var hasPassword = hop.Password is not null || hop.PasswordFile is { Length: > 0 };
+        Check(hop.UserName is null || hasPassword, $"{key}:UserName", "needs Password or PasswordFile");
+        Check(hop.UserName is not null || !hasPassword, $"{key}:Password", "a password needs UserName");
+        Check(hop.UserName is null || hop.UserName.Length > 0, $"{key}:UserName", "must not be empty when set");
+        Check(hop.Password is null || hop.PasswordFile is null, $"{key}:PasswordFile", "set Password or PasswordFile, not both");
+
+        void Check(bool ok, string path, string why) => check(ok, path, why);
+    }
+
+    // Postfix's forms: a bare name (MX lookup), [name] or [IP] (no MX lookup); a bare IP is taken as [IP].
+    private static bool IsNextHopHost(string? host)
+    {
+        var h = host?.Trim() ?? "";
+        if (h.Length >= 2 && h[0] == '[' && h[^1] == ']')
+        {
+            var inner = h[1..^1];
+            if (inner.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
+                return Outbound.Routing.NextHopSelector.TryParseIp(inner[5..], out var v6) && v6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+            return Outbound.Routing.NextHopSelector.TryParseIp(inner, out _) || IsHostName(inner.TrimEnd('.'));
+        }
+        return Outbound.Routing.NextHopSelector.TryParseIp(h, out _) || IsHostName(h.TrimEnd('.'));
     }
 
     private static bool IsHostName(string? s) =>

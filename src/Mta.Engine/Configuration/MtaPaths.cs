@@ -8,9 +8,13 @@ public sealed class MtaPaths
         DataDirectory = Path.GetFullPath(options.DataDirectory);
         QueueDirectory = Path.GetFullPath(Path.Combine(DataDirectory, options.Queue.Path));
         MaildirRoot = Path.GetFullPath(Path.Combine(DataDirectory, options.Mailboxes.Root));
+        ControlSocketPath = Path.Combine(DataDirectory, "control.sock");
     }
 
     public string DataDirectory { get; }
     public string QueueDirectory { get; }
     public string MaildirRoot { get; }
+
+    /// <summary>The running server's local control socket (Unix domain, mode 0600): <c>DATA/control.sock</c>.</summary>
+    public string ControlSocketPath { get; }
 }

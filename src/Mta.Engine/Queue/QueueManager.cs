@@ -1,32 +1,35 @@
-// Schedules every spooled recipient: route, deliver, journal the outcome, retry with backoff, expire.
+// Schedules every spooled recipient: route, deliver (locally or over SMTP), journal the outcome, retry on a durable schedule, bounce.
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
+using Mta.Engine.Bounces;
 using Mta.Engine.Configuration;
 using Mta.Engine.Delivery;
 using Mta.Engine.Extensibility;
+using Mta.Engine.Outbound;
+using Mta.Engine.Outbound.Routing;
 using Mta.Engine.Spool;
+using Mta.Protocol;
 
 namespace Mta.Engine.Queue;
 
 /// <summary>
-/// The queue manager. The spool hands it each message in memory right after its fsync, and the recovered messages
-/// at start; <see cref="QueueOptions.DeliveryConcurrency"/> workers then take one recipient at a time through the
-/// route hook (or the built-in router), the deliver hook (or the built-in transport) and the observer hooks.
-/// A delivered or permanently failed recipient is journaled in the spool; a deferred one is retried after a delay
-/// that starts at <see cref="QueueOptions.MinRetryDelay"/> and doubles up to <see cref="QueueOptions.MaxRetryDelay"/>,
-/// until <see cref="QueueOptions.MaxLifetime"/> after receipt, when it fails permanently.
-/// The retry schedule lives in memory only: after a restart every pending recipient is tried again at once.
-/// Bounce messages (DSNs) are not generated yet: a permanent failure is logged and raised as <see cref="BouncedContext"/>.
+/// The queue manager. The spool hands it each message in memory right after its fsync, and the recovered messages at
+/// start. <see cref="QueueOptions.DeliveryConcurrency"/> workers take ready work from a two-lane
+/// <see cref="ReadyQueue{T}"/> (new mail and due retries, so neither starves) and, per message, run each recipient
+/// through the route hook (or the built-in router) and the deliver hook; local recipients go to their Maildir, remote
+/// ones are grouped by next hop so each destination gets one transaction (<see cref="RemoteDelivery"/>).
+/// A delivered or failed recipient is journaled in the spool; a failed one gets a DSN first (<see cref="BounceSender"/>).
+/// A deferred recipient's next attempt (<see cref="RetryPolicy"/>) is written to the spool's retry journal, so the
+/// schedule survives a restart, and kept in a <see cref="RetrySchedule{T}"/> until due.
 /// </summary>
-public sealed partial class QueueManager : BackgroundService
+public sealed partial class QueueManager : BackgroundService, Control.IQueueAdministration
 {
-    internal const string RemoteNotAvailable = "no transport for remote delivery yet";
     internal const string TerminalNotAvailable = "no terminal delivery configured";
     internal const string AgentNotRegistered = "no delivery agent named '{0}' is registered";
 
+    private readonly MtaOptions _options;
     private readonly QueueOptions _queue;
     private readonly HashSet<string> _localDomains;
     private readonly string _postmaster;
@@ -36,8 +39,11 @@ public sealed partial class QueueManager : BackgroundService
     private readonly SegmentSpool _spool;
     private readonly MaildirDelivery _maildir;
     private readonly ExtensionRegistry _extensions;
-    private readonly Channel<RecipientWork> _ready = Channel.CreateUnbounded<RecipientWork>();
-    private readonly ConcurrentDictionary<RetryTimer, byte> _timers = new();
+    private readonly RemoteDelivery _remote;
+    private readonly BounceSender _bounces;
+    private readonly ReadyQueue<Work> _ready;
+    private readonly RetrySchedule<Work> _schedule;
+    private readonly ConcurrentDictionary<string, QueuedMessage> _messages = new(StringComparer.Ordinal);
     private readonly Lock _idleGate = new();
     // Starts at one for the recovery at start-up, so WhenIdleAsync does not report idle before recovered mail is queued.
     private int _busy = 1;
@@ -45,9 +51,11 @@ public sealed partial class QueueManager : BackgroundService
     private long _pendingRecipients;
     private long _delivered, _bounced, _deferred;
 
-    public QueueManager(MtaOptions options, HookPipeline hooks, TimeProvider time, ILogger<QueueManager> logger,
-        SegmentSpool spool, MaildirDelivery maildir, ExtensionRegistry? extensions = null)
+    internal QueueManager(MtaOptions options, HookPipeline hooks, TimeProvider time, ILogger<QueueManager> logger,
+        SegmentSpool spool, MaildirDelivery maildir, ExtensionRegistry? extensions = null, RemoteDelivery? remote = null,
+        BounceSender? bounces = null, ILoggerFactory? loggerFactory = null)
     {
+        _options = options;
         _queue = options.Queue;
         _localDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         _postmaster = options.Mailboxes.Postmaster;
@@ -57,6 +65,12 @@ public sealed partial class QueueManager : BackgroundService
         _spool = spool;
         _maildir = maildir;
         _extensions = extensions ?? new ExtensionRegistry();
+        loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        _remote = remote ?? new RemoteDelivery(options, new NextHopSelector(options),
+            new DnsTargetResolver(options, loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<RemoteDelivery>());
+        _bounces = bounces ?? new BounceSender(options, spool, time, loggerFactory.CreateLogger<BounceSender>());
+        _ready = new ReadyQueue<Work>(_queue.DeferredShare);
+        _schedule = new RetrySchedule<Work>(time, work => MakeReady(work, retry: true));
         // Subscribed now, not at start, so a message committed before the workers run is not missed.
         spool.SetCommitListener(Enqueue);
     }
@@ -64,17 +78,19 @@ public sealed partial class QueueManager : BackgroundService
     /// <summary>Recipients without a final outcome (queued, in delivery, or waiting for a retry).</summary>
     public long PendingRecipients => Interlocked.Read(ref _pendingRecipients);
 
-    /// <summary>Recipients waiting for a retry timer.</summary>
-    public int ScheduledRetries => _timers.Count;
+    /// <summary>Deferred work items (a message's recipients that share a next attempt) waiting for their time.</summary>
+    public int ScheduledRetries => _schedule.Count;
 
     /// <summary>Totals since start: delivered, bounced (permanent failures), deferred attempts.</summary>
     public (long Delivered, long Bounced, long Deferred) Totals =>
         (Interlocked.Read(ref _delivered), Interlocked.Read(ref _bounced), Interlocked.Read(ref _deferred));
 
+    internal RemoteDelivery Remote => _remote;
+
     /// <summary>
-    /// Completes when no recipient is ready or being delivered: every one is final or waiting for a retry timer.
-    /// A message whose commit has returned is already counted, so commit-then-wait is race free. Before the
-    /// manager has started and queued the recovered mail it is never idle.
+    /// Completes when no work is ready or being delivered: every recipient is final or waiting for a retry. A message
+    /// whose commit has returned is already counted, so commit-then-wait is race free. Before the manager has started
+    /// and queued the recovered mail it is never idle.
     /// </summary>
     public Task WhenIdleAsync(CancellationToken cancellationToken = default)
     {
@@ -98,7 +114,7 @@ public sealed partial class QueueManager : BackgroundService
         {
             ReleaseBusy();
         }
-        LogStarted(recovered.Count, PendingRecipients, _queue.DeliveryConcurrency);
+        LogStarted(recovered.Count, PendingRecipients, _schedule.Count, _queue.DeliveryConcurrency);
         var workers = new Task[_queue.DeliveryConcurrency];
         for (var i = 0; i < workers.Length; i++) workers[i] = Task.Run(() => WorkerAsync(stoppingToken), CancellationToken.None);
         await Task.WhenAll(workers).ConfigureAwait(false);
@@ -107,25 +123,54 @@ public sealed partial class QueueManager : BackgroundService
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var timer in _timers.Keys) timer.Dispose();
-        _timers.Clear();
+        _schedule.Dispose();
+        await _remote.DisposeAsync().ConfigureAwait(false);
     }
 
+    public override void Dispose()
+    {
+        _schedule.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>Takes in a committed (or recovered) message: due recipients become ready, deferred ones wait for their time.</summary>
     private void Enqueue(SpooledMessage spooled)
     {
         var message = new QueuedMessage(spooled, _spool);
-        for (var i = 0; i < message.Recipients.Count; i++)
+        _messages[message.QueueId] = message;
+        var now = _time.GetUtcNow();
+        var ready = new List<int>();
+        var later = new Dictionary<DateTimeOffset, List<int>>();
+        lock (message.Gate)
         {
-            if (spooled.FinalRecipients.Contains(i)) continue;
-            Interlocked.Increment(ref _pendingRecipients);
-            MakeReady(new RecipientWork(message, i));
+            for (var i = 0; i < message.Tracks.Length; i++)
+            {
+                var track = message.Tracks[i];
+                if (track.State == RecipientState.Final) continue;
+                Interlocked.Increment(ref _pendingRecipients);
+                if (track.NextAttempt is { } next && next > now)
+                {
+                    track.State = RecipientState.Deferred;
+                    if (!later.TryGetValue(next, out var list)) later[next] = list = [];
+                    list.Add(i);
+                }
+                else
+                {
+                    track.State = RecipientState.Ready;
+                    ready.Add(i);
+                }
+            }
         }
+        if (ready.Count > 0) MakeReady(new Work(message, [.. ready]), retry: spooled.Deferrals is not null);
+        foreach (var (at, indexes) in later) _schedule.Add(new Work(message, [.. indexes]), at);
+        if (ready.Count == 0 && later.Count == 0) _messages.TryRemove(message.QueueId, out _);
     }
 
-    private void MakeReady(RecipientWork work)
+    private void MakeReady(Work work, bool retry)
     {
         lock (_idleGate) _busy++;
-        if (!_ready.Writer.TryWrite(work)) ReleaseBusy();
+        if (retry) _ready.EnqueueRetry(work);
+        else _ready.EnqueueFresh(work);
     }
 
     private void ReleaseBusy()
@@ -144,56 +189,119 @@ public sealed partial class QueueManager : BackgroundService
 
     private async Task WorkerAsync(CancellationToken stoppingToken)
     {
-        try
+        while (!stoppingToken.IsCancellationRequested)
         {
-            await foreach (var work in _ready.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            Work work;
+            try
             {
-                try
-                {
-                    await AttemptAsync(work, stoppingToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    // Not journaled: the recipient is still pending in the spool and is delivered after the restart.
-                    return;
-                }
-                catch (Exception ex)
-                {
-                    LogWorkerFailed(ex, work.Message.QueueId, work.Recipient.Address.ToString());
-                }
-                finally
-                {
-                    ReleaseBusy();
-                }
+                work = await _ready.DequeueAsync(stoppingToken).ConfigureAwait(false);
             }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            try
+            {
+                await ProcessAsync(work, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Not journaled: the recipients are still pending in the spool and are delivered after the restart.
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogWorkerFailed(ex, work.Message.QueueId);
+            }
+            finally
+            {
+                ReleaseBusy();
+            }
         }
     }
 
-    private async Task AttemptAsync(RecipientWork work, CancellationToken ct)
+    /// <summary>One pass over some recipients of one message.</summary>
+    private async Task ProcessAsync(Work work, CancellationToken ct)
     {
         var message = work.Message;
-        var recipient = work.Recipient;
-        Route? route = null;
-        Result result;
+        var unit = new PassOutcomes(message);
+        if (work.Hop is { } parkedHop)
+        {
+            // Woken from a destination's wait: routing and the deliver hook already ran for these recipients.
+            await DeliverRemoteAsync(unit, parkedHop, work.Indexes, ct).ConfigureAwait(false);
+            await CompleteAsync(unit, ct).ConfigureAwait(false);
+            return;
+        }
+        var indexes = message.Claim(work.Indexes, RecipientState.Ready, RecipientState.Active)
+            .Concat(message.Claim(work.Indexes, RecipientState.Deferred, RecipientState.Active)).ToArray();
+        var remote = new Dictionary<string, (NextHop Hop, List<int> Indexes)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var index in indexes)
+        {
+            var recipient = message.Recipients[index];
+            Route? route = null;
+            Result result;
+            try
+            {
+                var routing = new RouteContext(message, recipient);
+                var routed = await _hooks.RunAsync(routing, ct).ConfigureAwait(false);
+                route = routed.Result.Decision switch
+                {
+                    HookDecision.Continue => BuiltInRoute(message, recipient),
+                    HookDecision.Accept => routing.ChosenRoute ?? BuiltInRoute(message, recipient),
+                    _ => null,
+                };
+                if (route is null)
+                {
+                    result = FromHook(routed, "route");
+                }
+                else
+                {
+                    var delivering = await _hooks.RunAsync(new DeliverContext(message, recipient, route), ct).ConfigureAwait(false);
+                    if (!delivering.IsContinue)
+                    {
+                        result = FromHook(delivering, "deliver");
+                    }
+                    else if (route.Kind == RouteKind.Remote)
+                    {
+                        var hop = _remote.Select(route.Target);
+                        if (!remote.TryGetValue(hop.Name, out var group)) remote[hop.Name] = group = (hop, []);
+                        group.Indexes.Add(index);
+                        continue;
+                    }
+                    else
+                    {
+                        result = await DeliverLocallyAsync(message, recipient, route, ct).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // Whatever broke (disk, hook bug) may be gone next time: a crash in delivery is never a bounce.
+                LogAttemptFailed(ex, message.QueueId, recipient.Address.ToString());
+                result = Result.Defer("4.3.0 " + ex.Message);
+            }
+            await FinishAsync(unit, index, route, result, ct).ConfigureAwait(false);
+        }
+        foreach (var (hop, group) in remote.Values)
+            await DeliverRemoteAsync(unit, hop, [.. group], ct).ConfigureAwait(false);
+        await CompleteAsync(unit, ct).ConfigureAwait(false);
+    }
+
+    private async Task DeliverRemoteAsync(PassOutcomes unit, NextHop hop, int[] indexes, CancellationToken ct)
+    {
+        var message = unit.Message;
+        lock (message.Gate) indexes = indexes.Where(i => message.Tracks[i].State == RecipientState.Active).ToArray();
+        if (indexes.Length == 0) return;
+        var recipients = indexes.Select(i => message.Recipients[i]).ToArray();
+        var route = new Route(RouteKind.Remote, hop.Name);
+        RemoteBatchResult? batch;
         try
         {
-            var routing = new RouteContext(message, recipient);
-            var routed = await _hooks.RunAsync(routing, ct).ConfigureAwait(false);
-            switch (routed.Result.Decision)
-            {
-                case HookDecision.Continue:
-                    route = BuiltInRoute(message, recipient);
-                    break;
-                case HookDecision.Accept:
-                    route = routing.ChosenRoute ?? BuiltInRoute(message, recipient);
-                    break;
-            }
-            result = route is null
-                ? FromHook(routed, "route")
-                : await DeliverAsync(message, recipient, route, ct).ConfigureAwait(false);
+            batch = await _remote.TryDeliverAsync(hop, message, recipients, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -201,34 +309,50 @@ public sealed partial class QueueManager : BackgroundService
         }
         catch (Exception ex)
         {
-            // Whatever broke (disk, hook bug) may be gone next time: a crash in delivery is never a bounce.
-            LogAttemptFailed(ex, message.QueueId, recipient.Address.ToString());
-            result = Result.Defer(ex.Message);
+            LogAttemptFailed(ex, message.QueueId, hop.Name);
+            batch = new RemoteBatchResult(recipients.Select(_ => new RecipientResult(RecipientStatus.Deferred, null, "4.3.0 " + ex.Message)).ToArray(), null, false);
         }
-        await FinishAsync(work, route, result, ct).ConfigureAwait(false);
+        if (batch is null)
+        {
+            // The destination is at its concurrency limit: wait for a slot without holding this worker.
+            lock (_idleGate) _busy++;
+            _remote.Destination(hop.Name).Park(() =>
+            {
+                MakeReady(new Work(message, indexes, hop), retry: false);
+                ReleaseBusy();
+            });
+            return;
+        }
+        for (var i = 0; i < indexes.Length; i++)
+        {
+            var r = batch.Results[i];
+            var result = r.Status switch
+            {
+                RecipientStatus.Delivered => Result.Delivered(r.Detail, batch.DsnPassedOn ? null : DsnAction.Relayed),
+                RecipientStatus.Failed => Result.Fail(r.Detail),
+                _ => Result.Defer(r.Detail),
+            } with { Reply = r.Reply, RemoteHost = batch.RemoteHost };
+            await FinishAsync(unit, indexes[i], route, result, ct).ConfigureAwait(false);
+        }
     }
 
-    private async Task<Result> DeliverAsync(QueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
+    private async Task<Result> DeliverLocallyAsync(QueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
     {
-        var delivering = await _hooks.RunAsync(new DeliverContext(message, recipient, route), ct).ConfigureAwait(false);
-        if (!delivering.IsContinue) return FromHook(delivering, "deliver");
         switch (route.Kind)
         {
             case RouteKind.Mailbox:
                 if (!MaildirDelivery.IsValidUser(route.Target))
                     return Result.Fail($"5.1.3 '{route.Target}' is not a usable mailbox name");
                 var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct).ConfigureAwait(false);
-                return Result.Delivered("maildir " + Path.GetFileName(path));
+                return Result.Delivered("maildir " + Path.GetFileName(path), DsnAction.Delivered);
             case RouteKind.Discard:
-                return Result.Delivered("discarded: " + route.Target);
-            case RouteKind.Remote:
-                return Result.Defer(RemoteNotAvailable);
+                return Result.Delivered("discarded: " + route.Target, null);
             case RouteKind.Terminal:
-                return Result.Defer(TerminalNotAvailable);
+                return Result.Defer("4.3.2 " + TerminalNotAvailable);
             case RouteKind.Agent:
                 return await DeliverToAgentAsync(message, recipient, route, ct).ConfigureAwait(false);
             default:
-                return Result.Fail($"unknown route kind {route.Kind}");
+                return Result.Fail($"5.3.0 unknown route kind {route.Kind}");
         }
     }
 
@@ -239,7 +363,7 @@ public sealed partial class QueueManager : BackgroundService
     private async Task<Result> DeliverToAgentAsync(QueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
     {
         if (!_extensions.TryGetDeliveryAgent(route.Target, out var agent))
-            return Result.Defer(string.Format(System.Globalization.CultureInfo.InvariantCulture, AgentNotRegistered, route.Target));
+            return Result.Defer("4.3.5 " + string.Format(System.Globalization.CultureInfo.InvariantCulture, AgentNotRegistered, route.Target));
         DeliveryOutcome? outcome;
         try
         {
@@ -253,13 +377,13 @@ public sealed partial class QueueManager : BackgroundService
         {
             // The contract says a throwing agent is a temporary failure: the plugin's bug must not bounce mail.
             LogAgentFailed(ex, message.QueueId, recipient.Address.ToString(), route.Target);
-            return Result.Defer($"agent {route.Target} failed: {ex.GetType().Name}: {ex.Message}");
+            return Result.Defer($"4.3.0 agent {route.Target} failed: {ex.GetType().Name}: {ex.Message}");
         }
-        if (outcome is null) return Result.Defer($"agent {route.Target} returned no outcome");
+        if (outcome is null) return Result.Defer($"4.3.0 agent {route.Target} returned no outcome");
         var detail = $"agent {route.Target}: {outcome.Detail}";
         return outcome.Status switch
         {
-            DeliveryStatus.Delivered => Result.Delivered(detail),
+            DeliveryStatus.Delivered => Result.Delivered(detail, DsnAction.Delivered),
             DeliveryStatus.Failed => Result.Fail(detail),
             _ => Result.Defer(detail),
         };
@@ -271,10 +395,10 @@ public sealed partial class QueueManager : BackgroundService
         var text = $"{hook} hook {outcome.HandlerName}: {r.Code} {r.EnhancedCode} {r.Text}".Replace("  ", " ", StringComparison.Ordinal).TrimEnd();
         return r.Decision switch
         {
-            HookDecision.Accept => Result.Delivered(text),
-            HookDecision.Reject => Result.Fail(text),
+            HookDecision.Accept => Result.Delivered(text, DsnAction.Delivered),
+            HookDecision.Reject => Result.Fail(text) with { Status = r.EnhancedCode },
             // Disconnect has no meaning here; treat it like a temporary refusal rather than losing mail.
-            _ => Result.Defer(text),
+            _ => Result.Defer(text) with { Status = r.EnhancedCode },
         };
     }
 
@@ -290,103 +414,185 @@ public sealed partial class QueueManager : BackgroundService
         return message.Kind == TransactionKind.Send ? new Route(RouteKind.Terminal, user) : new Route(RouteKind.Mailbox, user);
     }
 
-    private async Task FinishAsync(RecipientWork work, Route? route, Result result, CancellationToken ct)
+    /// <summary>Records one recipient's outcome of this pass: observers, counters, and what to journal and report at its end.</summary>
+    private async Task FinishAsync(PassOutcomes unit, int index, Route? route, Result result, CancellationToken ct)
     {
-        var message = work.Message;
-        var recipient = work.Recipient;
+        var message = unit.Message;
+        var recipient = message.Recipients[index];
         var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
+        var now = _time.GetUtcNow();
         if (result.Kind == ResultKind.Deferred)
         {
-            var now = _time.GetUtcNow();
-            var expires = message.ReceivedAt + _queue.MaxLifetime;
-            if (now < expires)
+            if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
-                var attempts = ++message.Attempts[work.Index];
-                var next = now + RetryDelay(attempts);
-                // Never wait past the expiry: the last try happens at the end of the lifetime, then it bounces.
-                if (next > expires) next = expires;
-                Schedule(work, next - now);
+                var next = RetryPolicy.NextAttempt(message.ReceivedAt, now, _queue);
+                DeferralRecord record;
+                var warn = false;
+                lock (message.Gate)
+                {
+                    var track = message.Tracks[index];
+                    track.Attempts++;
+                    track.LastError = result.Detail;
+                    track.NextAttempt = next;
+                    if (!track.DelayWarned && RetryPolicy.IsDelayWarningDue(message.ReceivedAt, now, _queue)
+                        && _bounces.IsDue(message, recipient, DsnAction.Delayed))
+                    {
+                        track.DelayWarned = warn = true;
+                    }
+                    record = new DeferralRecord(track.Attempts, next, track.DelayWarned, track.LastError);
+                }
+                unit.Deferrals.Add((index, record));
+                if (warn) unit.Reports.Add((index, Report(recipient, DsnAction.Delayed, result, now)));
                 Interlocked.Increment(ref _deferred);
                 LogDeferred(message.QueueId, recipient.Address.ToString(), routeText, result.Detail, next);
                 await _hooks.NotifyAsync(new DeferredContext(message, recipient, result.Detail, next), ct).ConfigureAwait(false);
                 return;
             }
-            result = Result.Fail($"expired after {_queue.MaxLifetime} in the queue: {result.Detail}");
+            result = Result.Fail($"4.4.7 message expired after {_queue.MaxLifetime} in the queue; last error: {result.Detail}") with
+            {
+                Reply = result.Reply,
+                RemoteHost = result.RemoteHost,
+                Status = "4.4.7",
+            };
         }
 
-        // Observers run before the outcome is journaled: journaling the last recipient of a sealed segment deletes
-        // it, and an observer may still want to read the message. A crash between the Maildir fsync (or a notify) and
-        // the journal write delivers that recipient again after the restart: delivery is at least once, never lost.
         if (result.Kind == ResultKind.Delivered)
         {
             Interlocked.Increment(ref _delivered);
             LogDelivered(message.QueueId, recipient.Address.ToString(), routeText, result.Detail);
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), result.Detail), ct).ConfigureAwait(false);
+            var reported = result.SuccessAction is { } action && _bounces.IsDue(message, recipient, action);
+            if (reported) unit.Reports.Add((index, Report(recipient, result.SuccessAction!.Value, result, now)));
+            unit.Finals.Add((index, RecipientOutcome.Delivered, result.Detail, reported));
         }
         else
         {
             Interlocked.Increment(ref _bounced);
-            // No DSN is sent yet; the bounced hook and this line are the whole of it.
             LogBounced(message.QueueId, recipient.Address.ToString(), routeText, result.Detail);
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, result.Detail), ct).ConfigureAwait(false);
+            var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
+            if (reported) unit.Reports.Add((index, Report(recipient, DsnAction.Failed, result, now)));
+            unit.Finals.Add((index, RecipientOutcome.Failed, result.Detail, reported));
         }
-        try
+        // An outcome nobody is told about is journaled at once: nothing has to reach the disk before it.
+        await JournalFinalsAsync(unit, reportedOnly: false, ct).ConfigureAwait(false);
+    }
+
+    private DsnRecipient Report(EnvelopeRecipient recipient, DsnAction action, Result result, DateTimeOffset now)
+    {
+        var reply = result.Reply;
+        // An explicit status (4.4.7 for an expired message) wins over the last reply's, which stays in Diagnostic-Code.
+        var status = result.Status ?? reply?.EnhancedCode ?? DsnPolicy.StatusFrom(result.Detail, action == DsnAction.Failed);
+        var diagnostic = reply is null ? null : $"{reply.Code} {(reply.EnhancedCode is null ? "" : reply.EnhancedCode + " ")}{string.Join(" ", reply.Lines)}";
+        var host = result.RemoteHost is { } h ? h.Split('[')[0] : null;
+        // Will-Retry-Until of a delay report is filled in with the message's expiry when the DSN is sent.
+        return new DsnRecipient(recipient, action, status, diagnostic, result.Detail, host, now, null);
+    }
+
+    /// <summary>End of a pass: DSNs first (spooled), then the outcomes they report on, then the retry schedule.</summary>
+    private async Task CompleteAsync(PassOutcomes unit, CancellationToken ct)
+    {
+        var message = unit.Message;
+        foreach (var group in unit.Reports.GroupBy(r => r.Report.Action))
         {
-            await _spool.MarkFinalAsync(message.Location, work.Index,
-                result.Kind == ResultKind.Delivered ? RecipientOutcome.Delivered : RecipientOutcome.Failed, ct).ConfigureAwait(false);
+            var reports = group.Select(g => g.Report).ToArray();
+            if (group.Key == DsnAction.Delayed)
+                reports = reports.Select(r => r with { WillRetryUntil = RetryPolicy.ExpiresAt(message.ReceivedAt, _queue) }).ToArray();
+            try
+            {
+                await _bounces.SendAsync(message, reports, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // A DSN that could not be spooled must not be lost: its recipients stay in the queue and fail again later.
+                LogDsnFailed(ex, message.QueueId);
+                foreach (var (index, _) in group)
+                {
+                    unit.Finals.RemoveAll(f => f.Index == index);
+                    var next = _time.GetUtcNow() + _queue.MinRetryDelay;
+                    lock (message.Gate)
+                    {
+                        var track = message.Tracks[index];
+                        track.NextAttempt = next;
+                        track.LastError = "could not queue the delivery status notification: " + ex.Message;
+                        unit.Deferrals.Add((index, new DeferralRecord(track.Attempts, next, track.DelayWarned, track.LastError)));
+                    }
+                }
+            }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        await JournalFinalsAsync(unit, reportedOnly: true, ct).ConfigureAwait(false);
+
+        if (unit.Deferrals.Count > 0)
         {
-            // The spool logged it; the outcome stands in memory, and a restart may deliver this recipient again.
+            foreach (var (index, record) in unit.Deferrals)
+            {
+                try
+                {
+                    await _spool.RecordDeferralAsync(message.Location, index, record, ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
+                }
+            }
+            foreach (var group in unit.Deferrals.GroupBy(d => d.Record.NextAttempt))
+            {
+                var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Active, RecipientState.Deferred);
+                if (indexes.Length > 0) _schedule.Add(new Work(message, indexes), group.Key);
+            }
         }
-        Interlocked.Decrement(ref _pendingRecipients);
+        if (message.IsComplete) _messages.TryRemove(message.QueueId, out _);
     }
 
-    /// <summary>MinRetryDelay, doubled per failed attempt, capped at MaxRetryDelay.</summary>
-    internal TimeSpan RetryDelay(int attempts)
+    private async Task JournalFinalsAsync(PassOutcomes unit, bool reportedOnly, CancellationToken ct)
     {
-        var delay = _queue.MinRetryDelay;
-        for (var i = 1; i < attempts && delay < _queue.MaxRetryDelay; i++) delay += delay;
-        return delay > _queue.MaxRetryDelay ? _queue.MaxRetryDelay : delay;
-    }
-
-    private void Schedule(RecipientWork work, TimeSpan delay)
-    {
-        var entry = new RetryTimer(work);
-        _timers[entry] = 0;
-        entry.Timer = _time.CreateTimer(static state =>
+        var message = unit.Message;
+        for (var i = unit.Finals.Count - 1; i >= 0; i--)
         {
-            var (self, e) = ((QueueManager, RetryTimer))state!;
-            if (!self._timers.TryRemove(e, out _)) return;
-            e.Dispose();
-            self.MakeReady(e.Work);
-        }, (this, entry), delay, Timeout.InfiniteTimeSpan);
+            var (index, outcome, text, reported) = unit.Finals[i];
+            if (reported && !reportedOnly) continue;
+            unit.Finals.RemoveAt(i);
+            if (!message.TryMakeFinal(index, outcome, text)) continue;
+            try
+            {
+                await _spool.MarkFinalAsync(message.Location, index, outcome, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The spool logged it; the outcome stands in memory, and a restart may deliver this recipient again.
+            }
+            Interlocked.Decrement(ref _pendingRecipients);
+        }
     }
 
-    public override void Dispose()
-    {
-        foreach (var timer in _timers.Keys) timer.Dispose();
-        _timers.Clear();
-        base.Dispose();
-    }
+    /// <summary>Ready work: some recipients of a message; with <see cref="Hop"/>, a remote batch woken from a destination's wait.</summary>
+    private sealed record Work(QueuedMessage Message, int[] Indexes, NextHop? Hop = null);
 
-    private readonly record struct RecipientWork(QueuedMessage Message, int Index)
+    /// <summary>What one pass decided, kept until its end so DSNs are spooled before the outcomes they report.</summary>
+    private sealed class PassOutcomes(QueuedMessage message)
     {
-        public EnvelopeRecipient Recipient => Message.Recipients[Index];
-    }
-
-    private sealed class RetryTimer(RecipientWork work) : IDisposable
-    {
-        public RecipientWork Work { get; } = work;
-        public ITimer? Timer { get; set; }
-        public void Dispose() => Timer?.Dispose();
+        public QueuedMessage Message { get; } = message;
+        public List<(int Index, RecipientOutcome Outcome, string Text, bool Reported)> Finals { get; } = [];
+        public List<(int Index, DsnRecipient Report)> Reports { get; } = [];
+        public List<(int Index, DeferralRecord Record)> Deferrals { get; } = [];
     }
 
     private enum ResultKind { Delivered, Deferred, Failed }
 
-    private readonly record struct Result(ResultKind Kind, string Detail)
+    /// <summary>One recipient's outcome. <see cref="SuccessAction"/>: which success DSN NOTIFY=SUCCESS gets (none when the
+    /// next server took the DSN duty); <see cref="Status"/>: an RFC 3463 code when no reply carries one.</summary>
+    private sealed record Result(ResultKind Kind, string Detail)
     {
-        public static Result Delivered(string detail) => new(ResultKind.Delivered, detail);
+        public DsnAction? SuccessAction { get; init; }
+        public SmtpReply? Reply { get; init; }
+        public string? RemoteHost { get; init; }
+        public string? Status { get; init; }
+
+        public static Result Delivered(string detail, DsnAction? successAction) => new(ResultKind.Delivered, detail) { SuccessAction = successAction };
         public static Result Defer(string reason) => new(ResultKind.Deferred, reason);
         public static Result Fail(string reason) => new(ResultKind.Failed, reason);
     }
@@ -397,11 +603,11 @@ public sealed partial class QueueManager : BackgroundService
     [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
     private partial void LogDeferred(string queueId, string recipient, string route, string reason, DateTimeOffset nextAttempt);
 
-    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}> route={Route} result=bounced ({Reason}); no DSN is generated")]
+    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}> route={Route} result=bounced ({Reason})")]
     private partial void LogBounced(string queueId, string recipient, string route, string reason);
 
-    [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "Queue started: {Messages} recovered messages, {Recipients} pending recipients, {Workers} delivery workers")]
-    private partial void LogStarted(int messages, long recipients, int workers);
+    [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "Queue started: {Messages} recovered messages, {Recipients} pending recipients ({Scheduled} waiting for a retry), {Workers} delivery workers")]
+    private partial void LogStarted(int messages, long recipients, int scheduled, int workers);
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Error, Message = "{QueueId}: delivery attempt to <{Recipient}> failed; will retry")]
     private partial void LogAttemptFailed(Exception exception, string queueId, string recipient);
@@ -409,6 +615,9 @@ public sealed partial class QueueManager : BackgroundService
     [LoggerMessage(EventId = 406, Level = LogLevel.Error, Message = "{QueueId}: delivery agent {Agent} threw on <{Recipient}>; will retry")]
     private partial void LogAgentFailed(Exception exception, string queueId, string recipient, string agent);
 
-    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "{QueueId}: queue worker failed on <{Recipient}>")]
-    private partial void LogWorkerFailed(Exception exception, string queueId, string recipient);
+    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "{QueueId}: queue worker failed")]
+    private partial void LogWorkerFailed(Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 407, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
+    private partial void LogDsnFailed(Exception exception, string queueId);
 }

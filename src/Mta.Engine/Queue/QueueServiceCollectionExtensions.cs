@@ -1,7 +1,14 @@
-// Registers the spool, local delivery and the queue manager with the host.
+// Registers the spool, local and remote delivery, DSNs and the queue manager with the host.
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Bounces;
+using Mta.Engine.Configuration;
+using Mta.Engine.Control;
 using Mta.Engine.Delivery;
+using Mta.Engine.Extensibility;
+using Mta.Engine.Outbound;
+using Mta.Engine.Outbound.Routing;
 using Mta.Engine.Spool;
 
 namespace Mta.Engine.Queue;
@@ -9,16 +16,29 @@ namespace Mta.Engine.Queue;
 public static class QueueServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="SegmentSpool"/> (also as <see cref="IMessageSpool"/>), <see cref="MaildirDelivery"/> and
-    /// <see cref="QueueManager"/> as a hosted service. Expects MtaOptions, MtaPaths, HookPipeline and TimeProvider
-    /// to be registered. Register it before the listeners so recovery starts before the first session.
+    /// Adds <see cref="SegmentSpool"/> (also as <see cref="IMessageSpool"/>), <see cref="MaildirDelivery"/>, the SMTP
+    /// sender (next-hop selection, DNS resolution, per-destination pipelines), DSNs and <see cref="QueueManager"/> as a
+    /// hosted service (also as <see cref="IQueueAdministration"/>). Expects MtaOptions, MtaPaths, HookPipeline and
+    /// TimeProvider to be registered. Register it before the listeners so recovery starts before the first session.
+    /// A test may register its own <see cref="ITargetResolver"/> first (a stub) and it is kept.
     /// </summary>
     public static IServiceCollection AddMtaQueue(this IServiceCollection services)
     {
         services.TryAddSingleton<SegmentSpool>();
         services.TryAddSingleton<IMessageSpool>(sp => sp.GetRequiredService<SegmentSpool>());
         services.TryAddSingleton<MaildirDelivery>();
-        services.TryAddSingleton<QueueManager>();
+        services.TryAddSingleton(sp => new NextHopSelector(sp.GetRequiredService<MtaOptions>()));
+        services.TryAddSingleton<ITargetResolver>(sp => new DnsTargetResolver(sp.GetRequiredService<MtaOptions>(),
+            sp.GetRequiredService<ILogger<DnsTargetResolver>>()));
+        services.TryAddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<NextHopSelector>(),
+            sp.GetRequiredService<ITargetResolver>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RemoteDelivery>>()));
+        services.TryAddSingleton(sp => new BounceSender(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<IMessageSpool>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BounceSender>>()));
+        services.TryAddSingleton(sp => new QueueManager(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<HookPipeline>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueManager>>(), sp.GetRequiredService<SegmentSpool>(),
+            sp.GetRequiredService<MaildirDelivery>(), sp.GetService<ExtensionRegistry>(), sp.GetRequiredService<RemoteDelivery>(),
+            sp.GetRequiredService<BounceSender>(), sp.GetService<ILoggerFactory>()));
+        services.TryAddSingleton<IQueueAdministration>(sp => sp.GetRequiredService<QueueManager>());
         services.AddHostedService(sp => sp.GetRequiredService<QueueManager>());
         return services;
     }

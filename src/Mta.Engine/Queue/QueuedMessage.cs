@@ -1,9 +1,24 @@
-// The hook-facing view of a spooled message, with its content read back from the segment on demand.
+// The hook-facing view of a spooled message, its content read back from the segment on demand, and each recipient's state.
 using Mta.Abstractions;
 using Mta.Engine.Spool;
 using MimeKit;
 
 namespace Mta.Engine.Queue;
+
+/// <summary>Where a recipient is in the queue's life cycle.</summary>
+internal enum RecipientState { Ready, Active, Deferred, Final }
+
+/// <summary>One recipient's delivery state; guarded by its message's lock.</summary>
+internal sealed class RecipientTrack
+{
+    public RecipientState State;
+    public int Attempts;
+    public DateTimeOffset? NextAttempt;
+    public string? LastError;
+    public bool DelayWarned;
+    public string? FinalText;
+    public RecipientOutcome? Outcome;
+}
 
 /// <summary>A spooled message as the queue manager and the route/deliver hooks see it.</summary>
 internal sealed class QueuedMessage : IQueuedMessage
@@ -13,14 +28,32 @@ internal sealed class QueuedMessage : IQueuedMessage
         Envelope = spooled.Envelope;
         Location = spooled.Location;
         Content = new SpoolMessageContent(spool, spooled.Location);
-        Attempts = new int[spooled.Envelope.Recipients.Count];
+        Tracks = new RecipientTrack[spooled.Envelope.Recipients.Count];
+        for (var i = 0; i < Tracks.Length; i++)
+        {
+            var track = Tracks[i] = new RecipientTrack();
+            if (spooled.FinalRecipients.Contains(i))
+            {
+                track.State = RecipientState.Final;
+                track.Outcome = RecipientOutcome.Delivered;
+            }
+            else if (spooled.Deferrals is { } d && d.TryGetValue(i, out var deferral))
+            {
+                track.Attempts = deferral.Attempts;
+                track.NextAttempt = deferral.NextAttempt;
+                track.LastError = deferral.LastError;
+                track.DelayWarned = deferral.DelayWarned;
+            }
+        }
     }
 
     public SpoolEnvelope Envelope { get; }
     public SpoolLocation Location { get; }
 
-    /// <summary>Failed attempts per recipient index, for the backoff.</summary>
-    public int[] Attempts { get; }
+    /// <summary>Per recipient index; lock <see cref="Gate"/> to read or change.</summary>
+    public RecipientTrack[] Tracks { get; }
+
+    public Lock Gate { get; } = new();
 
     public string QueueId => Envelope.QueueId;
     public DateTimeOffset ReceivedAt => Envelope.ReceivedAt;
@@ -28,6 +61,46 @@ internal sealed class QueuedMessage : IQueuedMessage
     public SmtpAddress ReversePath => Envelope.ReversePath;
     public IReadOnlyList<EnvelopeRecipient> Recipients => Envelope.Recipients;
     public IMessageContent Content { get; }
+
+    /// <summary>True when no recipient is left to deliver.</summary>
+    public bool IsComplete
+    {
+        get
+        {
+            lock (Gate) return Array.TrueForAll(Tracks, t => t.State == RecipientState.Final);
+        }
+    }
+
+    /// <summary>Moves the recipients that are not final to <paramref name="state"/>; returns the indexes moved.</summary>
+    public int[] Claim(IEnumerable<int> indexes, RecipientState from, RecipientState to)
+    {
+        var claimed = new List<int>();
+        lock (Gate)
+        {
+            foreach (var i in indexes)
+            {
+                if (Tracks[i].State != from) continue;
+                Tracks[i].State = to;
+                claimed.Add(i);
+            }
+        }
+        return [.. claimed];
+    }
+
+    /// <summary>Makes a recipient final once; false when it already was (deleted by the operator meanwhile).</summary>
+    public bool TryMakeFinal(int index, RecipientOutcome outcome, string text)
+    {
+        lock (Gate)
+        {
+            var track = Tracks[index];
+            if (track.State == RecipientState.Final) return false;
+            track.State = RecipientState.Final;
+            track.NextAttempt = null;
+            track.FinalText = text;
+            track.Outcome = outcome;
+            return true;
+        }
+    }
 }
 
 /// <summary>The message bytes of one spool record; nothing is held in memory until someone parses it.</summary>

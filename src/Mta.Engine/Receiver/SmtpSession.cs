@@ -315,7 +315,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             Reply(new SmtpReply(250, null, first));
             return;
         }
-        var keywords = new List<string>(10) { first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8" };
+        var keywords = new List<string>(10) { first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN" };
         if (OffersStartTls) keywords.Add("STARTTLS");
         if (OffersAuth && _authenticatedUser is null) keywords.Add("AUTH " + Sasl.Mechanisms);
         keywords.Add("HELP");

@@ -16,7 +16,9 @@ public readonly record struct SpoolLocation(long Segment, long Offset, int Lengt
 /// <param name="Envelope">The envelope as stored.</param>
 /// <param name="Location">Where the record is.</param>
 /// <param name="FinalRecipients">Indexes of recipients that already have a final outcome (from the done journal).</param>
-public sealed record SpooledMessage(SpoolEnvelope Envelope, SpoolLocation Location, IReadOnlySet<int> FinalRecipients);
+/// <param name="Deferrals">Retry state of recipients deferred before a restart (from the retry journal), by index.</param>
+public sealed record SpooledMessage(SpoolEnvelope Envelope, SpoolLocation Location, IReadOnlySet<int> FinalRecipients,
+    IReadOnlyDictionary<int, DeferralRecord>? Deferrals = null);
 
 /// <summary>Counters for tests, benchmarks and diagnostics.</summary>
 /// <param name="Commits">Records acknowledged.</param>
@@ -131,6 +133,17 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     }
 
     /// <summary>
+    /// Journals a deferred recipient's retry state (attempts, next attempt, last error) and returns once it is durable,
+    /// so that after a restart the recipient waits for its scheduled time instead of being retried at once.
+    /// </summary>
+    public async ValueTask RecordDeferralAsync(SpoolLocation location, int recipientIndex, DeferralRecord record, CancellationToken cancellationToken)
+    {
+        var mark = new PendingMark(location, recipientIndex, default, record);
+        if (!_marks.Writer.TryWrite(mark)) throw new ObjectDisposedException(nameof(SegmentSpool));
+        await mark.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Journals a recipient's final outcome and returns once it is durable. When the last recipient of a sealed
     /// segment becomes final, the segment and its journal are deleted.
     /// </summary>
@@ -223,14 +236,15 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
                 continue;
             }
             pendingTotal += pending;
-            _segments[number] = new Segment(number, path, Path.Combine(_directory, SpoolFormat.JournalFileName(number)))
+            _segments[number] = new Segment(number, path, Path.Combine(_directory, SpoolFormat.JournalFileName(number)),
+                Path.Combine(_directory, SpoolFormat.RetryFileName(number)))
             {
                 Pending = pending,
                 Sealed = true,
             };
         }
-        // A journal without its segment is left over from a crash between the two deletes.
-        foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.done"))
+        // A journal without its segment is left over from a crash between the deletes.
+        foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.done").Concat(System.IO.Directory.EnumerateFiles(_directory, "*.retry")))
         {
             if (!long.TryParse(Path.GetFileNameWithoutExtension(file), out var n) || !_segments.ContainsKey(n))
             {
@@ -248,6 +262,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     private int RecoverSegment(long number, string path, List<SpooledMessage> result)
     {
         var done = ReadJournal(Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
+        var retries = ReadRetryJournal(Path.Combine(_directory, SpoolFormat.RetryFileName(number)), out _);
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
         var fileLength = RandomAccess.GetLength(handle);
         Span<byte> header = stackalloc byte[SpoolFormat.SegmentHeaderSize];
@@ -269,7 +284,11 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             var open = envelope.Recipients.Count - final.Count;
             if (open > 0)
             {
-                result.Add(new SpooledMessage(envelope, new SpoolLocation(number, position, length, position + messageOffset, messageLength), final));
+                Dictionary<int, DeferralRecord>? deferrals = null;
+                for (var i = 0; i < envelope.Recipients.Count; i++)
+                    if (!final.Contains(i) && retries.TryGetValue((position, i), out var deferral))
+                        (deferrals ??= [])[i] = deferral;
+                result.Add(new SpooledMessage(envelope, new SpoolLocation(number, position, length, position + messageOffset, messageLength), final, deferrals));
                 pending += open;
             }
             position += length;
@@ -350,6 +369,15 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             list.Add(index);
         }
         return done;
+    }
+
+    private static Dictionary<(long Offset, int Index), DeferralRecord> ReadRetryJournal(string path, out int validLength)
+    {
+        var entries = new Dictionary<(long, int), DeferralRecord>();
+        validLength = 0;
+        if (!File.Exists(path)) return entries;
+        validLength = SpoolFormat.ReadRetryEntries(File.ReadAllBytes(path), entries);
+        return entries;
     }
 
     private void WriterLoop()
@@ -466,7 +494,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     {
         var number = _nextSegment++;
         var segment = new Segment(number, Path.Combine(_directory, SpoolFormat.SegmentFileName(number)),
-            Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
+            Path.Combine(_directory, SpoolFormat.JournalFileName(number)), Path.Combine(_directory, SpoolFormat.RetryFileName(number)));
         segment.Handle = File.OpenHandle(segment.Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
         segment.NeedsDirectorySync = true;
         lock (_gate) _segments[number] = segment;
@@ -514,6 +542,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         // Segment first: a journal left without its segment is ignored, a segment without its journal is redelivered.
         File.Delete(Path.Combine(_directory, SpoolFormat.SegmentFileName(number)));
         File.Delete(Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
+        File.Delete(Path.Combine(_directory, SpoolFormat.RetryFileName(number)));
     }
 
     private void JournalLoop()
@@ -524,10 +553,60 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         {
             while (batch.Count < 4096 && reader.TryRead(out var mark)) batch.Add(mark);
             foreach (var group in batch.GroupBy(m => m.Location.Segment))
-                WriteJournal(group.Key, group.ToList());
+            {
+                // Deferrals first: a recipient deferred and then made final in one batch must end final.
+                var deferrals = group.Where(m => m.Deferral is not null).ToList();
+                if (deferrals.Count > 0) WriteRetryJournal(group.Key, deferrals);
+                var finals = group.Where(m => m.Deferral is null).ToList();
+                if (finals.Count > 0) WriteJournal(group.Key, finals);
+            }
             Interlocked.Increment(ref _journalBatches);
             batch.Clear();
         }
+    }
+
+    private void WriteRetryJournal(long number, List<PendingMark> marks)
+    {
+        Segment? segment;
+        lock (_gate) _segments.TryGetValue(number, out segment);
+        if (segment is null)
+        {
+            // Every recipient of the segment became final meanwhile: nothing is left to retry.
+            foreach (var mark in marks) mark.Completion.TrySetResult();
+            return;
+        }
+        try
+        {
+            var created = false;
+            if (segment.Retry is null)
+            {
+                created = !File.Exists(segment.RetryPath);
+                segment.Retry = File.OpenHandle(segment.RetryPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+                // Append after the last valid entry, overwriting a tail a crash cut short.
+                segment.RetryLength = created ? 0 : ValidRetryLength(segment.RetryPath);
+            }
+            var buffer = new List<byte>(marks.Count * 128);
+            foreach (var mark in marks)
+                SpoolFormat.WriteRetryEntry(buffer, mark.Location.Offset, mark.RecipientIndex, mark.Deferral!.Value);
+            var bytes = buffer.ToArray();
+            RandomAccess.Write(segment.Retry, bytes, segment.RetryLength);
+            DurableIo.FlushData(segment.Retry);
+            if (created) DurableIo.FlushDirectory(_directory);
+            segment.RetryLength += bytes.Length;
+            foreach (var mark in marks) mark.Completion.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            // Only the schedule is lost: after a restart these recipients are tried at once instead of at their time.
+            LogJournalFailed(ex, segment.RetryPath);
+            foreach (var mark in marks) mark.Completion.TrySetException(ex);
+        }
+    }
+
+    private static long ValidRetryLength(string path)
+    {
+        ReadRetryJournal(path, out var valid);
+        return valid;
     }
 
     private void WriteJournal(long number, List<PendingMark> marks)
@@ -574,13 +653,16 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         }
     }
 
-    private sealed class Segment(long number, string path, string journalPath)
+    private sealed class Segment(long number, string path, string journalPath, string retryPath)
     {
         public long Number { get; } = number;
         public string Path { get; } = path;
         public string JournalPath { get; } = journalPath;
+        public string RetryPath { get; } = retryPath;
         public SafeFileHandle? Handle { get; set; }
         public SafeFileHandle? Journal { get; set; }
+        public SafeFileHandle? Retry { get; set; }
+        public long RetryLength { get; set; }
         public long Length { get; set; }
         public long JournalLength { get; set; }
         /// <summary>Recipients in this segment without a final outcome.</summary>
@@ -596,6 +678,8 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             Handle = null;
             Journal?.Dispose();
             Journal = null;
+            Retry?.Dispose();
+            Retry = null;
         }
     }
 
@@ -609,11 +693,13 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class PendingMark(SpoolLocation location, int recipientIndex, RecipientOutcome outcome)
+    private sealed class PendingMark(SpoolLocation location, int recipientIndex, RecipientOutcome outcome, DeferralRecord? deferral = null)
     {
         public SpoolLocation Location { get; } = location;
         public int RecipientIndex { get; } = recipientIndex;
         public RecipientOutcome Outcome { get; } = outcome;
+        /// <summary>Set for a retry-journal entry; null for a final outcome.</summary>
+        public DeferralRecord? Deferral { get; } = deferral;
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 

@@ -14,6 +14,8 @@ namespace Mta.Engine.Spool;
 /// <param name="ClientAddress">The client's IP address.</param>
 /// <param name="HeloName">The HELO/EHLO argument, if any.</param>
 /// <param name="AuthenticatedUser">The AUTH identity, if any.</param>
+/// <param name="Notification">Set on a message this server generated: <c>dsn</c> for a DSN to a sender,
+/// <c>double-bounce</c> for a postmaster copy of an undeliverable DSN. Null for mail received from a client.</param>
 public sealed record SpoolEnvelope(
     string QueueId,
     TransactionKind Kind,
@@ -23,7 +25,8 @@ public sealed record SpoolEnvelope(
     IReadOnlyList<EnvelopeRecipient> Recipients,
     string ClientAddress,
     string? HeloName,
-    string? AuthenticatedUser);
+    string? AuthenticatedUser,
+    string? Notification = null);
 
 // IgnoreReadOnlyProperties keeps SmtpAddress's computed flags (IsNull, IsPostmaster...) out of the file.
 [JsonSourceGenerationOptions(UseStringEnumConverter = true, IgnoreReadOnlyProperties = true,

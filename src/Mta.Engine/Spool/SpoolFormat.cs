@@ -14,6 +14,10 @@ namespace Mta.Engine.Spool;
 /// A record that fails any check marks the end of the segment: it was never acknowledged.
 /// Done journal <c>NNNNNNNNNNNN.done</c>: 20-byte entries (int64 record offset, int32 recipient index, int32 outcome,
 /// CRC32C of the first 16 bytes).
+/// Retry journal <c>NNNNNNNNNNNN.retry</c>: the deferral state of recipients, appended at each deferral; the last
+/// entry of a recipient wins. Entry: magic "MTRY", int32 entry length, int64 record offset, int32 recipient index,
+/// int32 attempts, int64 next attempt (Unix ms), int32 flags (1 = delay warning sent), int16 error length E, E bytes
+/// of UTF-8 error text, CRC32C of everything before it.
 /// </summary>
 internal static class SpoolFormat
 {
@@ -31,6 +35,58 @@ internal static class SpoolFormat
 
     public static string SegmentFileName(long number) => number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ".seg";
     public static string JournalFileName(long number) => number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ".done";
+    public static string RetryFileName(long number) => number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ".retry";
+
+    public static ReadOnlySpan<byte> RetryMagic => "MTRY"u8;
+    public const int RetryEntryOverhead = 4 + 4 + 8 + 4 + 4 + 8 + 4 + 2 + 4;
+    // Enough for a server's reply line and the host that gave it; longer texts are cut.
+    public const int MaxRetryErrorBytes = 1024;
+
+    /// <summary>Appends one retry-journal entry to <paramref name="output"/>.</summary>
+    public static void WriteRetryEntry(List<byte> output, long recordOffset, int recipientIndex, DeferralRecord record)
+    {
+        var error = System.Text.Encoding.UTF8.GetBytes(record.LastError ?? "");
+        var errorLength = Math.Min(error.Length, MaxRetryErrorBytes);
+        var entry = new byte[RetryEntryOverhead + errorLength];
+        var span = entry.AsSpan();
+        RetryMagic.CopyTo(span);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], entry.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(span[8..], recordOffset);
+        BinaryPrimitives.WriteInt32LittleEndian(span[16..], recipientIndex);
+        BinaryPrimitives.WriteInt32LittleEndian(span[20..], record.Attempts);
+        BinaryPrimitives.WriteInt64LittleEndian(span[24..], record.NextAttempt.ToUnixTimeMilliseconds());
+        BinaryPrimitives.WriteInt32LittleEndian(span[32..], record.DelayWarned ? 1 : 0);
+        BinaryPrimitives.WriteInt16LittleEndian(span[36..], (short)errorLength);
+        error.AsSpan(0, errorLength).CopyTo(span[38..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[(38 + errorLength)..], Crc32C(0, span[..(38 + errorLength)]));
+        output.AddRange(entry);
+    }
+
+    /// <summary>Reads retry-journal entries from the start of <paramref name="bytes"/> up to the first invalid one.</summary>
+    /// <returns>The length of the valid prefix: a torn tail after it is overwritten by the next append.</returns>
+    public static int ReadRetryEntries(ReadOnlySpan<byte> bytes, Dictionary<(long Offset, int Index), DeferralRecord> into)
+    {
+        var position = 0;
+        while (position + RetryEntryOverhead <= bytes.Length)
+        {
+            var rest = bytes[position..];
+            if (!rest[..4].SequenceEqual(RetryMagic)) break;
+            var length = BinaryPrimitives.ReadInt32LittleEndian(rest[4..]);
+            if (length < RetryEntryOverhead || length > RetryEntryOverhead + MaxRetryErrorBytes || length > rest.Length) break;
+            var errorLength = BinaryPrimitives.ReadInt16LittleEndian(rest[36..]);
+            if (errorLength < 0 || RetryEntryOverhead + errorLength != length) break;
+            if (BinaryPrimitives.ReadUInt32LittleEndian(rest[(38 + errorLength)..]) != Crc32C(0, rest[..(38 + errorLength)])) break;
+            var offset = BinaryPrimitives.ReadInt64LittleEndian(rest[8..]);
+            var index = BinaryPrimitives.ReadInt32LittleEndian(rest[16..]);
+            var attempts = BinaryPrimitives.ReadInt32LittleEndian(rest[20..]);
+            var next = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64LittleEndian(rest[24..]));
+            var flags = BinaryPrimitives.ReadInt32LittleEndian(rest[32..]);
+            var error = errorLength == 0 ? null : System.Text.Encoding.UTF8.GetString(rest.Slice(38, errorLength));
+            into[(offset, index)] = new DeferralRecord(attempts, next, (flags & 1) != 0, error);
+            position += length;
+        }
+        return position;
+    }
 
     public static byte[] SegmentHeader()
     {
@@ -98,6 +154,13 @@ internal static class SpoolFormat
     }
 }
 
+/// <summary>A deferred recipient's retry state as the retry journal keeps it across restarts.</summary>
+/// <param name="Attempts">Failed attempts so far.</param>
+/// <param name="NextAttempt">When to try again.</param>
+/// <param name="DelayWarned">A "delayed" DSN has been sent for this recipient.</param>
+/// <param name="LastError">Why the last attempt failed.</param>
+public readonly record struct DeferralRecord(int Attempts, DateTimeOffset NextAttempt, bool DelayWarned, string? LastError);
+
 /// <summary>A recipient's final outcome as journaled.</summary>
 public enum RecipientOutcome
 {
@@ -105,4 +168,6 @@ public enum RecipientOutcome
     Delivered = 1,
     /// <summary>Failed permanently (rejected, or expired after the queue lifetime).</summary>
     Failed = 2,
+    /// <summary>Removed by the operator (<c>mta queue delete</c>), without a DSN.</summary>
+    Deleted = 3,
 }

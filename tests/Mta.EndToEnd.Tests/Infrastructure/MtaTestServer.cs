@@ -9,6 +9,7 @@ using Mta.Engine;
 using Mta.Engine.Configuration;
 using Mta.Engine.Receiver;
 using Mta.Engine.Tls;
+using Mta.Testing;
 
 namespace Mta.EndToEnd.Tests.Infrastructure;
 
@@ -38,6 +39,8 @@ public sealed class MtaTestServer : IAsyncDisposable
     /// <summary>The certificate TLS listeners present (null when every listener is clear text).</summary>
     public X509Certificate2? Certificate => Services.GetRequiredService<CertificateProvider>().Certificate;
     public int Port => EndPoint.Port;
+    /// <summary>The server's resolver unless a test set its own: names it does not hold get SERVFAIL.</summary>
+    public StubDnsServer Dns { get; private init; } = null!;
     public IServiceProvider Services => _host.Services;
 
     /// <summary>Local domains are <c>example.test</c> and <c>localhost</c>; no trusted networks; any local user accepted.</summary>
@@ -60,6 +63,11 @@ public sealed class MtaTestServer : IAsyncDisposable
             LocalDomains = ["example.test", "localhost"],
         };
         options.Limits.MaxConnectionsPerIp = 1000;
+        // Tests never ask real DNS: a remote domain without a route gets a quick temporary DNS failure from this stub,
+        // unless the test adds records to it (Dns) or points Relay:DnsServers at its own.
+        var dns = StubDnsServer.Start();
+        dns.ServFailUnknownNames = true;
+        options.Relay.DnsServers = [dns.EndPoint.ToString()];
         options.Hooks.Timeout = TimeSpan.FromSeconds(5);
         options.ShutdownTimeout = TimeSpan.FromSeconds(5);
         configure?.Invoke(options);
@@ -91,9 +99,10 @@ public sealed class MtaTestServer : IAsyncDisposable
             try { await host.StopAsync(); } catch (Exception) { }
             try { host.Dispose(); } catch (Exception) { }
             if (!keepDataDirectory) DeleteQuietly(root);
+            await dns.DisposeAsync();
             throw;
         }
-        return new MtaTestServer(host, options, root, keepDataDirectory);
+        return new MtaTestServer(host, options, root, keepDataDirectory) { Dns = dns };
     }
 
     public string MaildirNew(string user) => Path.Combine(Paths.MaildirRoot, user, "new");
@@ -120,6 +129,7 @@ public sealed class MtaTestServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         try { await _host.StopAsync(); } catch (OperationCanceledException) { }
         _host.Dispose();
+        await Dns.DisposeAsync();
         if (!_keepDataDirectory) DeleteQuietly(Root);
     }
 

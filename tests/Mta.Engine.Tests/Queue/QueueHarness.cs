@@ -22,6 +22,10 @@ internal sealed class QueueHarness : IAsyncDisposable
         Options.Queue.MinRetryDelay = TimeSpan.FromMinutes(5);
         Options.Queue.MaxRetryDelay = TimeSpan.FromMinutes(60);
         Options.Queue.MaxLifetime = TimeSpan.FromHours(5);
+        // Never real DNS: a remote domain gets a quick temporary failure (SERVFAIL) from a stub resolver.
+        Dns = Mta.Testing.StubDnsServer.Start();
+        Dns.ServFailUnknownNames = true;
+        Options.Relay.DnsServers = [Dns.EndPoint.ToString()];
         configure?.Invoke(Options);
         Paths = new MtaPaths(Options);
         Time = time ?? new FakeTimeProvider(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));
@@ -35,6 +39,7 @@ internal sealed class QueueHarness : IAsyncDisposable
     }
 
     public MtaOptions Options { get; }
+    public Mta.Testing.StubDnsServer Dns { get; }
     public MtaPaths Paths { get; }
     public FakeTimeProvider Time { get; }
     public HookPipeline Hooks { get; }
@@ -42,6 +47,8 @@ internal sealed class QueueHarness : IAsyncDisposable
     public MaildirDelivery Maildir { get; }
     public QueueManager Manager { get; }
     public ConcurrentBag<DeliveredContext> Delivered { get; } = [];
+    /// <summary>Deliveries other than the DSNs to <see cref="Sender"/>.</summary>
+    public DeliveredContext[] DeliveredMail => Delivered.Where(d => !d.Recipient.Address.Equals(Sender)).ToArray();
     public ConcurrentBag<DeferredContext> Deferred { get; } = [];
     public ConcurrentBag<BouncedContext> Bounced { get; } = [];
 
@@ -51,10 +58,16 @@ internal sealed class QueueHarness : IAsyncDisposable
         await Spool.RecoverAsync(TestContext.Current.CancellationToken);
     }
 
+    /// <summary>The sender of <see cref="SubmitAsync"/>: a local user, so the DSNs a failure causes are delivered at once.</summary>
+    public static readonly SmtpAddress Sender = new("sender", "example.org");
+
     /// <summary>Commits a message received "now" on the fake clock and waits until the queue has acted on it.</summary>
-    public async Task<SpoolEnvelope> SubmitAsync(byte[] message, params string[] recipients)
+    public Task<SpoolEnvelope> SubmitAsync(byte[] message, params string[] recipients) => SubmitFromAsync(Sender, message, recipients);
+
+    /// <summary>As <see cref="SubmitAsync"/>, from another reverse-path.</summary>
+    public async Task<SpoolEnvelope> SubmitFromAsync(SmtpAddress sender, byte[] message, params string[] recipients)
     {
-        var envelope = SpoolTestData.Envelope(Time.GetUtcNow(), recipients);
+        var envelope = SpoolTestData.EnvelopeFrom(sender, Time.GetUtcNow(), recipients);
         await Spool.CommitAsync(envelope, SpoolTestData.Seq(message), TestContext.Current.CancellationToken);
         await IdleAsync();
         return envelope;
@@ -80,5 +93,6 @@ internal sealed class QueueHarness : IAsyncDisposable
         await Manager.StopAsync(CancellationToken.None);
         Manager.Dispose();
         Spool.Dispose();
+        await Dns.DisposeAsync();
     }
 }

@@ -19,7 +19,7 @@ public sealed class QueueManagerTests : IDisposable
         // Skip the two fields local delivery adds.
         var text = System.Text.Encoding.ASCII.GetString(bytes);
         var second = text.IndexOf("\r\n", text.IndexOf("\r\n", StringComparison.Ordinal) + 2, StringComparison.Ordinal) + 2;
-        Assert.StartsWith("Return-Path: <sender@remote.test>\r\nDelivered-To: ", text);
+        Assert.StartsWith("Return-Path: <sender@example.org>\r\nDelivered-To: ", text);
         return bytes[second..];
     }
 
@@ -81,7 +81,9 @@ public sealed class QueueManagerTests : IDisposable
         var bounced = Assert.Single(q.Bounced);
         Assert.Equal("gone", bounced.Recipient.Address.LocalPart);
         Assert.Contains("user has left", bounced.Reason);
-        Assert.Equal(3, q.Delivered.Count);
+        Assert.Equal(3, q.DeliveredMail.Length);
+        // The failure was reported to the sender.
+        Assert.Single(q.MailFiles("sender"));
         Assert.Equal(0, q.Manager.PendingRecipients);
     }
 
@@ -127,7 +129,7 @@ public sealed class QueueManagerTests : IDisposable
     }
 
     [Fact]
-    public async Task Deferred_recipient_is_retried_at_the_scheduled_time_with_doubling_backoff()
+    public async Task Deferred_recipient_is_retried_at_the_scheduled_time_with_age_based_backoff()
     {
         await using var q = new QueueHarness(_dir.Path);
         var calls = 0;
@@ -140,12 +142,12 @@ public sealed class QueueManagerTests : IDisposable
         await q.AdvanceAsync(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
         Assert.Equal(1, calls);
         await q.AdvanceAsync(TimeSpan.FromSeconds(1));
-        Assert.Equal(2, calls); // deferred again: next wait is 10 minutes
+        Assert.Equal(2, calls); // deferred again at an age of 5 minutes: the next wait is 5 minutes
 
-        await q.AdvanceAsync(TimeSpan.FromMinutes(9));
+        await q.AdvanceAsync(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
         Assert.Equal(2, calls);
         Assert.Empty(q.MailFiles("alice"));
-        await q.AdvanceAsync(TimeSpan.FromMinutes(1));
+        await q.AdvanceAsync(TimeSpan.FromSeconds(1));
         Assert.Equal(3, calls);
         Assert.Single(q.MailFiles("alice"));
         Assert.All(q.Deferred, d => Assert.Contains("try later", d.Reason));
@@ -160,13 +162,16 @@ public sealed class QueueManagerTests : IDisposable
         await q.StartAsync();
         await q.SubmitAsync(Body, "taken@example.org", "nobody@example.org");
         Assert.Empty(q.MailFiles("taken"));
-        Assert.Equal("taken", Assert.Single(q.Delivered).Recipient.Address.LocalPart);
-        Assert.Equal("nobody", Assert.Single(q.Bounced).Recipient.Address.LocalPart);
+        Assert.Equal("taken", Assert.Single(q.DeliveredMail).Recipient.Address.LocalPart);
+        // This hook rejects everything but "taken": the DSN to the sender is rejected too, its postmaster copy
+        // (a double bounce) as well, and there it stops.
+        Assert.Equal(["nobody@example.org", "postmaster@example.org", "sender@example.org"],
+            q.Bounced.Select(b => b.Recipient.Address.ToString()).Order());
         Assert.Equal(0, q.Manager.PendingRecipients);
     }
 
     [Fact]
-    public async Task Remote_and_terminal_routes_are_deferred_until_expiry_then_bounced()
+    public async Task Unreachable_remote_and_terminal_routes_are_deferred_until_expiry_then_bounced_once_to_the_postmaster()
     {
         await using var q = new QueueHarness(_dir.Path, configure: o => o.Queue.MaxLifetime = TimeSpan.FromHours(2));
         q.Hooks.Register<RouteContext>("terminal", (c, _) =>
@@ -177,32 +182,23 @@ public sealed class QueueManagerTests : IDisposable
         });
         await q.StartAsync();
         var start = q.Time.GetUtcNow();
-        await q.SubmitAsync(Body, "someone@remote.test", "tty@example.org");
-        Assert.Contains(q.Deferred, d => d.Reason == QueueManager.RemoteNotAvailable);
-        Assert.Contains(q.Deferred, d => d.Reason == QueueManager.TerminalNotAvailable);
+        // A bounce from elsewhere (null reverse-path): its failure report goes to the postmaster, here "root".
+        await q.SubmitFromAsync(SmtpAddress.Null, Body, "someone@remote.test", "tty@example.org");
+        Assert.Contains(q.Deferred, d => d.Reason.StartsWith("4.4.3 ", StringComparison.Ordinal));
+        Assert.Contains(q.Deferred, d => d.Reason.Contains(QueueManager.TerminalNotAvailable, StringComparison.Ordinal));
 
-        // Tries at 0, 5, 15, 35 and 75 minutes, then the next (at 135) is clamped to the 2-hour lifetime.
+        // Tries at 0, 5, 10, 20, 40 and 80 minutes (the wait is the message's age), then at the 2-hour lifetime.
         for (var i = 0; i < 200 && q.Manager.ScheduledRetries > 0; i++)
             await q.AdvanceAsync(TimeSpan.FromMinutes(1));
 
         Assert.Equal(2, q.Bounced.Count);
         Assert.All(q.Bounced, b => Assert.Contains("expired", b.Reason));
-        Assert.Equal(start + TimeSpan.FromHours(2), q.Deferred.Max(d => d.NextAttempt));
         Assert.Equal(
-            new[] { 5, 15, 35, 75, 120 }.Select(m => start + TimeSpan.FromMinutes(m)),
+            new[] { 5, 10, 20, 40, 80, 120 }.Select(m => start + TimeSpan.FromMinutes(m)),
             q.Deferred.Where(d => d.Recipient.Address.LocalPart == "tty").Select(d => d.NextAttempt).Order());
+        Assert.Single(q.MailFiles("root"));
         Assert.Equal(0, q.Manager.PendingRecipients);
         Assert.Equal(0, q.Manager.ScheduledRetries);
-    }
-
-    [Fact]
-    public void Retry_delay_doubles_from_min_to_max()
-    {
-        var q = new QueueHarness(_dir.Path);
-        Assert.Equal(
-            new[] { 5, 10, 20, 40, 60, 60 }.Select(m => TimeSpan.FromMinutes(m)),
-            Enumerable.Range(1, 6).Select(q.Manager.RetryDelay));
-        q.Spool.Dispose();
     }
 
     [Fact]
@@ -226,10 +222,13 @@ public sealed class QueueManagerTests : IDisposable
             });
             await q.StartAsync();
             await q.IdleAsync();
-            Assert.Equal(["far@remote.test"], routed);
+            // The deferred recipient keeps its scheduled time across the restart: nothing is tried at start.
+            Assert.Empty(routed);
             Assert.Single(q.MailFiles("alice"));
             Assert.Equal(1, q.Manager.PendingRecipients);
             Assert.Equal(1, q.Manager.ScheduledRetries);
+            await q.AdvanceAsync(TimeSpan.FromMinutes(5));
+            Assert.Equal(["far@remote.test"], routed);
         }
     }
 

@@ -19,11 +19,14 @@ internal static class SpoolTestData
 
     public static SegmentSpool OpenSpool(MtaOptions options) => new(options, new MtaPaths(options), NullLogger<SegmentSpool>.Instance);
 
-    public static SpoolEnvelope Envelope(DateTimeOffset? receivedAt = null, params string[] recipients)
+    public static SpoolEnvelope Envelope(DateTimeOffset? receivedAt = null, params string[] recipients) =>
+        EnvelopeFrom(new SmtpAddress("sender", "remote.test"), receivedAt, recipients);
+
+    public static SpoolEnvelope EnvelopeFrom(SmtpAddress sender, DateTimeOffset? receivedAt = null, params string[] recipients)
     {
         if (recipients.Length == 0) recipients = ["alice@example.org"];
         return new SpoolEnvelope(QueueIds.Next(), TransactionKind.Mail, receivedAt ?? new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero),
-            new SmtpAddress("sender", "remote.test"),
+            sender,
             new Dictionary<string, string?> { ["SIZE"] = "123", ["BODY"] = "8BITMIME", ["SMTPUTF8"] = null },
             recipients.Select(Recipient).ToArray(), "192.0.2.7", "client.remote.test", null);
     }

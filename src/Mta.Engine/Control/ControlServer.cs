@@ -1,0 +1,353 @@
+// The running server's local control channel: a 0600 Unix socket in the data directory serving newline-delimited JSON commands.
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Control;
+
+/// <summary>Limits of the control socket; the defaults suit an operator's CLI and a handful of terminal clients.</summary>
+public sealed class ControlServerOptions
+{
+    /// <summary>Longest request line in bytes, without its newline; longer lines are answered <c>too_long</c> and skipped.</summary>
+    public int MaxRequestLineBytes { get; set; } = 64 * 1024;
+
+    /// <summary>How long a connection may wait between requests before the server closes it (not while a command runs).</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one response line may wait for the client to read, before the connection is dropped.</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Control connections served at once; one more is answered <c>busy</c> and closed.</summary>
+    public int MaxConnections { get; set; } = 32;
+}
+
+/// <summary>
+/// Listens on <see cref="MtaPaths.ControlSocketPath"/> and runs <see cref="IControlCommandHandler"/>s. Binding happens in
+/// <see cref="StartAsync"/>, so a second server on the same data directory fails start-up with a <see cref="StartupException"/>.
+/// </summary>
+public sealed partial class ControlServer : BackgroundService
+{
+    private readonly string _socketPath;
+    private readonly string _dataDirectory;
+    private readonly Dictionary<string, IControlCommandHandler> _handlers = new(StringComparer.Ordinal);
+    private readonly ControlServerOptions _options;
+    private readonly ILogger<ControlServer> _logger;
+    private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private Socket? _listener;
+    private long _nextId;
+    private int _active;
+    private volatile bool _stopping;
+
+    /// <summary>Creates the server; nothing is bound until <see cref="StartAsync"/>.</summary>
+    /// <param name="paths">Where the socket lives.</param>
+    /// <param name="handlers">The commands served; names must be unique.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="options">Limits; defaults when null.</param>
+    public ControlServer(MtaPaths paths, IEnumerable<IControlCommandHandler> handlers, ILogger<ControlServer> logger, ControlServerOptions? options = null)
+    {
+        _socketPath = paths.ControlSocketPath;
+        _dataDirectory = paths.DataDirectory;
+        _logger = logger;
+        _options = options ?? new ControlServerOptions();
+        foreach (var handler in handlers)
+        {
+            if (!_handlers.TryAdd(handler.Name, handler))
+                throw new InvalidOperationException($"two control command handlers are named '{handler.Name}'");
+        }
+    }
+
+    /// <summary>The socket file this server listens on.</summary>
+    public string SocketPath => _socketPath;
+
+    /// <summary>Connections being served now.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// Creates the data directory, replaces a stale socket file, binds, restricts the socket to its owner (0600) and listens.
+    /// </summary>
+    /// <exception cref="StartupException">Another live server answers on the socket, or the socket cannot be created.</exception>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            Directory.CreateDirectory(_dataDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException($"DataDirectory: cannot create {_dataDirectory}: {ex.Message}", ex);
+        }
+
+        UnixDomainSocketEndPoint endPoint;
+        try
+        {
+            endPoint = new UnixDomainSocketEndPoint(_socketPath);
+        }
+        catch (ArgumentException ex)
+        {
+            // sun_path holds about 107 bytes: a deep data directory cannot carry a socket.
+            throw new StartupException($"DataDirectory: the control socket path {_socketPath} is too long for a Unix socket: {ex.Message}", ex);
+        }
+
+        if (File.Exists(_socketPath) || Directory.Exists(_socketPath))
+        {
+            if (await AnswersAsync(endPoint, cancellationToken))
+                throw new StartupException($"another Mta is already running with data directory {_dataDirectory} (it answers on {_socketPath})");
+            try
+            {
+                File.Delete(_socketPath);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new StartupException($"cannot remove the stale control socket {_socketPath}: {ex.Message}", ex);
+            }
+            LogRemovedStale(_socketPath);
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var bound = false;
+        try
+        {
+            socket.Bind(endPoint);
+            bound = true;
+            // Restricted before Listen: until then a connect is refused, so no other user slips in between.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            socket.Listen(64);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            // Another server bound it between our probe and our bind.
+            socket.Dispose();
+            throw new StartupException($"another Mta is already running with data directory {_dataDirectory} (it holds {_socketPath})", ex);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or UnauthorizedAccessException)
+        {
+            socket.Dispose();
+            if (bound) TryDeleteSocketFile();
+            throw new StartupException($"cannot listen on the control socket {_socketPath}: {ex.Message}", ex);
+        }
+        _listener = socket;
+        LogListening(_socketPath);
+        await base.StartAsync(cancellationToken);
+    }
+
+    // A socket file that refuses a connection is left over from a server that died; one that accepts belongs to a live one.
+    private static async Task<bool> AnswersAsync(UnixDomainSocketEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await probe.ConnectAsync(endPoint, timeout.Token);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A server so busy its backlog is full is still alive: never take its socket away.
+            return true;
+        }
+    }
+
+    /// <summary>Accepts connections until the host stops, then waits for the connections to end.</summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var listener = _listener ?? throw new InvalidOperationException("StartAsync binds the socket first");
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || (ex is SocketException && _stopping))
+            {
+                break;
+            }
+            catch (SocketException ex)
+            {
+                // Transient (e.g. out of descriptors): the control channel must outlive it.
+                LogAcceptFailed(ex);
+                try { await Task.Delay(100, stoppingToken); } catch (OperationCanceledException) { break; }
+                continue;
+            }
+            var id = Interlocked.Increment(ref _nextId);
+            var task = Task.Run(() => ServeAsync(client, id, stoppingToken), CancellationToken.None);
+            _connections[id] = task;
+            // Registered after the add, so the removal can never run first and leave the entry behind.
+            _ = task.ContinueWith(_ => _connections.TryRemove(id, out Task? _), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        // Handlers see stoppingToken; each connection ends promptly.
+        try { await Task.WhenAll(_connections.Values); } catch (Exception) { }
+    }
+
+    private async Task ServeAsync(Socket socket, long id, CancellationToken stoppingToken)
+    {
+        var active = Interlocked.Increment(ref _active);
+        try
+        {
+            await using var connection = new ControlConnection(socket, id, _options, stoppingToken);
+            if (active > _options.MaxConnections)
+            {
+                LogBusy(id, active - 1);
+                connection.BeginResponse();
+                await connection.SendErrorAsync($"too many control connections (limit {_options.MaxConnections}); try again later",
+                    ControlErrorCodes.Busy, stoppingToken);
+                return;
+            }
+            LogConnected(id, connection.Peer?.ProcessId, connection.Peer?.UserId);
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                ControlRequest? request;
+                try
+                {
+                    request = await connection.ReadRequestAsync(_options.IdleTimeout, stoppingToken);
+                }
+                catch (ControlCommandException ex)
+                {
+                    // Malformed or over-long: answered, and the connection reads the next line.
+                    LogBadRequest(id, ex.Message);
+                    connection.BeginResponse();
+                    await connection.SendErrorAsync(ex.Message, ex.Code, stoppingToken);
+                    continue;
+                }
+                catch (TimeoutException)
+                {
+                    LogIdle(id);
+                    return;
+                }
+                if (request is null) return;
+                await DispatchAsync(connection, request, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client went away mid-response or stopped reading (a cancellation here, with the server running, is a
+            // handler giving up on such a connection): its loss alone.
+            LogConnectionLost(id, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            LogConnectionFailed(ex, id);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private async Task DispatchAsync(ControlConnection connection, ControlRequest request, CancellationToken stoppingToken)
+    {
+        connection.BeginResponse();
+        if (!_handlers.TryGetValue(request.Command, out var handler))
+        {
+            LogUnknownCommand(connection.Id, request.Command);
+            await connection.SendErrorAsync($"unknown command '{request.Command}'", ControlErrorCodes.UnknownCommand, stoppingToken);
+            return;
+        }
+        LogCommand(connection.Id, request.Command);
+        try
+        {
+            await handler.HandleAsync(request, connection, connection.Aborted);
+            if (!connection.ResponseComplete) await connection.SendAsync(null, stoppingToken);
+        }
+        catch (ControlCommandException ex) when (!connection.IsBroken)
+        {
+            if (!connection.ResponseComplete) await connection.SendErrorAsync(ex.Message, ex.Code, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested || connection.IsBroken)
+        {
+            throw;
+        }
+        catch (Exception ex) when (!connection.IsBroken)
+        {
+            // A bug in one command is that command's failure: the operator sees it, the server goes on.
+            LogHandlerFailed(ex, request.Command, connection.Id);
+            if (!connection.ResponseComplete)
+                await connection.SendErrorAsync($"{request.Command} failed: {ex.Message}", ControlErrorCodes.Internal, stoppingToken);
+        }
+    }
+
+    /// <summary>Stops accepting, ends the connections (handlers see cancellation), and deletes the socket file.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping = true;
+        _listener?.Dispose();
+        try
+        {
+            await base.StopAsync(cancellationToken);
+        }
+        finally
+        {
+            if (_listener is not null)
+            {
+                TryDeleteSocketFile();
+                LogStopped(_socketPath);
+            }
+        }
+    }
+
+    private void TryDeleteSocketFile()
+    {
+        try { File.Delete(_socketPath); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { LogDeleteFailed(_socketPath, ex.Message); }
+    }
+
+    /// <summary>Releases the listening socket.</summary>
+    public override void Dispose()
+    {
+        _listener?.Dispose();
+        base.Dispose();
+    }
+
+    [LoggerMessage(EventId = 800, Level = LogLevel.Information, Message = "control socket listening on {Path}")]
+    private partial void LogListening(string path);
+
+    [LoggerMessage(EventId = 801, Level = LogLevel.Warning, Message = "removed stale control socket {Path} (no server answered on it)")]
+    private partial void LogRemovedStale(string path);
+
+    [LoggerMessage(EventId = 802, Level = LogLevel.Warning, Message = "control socket accept failed")]
+    private partial void LogAcceptFailed(Exception exception);
+
+    [LoggerMessage(EventId = 803, Level = LogLevel.Debug, Message = "control connection {Id} from pid {Pid} uid {Uid}")]
+    private partial void LogConnected(long id, int? pid, uint? uid);
+
+    [LoggerMessage(EventId = 804, Level = LogLevel.Warning, Message = "control connection {Id} refused: {Active} connections already served")]
+    private partial void LogBusy(long id, int active);
+
+    [LoggerMessage(EventId = 805, Level = LogLevel.Debug, Message = "control connection {Id}: {Command}")]
+    private partial void LogCommand(long id, string command);
+
+    [LoggerMessage(EventId = 806, Level = LogLevel.Information, Message = "control connection {Id}: bad request: {Reason}")]
+    private partial void LogBadRequest(long id, string reason);
+
+    [LoggerMessage(EventId = 807, Level = LogLevel.Information, Message = "control connection {Id}: unknown command {Command}")]
+    private partial void LogUnknownCommand(long id, string command);
+
+    [LoggerMessage(EventId = 808, Level = LogLevel.Error, Message = "control command {Command} failed on connection {Id}")]
+    private partial void LogHandlerFailed(Exception exception, string command, long id);
+
+    [LoggerMessage(EventId = 809, Level = LogLevel.Debug, Message = "control connection {Id} closed after the idle timeout")]
+    private partial void LogIdle(long id);
+
+    [LoggerMessage(EventId = 810, Level = LogLevel.Debug, Message = "control connection {Id} lost: {Reason}")]
+    private partial void LogConnectionLost(long id, string reason);
+
+    [LoggerMessage(EventId = 811, Level = LogLevel.Error, Message = "control connection {Id} failed")]
+    private partial void LogConnectionFailed(Exception exception, long id);
+
+    [LoggerMessage(EventId = 812, Level = LogLevel.Information, Message = "control socket {Path} closed")]
+    private partial void LogStopped(string path);
+
+    [LoggerMessage(EventId = 813, Level = LogLevel.Warning, Message = "cannot delete control socket {Path}: {Reason}")]
+    private partial void LogDeleteFailed(string path, string reason);
+}

@@ -1,0 +1,33 @@
+// Registers the control socket server and the queue commands it serves.
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+
+namespace Mta.Engine.Control;
+
+/// <summary>DI registration of the local control channel.</summary>
+public static class ControlServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds <see cref="ControlServer"/> as a hosted service (resolvable as itself too) and the <c>queue.*</c> handlers.
+    /// Requires <see cref="Configuration.MtaPaths"/> and <see cref="IQueueAdministration"/> in the container; further
+    /// commands are added with <c>services.AddSingleton&lt;IControlCommandHandler, MyHandler&gt;()</c>.
+    /// </summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="configure">Adjusts the limits (tests shorten timeouts); defaults otherwise.</param>
+    public static IServiceCollection AddMtaControl(this IServiceCollection services, Action<ControlServerOptions>? configure = null)
+    {
+        // Twice would start the one server twice; the second start would find its own socket alive and fail.
+        if (services.Any(d => d.ServiceType == typeof(ControlServer))) return services;
+        var options = new ControlServerOptions();
+        configure?.Invoke(options);
+        services.TryAddSingleton(options);
+        services.AddSingleton<IControlCommandHandler, QueueListCommand>();
+        services.AddSingleton<IControlCommandHandler, QueueShowCommand>();
+        services.AddSingleton<IControlCommandHandler, QueueFlushCommand>();
+        services.AddSingleton<IControlCommandHandler, QueueDeleteCommand>();
+        services.TryAddSingleton<ControlServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<ControlServer>());
+        return services;
+    }
+}

@@ -1,0 +1,171 @@
+// One Polly resilience pipeline per destination, from a registry: concurrency limit, circuit breaker, retries, attempt timeout.
+using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Configuration;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Registry;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Mta.Engine.Outbound;
+
+/// <summary>
+/// The resilience of delivery to one destination (a mail domain, or a smart host / transport-map next hop), built
+/// on first use from <see cref="DestinationResilienceOptions"/>. Outer to inner:
+/// <list type="number">
+/// <item>a concurrency limit without a queue: a delivery over the limit is refused at once and parked by the caller
+/// (<see cref="DestinationState.Park"/>) instead of holding a delivery worker while it waits;</item>
+/// <item>a circuit breaker: when every attempt in the sampling window failed to reach the destination (and there were
+/// at least a few — tuned for small destinations, unlike Polly's default of 100), the destination is taken for dead
+/// and its mail is deferred without an attempt for the break duration, as Postfix's dead-destination cache does;</item>
+/// <item>quick retries with exponential backoff and jitter, only while no transaction has started (nothing can be
+/// delivered twice): connection refused, unreachable, a 4xx greeting, TLS or AUTH failures;</item>
+/// <item>a timeout on each try.</item>
+/// </list>
+/// Per-recipient replies (a 4xx or 5xx to RCPT) are results, not failures: they never trip the breaker.
+/// The long-term retry (minutes to days) is not here: it lives in the durable queue.
+/// </summary>
+internal sealed partial class DestinationPipelines
+{
+    private readonly DestinationResilienceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ResiliencePipelineRegistry<string> _registry = new();
+    private readonly ConcurrentDictionary<string, DestinationState> _states = new(StringComparer.OrdinalIgnoreCase);
+
+    public DestinationPipelines(DestinationResilienceOptions options, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Destinations seen so far.</summary>
+    public IEnumerable<DestinationState> Destinations => _states.Values;
+
+    /// <summary>The destination's state and pipeline, created on first use.</summary>
+    public DestinationState Get(string destination) => _states.GetOrAdd(destination, Create);
+
+    /// <summary>Closes the circuits of all destinations (or of the matching ones) so their mail is tried at once.</summary>
+    public async Task ResetAsync(Func<string, bool>? match = null)
+    {
+        foreach (var state in _states.Values)
+        {
+            if (match is not null && !match(state.Name)) continue;
+            if (state.DeadUntil is null) continue;
+            await state.Control.CloseAsync().ConfigureAwait(false);
+            state.DeadUntil = null;
+        }
+    }
+
+    private DestinationState Create(string destination)
+    {
+        var limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
+        {
+            PermitLimit = _options.DestinationConcurrency,
+            QueueLimit = 0,
+        });
+        var control = new CircuitBreakerManualControl();
+        var state = new DestinationState(destination, limiter, control);
+        state.Pipeline = _registry.GetOrAddPipeline(destination, (builder, _) =>
+        {
+            builder.TimeProvider = _time;
+            builder.AddRateLimiter(limiter);
+            builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = _options.BreakerFailureRatio,
+                MinimumThroughput = _options.BreakerMinimumThroughput,
+                SamplingDuration = _options.BreakerSamplingDuration,
+                BreakDuration = _options.BreakDuration,
+                ManualControl = control,
+                ShouldHandle = new PredicateBuilder()
+                    .Handle<SmtpSessionException>()
+                    .Handle<DestinationUnreachableException>()
+                    .Handle<TimeoutRejectedException>(),
+                OnOpened = args =>
+                {
+                    state.DeadUntil = _time.GetUtcNow() + args.BreakDuration;
+                    LogCircuitOpened(destination, args.BreakDuration, state.LastError ?? "-");
+                    return ValueTask.CompletedTask;
+                },
+                OnClosed = _ =>
+                {
+                    state.DeadUntil = null;
+                    LogCircuitClosed(destination);
+                    return ValueTask.CompletedTask;
+                },
+            });
+            if (_options.ConnectRetries > 0)
+            {
+                builder.AddRetry(new RetryStrategyOptions
+                {
+                    MaxRetryAttempts = _options.ConnectRetries,
+                    Delay = _options.ConnectRetryDelay,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    // Only before MAIL: a retry after that could deliver the message twice.
+                    ShouldHandle = new PredicateBuilder()
+                        .Handle<SmtpSessionException>(e => !e.TransactionStarted)
+                        .Handle<DestinationUnreachableException>(),
+                    OnRetry = args =>
+                    {
+                        LogRetrying(destination, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message ?? "-");
+                        return ValueTask.CompletedTask;
+                    },
+                });
+            }
+            builder.AddTimeout(_options.AttemptTimeout);
+        });
+        return state;
+    }
+
+    [LoggerMessage(EventId = 780, Level = LogLevel.Warning, Message = "Destination {Destination} is not responding: deferring its mail without attempts for {BreakDuration} (last error: {LastError})")]
+    private partial void LogCircuitOpened(string destination, TimeSpan breakDuration, string lastError);
+
+    [LoggerMessage(EventId = 781, Level = LogLevel.Information, Message = "Destination {Destination} is reachable again")]
+    private partial void LogCircuitClosed(string destination);
+
+    [LoggerMessage(EventId = 782, Level = LogLevel.Debug, Message = "Destination {Destination}: try {Try} in {Delay} after: {Error}")]
+    private partial void LogRetrying(string destination, int @try, TimeSpan delay, string error);
+}
+
+/// <summary>One destination: its pipeline, its concurrency limiter, the deliveries parked on it, and its health.</summary>
+internal sealed class DestinationState(string name, ConcurrencyLimiter limiter, CircuitBreakerManualControl control)
+{
+    private readonly ConcurrentQueue<Action> _parked = new();
+
+    public string Name { get; } = name;
+    public ResiliencePipeline Pipeline { get; set; } = ResiliencePipeline.Empty;
+    public ConcurrencyLimiter Limiter { get; } = limiter;
+    public CircuitBreakerManualControl Control { get; } = control;
+
+    /// <summary>Why the last attempt failed, for the "not responding" deferrals and the operator.</summary>
+    public string? LastError { get; set; }
+
+    /// <summary>While the circuit is open: when it half-opens.</summary>
+    public DateTimeOffset? DeadUntil { get; set; }
+
+    /// <summary>Deliveries waiting for a free slot.</summary>
+    public int ParkedCount => _parked.Count;
+
+    /// <summary>
+    /// Parks a delivery the limiter refused; <paramref name="resume"/> runs when a slot frees. Checked again after
+    /// parking: a slot freed between the refusal and the park would otherwise never wake it.
+    /// </summary>
+    public void Park(Action resume)
+    {
+        _parked.Enqueue(resume);
+        if (Limiter.GetStatistics()?.CurrentAvailablePermits > 0) ResumeOne();
+    }
+
+    /// <summary>Wakes one parked delivery; called after each delivery to this destination ends.</summary>
+    public void ResumeOne()
+    {
+        if (_parked.TryDequeue(out var resume)) resume();
+    }
+}
+
+/// <summary>No address of the destination accepted a session; the message says why for the last one tried.</summary>
+internal sealed class DestinationUnreachableException(string message) : Exception(message);

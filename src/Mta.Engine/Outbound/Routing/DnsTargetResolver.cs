@@ -1,0 +1,382 @@
+// MX, A and AAAA lookups with DnsClient: RFC 5321 5.1 ordering, implicit MX, RFC 7505 null MX, bounded and never throwing.
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using DnsClient;
+using DnsClient.Protocol;
+using Microsoft.Extensions.Logging;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Outbound.Routing;
+
+/// <summary>
+/// Resolves a <see cref="NextHop"/> to addresses through DNS. For a mail domain: MX records sorted by preference,
+/// shuffled within equal preference, each exchange's A and AAAA addresses in turn (at most
+/// <see cref="MaxTargets"/> in all, as Postfix's smtp_mx_address_limit); the domain's own addresses when it has no
+/// MX (implicit MX); <see cref="TargetResolutionStatus.NullMx"/> for a lone <c>"."</c> exchange. For a bracketed host:
+/// its A and AAAA addresses. Name-service failures come back as a status, never as an exception.
+/// Thread-safe; one instance serves every delivery and shares DnsClient's response cache.
+/// </summary>
+public sealed partial class DnsTargetResolver : ITargetResolver
+{
+    /// <summary>Most targets one resolution returns.</summary>
+    public const int MaxTargets = 10;
+
+    // Beyond this many MX hosts no sane zone adds targets past MaxTargets, and each one costs two queries.
+    private const int MaxExchanges = 20;
+    private const int MaxCnameDepth = 8;
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
+    private const int DefaultRetries = 2;
+
+    private readonly LookupClient _dns;
+    private readonly ILogger _logger;
+    private readonly Random _random;
+    // Random is not thread-safe, and an injected one (seeded by a test) is shared by concurrent deliveries.
+    private readonly Lock _randomLock = new();
+
+    /// <summary>Uses the servers of <c>Relay:DnsServers</c>, else the system's resolvers, with a 5 s timeout, two
+    /// retries and DnsClient's cache.</summary>
+    /// <param name="options">The configuration; only <c>Relay:DnsServers</c> is read.</param>
+    /// <param name="logger">Where lookups are logged.</param>
+    /// <param name="random">Orders MX hosts of equal preference; defaults to <see cref="Random.Shared"/>. A seeded
+    /// instance makes the order reproducible.</param>
+    /// <exception cref="StartupException">A <c>Relay:DnsServers</c> entry is not <c>IP</c> or <c>IP:PORT</c>.</exception>
+    public DnsTargetResolver(MtaOptions options, ILogger<DnsTargetResolver> logger, Random? random = null)
+        : this(options, logger, random, DefaultTimeout, DefaultRetries)
+    {
+    }
+
+    /// <summary>As the public constructor, with the per-query timeout and retry count set: tests of an unanswered
+    /// query would otherwise wait 15 s.</summary>
+    internal DnsTargetResolver(MtaOptions options, ILogger<DnsTargetResolver> logger, Random? random, TimeSpan timeout, int retries)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        _logger = logger;
+        _random = random ?? Random.Shared;
+
+        var servers = new IPEndPoint[options.Relay.DnsServers.Count];
+        for (var i = 0; i < servers.Length; i++)
+        {
+            servers[i] = TryParseServer(options.Relay.DnsServers[i])
+                ?? throw new StartupException($"Relay:DnsServers:{i}: '{options.Relay.DnsServers[i]}' is not IP or IP:PORT");
+        }
+        var lookup = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
+        lookup.UseCache = true;
+        lookup.Timeout = timeout;
+        lookup.Retries = retries;
+        lookup.ThrowDnsErrors = false;
+        // Another server may answer what one failed (SERVFAIL), but an empty answer (NODATA) is an answer.
+        lookup.ContinueOnDnsError = true;
+        lookup.ContinueOnEmptyResponse = false;
+        lookup.UseTcpFallback = true;
+        _dns = new LookupClient(lookup);
+        LogServers(servers.Length > 0 ? string.Join(", ", servers.Select(s => s.ToString())) : "system resolvers");
+    }
+
+    /// <summary>Parses a <c>Relay:DnsServers</c> entry: <c>IP</c>, <c>IP:PORT</c> or <c>[IPv6]:PORT</c>; port 53 when
+    /// none is given. Null when it is none of those.</summary>
+    internal static IPEndPoint? TryParseServer(string? value)
+    {
+        var text = value?.Trim();
+        if (string.IsNullOrEmpty(text) || !IPEndPoint.TryParse(text, out var endPoint))
+            return null;
+        // IPEndPoint also takes legacy forms such as "10.1" (10.0.0.1); a resolver address is written in full.
+        if (endPoint.AddressFamily == AddressFamily.InterNetwork && !NextHopSelector.TryParseIp(text.Split(':')[0], out _))
+            return null;
+        return endPoint.Port == 0 ? new IPEndPoint(endPoint.Address, 53) : endPoint;
+    }
+
+    /// <inheritdoc />
+    public async Task<TargetResolution> ResolveAsync(NextHop hop, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(hop);
+        ct.ThrowIfCancellationRequested();
+        var result = await ResolveCoreAsync(hop, ct).ConfigureAwait(false);
+        if (_logger.IsEnabled(LogLevel.Debug))
+            LogResolved(hop.Name, result.Status, string.Join(", ", result.Targets), result.Detail);
+        return result;
+    }
+
+    private async Task<TargetResolution> ResolveCoreAsync(NextHop hop, CancellationToken ct)
+    {
+        var host = hop.Host.Trim().TrimEnd('.');
+        if (host.StartsWith('[') && host.EndsWith(']'))
+            host = host[1..^1];
+        if (host.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
+            host = host[5..];
+        // An address has no MX records, whatever UseMx says.
+        if (NextHopSelector.TryParseIp(host, out var literal))
+            return Found([new SmtpTarget(literal.ToString(), literal, hop.Port)], $"address {literal}");
+
+        var type = hop.UseMx ? QueryType.MX : QueryType.A;
+        if (ToAsciiName(host) is not { } name)
+            return new TargetResolution(TargetResolutionStatus.NotFound, [], Error(host, type, "invalid domain name"));
+        return hop.UseMx
+            ? await ResolveMailDomainAsync(name, hop.Port, ct).ConfigureAwait(false)
+            : await ResolveHostAsync(name, hop.Port, ct).ConfigureAwait(false);
+    }
+
+    private async Task<TargetResolution> ResolveHostAsync(string host, int port, CancellationToken ct)
+    {
+        var addresses = await ResolveAddressesAsync(host, additional: null, ct).ConfigureAwait(false);
+        if (addresses.Addresses.Count > 0)
+            return Found(addresses.Addresses.Take(MaxTargets).Select(a => new SmtpTarget(host, a, port)).ToList(), $"host {host}");
+        return NotFoundOrTemporary(addresses.Temporary, addresses.Detail);
+    }
+
+    private async Task<TargetResolution> ResolveMailDomainAsync(string domain, int port, CancellationToken ct)
+    {
+        var mx = await QueryAsync(domain, QueryType.MX, ct).ConfigureAwait(false);
+        if (mx.Status == LookupStatus.NxDomain)
+            return new TargetResolution(TargetResolutionStatus.NotFound, [], mx.Detail);
+        if (mx.Status == LookupStatus.Temporary)
+            return new TargetResolution(TargetResolutionStatus.TemporaryFailure, [], mx.Detail);
+
+        var records = mx.Records.OfType<MxRecord>().ToList();
+        if (records.Count == 0)
+        {
+            // RFC 5321 5.1: no MX records means the domain itself is the one, preference-0 mail exchanger.
+            LogImplicitMx(domain);
+            var own = await ResolveAddressesAsync(domain, additional: null, ct).ConfigureAwait(false);
+            if (own.Addresses.Count > 0)
+                return Found(own.Addresses.Take(MaxTargets).Select(a => new SmtpTarget(domain, a, port)).ToList(), $"no MX for {domain}, its own address records used");
+            return NotFoundOrTemporary(own.Temporary, own.Detail);
+        }
+
+        // RFC 7505: a null MX is the only MX record; a stray "." next to real hosts is ignored like any bad record.
+        var exchanges = records.Where(r => NormalizeName(r.Exchange.Value).Length > 0).ToList();
+        if (exchanges.Count == 0)
+        {
+            LogNullMx(domain);
+            return new TargetResolution(TargetResolutionStatus.NullMx, [], $"Domain {domain} does not accept mail (null MX)");
+        }
+
+        var ordered = Order(exchanges);
+        var lookups = ordered.Select(x => ResolveAddressesAsync(x, mx.Response, ct)).ToArray();
+        var results = await Task.WhenAll(lookups).ConfigureAwait(false);
+
+        var targets = new List<SmtpTarget>();
+        var seen = new HashSet<IPAddress>();
+        var failures = new List<string>();
+        var temporary = false;
+        for (var i = 0; i < ordered.Count; i++)
+        {
+            var result = results[i];
+            if (result.Addresses.Count == 0)
+            {
+                LogExchangeSkipped(ordered[i], domain, result.Detail);
+                failures.Add(result.Detail);
+                temporary |= result.Temporary;
+                continue;
+            }
+            foreach (var address in result.Addresses)
+            {
+                // Two MX names for one address would only make the client try the same server twice.
+                if (targets.Count < MaxTargets && seen.Add(address))
+                    targets.Add(new SmtpTarget(ordered[i], address, port));
+            }
+        }
+        if (targets.Count > 0)
+            return Found(targets, $"MX of {domain}: {string.Join(", ", ordered)}");
+        return NotFoundOrTemporary(temporary, $"No address for any MX host of {domain}: {string.Join("; ", failures)}");
+    }
+
+    /// <summary>Exchange names (no trailing dot, duplicates dropped) by ascending preference, shuffled within each
+    /// preference so that equal hosts share the load (RFC 5321 5.1).</summary>
+    private List<string> Order(List<MxRecord> exchanges)
+    {
+        var ordered = new List<string>();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        lock (_randomLock)
+        {
+            foreach (var group in exchanges.GroupBy(r => r.Preference).OrderBy(g => g.Key))
+            {
+                var equal = group.Select(r => r.Exchange.Value.TrimEnd('.')).ToArray();
+                _random.Shuffle(equal);
+                foreach (var name in equal)
+                {
+                    if (names.Add(name) && ordered.Count < MaxExchanges)
+                        ordered.Add(name);
+                }
+            }
+        }
+        return ordered;
+    }
+
+    /// <summary>A and AAAA addresses of <paramref name="host"/>, IPv4 first, taken from the MX answer's additional
+    /// section when it carries them, else queried.</summary>
+    private async Task<HostAddresses> ResolveAddressesAsync(string host, IDnsQueryResponse? additional, CancellationToken ct)
+    {
+        if (additional is not null)
+        {
+            var glue = additional.Additionals
+                .Where(r => r is ARecord or AaaaRecord && SameName(r.DomainName.Value, host))
+                .OrderBy(r => r is AaaaRecord)
+                .Select(r => ((AddressRecord)r).Address)
+                .Distinct()
+                .ToList();
+            if (glue.Count > 0)
+                return new HostAddresses(glue, false, "");
+        }
+
+        var v4 = QueryAsync(host, QueryType.A, ct);
+        var v6 = QueryAsync(host, QueryType.AAAA, ct);
+        var a = await v4.ConfigureAwait(false);
+        var aaaa = await v6.ConfigureAwait(false);
+        var addresses = a.Records.OfType<ARecord>().Select(r => r.Address)
+            .Concat(aaaa.Records.OfType<AaaaRecord>().Select(r => r.Address))
+            .Distinct()
+            .ToList();
+        if (addresses.Count > 0)
+            return new HostAddresses(addresses, false, "");
+        if (a.Status == LookupStatus.Temporary)
+            return new HostAddresses([], true, a.Detail);
+        if (aaaa.Status == LookupStatus.Temporary)
+            return new HostAddresses([], true, aaaa.Detail);
+        return new HostAddresses([], false, a.Status == LookupStatus.NxDomain ? a.Detail : aaaa.Detail);
+    }
+
+    /// <summary>One query, with any CNAME chain followed (in the answer, else by asking for the target). Name-service
+    /// failures become <see cref="LookupStatus.Temporary"/>; only cancellation throws.</summary>
+    private async Task<Lookup> QueryAsync(string name, QueryType type, CancellationToken ct)
+    {
+        var current = name;
+        for (var depth = 0; depth < MaxCnameDepth; depth++)
+        {
+            IDnsQueryResponse response;
+            try
+            {
+                response = await _dns.QueryAsync(current, type, QueryClass.IN, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // DnsClient reports our own cancellation as a timeout; it is not one.
+                ct.ThrowIfCancellationRequested();
+                var reason = ex is DnsResponseException { Code: DnsResponseCode.ConnectionTimeout } ? "timeout"
+                    : ex is DnsResponseException dns ? dns.DnsError
+                    : ex.Message;
+                LogTemporary(current, type.ToString(), reason);
+                return Lookup.Failed(LookupStatus.Temporary, Error(current, type, $"Host not found, try again ({reason})"));
+            }
+
+            var code = response.Header.ResponseCode;
+            if (code == DnsHeaderResponseCode.NotExistentDomain)
+                return Lookup.Failed(LookupStatus.NxDomain, Error(current, type, "Host not found"));
+            if (code != DnsHeaderResponseCode.NoError)
+            {
+                var reason = RcodeName(code);
+                LogTemporary(current, type.ToString(), reason);
+                return Lookup.Failed(LookupStatus.Temporary, Error(current, type, $"Host not found, try again ({reason})"));
+            }
+
+            var (records, end) = FollowChain(response.Answers, current, type);
+            if (records.Count > 0 || SameName(end, current))
+            {
+                return records.Count > 0
+                    ? new Lookup(LookupStatus.Ok, records, response, "")
+                    : new Lookup(LookupStatus.Ok, [], response, Error(current, type, "Host found but no data record of requested type"));
+            }
+            // The answer stopped at a CNAME without its target's records (a non-recursive server): ask for the target.
+            current = end;
+        }
+        return new Lookup(LookupStatus.Ok, [], null, Error(name, type, "CNAME chain too long"));
+    }
+
+    /// <summary>Records of <paramref name="type"/> owned by <paramref name="name"/> or by any name its CNAME chain in
+    /// <paramref name="answers"/> leads to, and the last name of that chain.</summary>
+    private static (List<DnsResourceRecord> Records, string End) FollowChain(IReadOnlyList<DnsResourceRecord> answers, string name, QueryType type)
+    {
+        var chain = new HashSet<string>(StringComparer.Ordinal) { NormalizeName(name) };
+        var end = NormalizeName(name);
+        for (var i = 0; i < MaxCnameDepth; i++)
+        {
+            var cname = answers.OfType<CNameRecord>().FirstOrDefault(c => NormalizeName(c.DomainName.Value) == end);
+            if (cname is null)
+                break;
+            end = NormalizeName(cname.CanonicalName.Value);
+            if (!chain.Add(end))
+                break;
+        }
+        var records = answers
+            .Where(r => (int)r.RecordType == (int)type && chain.Contains(NormalizeName(r.DomainName.Value)))
+            .ToList();
+        return (records, end);
+    }
+
+    private static TargetResolution Found(IReadOnlyList<SmtpTarget> targets, string detail) =>
+        new(TargetResolutionStatus.Found, targets, detail);
+
+    private static TargetResolution NotFoundOrTemporary(bool temporary, string detail) =>
+        new(temporary ? TargetResolutionStatus.TemporaryFailure : TargetResolutionStatus.NotFound, [], detail);
+
+    // Postfix's wording, which operators grep for.
+    private static string Error(string name, QueryType type, string what) =>
+        $"Host or domain name not found. Name service error for name={name} type={type}: {what}";
+
+    private static string RcodeName(DnsHeaderResponseCode code) => code switch
+    {
+        DnsHeaderResponseCode.FormatError => "FORMERR",
+        DnsHeaderResponseCode.ServerFailure => "SERVFAIL",
+        DnsHeaderResponseCode.NotImplemented => "NOTIMP",
+        DnsHeaderResponseCode.Refused => "REFUSED",
+        _ => $"RCODE {(int)code}",
+    };
+
+    /// <summary>The A-label (punycode) form of a name, or null when it cannot be a DNS name.</summary>
+    private static string? ToAsciiName(string name)
+    {
+        string ascii;
+        try
+        {
+            ascii = name.All(char.IsAscii) ? name : new IdnMapping().GetAscii(name);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+        if (ascii.Length is 0 or > 253)
+            return null;
+        foreach (var label in ascii.Split('.'))
+        {
+            if (label.Length is 0 or > 63 || label.Any(c => c <= ' ' || c == 0x7f))
+                return null;
+        }
+        return ascii;
+    }
+
+    private static string NormalizeName(string name) => name.TrimEnd('.').ToLowerInvariant();
+
+    private static bool SameName(string a, string b) => NormalizeName(a) == NormalizeName(b);
+
+    private enum LookupStatus { Ok, NxDomain, Temporary }
+
+    private sealed record Lookup(LookupStatus Status, IReadOnlyList<DnsResourceRecord> Records, IDnsQueryResponse? Response, string Detail)
+    {
+        public static Lookup Failed(LookupStatus status, string detail) => new(status, [], null, detail);
+    }
+
+    private sealed record HostAddresses(IReadOnlyList<IPAddress> Addresses, bool Temporary, string Detail);
+
+    [LoggerMessage(EventId = 750, Level = LogLevel.Debug, Message = "DNS lookups go to {Servers}")]
+    private partial void LogServers(string servers);
+
+    [LoggerMessage(EventId = 751, Level = LogLevel.Debug, Message = "Next hop {Hop}: {Status} [{Targets}] ({Detail})")]
+    private partial void LogResolved(string hop, TargetResolutionStatus status, string targets, string detail);
+
+    [LoggerMessage(EventId = 752, Level = LogLevel.Debug, Message = "{Domain} has no MX records; its own A/AAAA records are used (RFC 5321 5.1)")]
+    private partial void LogImplicitMx(string domain);
+
+    [LoggerMessage(EventId = 753, Level = LogLevel.Information, Message = "{Domain} publishes a null MX (RFC 7505): it accepts no mail")]
+    private partial void LogNullMx(string domain);
+
+    [LoggerMessage(EventId = 754, Level = LogLevel.Information, Message = "MX host {Exchange} of {Domain} skipped: {Detail}")]
+    private partial void LogExchangeSkipped(string exchange, string domain, string detail);
+
+    [LoggerMessage(EventId = 755, Level = LogLevel.Warning, Message = "DNS lookup of {Name} type={Type} failed temporarily: {Reason}")]
+    private partial void LogTemporary(string name, string type, string reason);
+}

@@ -1,0 +1,24 @@
+// The next hop one recipient domain's mail goes to: the unit of grouping, resilience and logging on the way out.
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Outbound.Routing;
+
+/// <summary>Where mail for a recipient domain is sent, and how.</summary>
+/// <param name="Name">The destination key used for grouping recipients into one transaction, for the per-destination
+/// Polly pipeline and for logs: the domain itself (lower-cased) for MX delivery, or <c>host:port</c> /
+/// <c>[host]:port</c> as configured for a route or the smart host, so that every domain sent through one smart host
+/// shares one destination.</param>
+/// <param name="Host">The name to look up (a mail domain when <paramref name="UseMx"/>, else a host name), or an IP
+/// address; never in brackets.</param>
+/// <param name="UseMx">Look up MX records for <paramref name="Host"/> (RFC 5321 5.1); false connects to the host's
+/// own addresses (Postfix's <c>[host]</c>).</param>
+/// <param name="Port">TCP port of every target.</param>
+/// <param name="Tls">TLS policy towards this hop.</param>
+/// <param name="UserName">AUTH user name, or null for no AUTH.</param>
+/// <param name="Password">AUTH password (from the config or its password file), or null.</param>
+public sealed record NextHop(string Name, string Host, bool UseMx, int Port, OutboundTlsPolicy Tls, string? UserName, string? Password)
+{
+    /// <summary>Leaves the password out, so a hop can be logged as it is.</summary>
+    public override string ToString() =>
+        $"{Name} (host={Host}, mx={UseMx}, port={Port}, tls={Tls}{(UserName is null ? "" : $", user={UserName}")})";
+}

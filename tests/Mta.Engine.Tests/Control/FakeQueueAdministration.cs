@@ -1,0 +1,39 @@
+// An in-memory IQueueAdministration that records what the control commands asked of it.
+using System.Collections.Concurrent;
+using Mta.Engine.Control;
+
+namespace Mta.Engine.Tests.Control;
+
+internal sealed class FakeQueueAdministration : IQueueAdministration
+{
+    private readonly ConcurrentDictionary<string, (QueueEntrySnapshot Entry, byte[] Message)> _messages = new();
+    private readonly List<string> _order = [];
+
+    public ConcurrentQueue<(string? QueueId, string? Domain)> Flushes { get; } = new();
+
+    public int FlushResult { get; set; }
+
+    public void Add(QueueEntrySnapshot entry, byte[] message)
+    {
+        _messages[entry.QueueId] = (entry, message);
+        lock (_order) _order.Add(entry.QueueId);
+    }
+
+    public IReadOnlyList<QueueEntrySnapshot> List()
+    {
+        lock (_order) return _order.Where(_messages.ContainsKey).Select(id => _messages[id].Entry).ToList();
+    }
+
+    public QueueEntrySnapshot? Find(string queueId) => _messages.TryGetValue(queueId, out var m) ? m.Entry : null;
+
+    public Stream? OpenMessage(string queueId) => _messages.TryGetValue(queueId, out var m) ? new MemoryStream(m.Message, writable: false) : null;
+
+    public int Flush(string? queueId = null, string? domain = null)
+    {
+        Flushes.Enqueue((queueId, domain));
+        return FlushResult;
+    }
+
+    public Task<int> DeleteAsync(string queueId, CancellationToken cancellationToken) =>
+        Task.FromResult(_messages.TryRemove(queueId, out var m) ? m.Entry.Recipients.Count(r => r.State is not ("delivered" or "failed")) : 0);
+}
