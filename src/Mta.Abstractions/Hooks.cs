@@ -50,7 +50,8 @@ public sealed record EhloContext(ISessionInfo Session, string Domain) : SessionC
 public sealed record AuthContext(ISessionInfo Session, string Mechanism, string UserName, string Password) : SessionContext(Session);
 
 /// <summary>MAIL, SEND, SOML or SAML FROM, after syntax checks; <see cref="ITransaction.Kind"/> says which.
-/// For SEND, SOML and SAML a handler must Accept, otherwise the server answers 502 (no terminal delivery).</summary>
+/// SEND, SOML and SAML are accepted when terminal delivery is on (<c>Terminal:Enabled</c>), else they get 502 unless a
+/// handler accepts them. A handler may refuse any of them.</summary>
 public sealed record MailContext(ISessionInfo Session, ITransaction Transaction) : SessionContext(Session);
 
 /// <summary>RCPT TO, after syntax checks and before the built-in local-user and relay checks.</summary>
@@ -91,7 +92,9 @@ public sealed record RsetContext(ISessionInfo Session) : SessionContext(Session)
 /// <summary>QUIT, before the 221 reply.</summary>
 public sealed record QuitContext(ISessionInfo Session) : SessionContext(Session);
 
-/// <summary>TURN (RFC 821). Without an Accept the server answers 502.</summary>
+/// <summary>TURN (RFC 821), from an authenticated user on a listener with <c>AllowTurn</c> who holds domains in
+/// <c>Turn:Domains</c>, before the server turns around. A handler can only veto (Reject, Defer, Disconnect); an
+/// Accept does not skip the built-in checks. Elsewhere TURN gets 502 without the hook being asked.</summary>
 public sealed record TurnContext(ISessionInfo Session) : SessionContext(Session);
 
 /// <summary>A command line whose verb the server does not know. Without a decision the server answers 500.</summary>

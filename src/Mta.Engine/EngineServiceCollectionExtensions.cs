@@ -6,6 +6,7 @@ using Mta.Abstractions;
 using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
+using Mta.Engine.Terminal;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
@@ -40,6 +41,7 @@ public static class EngineServiceCollectionExtensions
         services.AddMtaScripts();
         services.AddMtaQueue();
         services.AddMtaControl();
+        services.AddMtaTerminals();
         services.AddMtaAuth();
         services.AddSingleton<CertificateProvider>();
         services.AddSingleton<ReceiverContext>();

@@ -441,4 +441,74 @@ public sealed class SenderTests
         Assert.Equal(["bob@remote.test"], Assert.Single(peer.Received).Recipients);
         Assert.False(Directory.Exists(server.MaildirNew("alice")), "delete sends no DSN");
     }
+
+    [Fact]
+    public async Task Destination_concurrency_limit_parks_deliveries_instead_of_opening_more_connections()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { ReplyDelay = TimeSpan.FromMilliseconds(50) });
+        await using var server = await StartMtaAsync(peer, configure: o =>
+        {
+            o.Relay.Resilience.DestinationConcurrency = 1;
+            o.Relay.Resilience.ConnectionCacheTime = TimeSpan.FromSeconds(30);
+        });
+        // Five messages at once, each its own transaction to the same destination.
+        await Task.WhenAll(Enumerable.Range(0, 5).Select(i =>
+            SendAsync(server, "alice@example.test", [$"u{i}@remote.test"], $"Subject: {i}\r\n\r\nbody\r\n")));
+        await peer.WaitForTransactionsAsync(5, TimeSpan.FromSeconds(30));
+        await IdleAsync(server);
+        // One at a time: each waiting delivery was parked and woken when the slot freed, then reused the one connection.
+        Assert.Equal(1, peer.ConnectionCount);
+        Assert.Empty(Queue(server).List());
+    }
+
+    [Fact]
+    public async Task Smart_host_with_required_tls_and_auth_gets_all_remote_mail()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions
+        {
+            OfferStartTls = true,
+            AuthUsers = new Dictionary<string, string> { ["relayuser"] = "s3cret" },
+        });
+        var passwordFile = Path.Combine(Path.GetTempPath(), "mta-smarthost-" + Guid.NewGuid().ToString("n")[..8]);
+        await File.WriteAllTextAsync(passwordFile, "s3cret\n", Ct);
+        try
+        {
+            await using var server = await MtaTestServer.StartAsync(o =>
+            {
+                o.Relay.TrustedNetworks = ["127.0.0.0/8"];
+                o.Relay.SmartHost = new NextHopOptions
+                {
+                    Host = "[127.0.0.1]", Port = peer.Port, Tls = OutboundTlsPolicy.Encrypt, UserName = "relayuser", PasswordFile = passwordFile,
+                };
+            });
+            await SendAsync(server, "alice@example.test", ["a@one.test", "b@two.test"], "Subject: via the smart host\r\n\r\nbody\r\n");
+            await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
+            var tx = Assert.Single(peer.Received);
+            // Both domains share the smart host as one destination: one transaction, over TLS, authenticated.
+            Assert.Equal(["a@one.test", "b@two.test"], tx.Recipients);
+            Assert.True(tx.Tls);
+            Assert.Equal("relayuser", tx.AuthUser);
+        }
+        finally
+        {
+            File.Delete(passwordFile);
+        }
+    }
+
+    [Fact]
+    public async Task Required_tls_that_the_next_hop_does_not_offer_defers_instead_of_sending_in_clear()
+    {
+        await using var peer = await TestSmtpServer.StartAsync();
+        await using var server = await StartMtaAsync(peer, configure: o =>
+        {
+            o.Relay.Routes["remote.test"].Tls = OutboundTlsPolicy.Encrypt;
+            o.Relay.Resilience.ConnectRetries = 0;
+        });
+        await SendAsync(server, "alice@example.test", ["bob@remote.test"], "Subject: secret\r\n\r\nbody\r\n");
+        await IdleAsync(server);
+        var rcpt = Assert.Single(Assert.Single(Queue(server).List()).Recipients);
+        Assert.Equal("deferred", rcpt.State);
+        Assert.Contains("STARTTLS", rcpt.LastError, StringComparison.Ordinal);
+        Assert.DoesNotContain(peer.Commands, c => c.StartsWith("MAIL", StringComparison.Ordinal));
+    }
 }

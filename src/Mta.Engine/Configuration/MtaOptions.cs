@@ -28,6 +28,10 @@ public sealed class MtaOptions
     public TlsOptions Tls { get; set; } = new();
     /// <summary>SMTP AUTH: the users file, hash cost and per-IP failure limits. Defaults as <see cref="AuthOptions"/> documents.</summary>
     public AuthOptions Auth { get; set; } = new();
+    /// <summary>Terminal delivery (SEND, SOML, SAML) and its sinks. Defaults to off, as <see cref="TerminalOptions"/> documents.</summary>
+    public TerminalOptions Terminal { get; set; } = new();
+    /// <summary>Who may take held mail with TURN or start a queue run with ETRN. Defaults to nobody, as <see cref="TurnOptions"/> documents.</summary>
+    public TurnOptions Turn { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the working directory.
     /// Defaults to <c>plugins</c>.</summary>
@@ -68,6 +72,9 @@ public sealed class ListenerOptions
     /// <summary>On a submission listener, the envelope sender must be one of the authenticated user's addresses
     /// (<c>mta user add USER --address ...</c>, else USER@each local domain); 553 5.7.1 otherwise. Defaults to true.</summary>
     public bool RequireOwnSender { get; set; } = true;
+    /// <summary>Answer TURN (RFC 821): an authenticated user with <c>Turn:Domains</c> gets 250, then this server becomes the
+    /// client on the same connection and delivers the user's held mail. Defaults to false: TURN answers 502.</summary>
+    public bool AllowTurn { get; set; }
 }
 
 /// <summary>A listener's TLS mode.</summary>
@@ -193,6 +200,10 @@ public sealed class NextHopOptions
     public string? Password { get; set; }
     /// <summary>A file holding the AUTH password on its first line, relative to the working directory.</summary>
     public string? PasswordFile { get; set; }
+    /// <summary>Hold this domain's mail in the queue (no delivery attempts) until its server asks for it with ETRN
+    /// (then it goes to <see cref="Host"/>) or TURN (then it goes over the asking connection), as a backup MX does.
+    /// Defaults to false.</summary>
+    public bool Hold { get; set; }
 }
 
 /// <summary>SMTP client timeouts (RFC 5321 4.5.3.2 gives the defaults).</summary>

@@ -73,6 +73,8 @@ public static class MtaOptionsValidator
             Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
         Check(o.Scripts.Timeout > TimeSpan.Zero && o.Scripts.Timeout <= TimeSpan.FromDays(1), "Scripts:Timeout", "must be positive and at most 1 day");
+        TerminalOptionsValidator.Validate(o, errors);
+        TurnOptionsValidator.Validate(o, errors);
         return errors;
     }
 

@@ -15,6 +15,8 @@ public sealed class MtaPaths
     public string QueueDirectory { get; }
     public string MaildirRoot { get; }
 
-    /// <summary>The running server's local control socket (Unix domain, mode 0600): <c>DATA/control.sock</c>.</summary>
+    /// <summary>The running server's local control socket (Unix domain): <c>DATA/control.sock</c>. Any local user may
+    /// connect (mode 0666; the data directory must be searchable for them) to attach a terminal; the queue commands
+    /// serve only the server's own user and root.</summary>
     public string ControlSocketPath { get; }
 }

@@ -152,7 +152,7 @@ public sealed class ControlClient : IAsyncDisposable
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AccessDenied)
         {
             socket.Dispose();
-            throw new ControlException($"cannot connect to the control socket {socketPath}: permission denied (it belongs to the user the server runs as)", ex);
+            throw new ControlException($"cannot connect to the control socket {socketPath}: permission denied (the data directory must be searchable by this user)", ex);
         }
         catch (SocketException ex)
         {

@@ -212,7 +212,8 @@ public sealed class ControlConnection : IAsyncDisposable
         }
     }
 
-    private void Abort()
+    // Also used by a streaming command's owner to drop a client that stopped reading: the handler sees Aborted fire.
+    internal void Abort()
     {
         _broken = true;
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }

@@ -25,6 +25,13 @@ public interface IControlCommandHandler
     /// <param name="connection">Where the response lines go, and who the peer is.</param>
     /// <param name="cancellationToken">Fires when the server stops or the client can no longer be written to.</param>
     Task HandleAsync(ControlRequest request, ControlConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True when any local user may run this command (it then checks <see cref="ControlConnection.Peer"/> itself, as
+    /// <c>terminal.attach</c> does). False (the default) serves only the uid the server runs as and root; others get
+    /// <see cref="ControlErrorCodes.Forbidden"/>. The socket is open to every local user, so this is the access control.
+    /// </summary>
+    bool AnyUser => false;
 }
 
 /// <summary>The connecting process, from the kernel (SO_PEERCRED at connect time), so it cannot be forged by the client.</summary>
@@ -53,6 +60,10 @@ public static class ControlErrorCodes
 
     /// <summary>The handler failed unexpectedly; the server logged it.</summary>
     public const string Internal = "internal";
+
+    /// <summary>The peer may not run this command: only the server's own user and root may, or the command refused
+    /// this peer (for example <c>terminal.attach</c> as another user without a token).</summary>
+    public const string Forbidden = "forbidden";
 }
 
 /// <summary>A failure of the control channel itself: unreadable or truncated response, connection lost.</summary>

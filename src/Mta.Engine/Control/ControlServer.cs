@@ -1,6 +1,7 @@
-// The running server's local control channel: a 0600 Unix socket in the data directory serving newline-delimited JSON commands.
+// The running server's local control channel: a Unix socket in the data directory, open to local users, serving newline-delimited JSON commands.
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mta.Engine.Configuration;
@@ -21,11 +22,18 @@ public sealed class ControlServerOptions
 
     /// <summary>Control connections served at once; one more is answered <c>busy</c> and closed.</summary>
     public int MaxConnections { get; set; } = 32;
+
+    /// <summary>Connections at once from one uid other than the server's own and root (a user's <c>mta terminal</c>
+    /// windows), so that no local user can take every connection; one more is answered <c>busy</c>.</summary>
+    public int MaxConnectionsPerUser { get; set; } = 8;
 }
 
 /// <summary>
 /// Listens on <see cref="MtaPaths.ControlSocketPath"/> and runs <see cref="IControlCommandHandler"/>s. Binding happens in
 /// <see cref="StartAsync"/>, so a second server on the same data directory fails start-up with a <see cref="StartupException"/>.
+/// On Linux the socket is mode 0666 (any local user may run <c>mta terminal</c>) and access is decided per command from the
+/// peer's kernel credentials: a command that is not <see cref="IControlCommandHandler.AnyUser"/> serves only the server's
+/// own uid and root. Elsewhere, without peer credentials, the socket stays 0600.
 /// </summary>
 public sealed partial class ControlServer : BackgroundService
 {
@@ -35,6 +43,8 @@ public sealed partial class ControlServer : BackgroundService
     private readonly ControlServerOptions _options;
     private readonly ILogger<ControlServer> _logger;
     private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly ConcurrentDictionary<uint, int> _perUser = new();
+    private readonly uint? _ownUid = OwnUid();
     private Socket? _listener;
     private long _nextId;
     private int _active;
@@ -58,6 +68,16 @@ public sealed partial class ControlServer : BackgroundService
         }
     }
 
+    /// <summary>The socket's file mode: read and write for everyone on Linux (peer credentials decide), owner only elsewhere.</summary>
+    public static UnixFileMode SocketMode => OperatingSystem.IsLinux()
+        ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite
+        : UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>True when <paramref name="peer"/> may run every command: it is root or the user the server runs as. Without
+    /// credentials (not Linux) the socket is 0600, so whoever connected is one of them.</summary>
+    public bool IsPrivileged(PeerCredentials? peer) =>
+        peer is null ? !OperatingSystem.IsLinux() : peer.UserId == 0 || peer.UserId == _ownUid;
+
     /// <summary>The socket file this server listens on.</summary>
     public string SocketPath => _socketPath;
 
@@ -65,7 +85,8 @@ public sealed partial class ControlServer : BackgroundService
     public int ActiveConnections => Volatile.Read(ref _active);
 
     /// <summary>
-    /// Creates the data directory, replaces a stale socket file, binds, restricts the socket to its owner (0600) and listens.
+    /// Creates the data directory, replaces a stale socket file, binds, sets the socket's mode (0666 where peer credentials
+    /// decide access, 0600 elsewhere) and listens.
     /// </summary>
     /// <exception cref="StartupException">Another live server answers on the socket, or the socket cannot be created.</exception>
     public override async Task StartAsync(CancellationToken cancellationToken)
@@ -111,8 +132,9 @@ public sealed partial class ControlServer : BackgroundService
         {
             socket.Bind(endPoint);
             bound = true;
-            // Restricted before Listen: until then a connect is refused, so no other user slips in between.
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            // Set before Listen: until then a connect is refused, so no one slips in under a wrong mode. Open to all only
+            // where the kernel names each peer (SO_PEERCRED), so that every command can tell who asks.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_socketPath, SocketMode);
             socket.Listen(64);
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
@@ -190,6 +212,7 @@ public sealed partial class ControlServer : BackgroundService
     private async Task ServeAsync(Socket socket, long id, CancellationToken stoppingToken)
     {
         var active = Interlocked.Increment(ref _active);
+        uint? counted = null;
         try
         {
             await using var connection = new ControlConnection(socket, id, _options, stoppingToken);
@@ -200,6 +223,19 @@ public sealed partial class ControlServer : BackgroundService
                 await connection.SendErrorAsync($"too many control connections (limit {_options.MaxConnections}); try again later",
                     ControlErrorCodes.Busy, stoppingToken);
                 return;
+            }
+            if (connection.Peer is { } peer && !IsPrivileged(peer))
+            {
+                counted = peer.UserId;
+                var mine = _perUser.AddOrUpdate(peer.UserId, 1, (_, n) => n + 1);
+                if (mine > _options.MaxConnectionsPerUser)
+                {
+                    LogBusyUser(id, peer.UserId, mine - 1);
+                    connection.BeginResponse();
+                    await connection.SendErrorAsync($"too many control connections from uid {peer.UserId} (limit {_options.MaxConnectionsPerUser}); try again later",
+                        ControlErrorCodes.Busy, stoppingToken);
+                    return;
+                }
             }
             LogConnected(id, connection.Peer?.ProcessId, connection.Peer?.UserId);
             while (!stoppingToken.IsCancellationRequested)
@@ -242,6 +278,11 @@ public sealed partial class ControlServer : BackgroundService
         finally
         {
             Interlocked.Decrement(ref _active);
+            if (counted is { } uid)
+            {
+                // Entries at zero are removed so a machine's many one-off users leave nothing behind.
+                if (_perUser.AddOrUpdate(uid, 0, (_, n) => n - 1) <= 0) _perUser.TryRemove(new KeyValuePair<uint, int>(uid, 0));
+            }
         }
     }
 
@@ -255,6 +296,13 @@ public sealed partial class ControlServer : BackgroundService
             return;
         }
         LogCommand(connection.Id, request.Command);
+        if (!handler.AnyUser && !IsPrivileged(connection.Peer))
+        {
+            LogForbidden(connection.Id, request.Command, connection.Peer?.UserId);
+            await connection.SendErrorAsync($"'{request.Command}' is only for the user the server runs as{(_ownUid is { } own ? $" (uid {own})" : "")} and root",
+                ControlErrorCodes.Forbidden, stoppingToken);
+            return;
+        }
         try
         {
             await handler.HandleAsync(request, connection, connection.Aborted);
@@ -309,6 +357,23 @@ public sealed partial class ControlServer : BackgroundService
         base.Dispose();
     }
 
+    // The effective uid, for IsPrivileged; null where it cannot be known (then only the 0600 socket protects).
+    private static uint? OwnUid()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            return geteuid();
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    [DllImport("libc")]
+    private static extern uint geteuid();
+
     [LoggerMessage(EventId = 800, Level = LogLevel.Information, Message = "control socket listening on {Path}")]
     private partial void LogListening(string path);
 
@@ -350,4 +415,10 @@ public sealed partial class ControlServer : BackgroundService
 
     [LoggerMessage(EventId = 813, Level = LogLevel.Warning, Message = "cannot delete control socket {Path}: {Reason}")]
     private partial void LogDeleteFailed(string path, string reason);
+
+    [LoggerMessage(EventId = 850, Level = LogLevel.Warning, Message = "control connection {Id} refused: uid {Uid} already has {Active} connections")]
+    private partial void LogBusyUser(long id, uint uid, int active);
+
+    [LoggerMessage(EventId = 851, Level = LogLevel.Information, Message = "control connection {Id}: {Command} refused to uid {Uid}")]
+    private partial void LogForbidden(long id, string command, uint? uid);
 }

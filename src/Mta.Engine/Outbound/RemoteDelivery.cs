@@ -130,7 +130,8 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
     private static RemoteBatchResult All(IReadOnlyList<EnvelopeRecipient> recipients, RecipientStatus status, string detail) =>
         new(recipients.Select(_ => new RecipientResult(status, null, detail)).ToArray(), null, false);
 
-    private static OutboundEnvelope BuildEnvelope(QueuedMessage message, IReadOnlyList<EnvelopeRecipient> recipients)
+    /// <summary>The outbound envelope of some recipients of a queued message: BODY, RET, ENVID and SMTPUTF8 as received.</summary>
+    internal static OutboundEnvelope BuildEnvelope(QueuedMessage message, IReadOnlyList<EnvelopeRecipient> recipients)
     {
         var parameters = message.Envelope.MailParameters;
         var body = parameters.TryGetValue("BODY", out var b) && b is not null

@@ -33,7 +33,7 @@ public sealed partial class QueueManager
         foreach (var work in due)
         {
             recipients += work.Indexes.Length;
-            MakeReady(work, retry: true);
+            MakeReady(work with { Forced = true }, retry: true);
         }
         LogFlushed(queueId ?? "-", domain ?? "-", recipients);
         return recipients;

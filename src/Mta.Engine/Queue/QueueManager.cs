@@ -27,6 +27,7 @@ namespace Mta.Engine.Queue;
 public sealed partial class QueueManager : BackgroundService, Control.IQueueAdministration
 {
     internal const string TerminalNotAvailable = "no terminal delivery configured";
+    internal const string TerminalGone = "is no longer logged in on any terminal";
     internal const string AgentNotRegistered = "no delivery agent named '{0}' is registered";
 
     private readonly MtaOptions _options;
@@ -41,6 +42,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
     private readonly ExtensionRegistry _extensions;
     private readonly RemoteDelivery _remote;
     private readonly BounceSender _bounces;
+    private readonly Terminal.ITerminals? _terminals;
     private readonly ReadyQueue<Work> _ready;
     private readonly RetrySchedule<Work> _schedule;
     private readonly ConcurrentDictionary<string, QueuedMessage> _messages = new(StringComparer.Ordinal);
@@ -53,7 +55,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
 
     internal QueueManager(MtaOptions options, HookPipeline hooks, TimeProvider time, ILogger<QueueManager> logger,
         SegmentSpool spool, MaildirDelivery maildir, ExtensionRegistry? extensions = null, RemoteDelivery? remote = null,
-        BounceSender? bounces = null, ILoggerFactory? loggerFactory = null)
+        BounceSender? bounces = null, ILoggerFactory? loggerFactory = null, Terminal.ITerminals? terminals = null)
     {
         _options = options;
         _queue = options.Queue;
@@ -69,6 +71,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         _remote = remote ?? new RemoteDelivery(options, new NextHopSelector(options),
             new DnsTargetResolver(options, loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<RemoteDelivery>());
         _bounces = bounces ?? new BounceSender(options, spool, time, loggerFactory.CreateLogger<BounceSender>());
+        _terminals = terminals;
         _ready = new ReadyQueue<Work>(_queue.DeferredShare);
         _schedule = new RetrySchedule<Work>(time, work => MakeReady(work, retry: true));
         // Subscribed now, not at start, so a message committed before the workers run is not missed.
@@ -228,7 +231,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         if (work.Hop is { } parkedHop)
         {
             // Woken from a destination's wait: routing and the deliver hook already ran for these recipients.
-            await DeliverRemoteAsync(unit, parkedHop, work.Indexes, ct).ConfigureAwait(false);
+            await DeliverRemoteAsync(unit, parkedHop, work.Indexes, ct, work.Forced).ConfigureAwait(false);
             await CompleteAsync(unit, ct).ConfigureAwait(false);
             return;
         }
@@ -246,8 +249,8 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
                 var routed = await _hooks.RunAsync(routing, ct).ConfigureAwait(false);
                 route = routed.Result.Decision switch
                 {
-                    HookDecision.Continue => BuiltInRoute(message, recipient),
-                    HookDecision.Accept => routing.ChosenRoute ?? BuiltInRoute(message, recipient),
+                    HookDecision.Continue => await BuiltInRouteAsync(message, recipient, ct).ConfigureAwait(false),
+                    HookDecision.Accept => routing.ChosenRoute ?? await BuiltInRouteAsync(message, recipient, ct).ConfigureAwait(false),
                     _ => null,
                 };
                 if (route is null)
@@ -287,21 +290,46 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             await FinishAsync(unit, index, route, result, ct).ConfigureAwait(false);
         }
         foreach (var (hop, group) in remote.Values)
-            await DeliverRemoteAsync(unit, hop, [.. group], ct).ConfigureAwait(false);
+            await DeliverRemoteAsync(unit, hop, [.. group], ct, work.Forced).ConfigureAwait(false);
         await CompleteAsync(unit, ct).ConfigureAwait(false);
     }
 
-    private async Task DeliverRemoteAsync(PassOutcomes unit, NextHop hop, int[] indexes, CancellationToken ct)
+    private async Task DeliverRemoteAsync(PassOutcomes unit, NextHop hop, int[] indexes, CancellationToken ct, bool forced = false)
     {
         var message = unit.Message;
         lock (message.Gate) indexes = indexes.Where(i => message.Tracks[i].State == RecipientState.Active).ToArray();
         if (indexes.Length == 0) return;
-        var recipients = indexes.Select(i => message.Recipients[i]).ToArray();
         var route = new Route(RouteKind.Remote, hop.Name);
+        if (hop.Hold && !forced)
+        {
+            // A held domain (we are its backup MX) waits for its server to ask: ETRN flushes it, TURN takes it.
+            foreach (var index in indexes)
+                await FinishAsync(unit, index, route, Result.Defer($"4.3.2 held for {hop.Name} until it asks with ETRN or TURN"), ct).ConfigureAwait(false);
+            return;
+        }
+        var recipients = indexes.Select(i => message.Recipients[i]).ToArray();
+        await DeliverBatchAsync(unit, route, indexes, c => _remote.TryDeliverAsync(hop, message, recipients, c), () =>
+        {
+            // The destination is at its concurrency limit: wait for a slot without holding this worker.
+            lock (_idleGate) _busy++;
+            _remote.Destination(hop.Name).Park(() =>
+            {
+                MakeReady(new Work(message, indexes, hop, forced), retry: false);
+                ReleaseBusy();
+            });
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs one remote transaction (or parks it when <paramref name="deliver"/> returns null) and records its results.</summary>
+    private async Task DeliverBatchAsync(PassOutcomes unit, Route route, int[] indexes, Func<CancellationToken, Task<RemoteBatchResult?>> deliver,
+        Action park, CancellationToken ct)
+    {
+        var message = unit.Message;
+        var recipients = indexes.Select(i => message.Recipients[i]).ToArray();
         RemoteBatchResult? batch;
         try
         {
-            batch = await _remote.TryDeliverAsync(hop, message, recipients, ct).ConfigureAwait(false);
+            batch = await deliver(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -309,18 +337,12 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         }
         catch (Exception ex)
         {
-            LogAttemptFailed(ex, message.QueueId, hop.Name);
+            LogAttemptFailed(ex, message.QueueId, route.Target);
             batch = new RemoteBatchResult(recipients.Select(_ => new RecipientResult(RecipientStatus.Deferred, null, "4.3.0 " + ex.Message)).ToArray(), null, false);
         }
         if (batch is null)
         {
-            // The destination is at its concurrency limit: wait for a slot without holding this worker.
-            lock (_idleGate) _busy++;
-            _remote.Destination(hop.Name).Park(() =>
-            {
-                MakeReady(new Work(message, indexes, hop), retry: false);
-                ReleaseBusy();
-            });
+            park();
             return;
         }
         for (var i = 0; i < indexes.Length; i++)
@@ -343,12 +365,20 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             case RouteKind.Mailbox:
                 if (!MaildirDelivery.IsValidUser(route.Target))
                     return Result.Fail($"5.1.3 '{route.Target}' is not a usable mailbox name");
+                // SAML: the terminal too when the user is there, and always the mailbox (RFC 821 3.4).
+                var shown = message.Kind == TransactionKind.SendAndMail && await ShowOnTerminalAsync(message, route.Target, ct).ConfigureAwait(false);
                 var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct).ConfigureAwait(false);
-                return Result.Delivered("maildir " + Path.GetFileName(path), DsnAction.Delivered);
+                return Result.Delivered((shown ? "terminal and " : "") + "maildir " + Path.GetFileName(path), DsnAction.Delivered);
             case RouteKind.Discard:
                 return Result.Delivered("discarded: " + route.Target, null);
             case RouteKind.Terminal:
-                return Result.Defer("4.3.2 " + TerminalNotAvailable);
+                if (_terminals is not { Enabled: true }) return Result.Defer("4.3.2 " + TerminalNotAvailable);
+                if (await ShowOnTerminalAsync(message, route.Target, ct).ConfigureAwait(false))
+                    return Result.Delivered("terminal " + route.Target, DsnAction.Delivered);
+                // The user logged out between RCPT and now: SOML (and SAML) fall back to the mailbox, SEND bounces.
+                if (message.Kind != TransactionKind.Send)
+                    return await DeliverLocallyAsync(message, recipient, new Route(RouteKind.Mailbox, route.Target), ct).ConfigureAwait(false);
+                return Result.Fail($"5.2.1 {route.Target} {TerminalGone}");
             case RouteKind.Agent:
                 return await DeliverToAgentAsync(message, recipient, route, ct).ConfigureAwait(false);
             default:
@@ -402,16 +432,32 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         };
     }
 
-    /// <summary>Local domains (and the bare postmaster) go to a Maildir, everything else to a remote route.</summary>
-    private Route BuiltInRoute(QueuedMessage message, EnvelopeRecipient recipient)
+    /// <summary>
+    /// Local domains (and the bare postmaster) go to a Maildir, everything else to a remote route. SEND goes to the
+    /// user's terminal; SOML to the terminal when the user is active there, else the mailbox; SAML to the mailbox,
+    /// whose delivery also shows it on the terminal when the user is active.
+    /// </summary>
+    private async ValueTask<Route> BuiltInRouteAsync(QueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
     {
         var address = recipient.Address;
         if (address.Domain.Length > 0 && !_localDomains.Contains(address.Domain.TrimEnd('.')))
             return new Route(RouteKind.Remote, address.Domain);
         var user = address.IsPostmaster ? _postmaster : address.LocalPart.ToLowerInvariant();
-        // SEND is terminal-only; SOML falls back to the mailbox (no terminal is ever "active" without a terminal
-        // transport), and SAML's mailbox half is done here.
-        return message.Kind == TransactionKind.Send ? new Route(RouteKind.Terminal, user) : new Route(RouteKind.Mailbox, user);
+        return message.Kind switch
+        {
+            TransactionKind.Send => new Route(RouteKind.Terminal, user),
+            TransactionKind.SendOrMail when _terminals is { Enabled: true } && await _terminals.IsActiveAsync(user, ct).ConfigureAwait(false)
+                => new Route(RouteKind.Terminal, user),
+            _ => new Route(RouteKind.Mailbox, user),
+        };
+    }
+
+    /// <summary>Shows the message on the user's terminals; false when terminals are off or the user is on none.</summary>
+    private async ValueTask<bool> ShowOnTerminalAsync(QueuedMessage message, string user, CancellationToken ct)
+    {
+        if (_terminals is not { Enabled: true }) return false;
+        var text = await Terminal.TerminalText.FromMessageAsync(message, _options.Terminal.MaxTextBytes, ct).ConfigureAwait(false);
+        return await _terminals.DeliverAsync(user, text, ct).ConfigureAwait(false);
     }
 
     /// <summary>Records one recipient's outcome of this pass: observers, counters, and what to journal and report at its end.</summary>
@@ -458,6 +504,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
 
         if (result.Kind == ResultKind.Delivered)
         {
+            unit.DeliveredCount++;
             Interlocked.Increment(ref _delivered);
             LogDelivered(message.QueueId, recipient.Address.ToString(), routeText, result.Detail);
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), result.Detail), ct).ConfigureAwait(false);
@@ -569,8 +616,9 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         }
     }
 
-    /// <summary>Ready work: some recipients of a message; with <see cref="Hop"/>, a remote batch woken from a destination's wait.</summary>
-    private sealed record Work(QueuedMessage Message, int[] Indexes, NextHop? Hop = null);
+    /// <summary>Ready work: some recipients of a message; with <see cref="Hop"/>, a remote batch woken from a destination's
+    /// wait. <see cref="Forced"/>: an operator's flush or an ETRN asked for it, so held domains go too.</summary>
+    private sealed record Work(QueuedMessage Message, int[] Indexes, NextHop? Hop = null, bool Forced = false);
 
     /// <summary>What one pass decided, kept until its end so DSNs are spooled before the outcomes they report.</summary>
     private sealed class PassOutcomes(QueuedMessage message)
@@ -579,6 +627,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         public List<(int Index, RecipientOutcome Outcome, string Text, bool Reported)> Finals { get; } = [];
         public List<(int Index, DsnRecipient Report)> Reports { get; } = [];
         public List<(int Index, DeferralRecord Record)> Deferrals { get; } = [];
+        public int DeliveredCount { get; set; }
     }
 
     private enum ResultKind { Delivered, Deferred, Failed }

@@ -37,7 +37,7 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton(sp => new QueueManager(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<HookPipeline>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueManager>>(), sp.GetRequiredService<SegmentSpool>(),
             sp.GetRequiredService<MaildirDelivery>(), sp.GetService<ExtensionRegistry>(), sp.GetRequiredService<RemoteDelivery>(),
-            sp.GetRequiredService<BounceSender>(), sp.GetService<ILoggerFactory>()));
+            sp.GetRequiredService<BounceSender>(), sp.GetService<ILoggerFactory>(), sp.GetService<Terminal.ITerminals>()));
         services.TryAddSingleton<IQueueAdministration>(sp => sp.GetRequiredService<QueueManager>());
         services.AddHostedService(sp => sp.GetRequiredService<QueueManager>());
         return services;

@@ -21,19 +21,27 @@ internal static class HelpText
         ["SEND"] = "SEND FROM:<reverse-path> - deliver to terminals (when terminal delivery is configured)",
         ["SOML"] = "SOML FROM:<reverse-path> - send to terminal or mail (when configured)",
         ["SAML"] = "SAML FROM:<reverse-path> - send to terminal and mail (when configured)",
-        ["TURN"] = "TURN - reverse roles (when enabled)",
+        ["TURN"] = "TURN - reverse roles: an authenticated user receives its held mail on this connection (when enabled)",
+        ["ETRN"] = "ETRN <domain> | ETRN @<domain> - start delivery of the mail held for a domain (RFC 1985; when configured)",
     };
 
-    private static readonly SmtpReply Overview = new(214, "2.0.0",
-        "Mta commands:",
-        "HELO EHLO MAIL RCPT DATA RSET NOOP QUIT",
-        "HELP VRFY EXPN SEND SOML SAML TURN",
-        "HELP <command> for more; see RFC 5321",
-        "End of HELP info");
-
-    public static SmtpReply For(string? topic)
+    /// <summary>The reply to HELP or HELP topic. The overview lists the optional commands only where this session can use
+    /// them: SEND SOML SAML with terminal delivery, TURN on a listener that allows it, ETRN when configured.</summary>
+    public static SmtpReply For(string? topic, bool terminals = false, bool turn = false, bool etrn = false)
     {
-        if (string.IsNullOrWhiteSpace(topic)) return Overview;
+        if (string.IsNullOrWhiteSpace(topic))
+        {
+            var optional = new List<string>(6) { "HELP", "VRFY", "EXPN" };
+            if (terminals) optional.AddRange(["SEND", "SOML", "SAML"]);
+            if (turn) optional.Add("TURN");
+            if (etrn) optional.Add("ETRN");
+            return new SmtpReply(214, "2.0.0",
+                "Mta commands:",
+                "HELO EHLO MAIL RCPT DATA RSET NOOP QUIT",
+                string.Join(' ', optional),
+                "HELP <command> for more; see RFC 5321",
+                "End of HELP info");
+        }
         return Topics.TryGetValue(topic.Trim(), out var text)
             ? new SmtpReply(214, "2.0.0", text)
             : new SmtpReply(504, "5.5.1", $"HELP topic not known: {topic.Trim()}");

@@ -9,9 +9,15 @@ namespace Mta.Engine.Receiver;
 
 public sealed class ReceiverContext
 {
+    /// <summary>Built by the container; <paramref name="terminals"/> and <paramref name="queue"/> are optional so a host
+    /// without terminal delivery or a queue manager still starts (SEND/SOML/SAML then answer 502, ETRN and TURN 502/458).</summary>
     public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
-        CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures)
+        CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures,
+        Terminal.ITerminals? terminals = null, Queue.QueueManager? queue = null)
     {
+        Terminals = terminals;
+        Queue = queue;
+        EtrnNetworks = options.Turn.EtrnNetworks.Select(n => System.Net.IPNetwork.Parse(n)).ToArray();
         UserStore = users;
         AuthFailures = authFailures;
         Options = options;
@@ -38,6 +44,18 @@ public sealed class ReceiverContext
 
     /// <summary>Known mailbox users; empty means every local part of a local domain is accepted.</summary>
     public HashSet<string> Users { get; }
+
+    /// <summary>Terminal delivery (SEND, SOML, SAML), or null when the host has none.</summary>
+    public Terminal.ITerminals? Terminals { get; }
+
+    /// <summary>True when SEND, SOML and SAML are accepted and advertised.</summary>
+    public bool TerminalsEnabled => Terminals?.Enabled == true;
+
+    /// <summary>The queue ETRN flushes and TURN delivers from, or null when the host has none.</summary>
+    public Queue.QueueManager? Queue { get; }
+
+    /// <summary>Parsed <c>Turn:EtrnNetworks</c>.</summary>
+    internal System.Net.IPNetwork[] EtrnNetworks { get; }
 
     public bool IsLocalDomain(string domain) => domain.Length > 0 && LocalDomains.Contains(domain.TrimEnd('.'));
 }

@@ -101,21 +101,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                 return;
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
-            await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, remote, (IPEndPoint)client.LocalEndPoint!,
-                allowPlaintextAuth: options.AllowPlaintextAuth, role: options.Role, requireOwnSender: options.RequireOwnSender);
-            // Registered before it runs, so a stop that comes at any moment finds it.
-            var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _sessions[session] = finished.Task;
-            if (_stopping) session.RequestStop();
-            try
-            {
-                await session.RunAsync(_abort.Token);
-            }
-            finally
-            {
-                _sessions.TryRemove(session, out _);
-                finished.SetResult();
-            }
+            await RunSessionAsync(stream, remote, (IPEndPoint)client.LocalEndPoint!, options, null, _abort.Token);
         }
         catch (Exception ex)
         {
@@ -128,6 +114,57 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             try { client.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             client.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Runs one receiving session over a connection that is already open: the session sends its 220 greeting first and
+    /// goes on as on <paramref name="listener"/> until the other side QUITs or the connection ends. This is how
+    /// <c>mta turn</c> receives after the other server accepted its TURN. The connection limits do not apply; the
+    /// caller owns <paramref name="stream"/> and closes it afterwards.
+    /// </summary>
+    /// <param name="stream">The connection (already inside TLS, if any; the session does not offer STARTTLS unless
+    /// <paramref name="listener"/> asks for it).</param>
+    /// <param name="remote">The other side, as hooks and the Received field see it.</param>
+    /// <param name="local">This side's endpoint.</param>
+    /// <param name="listener">The settings the session takes from a listener: name, TLS mode, role, AUTH.</param>
+    /// <param name="acceptDomains">Recipients in these domains are accepted although not local (the domains a TURN
+    /// asked for: their mail is for this site, which routes it on); null or empty for none.</param>
+    /// <param name="cancellationToken">Ends the session at once.</param>
+    /// <returns>How many messages the session accepted, and why it ended.</returns>
+    public async Task<ServedSession> ServeAsync(Stream stream, IPEndPoint remote, IPEndPoint local, ListenerOptions listener,
+        IReadOnlyCollection<string>? acceptDomains, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(remote);
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(listener);
+        if (listener.Tls != ListenerTlsMode.None) _ctx.Certificates.Load();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _abort.Token);
+        LogServing(listener.Name, remote);
+        return await RunSessionAsync(stream, remote, local, listener, acceptDomains, linked.Token);
+    }
+
+    /// <summary>The one session code path of accepted and handed-in connections.</summary>
+    private async Task<ServedSession> RunSessionAsync(Stream stream, IPEndPoint remote, IPEndPoint local, ListenerOptions options,
+        IReadOnlyCollection<string>? acceptDomains, CancellationToken aborted)
+    {
+        await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, remote, local,
+            allowPlaintextAuth: options.AllowPlaintextAuth, role: options.Role, requireOwnSender: options.RequireOwnSender,
+            allowTurn: options.AllowTurn, acceptDomains: acceptDomains);
+        // Registered before it runs, so a stop that comes at any moment finds it.
+        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sessions[session] = finished.Task;
+        if (_stopping) session.RequestStop();
+        try
+        {
+            await session.RunAsync(aborted);
+        }
+        finally
+        {
+            _sessions.TryRemove(session, out _);
+            finished.SetResult();
+        }
+        return new ServedSession(session.MessagesAccepted, session.CloseReason);
     }
 
     private static async Task RefuseAsync(Socket client, string reply)
@@ -187,4 +224,12 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 254, Level = LogLevel.Warning, Message = "shutdown: {Count} sessions still running were aborted")]
     private partial void LogDrainTimedOut(int count);
+
+    [LoggerMessage(EventId = 887, Level = LogLevel.Information, Message = "serving a handed-in connection with {Remote} as listener {Name}")]
+    private partial void LogServing(string name, IPEndPoint remote);
 }
+
+/// <summary>What became of a session run by <see cref="SmtpServer.ServeAsync"/>.</summary>
+/// <param name="MessagesAccepted">Messages accepted (2xx after the final dot).</param>
+/// <param name="CloseReason">Why it ended: <c>quit</c>, <c>timeout</c>, <c>client closed</c>, <c>connection lost</c>, ...</param>
+public sealed record ServedSession(int MessagesAccepted, string CloseReason);

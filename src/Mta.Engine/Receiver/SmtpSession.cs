@@ -47,14 +47,22 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private readonly bool _allowPlaintextAuth;
     private readonly ListenerRole _role;
     private readonly bool _requireOwnSender;
+    private readonly bool _allowTurn;
+    private readonly HashSet<string>? _acceptDomains;
+    private int _messagesAccepted;
     private bool _closing;
     private int _errors;
     private string _closeReason = "client closed";
 
     public SmtpSession(ReceiverContext context, Stream stream, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local,
-        bool allowPlaintextAuth = false, ListenerRole role = ListenerRole.Smtp, bool requireOwnSender = true)
+        bool allowPlaintextAuth = false, ListenerRole role = ListenerRole.Smtp, bool requireOwnSender = true, bool allowTurn = false,
+        IReadOnlyCollection<string>? acceptDomains = null)
     {
         _role = role;
+        _allowTurn = allowTurn;
+        // The domains a TURN this side asked for delivers here: their recipients are accepted although they are not local.
+        if (acceptDomains is { Count: > 0 })
+            _acceptDomains = new HashSet<string>(acceptDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         _requireOwnSender = requireOwnSender;
         _allowPlaintextAuth = allowPlaintextAuth && IPAddress.IsLoopback(local.Address);
         _ctx = context;
@@ -81,6 +89,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public string? AuthenticatedUser => _authenticatedUser;
     public bool IsTrustedClient { get; }
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
+
+    /// <summary>Why the session ended (as the disconnect hook and log give it): <c>quit</c>, <c>timeout</c>, ...</summary>
+    internal string CloseReason => _closeReason;
+
+    /// <summary>Messages this session accepted (2xx after the final dot): spooled, or taken by a queue hook.</summary>
+    internal int MessagesAccepted => Volatile.Read(ref _messagesAccepted);
 
     private HookPipeline Hooks => _ctx.Hooks;
     private string HostName => _ctx.Options.HostName;
@@ -189,6 +203,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             var handOver = next != AfterLine.ReadCommand;
             _reader.AdvanceTo(buffer.Start, handOver ? buffer.Start : buffer.End);
             await FlushAsync();
+            if (next == AfterLine.Turn)
+            {
+                // After TURN this connection belongs to the sending side; the command loop never resumes.
+                await TurnAroundAsync(aborted);
+                return;
+            }
             if (next == AfterLine.StartTls)
             {
                 if (!await StartTlsAsync(aborted)) return;
@@ -211,7 +231,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk, StartTls, Authenticate }
+    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk, StartTls, Authenticate, Turn }
 
     /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
     private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
@@ -261,11 +281,11 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await SimpleAsync(new ExpnContext(this, expn.Argument),
                     new SmtpReply(252, "2.5.0", "Cannot EXPN list, but will accept message and attempt delivery"), aborted);
                 return AfterLine.ReadCommand;
-            case HelpCommand help: await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic), aborted); return AfterLine.ReadCommand;
-            case TurnCommand:
-                await SimpleAsync(new TurnContext(this), new SmtpReply(502, "5.5.1", "TURN not available"), aborted,
-                    acceptDefault: new SmtpReply(250, "2.0.0", "OK, turning around"));
+            case HelpCommand help:
+                await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic, _ctx.TerminalsEnabled, OffersTurn, OffersEtrn), aborted);
                 return AfterLine.ReadCommand;
+            case TurnCommand:
+                return await OnTurnAsync(aborted);
             case StartTlsCommand:
                 if (_tlsMode == ListenerTlsMode.None)
                 {
@@ -281,8 +301,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 return AfterLine.StartTls;
             case AuthCommand auth:
                 return BeginAuth(auth);
-            case EtrnCommand:
-                Reply(new SmtpReply(502, "5.5.1", "ETRN not available"));
+            case EtrnCommand etrn:
+                OnEtrn(etrn.Argument);
                 return AfterLine.ReadCommand;
             case UnknownCommand unknown:
                 await SimpleAsync(new UnrecognizedCommandContext(this, unknown.VerbText.ToUpperInvariant(), unknown.Line),
@@ -318,6 +338,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var keywords = new List<string>(10) { first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN" };
         if (OffersStartTls) keywords.Add("STARTTLS");
         if (OffersAuth && _authenticatedUser is null) keywords.Add("AUTH " + Sasl.Mechanisms);
+        if (OffersEtrn) keywords.Add("ETRN");
+        // SEND, SOML, SAML and TURN are RFC 821 commands, not registered ESMTP keywords (RFC 5321 dropped them); they are
+        // listed, as Exchange lists TURN, so a client can see they work here. Clients ignore keywords they do not know
+        // (RFC 5321 4.1.1.1).
+        if (_ctx.TerminalsEnabled) keywords.AddRange(["SEND", "SOML", "SAML"]);
+        if (OffersTurn) keywords.Add("TURN");
         keywords.Add("HELP");
         var lines = keywords.ToArray();
         Reply(new SmtpReply(250, null, lines));
@@ -360,7 +386,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             Reply(FromHook(outcome, null));
             return;
         }
-        if (kind != TransactionKind.Mail && outcome.Result.Decision != HookDecision.Accept)
+        // With terminal delivery on, SEND/SOML/SAML open a transaction as MAIL does; without it only a hook's Accept can.
+        if (kind != TransactionKind.Mail && !_ctx.TerminalsEnabled && outcome.Result.Decision != HookDecision.Accept)
         {
             Reply(new SmtpReply(502, "5.5.1", $"{mail.Verb.ToString().ToUpperInvariant()} not available: no terminal delivery is configured"));
             return;
@@ -397,6 +424,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         {
             reply = FromHook(outcome, new SmtpReply(250, "2.1.5", "Ok"));
         }
+        else if (tx.Kind != TransactionKind.Mail)
+        {
+            reply = await TerminalRecipientCheckAsync(tx.Kind, address, isLocal, aborted);
+        }
         else
         {
             reply = BuiltInRecipientCheck(address, isLocal);
@@ -415,6 +446,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             return new SmtpReply(550, "5.1.1", $"{address.ToPathString()}: Recipient address rejected: User unknown in local recipient table");
         }
         if (IsTrustedClient || AuthenticatedUser is not null)
+            return new SmtpReply(250, "2.1.5", "Ok");
+        if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain.TrimEnd('.')))
             return new SmtpReply(250, "2.1.5", "Ok");
         return new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied");
     }
@@ -471,6 +504,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 }
             }
             var reply = await FinishMessageAsync(tx, decoder, aborted);
+            if (reply.Code / 100 == 2) Interlocked.Increment(ref _messagesAccepted);
             Reply(reply);
         }
         finally

@@ -122,7 +122,9 @@ public sealed class MtaProcess : IAsyncDisposable
     }
 
     /// <summary>Writes a config file for a loopback server with its data under <paramref name="dataDirectory"/>.</summary>
-    public static string WriteConfig(string dataDirectory, int port, object? extraLimits = null)
+    /// <param name="extra">More top-level members (e.g. <c>["Terminal"] = new { Enabled = true }</c>); they replace
+    /// members of the same name.</param>
+    public static string WriteConfig(string dataDirectory, int port, object? extraLimits = null, IReadOnlyDictionary<string, object?>? extra = null)
     {
         Directory.CreateDirectory(dataDirectory);
         var config = new Dictionary<string, object?>
@@ -135,6 +137,7 @@ public sealed class MtaProcess : IAsyncDisposable
             ["ShutdownTimeout"] = "00:00:10",
             ["Logging"] = new { LogLevel = new { Default = "Warning" } },
         };
+        foreach (var (key, value) in extra ?? new Dictionary<string, object?>()) config[key] = value;
         var path = Path.Combine(dataDirectory, "mta.config.json");
         File.WriteAllText(path, JsonSerializer.Serialize(config));
         return path;

@@ -48,8 +48,9 @@ public sealed class MtaTestServer : IAsyncDisposable
     /// at once does not stop the server in the middle of its start-up; false starts exactly as <c>mta run</c> does.</param>
     /// <param name="time">Replaces the host's clock (the engine, plugins and scripts all see it).</param>
     /// <param name="keepDataDirectory">Leave the data folder in place when the server stops (a restart test reuses it).</param>
+    /// <param name="services">Adds or replaces services after the engine's own (e.g. a test <c>ITerminals</c>).</param>
     public static async Task<MtaTestServer> StartAsync(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, string? dataDirectory = null,
-        bool waitForQueue = true, TimeProvider? time = null, bool keepDataDirectory = false)
+        bool waitForQueue = true, TimeProvider? time = null, bool keepDataDirectory = false, Action<IServiceCollection>? services = null)
     {
         var root = dataDirectory ?? Path.Combine(Path.GetTempPath(), "mta-e2e-" + Guid.NewGuid().ToString("n")[..12]);
         Directory.CreateDirectory(root);
@@ -84,6 +85,7 @@ public sealed class MtaTestServer : IAsyncDisposable
         }
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddMtaEngine(options, hooks);
+        services?.Invoke(builder.Services);
         // Registered last, so it is the one every service resolves.
         if (time is not null) builder.Services.AddSingleton(time);
         var host = builder.Build();

@@ -92,6 +92,8 @@ internal sealed class ControlHarness : IAsyncDisposable
 internal sealed class DelegateHandler(string name, Func<ControlRequest, ControlConnection, CancellationToken, Task> handle) : IControlCommandHandler
 {
     public string Name => name;
+    /// <summary>Open to every local user, not only the server's own and root.</summary>
+    public bool AnyUser { get; init; }
     public Task HandleAsync(ControlRequest request, ControlConnection connection, CancellationToken cancellationToken) => handle(request, connection, cancellationToken);
 }
 

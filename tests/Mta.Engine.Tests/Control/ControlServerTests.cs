@@ -1,4 +1,4 @@
-// The control socket itself: lifecycle (mode 0600, stale file, second server), framing limits, errors, streaming, peers.
+// The control socket itself: lifecycle (mode 0666 on Linux, stale file, second server), framing limits, errors, streaming, peers, per-command access.
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -14,7 +14,7 @@ public sealed class ControlServerTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Start_creates_the_data_directory_and_a_0600_socket_and_stop_removes_it()
+    public async Task Start_creates_the_data_directory_and_a_socket_any_local_user_can_reach_and_stop_removes_it()
     {
         await using var harness = new ControlHarness(subdirectory: "not-yet/there");
         Assert.False(Directory.Exists(harness.DataDirectory));
@@ -22,7 +22,9 @@ public sealed class ControlServerTests
 
         Assert.Equal(Path.Combine(harness.DataDirectory, "control.sock"), harness.SocketPath);
         Assert.True(File.Exists(harness.SocketPath));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(harness.SocketPath));
+        // Open to all where peer credentials decide per command (Linux), owner-only elsewhere.
+        Assert.Equal(ControlServer.SocketMode, ModeOf(harness.SocketPath));
+        if (OperatingSystem.IsLinux()) Assert.Equal((UnixFileMode)0b110_110_110, ModeOf(harness.SocketPath));
         await using (var client = await harness.ConnectAsync())
             Assert.True((await client.RequestAsync("test.echo", null, Ct)).Ok);
 
@@ -104,7 +106,7 @@ public sealed class ControlServerTests
         await harness.StartAsync();
         await using var client = await harness.ConnectAsync();
         Assert.True((await client.RequestAsync("test.echo", null, Ct)).Ok);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(harness.SocketPath));
+        Assert.Equal(ControlServer.SocketMode, ModeOf(harness.SocketPath));
     }
 
     [Fact]
@@ -313,6 +315,58 @@ public sealed class ControlServerTests
         ControlHarness.CreateStaleSocket(harness.SocketPath);
         var refused = await Assert.ThrowsAsync<ControlServerUnavailableException>(() => harness.ConnectAsync());
         Assert.Equal(missing.Message, refused.Message);
+    }
+
+    [Fact]
+    public async Task Another_user_may_connect_but_only_commands_open_to_any_user_serve_it()
+    {
+        Assert.SkipWhen(UnprivilegedClient.SkipReason() is { } reason, UnprivilegedClient.SkipReason() ?? "");
+        var open = new DelegateHandler("test.open", (_, c, ct) => c.SendAsync(c.Peer is { } p ? new JsonObject { ["uid"] = p.UserId } : null, ct)) { AnyUser = true };
+        await using var harness = await new ControlHarness(extra: [open]).StartAsync();
+        UnprivilegedClient.MakeReachable(harness.DataDirectory);
+        Assert.True(harness.Server.IsPrivileged(new PeerCredentials(1, 0, 0)));
+        Assert.False(harness.Server.IsPrivileged(new PeerCredentials(1, UnprivilegedClient.NobodyUid, UnprivilegedClient.NobodyUid)));
+
+        foreach (var command in new[] { QueueControlCommands.List, QueueControlCommands.Flush, QueueControlCommands.Delete, "test.echo" })
+        {
+            var lines = await UnprivilegedClient.RunAsync(harness.SocketPath, $"{{\"command\":\"{command}\"}}");
+            var reply = JsonDocument.Parse(Assert.Single(lines[0])).RootElement;
+            Assert.False(reply.GetProperty("ok").GetBoolean(), command);
+            Assert.Equal(ControlErrorCodes.Forbidden, reply.GetProperty("code").GetString());
+            Assert.Contains("only for the user the server runs as", reply.GetProperty("error").GetString());
+        }
+        Assert.Empty(harness.Queue.Flushes);
+
+        var allowed = JsonDocument.Parse(Assert.Single((await UnprivilegedClient.RunAsync(harness.SocketPath, "{\"command\":\"test.open\"}"))[0])).RootElement;
+        Assert.True(allowed.GetProperty("ok").GetBoolean());
+        Assert.Equal(UnprivilegedClient.NobodyUid, allowed.GetProperty("result").GetProperty("uid").GetUInt32());
+
+        // The server's own user (root here) is served as before.
+        await using var client = await harness.ConnectAsync();
+        Assert.True((await client.RequestAsync(QueueControlCommands.Flush, null, Ct)).Ok);
+    }
+
+    [Fact]
+    public async Task One_other_user_cannot_take_every_connection()
+    {
+        Assert.SkipWhen(UnprivilegedClient.SkipReason() is { } reason, UnprivilegedClient.SkipReason() ?? "");
+        var open = new DelegateHandler("test.open", (_, c, ct) => c.SendAsync(null, ct)) { AnyUser = true };
+        await using var harness = await new ControlHarness(o => o.MaxConnectionsPerUser = 2, [open]).StartAsync();
+        UnprivilegedClient.MakeReachable(harness.DataDirectory);
+
+        var lines = await UnprivilegedClient.RunAsync(harness.SocketPath, "{\"command\":\"test.open\"}", connections: 3);
+        var replies = lines.Values.Select(l => JsonDocument.Parse(Assert.Single(l)).RootElement).ToList();
+        Assert.Equal(3, replies.Count);
+        Assert.Equal(2, replies.Count(r => r.GetProperty("ok").GetBoolean()));
+        var busy = Assert.Single(replies, r => !r.GetProperty("ok").GetBoolean());
+        Assert.Equal(ControlErrorCodes.Busy, busy.GetProperty("code").GetString());
+        Assert.Contains($"uid {UnprivilegedClient.NobodyUid}", busy.GetProperty("error").GetString());
+
+        // The limit is per other user: the server's own user still gets in, and the count went back down.
+        await using var client = await harness.ConnectAsync();
+        Assert.True((await client.RequestAsync("test.echo", null, Ct)).Ok);
+        var again = await UnprivilegedClient.RunAsync(harness.SocketPath, "{\"command\":\"test.open\"}", connections: 2);
+        Assert.All(again.Values, l => Assert.True(JsonDocument.Parse(Assert.Single(l)).RootElement.GetProperty("ok").GetBoolean()));
     }
 
     [Fact]

@@ -256,8 +256,9 @@ public sealed partial class SmtpClientConnection
         try
         {
             // Readable with nothing to read is the peer's FIN (or RST). Readable with bytes waiting is not judged: under
-            // TLS those may be a session ticket the stream has not consumed yet.
-            peerClosed = _socket.Poll(0, SelectMode.SelectRead) && _socket.Available == 0;
+            // TLS those may be a session ticket the stream has not consumed yet. Over a handed-in stream (TURN) there is
+            // no socket to ask; a dead peer then shows at MAIL, before anything was sent that could be delivered twice.
+            peerClosed = _socket is not null && _socket.Poll(0, SelectMode.SelectRead) && _socket.Available == 0;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

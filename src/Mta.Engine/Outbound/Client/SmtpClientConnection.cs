@@ -28,8 +28,9 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
 
     private readonly ConnectionSettings _settings;
     private readonly ILogger _logger;
-    private readonly Socket _socket;
-    private readonly NetworkStream _network;
+    // Null for a connection over a stream someone else opened (TURN): then _network is that stream, owned from now on.
+    private readonly Socket? _socket;
+    private readonly Stream _network;
     private readonly string _host;
     private SslStream? _ssl;
     private PipeReader _reader;
@@ -47,16 +48,18 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         Unusable,
         /// <summary>Out of step or gone (I/O error, timeout, 421, malformed reply, abandoned mid-command): just close.</summary>
         Broken,
+        /// <summary>TURN was accepted: the other side is the client now; the stream is someone else's to use, then close.</summary>
+        Reversed,
     }
 
-    private SmtpClientConnection(SmtpTarget target, ConnectionSettings settings, ILogger logger, Socket socket)
+    private SmtpClientConnection(SmtpTarget target, ConnectionSettings settings, ILogger logger, Socket? socket, Stream stream)
     {
         Target = target;
         _settings = settings;
         _logger = logger;
         _socket = socket;
         _host = $"{target.HostName}[{target.Address}]";
-        _network = new NetworkStream(socket, ownsSocket: false);
+        _network = stream;
         (_reader, _writer) = CreatePipes(_network);
     }
 
@@ -77,6 +80,20 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
     /// previous one did not end cleanly). False for good after any I/O error, timeout, 421, or protocol desync.</summary>
     public bool IsUsable => _state == State.Open && Volatile.Read(ref _disposed) == 0;
 
+    /// <summary>After a TURN the server accepted (<see cref="TurnAsync"/>): the connection, now to be served as the
+    /// receiving side. Null otherwise. It stays valid until this connection is disposed.</summary>
+    public Stream? ReversedStream => _state == State.Reversed ? (Stream?)_ssl ?? _network : null;
+
+    /// <summary>This side's address and port of the connection, or null when it is not known (a handed-in stream).</summary>
+    public IPEndPoint? LocalEndPoint
+    {
+        get
+        {
+            try { return _socket?.LocalEndPoint as IPEndPoint; }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return null; }
+        }
+    }
+
     /// <summary>
     /// Connects to <paramref name="target"/>, reads the greeting, says EHLO (HELO when EHLO is refused with 5xx),
     /// negotiates STARTTLS as <see cref="ConnectionSettings.Tls"/> asks and authenticates when
@@ -91,7 +108,36 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(logger);
         var socket = await ConnectAsync(target, settings.Timeouts.Connect, ct).ConfigureAwait(false);
-        var connection = new SmtpClientConnection(target, settings, logger, socket);
+        return await StartAsync(new SmtpClientConnection(target, settings, logger, socket, new NetworkStream(socket, ownsSocket: false)), ct)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a client session over <paramref name="stream"/>, a connection that is already open (the roles of a TURN
+    /// connection were just reversed): reads the greeting and goes on as <see cref="OpenAsync"/> does after connecting.
+    /// A stream that is an <see cref="SslStream"/> counts as TLS already (no STARTTLS inside it). The connection owns
+    /// the stream from now on and disposes it when it is disposed (the socket under it stays its opener's).
+    /// </summary>
+    /// <param name="stream">The open connection, nothing of the new session read from it yet.</param>
+    /// <param name="target">The other side, for logs and results (its port may be the client's).</param>
+    /// <param name="settings">EHLO name, TLS policy, AUTH, timeouts; the greeting timeout bounds the wait for the 220.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="ct">Cancels the handshake.</param>
+    /// <exception cref="SmtpSessionException">As <see cref="OpenAsync"/>, the connect stage aside.</exception>
+    internal static Task<SmtpClientConnection> OverStreamAsync(Stream stream, SmtpTarget target, ConnectionSettings settings, ILogger logger, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(logger);
+        var connection = new SmtpClientConnection(target, settings, logger, null, stream);
+        if (stream is SslStream ssl) connection.Tls = new TlsInfo(ProtocolName(ssl.SslProtocol), ssl.NegotiatedCipherSuite.ToString());
+        return StartAsync(connection, ct);
+    }
+
+    /// <summary>The handshake of a new connection; on failure the connection is logged, disposed and the error rethrown.</summary>
+    private static async Task<SmtpClientConnection> StartAsync(SmtpClientConnection connection, CancellationToken ct)
+    {
         try
         {
             await connection.HandshakeAsync(ct).ConfigureAwait(false);
@@ -110,11 +156,45 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Says QUIT (bounded to 5 s, skipped when the connection is broken) and closes. Never throws.</summary>
+    /// <summary>
+    /// Sends TURN (RFC 821 4.1.1) and returns the server's reply. On 250 the roles are reversed: this side must now act
+    /// as the receiver on <see cref="ReversedStream"/> (send a 220 greeting first), the connection is no longer usable
+    /// as a client, and disposing it closes the connection without QUIT. Any other reply leaves it as it was.
+    /// </summary>
+    /// <exception cref="SmtpSessionException">The connection failed or timed out, or the server sent more than its reply.</exception>
+    /// <exception cref="InvalidOperationException">The connection is not usable (<see cref="IsUsable"/>).</exception>
+    public async Task<SmtpReply> TurnAsync(CancellationToken ct)
+    {
+        if (!IsUsable) throw new InvalidOperationException($"the connection to {_host} is not usable");
+        // TURN belongs to the handshake (no transaction may be open), so its failures carry that stage.
+        var timeout = _settings.Timeouts.Command;
+        Append("TURN\r\n");
+        await FlushAsync(SessionStage.Ehlo, timeout, ct).ConfigureAwait(false);
+        var reply = await ReadReplyAsync(SessionStage.Ehlo, timeout, ct).ConfigureAwait(false);
+        if (reply.Code != 250) return reply;
+        // After its 250 the server waits for our greeting; bytes already here were sent out of turn, and would be read
+        // by the new session as if they were commands.
+        if (_reader.TryRead(out var pending))
+        {
+            var early = !pending.Buffer.IsEmpty;
+            _reader.AdvanceTo(pending.Buffer.Start);
+            if (early)
+            {
+                _state = State.Broken;
+                throw new SmtpSessionException($"protocol error: {_host} sent data after its TURN reply", SessionStage.Ehlo, reply);
+            }
+        }
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        await _writer.CompleteAsync().ConfigureAwait(false);
+        _state = State.Reversed;
+        return reply;
+    }
+
+    /// <summary>Says QUIT (bounded to 5 s, skipped when the connection is broken or reversed by TURN) and closes. Never throws.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        if (_state != State.Broken)
+        if (_state is State.Open or State.Unusable)
         {
             try
             {
@@ -129,9 +209,16 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
             }
         }
         // The socket goes first: completing a writer with unsent bytes flushes them, which must fail at once rather
-        // than wait for a server that stopped reading.
-        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
-        _socket.Dispose();
+        // than wait for a server that stopped reading. Over a stream we did not open, closing the stream does that.
+        if (_socket is not null)
+        {
+            try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
+            _socket.Dispose();
+        }
+        else
+        {
+            try { await _network.DisposeAsync().ConfigureAwait(false); } catch (Exception) { /* already gone */ }
+        }
         try { await _reader.CompleteAsync().ConfigureAwait(false); } catch (Exception) { /* closed anyway */ }
         try { await _writer.CompleteAsync().ConfigureAwait(false); } catch (Exception) { /* closed anyway */ }
         try
@@ -184,7 +271,7 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         Capabilities = await EhloAsync(allowHelo: true, ct).ConfigureAwait(false);
 
         var tls = _settings.Tls;
-        if (tls != OutboundTlsPolicy.None)
+        if (tls != OutboundTlsPolicy.None && Tls is null)
         {
             if (Capabilities.StartTls)
             {

@@ -16,7 +16,8 @@ namespace Mta.Engine.Outbound.Routing;
 /// <param name="Tls">TLS policy towards this hop.</param>
 /// <param name="UserName">AUTH user name, or null for no AUTH.</param>
 /// <param name="Password">AUTH password (from the config or its password file), or null.</param>
-public sealed record NextHop(string Name, string Host, bool UseMx, int Port, OutboundTlsPolicy Tls, string? UserName, string? Password)
+/// <param name="Hold">Mail for this hop waits in the queue until ETRN or TURN asks for it (<see cref="NextHopOptions.Hold"/>).</param>
+public sealed record NextHop(string Name, string Host, bool UseMx, int Port, OutboundTlsPolicy Tls, string? UserName, string? Password, bool Hold = false)
 {
     /// <summary>Leaves the password out, so a hop can be logged as it is.</summary>
     public override string ToString() =>

@@ -114,7 +114,7 @@ public sealed class NextHopSelector
             password = ReadPasswordFile(file, $"{key}:PasswordFile");
         // The name keeps the configured form, so [relay]:25 and relay:25 (MX of relay) stay two destinations.
         var name = $"{entry.Host.Trim().ToLowerInvariant()}:{entry.Port}";
-        return new NextHop(name, parsed.Host, parsed.UseMx, entry.Port, entry.Tls ?? defaultTls, entry.UserName, password);
+        return new NextHop(name, parsed.Host, parsed.UseMx, entry.Port, entry.Tls ?? defaultTls, entry.UserName, password, entry.Hold);
     }
 
     private static string ReadPasswordFile(string path, string key)

@@ -1,0 +1,74 @@
+// TURN (RFC 821): the queued mail of some domains, delivered over a connection a client handed us by reversing roles.
+using Mta.Abstractions;
+using Mta.Engine.Outbound;
+using Mta.Engine.Outbound.Client;
+
+namespace Mta.Engine.Queue;
+
+public sealed partial class QueueManager
+{
+    /// <summary>
+    /// Delivers every pending recipient whose domain is one of <paramref name="domains"/> over
+    /// <paramref name="connection"/>, one transaction per message, and records the outcomes as any delivery does
+    /// (journal, DSNs, retry schedule). Recipients in delivery elsewhere right now are left alone.
+    /// </summary>
+    /// <returns>How many recipients the other side accepted.</returns>
+    internal async Task<int> DeliverOverAsync(IReadOnlyCollection<string> domains, SmtpClientConnection connection, CancellationToken cancellationToken)
+    {
+        var wanted = new HashSet<string>(domains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        var delivered = 0;
+        foreach (var message in _messages.Values.OrderBy(m => m.ReceivedAt).ToArray())
+        {
+            if (!connection.IsUsable) break;
+            int[] candidates;
+            lock (message.Gate)
+            {
+                candidates = Enumerable.Range(0, message.Tracks.Length)
+                    .Where(i => message.Tracks[i].State is RecipientState.Ready or RecipientState.Deferred
+                                && wanted.Contains(message.Recipients[i].Address.Domain.TrimEnd('.')))
+                    .ToArray();
+            }
+            if (candidates.Length == 0) continue;
+            // Their scheduled retries go; what else the schedule held for this message goes back at its time.
+            foreach (var work in _schedule.RemoveWhere(w => ReferenceEquals(w.Message, message)))
+            {
+                var rest = work.Indexes.Except(candidates).ToArray();
+                if (rest.Length > 0)
+                {
+                    DateTimeOffset at;
+                    lock (message.Gate) at = rest.Select(i => message.Tracks[i].NextAttempt ?? _time.GetUtcNow()).Min();
+                    _schedule.Add(work with { Indexes = rest }, at);
+                }
+            }
+            var claimed = message.Claim(candidates, RecipientState.Ready, RecipientState.Active)
+                .Concat(message.Claim(candidates, RecipientState.Deferred, RecipientState.Active)).ToArray();
+            if (claimed.Length == 0) continue;
+            lock (_idleGate) _busy++;
+            try
+            {
+                var unit = new PassOutcomes(message);
+                var recipients = claimed.Select(i => message.Recipients[i]).ToArray();
+                var envelope = RemoteDelivery.BuildEnvelope(message, recipients);
+                await DeliverBatchAsync(unit, new Route(RouteKind.Remote, "turn:" + connection.Target.HostName), claimed, async ct =>
+                {
+                    try
+                    {
+                        var result = await connection.SendAsync(envelope, message.Content, ct).ConfigureAwait(false);
+                        return new RemoteBatchResult(result.Recipients, connection.Target.ToString(), result.DsnPassedOn);
+                    }
+                    catch (SmtpSessionException ex)
+                    {
+                        return new RemoteBatchResult(recipients.Select(_ => new RecipientResult(RecipientStatus.Deferred, null, "4.4.2 " + ex.Message)).ToArray(), null, false);
+                    }
+                }, () => { }, cancellationToken).ConfigureAwait(false);
+                delivered += unit.DeliveredCount;
+                await CompleteAsync(unit, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ReleaseBusy();
+            }
+        }
+        return delivered;
+    }
+}

@@ -1,0 +1,98 @@
+// `mta queue` against a real running `mta run`: a deferred message is listed with its error, flushed and then gone.
+using System.Text.Json;
+using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Testing;
+
+namespace Mta.EndToEnd.Tests;
+
+public sealed class QueueOperatorTests : IAsyncDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "mta-qop-" + Guid.NewGuid().ToString("n")[..10]);
+
+    public ValueTask DisposeAsync()
+    {
+        MtaTestServer.DeleteQuietly(_data);
+        return ValueTask.CompletedTask;
+    }
+
+    private string WriteConfig(int port, int peerPort, int dnsPort)
+    {
+        Directory.CreateDirectory(_data);
+        var config = new
+        {
+            HostName = "mta.test",
+            DataDirectory = _data,
+            Listeners = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = port, Tls = "None" } },
+            LocalDomains = new[] { "example.test" },
+            Relay = new
+            {
+                TrustedNetworks = new[] { "127.0.0.0/8" },
+                DnsServers = new[] { $"127.0.0.1:{dnsPort}" },
+                Routes = new Dictionary<string, object> { ["remote.test"] = new { Host = "[127.0.0.1]", Port = peerPort, Tls = "None" } },
+            },
+            Scripts = new { Enabled = false },
+            ShutdownTimeout = "00:00:10",
+            Logging = new { LogLevel = new { Default = "Warning" } },
+        };
+        var path = Path.Combine(_data, "mta.config.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(config));
+        return path;
+    }
+
+    [Fact]
+    public async Task List_shows_the_deferred_message_flush_delivers_it_and_delete_removes_one()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { RcptReply = _ => "451 4.7.1 greylisted" });
+        await using var dns = StubDnsServer.Start();
+        dns.ServFailUnknownNames = true;
+        var port = MtaProcess.FreePort();
+        var config = WriteConfig(port, peer.Port, dns.EndPoint.Port);
+        await using var server = MtaProcess.Start("run", "--config", config);
+        await server.WaitForPortAsync(port);
+
+        string keep, drop;
+        await using (var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port)))
+        {
+            await SmtpAssert.EhloAsync(c);
+            keep = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test"], "Subject: one\r\n\r\nx\r\n"), 250).Lines[^1]);
+            drop = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["carol@remote.test"], "Subject: two\r\n\r\ny\r\n"), 250).Lines[^1]);
+        }
+
+        // Both are deferred once the peer has refused them.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        string list;
+        do
+        {
+            var (code, output) = await MtaProcess.RunToEndAsync("queue", "list", "--config", config);
+            Assert.True(code == 0, output);
+            list = output;
+            if (list.Split(keep)[^1].Contains("greylisted", StringComparison.Ordinal) && list.Contains(drop, StringComparison.Ordinal)
+                && list.Split(drop)[^1].Contains("greylisted", StringComparison.Ordinal))
+                break;
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        } while (DateTime.UtcNow < deadline);
+        Assert.Contains(keep, list, StringComparison.Ordinal);
+        Assert.Contains("alice@example.test", list, StringComparison.Ordinal);
+        Assert.Contains("bob@remote.test", list, StringComparison.Ordinal);
+        Assert.Contains("451 4.7.1 greylisted", list, StringComparison.Ordinal);
+        Assert.Contains("in 2 messages", list, StringComparison.Ordinal);
+
+        var (deleteCode, deleteOutput) = await MtaProcess.RunToEndAsync("queue", "delete", drop, "--config", config);
+        Assert.True(deleteCode == 0, deleteOutput);
+
+        peer.Options.RcptReply = null;
+        var (flushCode, flushOutput) = await MtaProcess.RunToEndAsync("queue", "flush", "--domain", "remote.test", "--config", config);
+        Assert.True(flushCode == 0, flushOutput);
+        await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
+        Assert.Equal(["bob@remote.test"], Assert.Single(peer.Received).Recipients);
+
+        deadline = DateTime.UtcNow.AddSeconds(20);
+        do
+        {
+            (_, list) = await MtaProcess.RunToEndAsync("queue", "list", "--config", config);
+            if (list.Contains("Mail queue is empty", StringComparison.Ordinal)) break;
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        } while (DateTime.UtcNow < deadline);
+        Assert.Contains("Mail queue is empty", list, StringComparison.Ordinal);
+    }
+}
