@@ -64,14 +64,14 @@ public sealed class EtrnTests
         await using var c = await SmtpAssert.ConnectAsync(server);
         var ehlo = SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
         Assert.Contains("ETRN", ehlo.Lines);
-        SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 250, "2.0.0", "Queuing for node held.test started");
+        SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 253, "2.0.0", "OK, 1 pending message for node held.test started");
         await routeHost.WaitForTransactionsAsync(1, Bound);
         var received = Assert.Single(routeHost.Received);
         Assert.Equal(["bob@held.test"], received.Recipients);
         Assert.Contains("Subject: for bob@held.test", received.DataText);
         // Nothing is waiting any more.
         await WaitForEmptyQueueAsync(server);
-        SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 251, "2.0.0", "No messages waiting for node held.test");
+        SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 251, "2.0.0", "no messages waiting for node held.test");
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class EtrnTests
         await SmtpAssert.EhloAsync(c);
         // The plain form is exact: sub.held.test is not held.test.
         SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 251, "2.0.0");
-        SmtpAssert.Reply(await c.CommandAsync("ETRN @held.test"), 250, "2.0.0", "node @held.test");
+        SmtpAssert.Reply(await c.CommandAsync("ETRN @held.test"), 253, "2.0.0", "node @held.test");
         await routeHost.WaitForTransactionsAsync(1, Bound);
         Assert.Equal(["carol@sub.held.test"], Assert.Single(routeHost.Received).Recipients);
     }
@@ -120,7 +120,7 @@ public sealed class EtrnTests
         SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 459, "4.7.1");
         SmtpAssert.Reply(await c.CommandAsync("AUTH PLAIN " + Plain("u", "secret")), 235);
         SmtpAssert.Reply(await c.CommandAsync("ETRN other.test"), 459, "4.7.1", "<other.test>: Node not allowed");
-        SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 250, "2.0.0");
+        SmtpAssert.Reply(await c.CommandAsync("ETRN held.test"), 253, "2.0.0");
         await routeHost.WaitForTransactionsAsync(1, Bound);
     }
 

@@ -213,4 +213,42 @@ public sealed class ShippedScriptTests
         SmtpAssert.Reply(await c.CommandAsync("VRFY <Alice@example.test>"), 250, "2.1.5", "<alice@example.test>");
         SmtpAssert.Reply(await c.CommandAsync("VRFY mallory"), 252);
     }
+
+    [Fact]
+    public async Task Terminal_policy_keeps_strangers_and_quiet_users_off_terminals_but_not_out_of_mailboxes()
+    {
+        var me = Environment.UserName.ToLowerInvariant();
+        using var folder = new ScriptFolder();
+        folder.CopyShipped("terminal-policy");
+        await using var server = await Scripting.StartAsync(folder, Scripting.Settings(("terminal-policy:QuietUsers:0", "bob")),
+            configure: o => o.Terminal.Enabled = true);
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("SEND FROM:<mallory@elsewhere.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync($"RCPT TO:<{me}@example.test>"), 550, "5.7.1", "local senders only");
+            SmtpAssert.Reply(await c.CommandAsync("RSET"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("SEND FROM:<alice@example.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<bob@example.test>"), 550, "5.7.1", "does not take terminal messages");
+        }
+
+        // A stranger's SOML to a user who is at a terminal: kept, in the mailbox, never shown.
+        var control = await Mta.Engine.Control.ControlClient.ConnectAsync(server.Paths.ControlSocketPath, TestContext.Current.CancellationToken);
+        var events = control.SendAsync(Mta.Engine.Terminal.TerminalControlCommands.Attach, null, TestContext.Current.CancellationToken)
+            .GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        Assert.True(await events.MoveNextAsync());
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("SOML FROM:<mallory@elsewhere.test>"), 250);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsyncAfterMail(c, [$"{me}@example.test"], "Subject: hi\r\n\r\nhello\r\n"), 250);
+        }
+        Assert.Single(await server.WaitForMailAsync(me));
+        var next = events.MoveNextAsync().AsTask();
+        Assert.False(await Task.WhenAny(next, Task.Delay(300, TestContext.Current.CancellationToken)) == next, "the terminal showed a stranger's message");
+        // Closing the connection ends the pending read; only then may the stream be disposed.
+        await control.DisposeAsync();
+        try { await next; } catch (Exception ex) when (ex is Mta.Engine.Control.ControlException or IOException or OperationCanceledException) { }
+        await events.DisposeAsync();
+    }
 }

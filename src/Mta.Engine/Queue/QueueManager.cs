@@ -365,20 +365,21 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             case RouteKind.Mailbox:
                 if (!MaildirDelivery.IsValidUser(route.Target))
                     return Result.Fail($"5.1.3 '{route.Target}' is not a usable mailbox name");
-                // SAML: the terminal too when the user is there, and always the mailbox (RFC 821 3.4).
-                var shown = message.Kind == TransactionKind.SendAndMail && await ShowOnTerminalAsync(message, route.Target, ct).ConfigureAwait(false);
                 var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct).ConfigureAwait(false);
-                return Result.Delivered((shown ? "terminal and " : "") + "maildir " + Path.GetFileName(path), DsnAction.Delivered);
+                return Result.Delivered("maildir " + Path.GetFileName(path), DsnAction.Delivered);
             case RouteKind.Discard:
                 return Result.Delivered("discarded: " + route.Target, null);
             case RouteKind.Terminal:
                 if (_terminals is not { Enabled: true }) return Result.Defer("4.3.2 " + TerminalNotAvailable);
-                if (await ShowOnTerminalAsync(message, route.Target, ct).ConfigureAwait(false))
-                    return Result.Delivered("terminal " + route.Target, DsnAction.Delivered);
-                // The user logged out between RCPT and now: SOML (and SAML) fall back to the mailbox, SEND bounces.
-                if (message.Kind != TransactionKind.Send)
-                    return await DeliverLocallyAsync(message, recipient, new Route(RouteKind.Mailbox, route.Target), ct).ConfigureAwait(false);
-                return Result.Fail($"5.2.1 {route.Target} {TerminalGone}");
+                var shown = await ShowOnTerminalAsync(message, route.Target, ct).ConfigureAwait(false);
+                // SAML goes to the mailbox as well (RFC 821 3.4); SOML goes there when the user left the terminal between
+                // routing and now; SEND has nowhere else to go and bounces.
+                if (message.Kind == TransactionKind.SendAndMail || (!shown && message.Kind != TransactionKind.Send))
+                {
+                    var mailbox = await DeliverLocallyAsync(message, recipient, new Route(RouteKind.Mailbox, route.Target), ct).ConfigureAwait(false);
+                    return shown ? mailbox with { Detail = "terminal and " + mailbox.Detail } : mailbox;
+                }
+                return shown ? Result.Delivered("terminal " + route.Target, DsnAction.Delivered) : Result.Fail($"5.2.1 {route.Target} {TerminalGone}");
             case RouteKind.Agent:
                 return await DeliverToAgentAsync(message, recipient, route, ct).ConfigureAwait(false);
             default:
@@ -434,8 +435,9 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
 
     /// <summary>
     /// Local domains (and the bare postmaster) go to a Maildir, everything else to a remote route. SEND goes to the
-    /// user's terminal; SOML to the terminal when the user is active there, else the mailbox; SAML to the mailbox,
-    /// whose delivery also shows it on the terminal when the user is active.
+    /// user's terminal; SOML and SAML to the terminal when the user is active there (SAML's terminal delivery also
+    /// fills the mailbox), else to the mailbox. A route hook that picks the mailbox for SOML or SAML keeps the message
+    /// off the terminal: that is how a policy vetoes terminal delivery.
     /// </summary>
     private async ValueTask<Route> BuiltInRouteAsync(QueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
     {
@@ -446,7 +448,8 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         return message.Kind switch
         {
             TransactionKind.Send => new Route(RouteKind.Terminal, user),
-            TransactionKind.SendOrMail when _terminals is { Enabled: true } && await _terminals.IsActiveAsync(user, ct).ConfigureAwait(false)
+            TransactionKind.SendOrMail or TransactionKind.SendAndMail
+                when _terminals is { Enabled: true } && await _terminals.IsActiveAsync(user, ct).ConfigureAwait(false)
                 => new Route(RouteKind.Terminal, user),
             _ => new Route(RouteKind.Mailbox, user),
         };

@@ -127,13 +127,17 @@ internal sealed partial class SmtpSession
             return;
         }
         var queue = _ctx.Queue!;
+        var domains = withSubdomains ? PendingDomainsUnder(queue, domain).ToArray() : [domain];
+        // RFC 1985's 253 carries the number of messages waiting for the node, whatever state their recipients are in.
+        var messages = queue.List().Count(e => e.Recipients.Any(r => r.State is "ready" or "active" or "deferred"
+            && domains.Any(d => r.Address.EndsWith("@" + d, StringComparison.OrdinalIgnoreCase))));
         var count = 0;
-        foreach (var d in withSubdomains ? PendingDomainsUnder(queue, domain) : [domain])
+        foreach (var d in domains)
             count += queue.Flush(domain: d);
         LogEtrn(SessionId, node, _authenticatedUser ?? "-", count);
-        Reply(count > 0
-            ? new SmtpReply(250, "2.0.0", $"Queuing for node {node} started")
-            : new SmtpReply(251, "2.0.0", $"No messages waiting for node {node}"));
+        Reply(messages > 0
+            ? new SmtpReply(253, "2.0.0", $"OK, {messages} pending message{(messages == 1 ? "" : "s")} for node {node} started")
+            : new SmtpReply(251, "2.0.0", $"OK, no messages waiting for node {node}"));
     }
 
     /// <summary>A client in <c>Turn:EtrnNetworks</c> may ask for any domain (a queue run delivers to the domain's own route,
