@@ -225,7 +225,7 @@ public static class QueueCommand
         return code;
     }
 
-    private static bool IsFinal(string state) => state is "delivered" or "failed";
+    private static bool IsFinal(string state) => state is "delivered" or "failed" or "deleted";
 
     // "deferred, 2 attempts, next Tue Jun 03 12:30:00"
     private static string Describe(RecipientSnapshot recipient)

@@ -95,4 +95,57 @@ public sealed class QueueOperatorTests : IAsyncDisposable
         } while (DateTime.UtcNow < deadline);
         Assert.Contains("Mail queue is empty", list, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Killed_server_keeps_deferred_mail_with_its_schedule_and_error()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { RcptReply = _ => "452 4.2.2 mailbox full" });
+        await using var dns = StubDnsServer.Start();
+        dns.ServFailUnknownNames = true;
+        var port = MtaProcess.FreePort();
+        var config = WriteConfig(port, peer.Port, dns.EndPoint.Port);
+        string id;
+        string before;
+        await using (var server = MtaProcess.Start("run", "--config", config))
+        {
+            await server.WaitForPortAsync(port);
+            await using (var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port)))
+            {
+                await SmtpAssert.EhloAsync(c);
+                id = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test"], "Subject: survive\r\n\r\nx\r\n"), 250).Lines[^1]);
+            }
+            before = await WaitForListAsync(config, l => l.Contains("mailbox full", StringComparison.Ordinal));
+            // SIGKILL: no drain, no flush, nothing written at exit.
+            server.Kill();
+            await server.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        }
+        var refusals = peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal));
+
+        await using var again = MtaProcess.Start("run", "--config", config);
+        await again.WaitForPortAsync(port);
+        var after = await WaitForListAsync(config, l => l.Contains(id, StringComparison.Ordinal));
+        // Same message, same error, and the next attempt as scheduled before the kill: not retried at start.
+        Assert.Contains("452 4.2.2 mailbox full", after, StringComparison.Ordinal);
+        Assert.Equal(NextAttemptLine(before), NextAttemptLine(after));
+        Assert.Equal(refusals, peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal)));
+
+        peer.Options.RcptReply = null;
+        var (code, output) = await MtaProcess.RunToEndAsync("queue", "flush", id, "--config", config);
+        Assert.True(code == 0, output);
+        await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
+    }
+
+    private static async Task<string> WaitForListAsync(string config, Func<string, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            var (_, list) = await MtaProcess.RunToEndAsync("queue", "list", "--config", config);
+            if (done(list) || DateTime.UtcNow > deadline) return list;
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+    }
+
+    private static string NextAttemptLine(string list) =>
+        list.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Contains("bob@remote.test", StringComparison.Ordinal)) ?? "(none)";
 }
