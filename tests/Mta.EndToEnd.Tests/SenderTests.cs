@@ -511,4 +511,43 @@ public sealed class SenderTests
         Assert.Contains("STARTTLS", rcpt.LastError, StringComparison.Ordinal);
         Assert.DoesNotContain(peer.Commands, c => c.StartsWith("MAIL", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Deliveries_parked_on_a_destination_whose_circuit_opens_are_still_woken_and_deferred()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { Greeting = _ => "421 4.3.2 go away" });
+        await using var server = await StartMtaAsync(peer, configure: o =>
+        {
+            o.Relay.Resilience.DestinationConcurrency = 1;
+            o.Relay.Resilience.ConnectRetries = 0;
+            o.Relay.Resilience.BreakerMinimumThroughput = 2;
+        });
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
+            SendAsync(server, "alice@example.test", [$"u{i}@remote.test"], $"Subject: {i}\r\n\r\nbody\r\n")));
+        // Idle means nobody is parked or active any more: every one was tried or refused by the open circuit.
+        await IdleAsync(server);
+        var states = Queue(server).List().SelectMany(e => e.Recipients).Select(r => r.State).ToArray();
+        Assert.Equal(8, states.Length);
+        Assert.All(states, s => Assert.Equal("deferred", s));
+    }
+
+    [Fact]
+    public async Task Routes_to_one_host_with_different_tls_policies_never_share_a_transaction_or_a_connection()
+    {
+        await using var peer = await TestSmtpServer.StartAsync();
+        await using var server = await StartMtaAsync(peer, configure: o =>
+        {
+            o.Relay.Routes["secret.test"] = new NextHopOptions { Host = "[127.0.0.1]", Port = peer.Port, Tls = OutboundTlsPolicy.Encrypt };
+            o.Relay.Resilience.ConnectRetries = 0;
+            o.Relay.Resilience.ConnectionCacheTime = TimeSpan.FromSeconds(30);
+        });
+        await SendAsync(server, "alice@example.test", ["bob@remote.test", "carol@secret.test"], "Subject: mixed\r\n\r\nbody\r\n");
+        await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
+        await IdleAsync(server);
+        // The clear-text route delivered; the one that requires TLS did not go out in clear over the same host.
+        Assert.Equal(["bob@remote.test"], Assert.Single(peer.Received).Recipients);
+        var secret = Assert.Single(Assert.Single(Queue(server).List()).Recipients, r => r.Address == "carol@secret.test");
+        Assert.Equal("deferred", secret.State);
+        Assert.Contains("STARTTLS", secret.LastError, StringComparison.Ordinal);
+    }
 }

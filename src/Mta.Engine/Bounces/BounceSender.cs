@@ -72,6 +72,10 @@ internal sealed partial class BounceSender
             $"Received: by {_options.HostName} (Mta) id {queueId}; {MimeKit.Utils.DateUtils.FormatDate(now)}\r\n");
         var envelopeParameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         if (!System.Text.Ascii.IsValid(to.LocalPart) || !System.Text.Ascii.IsValid(to.Domain)) envelopeParameters["SMTPUTF8"] = null;
+        // The DSN may carry the original: it needs what the original needed to travel on (RFC 6152, RFC 6531).
+        if (parameters.TryGetValue("BODY", out var body) && string.Equals(body, "8BITMIME", StringComparison.OrdinalIgnoreCase))
+            envelopeParameters["BODY"] = "8BITMIME";
+        if (parameters.ContainsKey("SMTPUTF8")) envelopeParameters["SMTPUTF8"] = null;
         // NOTIFY=NEVER on the DSN's own recipient, and the null reverse-path, keep a DSN from causing another.
         var envelope = new SpoolEnvelope(queueId, TransactionKind.Mail, now, SmtpAddress.Null, envelopeParameters,
             [new EnvelopeRecipient(to, DsnNotify.Never)], Extensibility.Plugins.MessageSubmitter.LocalClient, _options.HostName, null,

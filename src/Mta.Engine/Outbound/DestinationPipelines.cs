@@ -33,7 +33,7 @@ internal sealed partial class DestinationPipelines
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ResiliencePipelineRegistry<string> _registry = new();
-    private readonly ConcurrentDictionary<string, DestinationState> _states = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, Lazy<DestinationState>> _states = new(StringComparer.OrdinalIgnoreCase);
 
     public DestinationPipelines(DestinationResilienceOptions options, TimeProvider time, ILogger logger)
     {
@@ -43,15 +43,17 @@ internal sealed partial class DestinationPipelines
     }
 
     /// <summary>Destinations seen so far.</summary>
-    public IEnumerable<DestinationState> Destinations => _states.Values;
+    public IEnumerable<DestinationState> Destinations => _states.Values.Select(l => l.Value);
 
     /// <summary>The destination's state and pipeline, created on first use.</summary>
-    public DestinationState Get(string destination) => _states.GetOrAdd(destination, Create);
+    // Lazy: two workers reaching a new destination at once must end up with the one state its pipeline was built from.
+    public DestinationState Get(string destination) =>
+        _states.GetOrAdd(destination, d => new Lazy<DestinationState>(() => Create(d), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
     /// <summary>Closes the circuits of all destinations (or of the matching ones) so their mail is tried at once.</summary>
     public async Task ResetAsync(Func<string, bool>? match = null)
     {
-        foreach (var state in _states.Values)
+        foreach (var state in Destinations)
         {
             if (match is not null && !match(state.Name)) continue;
             if (state.DeadUntil is null) continue;

@@ -77,10 +77,11 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
         }
         if (resolution.Targets.Count == 0) return All(recipients, RecipientStatus.Failed, "5.4.4 no address for " + hop.Host);
 
-        var state = _pipelines.Get(hop.Name);
+        var state = _pipelines.Get(hop.Key);
         var envelope = BuildEnvelope(message, recipients);
         var settings = new ConnectionSettings(_heloName, hop.Tls, hop.UserName, hop.Password, _options.Relay.Timeouts);
         var attempt = new Attempt(this, state, resolution.Targets, settings, envelope, message.Content);
+        var admitted = true;
         try
         {
             var (result, host) = await state.Pipeline.ExecuteAsync(
@@ -90,6 +91,7 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
         }
         catch (RateLimiterRejectedException)
         {
+            admitted = false;
             return null;
         }
         catch (BrokenCircuitException)
@@ -121,7 +123,9 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
         }
         finally
         {
-            if (attempt.Started) state.ResumeOne();
+            // Every admitted delivery frees its slot when it ends, attempted or not (an open circuit refuses inside the
+            // limiter): each wakes one parked delivery, or parked work would wait for mail that may never come.
+            if (admitted) state.ResumeOne();
         }
     }
 
@@ -193,16 +197,26 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
     private sealed class Attempt(RemoteDelivery owner, DestinationState state, IReadOnlyList<SmtpTarget> targets, ConnectionSettings settings,
         OutboundEnvelope envelope, IMessageContent content)
     {
-        public bool Started { get; private set; }
-
         public async ValueTask<(TransactionResult Result, string Host)> RunAsync(CancellationToken ct)
         {
-            Started = true;
             SmtpClientConnection? connection = owner._cache.TryTake(state.Name);
-            if (connection is not null && !await connection.ResetAsync(ct).ConfigureAwait(false))
+            if (connection is not null)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                connection = null;
+                bool reset;
+                try
+                {
+                    reset = await connection.ResetAsync(ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
+                if (!reset)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    connection = null;
+                }
             }
             try
             {

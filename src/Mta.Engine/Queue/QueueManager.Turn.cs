@@ -10,7 +10,8 @@ public sealed partial class QueueManager
     /// <summary>
     /// Delivers every pending recipient whose domain is one of <paramref name="domains"/> over
     /// <paramref name="connection"/>, one transaction per message, and records the outcomes as any delivery does
-    /// (journal, DSNs, retry schedule). Recipients in delivery elsewhere right now are left alone.
+    /// (journal, DSNs, retry schedule). Only recipients waiting for a retry (deferred or held) are taken; one in
+    /// delivery elsewhere, or just arrived, keeps its own path (a held one is deferred and waits for the next TURN).
     /// </summary>
     /// <returns>How many recipients the other side accepted.</returns>
     internal async Task<int> DeliverOverAsync(IReadOnlyCollection<string> domains, SmtpClientConnection connection, CancellationToken cancellationToken)
@@ -20,28 +21,28 @@ public sealed partial class QueueManager
         foreach (var message in _messages.Values.OrderBy(m => m.ReceivedAt).ToArray())
         {
             if (!connection.IsUsable) break;
+            // Only recipients waiting in the schedule: one on its way through a worker (or already in the ready lane) keeps
+            // its own path, so no recipient ever has two works in flight.
+            var removed = _schedule.RemoveWhere(w => ReferenceEquals(w.Message, message));
             int[] candidates;
             lock (message.Gate)
             {
-                candidates = Enumerable.Range(0, message.Tracks.Length)
-                    .Where(i => message.Tracks[i].State is RecipientState.Ready or RecipientState.Deferred
+                candidates = removed.SelectMany(w => w.Indexes).Distinct()
+                    .Where(i => message.Tracks[i].State == RecipientState.Deferred
                                 && wanted.Contains(message.Recipients[i].Address.Domain.TrimEnd('.')))
                     .ToArray();
             }
-            if (candidates.Length == 0) continue;
-            // Their scheduled retries go; what else the schedule held for this message goes back at its time.
-            foreach (var work in _schedule.RemoveWhere(w => ReferenceEquals(w.Message, message)))
+            // What else the schedule held for this message goes back at its time.
+            foreach (var work in removed)
             {
                 var rest = work.Indexes.Except(candidates).ToArray();
-                if (rest.Length > 0)
-                {
-                    DateTimeOffset at;
-                    lock (message.Gate) at = rest.Select(i => message.Tracks[i].NextAttempt ?? _time.GetUtcNow()).Min();
-                    _schedule.Add(work with { Indexes = rest }, at);
-                }
+                if (rest.Length == 0) continue;
+                DateTimeOffset at;
+                lock (message.Gate) at = rest.Select(i => message.Tracks[i].NextAttempt ?? _time.GetUtcNow()).Min();
+                _schedule.Add(work with { Indexes = rest }, at);
             }
-            var claimed = message.Claim(candidates, RecipientState.Ready, RecipientState.Active)
-                .Concat(message.Claim(candidates, RecipientState.Deferred, RecipientState.Active)).ToArray();
+            if (candidates.Length == 0) continue;
+            var claimed = message.Claim(candidates, RecipientState.Deferred, RecipientState.Active);
             if (claimed.Length == 0) continue;
             lock (_idleGate) _busy++;
             try

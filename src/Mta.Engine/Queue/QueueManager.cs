@@ -267,7 +267,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
                     else if (route.Kind == RouteKind.Remote)
                     {
                         var hop = _remote.Select(route.Target);
-                        if (!remote.TryGetValue(hop.Name, out var group)) remote[hop.Name] = group = (hop, []);
+                        if (!remote.TryGetValue(hop.Key, out var group)) remote[hop.Key] = group = (hop, []);
                         group.Indexes.Add(index);
                         continue;
                     }
@@ -312,7 +312,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         {
             // The destination is at its concurrency limit: wait for a slot without holding this worker.
             lock (_idleGate) _busy++;
-            _remote.Destination(hop.Name).Park(() =>
+            _remote.Destination(hop.Key).Park(() =>
             {
                 MakeReady(new Work(message, indexes, hop, forced), retry: false);
                 ReleaseBusy();
@@ -558,8 +558,10 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             }
             catch (Exception ex)
             {
-                // A DSN that could not be spooled must not be lost: its recipients stay in the queue and fail again later.
                 LogDsnFailed(ex, message.QueueId);
+                // A success or delay notice is best effort: delivering the message again to retry it would be worse.
+                if (group.Key is not DsnAction.Failed) continue;
+                // A failure notice must not be lost: its recipients stay in the queue, fail again later and then retry it.
                 foreach (var (index, _) in group)
                 {
                     unit.Finals.RemoveAll(f => f.Index == index);

@@ -235,7 +235,16 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
 
     private static async Task<Socket> ConnectAsync(SmtpTarget target, TimeSpan timeout, CancellationToken ct)
     {
-        var socket = new Socket(target.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket;
+        try
+        {
+            socket = new Socket(target.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch (SocketException ex)
+        {
+            // E.g. an IPv6 address on a host without IPv6: this address is unusable, the next MX host may not be.
+            throw new SmtpSessionException($"connect to {target}: {ex.Message}", SessionStage.Connect, inner: ex);
+        }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
         try

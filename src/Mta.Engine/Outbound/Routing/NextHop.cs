@@ -19,6 +19,13 @@ namespace Mta.Engine.Outbound.Routing;
 /// <param name="Hold">Mail for this hop waits in the queue until ETRN or TURN asks for it (<see cref="NextHopOptions.Hold"/>).</param>
 public sealed record NextHop(string Name, string Host, bool UseMx, int Port, OutboundTlsPolicy Tls, string? UserName, string? Password, bool Hold = false)
 {
+    /// <summary>
+    /// What makes deliveries share a destination (one transaction, one pipeline, one connection cache): the name plus
+    /// the TLS policy, the AUTH identity and hold. Two routes to one host with different TLS or AUTH must never share
+    /// a transaction or a cached connection.
+    /// </summary>
+    public string Key => Tls == OutboundTlsPolicy.May && UserName is null && !Hold ? Name : $"{Name}|tls={Tls}|user={UserName}|hold={Hold}";
+
     /// <summary>Leaves the password out, so a hop can be logged as it is.</summary>
     public override string ToString() =>
         $"{Name} (host={Host}, mx={UseMx}, port={Port}, tls={Tls}{(UserName is null ? "" : $", user={UserName}")})";
