@@ -1,20 +1,21 @@
 // Idle SMTP connections kept for a moment so the next message to the same destination skips connect, EHLO and TLS.
-using System.Collections.Concurrent;
 using Mta.Engine.Configuration;
 using Mta.Engine.Outbound.Client;
 
 namespace Mta.Engine.Outbound;
 
 /// <summary>
-/// Keeps an idle connection per destination for <see cref="DestinationResilienceOptions.ConnectionCacheTime"/>
-/// (Postfix's smtp_connection_cache_time_limit), then closes it with QUIT. A connection that failed, got 421 or
-/// reached <see cref="DestinationResilienceOptions.MaxTransactionsPerConnection"/> is never cached.
+/// Keeps idle connections per destination for <see cref="DestinationResilienceOptions.ConnectionCacheTime"/>
+/// (Postfix's smtp_connection_cache_time_limit), then closes them with QUIT. A connection that failed, got 421 or
+/// reached <see cref="DestinationResilienceOptions.MaxTransactionsPerConnection"/> is never cached. An expired entry
+/// is removed with its connection, and a destination without idle connections leaves nothing behind.
 /// </summary>
 internal sealed class ConnectionCache : IAsyncDisposable
 {
     private readonly DestinationResilienceOptions _options;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, ConcurrentStack<Entry>> _idle = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, List<Entry>> _idle = new(StringComparer.OrdinalIgnoreCase);
     private bool _disposed;
 
     public ConnectionCache(DestinationResilienceOptions options, TimeProvider time)
@@ -24,62 +25,89 @@ internal sealed class ConnectionCache : IAsyncDisposable
     }
 
     /// <summary>Idle connections held now, all destinations.</summary>
-    public int Count => _idle.Values.Sum(s => s.Count);
+    public int Count
+    {
+        get { lock (_gate) return _idle.Values.Sum(l => l.Count); }
+    }
 
     /// <summary>The most recently used idle connection to the destination, or null.</summary>
     public SmtpClientConnection? TryTake(string destination)
     {
-        if (!_idle.TryGetValue(destination, out var stack)) return null;
-        while (stack.TryPop(out var entry))
+        Entry? entry;
+        lock (_gate)
         {
-            if (entry.TryClaim()) return entry.Connection;
+            if (!_idle.TryGetValue(destination, out var list) || list.Count == 0) return null;
+            entry = list[^1];
+            Remove(destination, list, entry);
         }
-        return null;
+        entry.Timer?.Dispose();
+        return entry.Connection;
     }
 
     /// <summary>Keeps the connection for the next message to the destination, or closes it.</summary>
     public void Return(string destination, SmtpClientConnection connection)
     {
-        if (_disposed || _options.ConnectionCacheTime <= TimeSpan.Zero || !connection.IsUsable
+        if (_options.ConnectionCacheTime <= TimeSpan.Zero || !connection.IsUsable
             || connection.TransactionCount >= _options.MaxTransactionsPerConnection)
         {
             CloseInBackground(connection);
             return;
         }
-        var entry = new Entry(connection);
-        _idle.GetOrAdd(destination, _ => new ConcurrentStack<Entry>()).Push(entry);
-        entry.Timer = _time.CreateTimer(static s =>
+        var entry = new Entry(this, destination, connection);
+        lock (_gate)
         {
-            var e = (Entry)s!;
-            // Whoever claims first owns the connection: a taker uses it, the timer closes it.
-            if (e.TryClaim()) CloseInBackground(e.Connection);
-        }, entry, _options.ConnectionCacheTime, Timeout.InfiniteTimeSpan);
+            if (_disposed)
+            {
+                CloseInBackground(connection);
+                return;
+            }
+            if (!_idle.TryGetValue(destination, out var list)) _idle[destination] = list = [];
+            list.Add(entry);
+            // Created under the lock, so a taker never sees an entry whose timer is still to come.
+            entry.Timer = _time.CreateTimer(static s => ((Entry)s!).Owner.Expire((Entry)s!), entry, _options.ConnectionCacheTime, Timeout.InfiniteTimeSpan);
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        _disposed = true;
-        var closing = new List<Task>();
-        foreach (var stack in _idle.Values)
-            while (stack.TryPop(out var entry))
-                if (entry.TryClaim()) closing.Add(entry.Connection.DisposeAsync().AsTask());
-        await Task.WhenAll(closing).ConfigureAwait(false);
+        List<Entry> all;
+        lock (_gate)
+        {
+            _disposed = true;
+            all = _idle.Values.SelectMany(l => l).ToList();
+            _idle.Clear();
+        }
+        foreach (var entry in all) entry.Timer?.Dispose();
+        await Task.WhenAll(all.Select(e => e.Connection.DisposeAsync().AsTask())).ConfigureAwait(false);
+    }
+
+    private void Expire(Entry entry)
+    {
+        lock (_gate)
+        {
+            // Taken meanwhile: the taker owns it now.
+            if (!_idle.TryGetValue(entry.Destination, out var list) || !list.Contains(entry)) return;
+            Remove(entry.Destination, list, entry);
+        }
+        entry.Timer?.Dispose();
+        CloseInBackground(entry.Connection);
+    }
+
+    // Called under _gate.
+    private void Remove(string destination, List<Entry> list, Entry entry)
+    {
+        list.Remove(entry);
+        if (list.Count == 0) _idle.Remove(destination);
     }
 
     private static void CloseInBackground(SmtpClientConnection connection) =>
         _ = Task.Run(async () => await connection.DisposeAsync().ConfigureAwait(false));
 
-    private sealed class Entry(SmtpClientConnection connection)
+    private sealed class Entry(ConnectionCache owner, string destination, SmtpClientConnection connection)
     {
-        private int _claimed;
+        public ConnectionCache Owner { get; } = owner;
+        public string Destination { get; } = destination;
         public SmtpClientConnection Connection { get; } = connection;
         public ITimer? Timer { get; set; }
-
-        public bool TryClaim()
-        {
-            if (Interlocked.Exchange(ref _claimed, 1) != 0) return false;
-            Timer?.Dispose();
-            return true;
-        }
     }
 }
