@@ -72,6 +72,11 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             {
                 return;
             }
+            catch (SocketException) when (_abort.IsCancellationRequested)
+            {
+                // Closing the listener at shutdown fails the pending accept (ECANCELED / aborted): that is the stop.
+                return;
+            }
             catch (SocketException ex)
             {
                 // Transient accept failures (e.g. out of descriptors) must not end the listener.
