@@ -72,7 +72,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             {
                 return;
             }
-            catch (SocketException) when (_abort.IsCancellationRequested)
+            catch (SocketException) when (_stopping || _abort.IsCancellationRequested)
             {
                 // Closing the listener at shutdown fails the pending accept (ECANCELED / aborted): that is the stop.
                 return;
