@@ -236,16 +236,19 @@ public sealed class DestinationResilienceOptions
     /// <summary>Quick retries within an attempt when no connection could be set up (refused, unreachable, 4xx
     /// greeting) or it dropped before the transaction began. Defaults to 2.</summary>
     public int ConnectRetries { get; set; } = 2;
-    /// <summary>First delay of those retries; it doubles, with jitter. Defaults to 1 s.</summary>
-    public TimeSpan ConnectRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>First delay of those retries; it doubles, with jitter. Defaults to 200 ms: the retries are for a blip,
+    /// and each one holds a delivery worker while a destination is down.</summary>
+    public TimeSpan ConnectRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
     /// <summary>Failed attempts within <see cref="BreakerSamplingDuration"/> after which the destination is taken for
     /// dead (when every attempt failed). Low on purpose: a small destination never sees Polly's default 100 calls.
     /// Defaults to 3.</summary>
     public int BreakerMinimumThroughput { get; set; } = 3;
     /// <summary>Share of failed attempts that opens the circuit. Defaults to 1.0 (all of them).</summary>
     public double BreakerFailureRatio { get; set; } = 1.0;
-    /// <summary>Window over which attempts are counted. Defaults to 5 minutes.</summary>
-    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Window over which attempts are counted. Defaults to 30 s: short, so that a busy destination that goes
+    /// down is taken for dead soon after its last successes leave the window (the breaker counts a failure ratio, and
+    /// minutes of earlier successes would keep it closed through an outage).</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>How long a dead destination's mail is deferred without an attempt. Defaults to 5 minutes.</summary>
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Deliveries at once to one destination. Defaults to 20, as Postfix's default_destination_concurrency_limit.</summary>
