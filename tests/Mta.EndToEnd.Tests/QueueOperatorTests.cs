@@ -114,7 +114,9 @@ public sealed class QueueOperatorTests : IAsyncDisposable
                 await SmtpAssert.EhloAsync(c);
                 id = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test"], "Subject: survive\r\n\r\nx\r\n"), 250).Lines[^1]);
             }
-            before = await WaitForListAsync(config, l => l.Contains("mailbox full", StringComparison.Ordinal));
+            // Deferred (with its next attempt), not merely active with the error already noted.
+            before = await WaitForListAsync(config, l => l.Contains("mailbox full", StringComparison.Ordinal)
+                && l.Contains("deferred, 1 attempt, next", StringComparison.Ordinal));
             // SIGKILL: no drain, no flush, nothing written at exit.
             server.Kill();
             await server.WaitForExitAsync(TimeSpan.FromSeconds(20));

@@ -60,7 +60,7 @@ public sealed class SenderTests
         Assert.Equal("delivery-status", report.ReportType);
         var status = Assert.IsType<MessageDeliveryStatus>(report[1]);
         using var text = new MemoryStream();
-        status.Content.DecodeTo(text);
+        status.Content!.DecodeTo(text);
         return Encoding.UTF8.GetString(text.ToArray());
     }
 
@@ -179,8 +179,8 @@ public sealed class SenderTests
         Assert.Contains("Remote-MTA: dns; 127.0.0.1", status, StringComparison.Ordinal);
         Assert.DoesNotContain("bob@remote.test", status, StringComparison.Ordinal);
         // The original comes back (RET not given, small message).
-        var original = Assert.IsType<MessagePart>(((MultipartReport)dsn.Body)[2]);
-        Assert.Equal("<m1@example.test>", "<" + original.Message.MessageId + ">");
+        var original = Assert.IsType<MessagePart>(Assert.IsType<MultipartReport>(dsn.Body)[2]);
+        Assert.Equal("<m1@example.test>", "<" + original.Message!.MessageId + ">");
 
         // 5xx is final: an hour later nothing is tried again.
         var rcpts = peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal));
@@ -350,7 +350,7 @@ public sealed class SenderTests
         var mails = await server.WaitForMailAsync("alice", 2);
         var messages = new List<MimeMessage>();
         foreach (var f in mails) messages.Add(await MimeMessage.LoadAsync(f, Ct));
-        var delayed = Assert.Single(messages, m => m.Subject.StartsWith("Delayed Mail", StringComparison.Ordinal));
+        var delayed = Assert.Single(messages, m => m.Subject?.StartsWith("Delayed Mail", StringComparison.Ordinal) == true);
         Assert.Contains("Action: delayed", DeliveryStatus(delayed), StringComparison.Ordinal);
         Assert.Contains("Will-Retry-Until:", DeliveryStatus(delayed), StringComparison.Ordinal);
         var failed = Assert.Single(messages, m => m.Subject == "Undelivered Mail Returned to Sender");

@@ -134,9 +134,9 @@ public sealed class TerminalDeliveryTests
         Assert.Contains("Subject: fall back", await File.ReadAllTextAsync(mailbox, Ct), StringComparison.Ordinal);
         var dsn = await MimeMessage.LoadAsync(Assert.Single(await server.WaitForMailAsync("alice")), Ct);
         Assert.Equal("Undelivered Mail Returned to Sender", dsn.Subject);
-        var status = Assert.IsType<MessageDeliveryStatus>(((MultipartReport)dsn.Body)[1]);
+        var status = Assert.IsType<MessageDeliveryStatus>(Assert.IsType<MultipartReport>(dsn.Body)[1]);
         using var text = new MemoryStream();
-        status.Content.DecodeTo(text);
+        status.Content!.DecodeTo(text);
         var fields = System.Text.Encoding.UTF8.GetString(text.ToArray());
         Assert.Contains("Action: failed", fields, StringComparison.Ordinal);
         Assert.Contains("Status: 5.2.1", fields, StringComparison.Ordinal);
