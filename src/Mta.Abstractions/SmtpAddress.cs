@@ -19,6 +19,9 @@ public sealed record SmtpAddress(string LocalPart, string Domain)
     /// <summary>True when the local part is <c>postmaster</c> in any case (RFC 5321 section 4.5.1).</summary>
     public bool IsPostmaster => string.Equals(LocalPart, "postmaster", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>True when the address is all ASCII, so it can travel without SMTPUTF8 (RFC 6531).</summary>
+    public bool IsAscii => System.Text.Ascii.IsValid(LocalPart) && System.Text.Ascii.IsValid(Domain);
+
     /// <summary>True when the domain is an address literal such as <c>[192.0.2.1]</c> or <c>[IPv6:::1]</c>.</summary>
     public bool IsAddressLiteral => Domain.StartsWith('[');
 

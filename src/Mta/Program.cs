@@ -25,18 +25,7 @@ run.SetAction(async (parse, cancellationToken) =>
         Console.Error.WriteLine(ex.Message);
         return 2;
     }
-    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-    builder.Configuration.AddConfiguration(loaded.Configuration);
-    builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
-    builder.Logging.AddSimpleConsole(o =>
-    {
-        o.SingleLine = true;
-        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        o.UseUtcTimestamp = true;
-    });
-    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
-    builder.Services.AddMtaEngine(loaded.Options);
-    using var host = builder.Build();
+    using var host = Mta.MtaHost.Build(loaded);
     var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mta");
     logger.LogInformation("Mta starting with {Config}", loaded.Source);
     try

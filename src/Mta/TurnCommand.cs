@@ -84,10 +84,19 @@ public static class TurnCommand
         }
         var options = loaded.Options;
         var domains = request.Domains.Select(d => d.Trim().TrimEnd('.')).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        Mta.Engine.Outbound.Routing.NextHopSelector routes;
+        try
+        {
+            routes = new Mta.Engine.Outbound.Routing.NextHopSelector(options);
+        }
+        catch (Mta.Engine.Configuration.StartupException ex)
+        {
+            return Fail(Usage, ex.Message);
+        }
         foreach (var domain in domains)
         {
             // Mail for a domain we neither deliver nor route would go back out by MX: to the server it just came from.
-            if (!IsLocal(options, domain) && !HasRoute(options, domain))
+            if (!IsLocal(options, domain) && routes.RouteFor(domain) is null)
                 return Fail(Usage, $"--domain {domain}: not one of LocalDomains and no Relay:Routes entry; its mail would loop back to {hostName}");
         }
         string? password = null;
@@ -100,7 +109,7 @@ public static class TurnCommand
         // The engine first: a configuration that cannot start must fail before the other server hands us anything.
         // It runs without listeners: this command receives on its own connection only.
         options.Listeners.Clear();
-        using var host = BuildHost(loaded);
+        using var host = MtaHost.Build(loaded, logToStandardError: true);
         try
         {
             await host.StartAsync(cancellationToken);
@@ -181,31 +190,8 @@ public static class TurnCommand
         }
     }
 
-    private static IHost BuildHost(LoadedConfig loaded)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddConfiguration(loaded.Configuration);
-        builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        // Standard output carries the result line only; the log goes to standard error.
-        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
-        builder.Services.AddMtaEngine(loaded.Options);
-        return builder.Build();
-    }
-
     private static bool IsLocal(MtaOptions options, string domain) =>
         options.LocalDomains.Any(d => string.Equals(d.TrimEnd('.'), domain, StringComparison.OrdinalIgnoreCase));
-
-    // As the transport map matches: the domain itself, or a ".parent" entry.
-    private static bool HasRoute(MtaOptions options, string domain) =>
-        options.Relay.Routes.ContainsKey(domain)
-        || options.Relay.Routes.Keys.Any(k => k.StartsWith('.') && domain.EndsWith(k, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the port defaults to 25.</summary>
     private static bool TryParseHost(string text, out string host, out int port)

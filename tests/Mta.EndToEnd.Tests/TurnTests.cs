@@ -265,42 +265,22 @@ public sealed class TurnTests
     /// <summary>A socket that plays the client until TURN and the receiving server after it, line by line.</summary>
     private sealed class Peer : IAsyncDisposable
     {
-        private readonly TcpClient _tcp;
-        private readonly NetworkStream _stream;
-        private readonly byte[] _buffer = new byte[64 * 1024];
-        private int _start, _end;
+        private readonly RawSmtpClient _client;
 
-        private Peer(TcpClient tcp)
-        {
-            _tcp = tcp;
-            _stream = tcp.GetStream();
-        }
+        private Peer(RawSmtpClient client) => _client = client;
 
-        public static async Task<Peer> ConnectAsync(IPEndPoint endPoint)
-        {
-            var tcp = new TcpClient();
-            await tcp.ConnectAsync(endPoint);
-            return new Peer(tcp);
-        }
+        public static async Task<Peer> ConnectAsync(IPEndPoint endPoint) =>
+            new(await RawSmtpClient.ConnectAsync(endPoint, readGreeting: false));
 
-        public Task WriteAsync(string text) => _stream.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask();
+        public Task WriteAsync(string text) => _client.SendAsync(text);
 
-        public async Task<RawReply> CommandAsync(string line)
-        {
-            await WriteAsync(line + "\r\n");
-            return await ReadReplyAsync();
-        }
+        public Task<RawReply> CommandAsync(string line) => _client.CommandAsync(line);
 
-        public async Task<RawReply> ReadReplyAsync()
-        {
-            var lines = new List<string>();
-            while (true)
-            {
-                var line = await ReadLineAsync() ?? throw new IOException("closed while reading a reply");
-                lines.Add(line.Length > 4 ? line[4..] : "");
-                if (line.Length == 3 || line[3] == ' ') return new RawReply(int.Parse(line.AsSpan(0, 3)), lines);
-            }
-        }
+        public Task<RawReply> ReadReplyAsync() => _client.ReadReplyAsync();
+
+        public Task<bool> IsClosedAsync(TimeSpan? timeout = null) => _client.IsClosedByServerAsync(timeout);
+
+        private Task<string?> ReadLineAsync() => _client.ReadLineAsync();
 
         /// <summary>Greets, answers EHLO and every transaction, until QUIT; returns what was received.</summary>
         public async Task<IReadOnlyList<Received>> ServeAsync(string name)
@@ -344,49 +324,6 @@ public sealed class TurnTests
             }
         }
 
-        public async Task<bool> IsClosedAsync(TimeSpan? timeout = null)
-        {
-            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
-            try
-            {
-                while (true)
-                {
-                    if (await _stream.ReadAsync(_buffer, cts.Token) == 0) return true;
-                }
-            }
-            catch (OperationCanceledException) { return false; }
-            catch (IOException) { return true; }
-        }
-
-        private async Task<string?> ReadLineAsync()
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            while (true)
-            {
-                var lf = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-                if (lf >= 0)
-                {
-                    var end = lf > _start && _buffer[lf - 1] == '\r' ? lf - 1 : lf;
-                    var line = Encoding.UTF8.GetString(_buffer, _start, end - _start);
-                    _start = lf + 1;
-                    return line;
-                }
-                if (_start > 0)
-                {
-                    Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
-                    _end -= _start;
-                    _start = 0;
-                }
-                var n = await _stream.ReadAsync(_buffer.AsMemory(_end), cts.Token);
-                if (n == 0) return null;
-                _end += n;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stream.DisposeAsync();
-            _tcp.Dispose();
-        }
+        public ValueTask DisposeAsync() => _client.DisposeAsync();
     }
 }

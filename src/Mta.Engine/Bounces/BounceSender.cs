@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Queue;
+using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Spool;
 using Mta.Protocol;
 
@@ -23,15 +24,15 @@ internal sealed partial class BounceSender
     public const string DoubleBounceNotification = "double-bounce";
 
     private readonly MtaOptions _options;
-    private readonly IMessageSpool _spool;
+    private readonly MessageSubmitter _submitter;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SmtpAddress _postmaster;
 
-    public BounceSender(MtaOptions options, IMessageSpool spool, TimeProvider time, ILogger<BounceSender> logger)
+    public BounceSender(MtaOptions options, MessageSubmitter submitter, TimeProvider time, ILogger<BounceSender> logger)
     {
         _options = options;
-        _spool = spool;
+        _submitter = submitter;
         _time = time;
         _logger = logger;
         _postmaster = new SmtpAddress("postmaster", options.LocalDomains.FirstOrDefault() ?? options.HostName);
@@ -55,32 +56,15 @@ internal sealed partial class BounceSender
         if (recipients.Count == 0 || message.Envelope.Notification == DoubleBounceNotification) return null;
         var doubleBounce = message.ReversePath.IsNull;
         var to = doubleBounce ? _postmaster : message.ReversePath;
-        var parameters = message.Envelope.MailParameters;
-        var ret = parameters.TryGetValue("RET", out var r) && r is not null
-            ? r.ToUpperInvariant() switch { "FULL" => DsnReturn.Full, "HDRS" => DsnReturn.Headers, _ => DsnReturn.Unspecified }
-            : DsnReturn.Unspecified;
-        string? envelopeId = null;
-        if (parameters.TryGetValue("ENVID", out var e) && e is not null && Xtext.TryDecode(e, out var decoded)) envelopeId = decoded;
-        var now = _time.GetUtcNow();
-        var request = new DsnRequest(_options.HostName, message.QueueId, message.ReceivedAt, message.ReversePath, envelopeId, ret,
-            message.Envelope.HeloName, recipients, message.Content, _options.Queue.BounceSizeLimit, to, doubleBounce, now);
+        var original = message.Envelope;
+        var request = new DsnRequest(_options.HostName, message.QueueId, message.ReceivedAt, message.ReversePath, original.EnvelopeId,
+            original.Ret, original.HeloName, recipients, message.Content, _options.Queue.BounceSizeLimit, to, doubleBounce, _time.GetUtcNow());
         var dsn = await DsnBuilder.BuildAsync(request, cancellationToken).ConfigureAwait(false);
-        var bytes = DsnBuilder.ToWireBytes(dsn);
-
-        var queueId = QueueIds.Next();
-        var trace = System.Text.Encoding.ASCII.GetBytes(
-            $"Received: by {_options.HostName} (Mta) id {queueId}; {MimeKit.Utils.DateUtils.FormatDate(now)}\r\n");
-        var envelopeParameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        if (!System.Text.Ascii.IsValid(to.LocalPart) || !System.Text.Ascii.IsValid(to.Domain)) envelopeParameters["SMTPUTF8"] = null;
-        // The DSN may carry the original: it needs what the original needed to travel on (RFC 6152, RFC 6531).
-        if (parameters.TryGetValue("BODY", out var body) && string.Equals(body, "8BITMIME", StringComparison.OrdinalIgnoreCase))
-            envelopeParameters["BODY"] = "8BITMIME";
-        if (parameters.ContainsKey("SMTPUTF8")) envelopeParameters["SMTPUTF8"] = null;
-        // NOTIFY=NEVER on the DSN's own recipient, and the null reverse-path, keep a DSN from causing another.
-        var envelope = new SpoolEnvelope(queueId, TransactionKind.Mail, now, SmtpAddress.Null, envelopeParameters,
-            [new EnvelopeRecipient(to, DsnNotify.Never)], Extensibility.Plugins.MessageSubmitter.LocalClient, _options.HostName, null,
-            doubleBounce ? DoubleBounceNotification : DsnNotification);
-        await _spool.CommitAsync(envelope, Buffers.Sequences.Join([trace, bytes]), cancellationToken).ConfigureAwait(false);
+        // NOTIFY=NEVER on the DSN's own recipient, and the null reverse-path, keep a DSN from causing another. It may carry
+        // the original: it needs what the original needed to travel on (RFC 6152, RFC 6531).
+        var queueId = await _submitter.SubmitAsync(SmtpAddress.Null, [new EnvelopeRecipient(to, DsnNotify.Never)], DsnBuilder.ToWireBytes(dsn),
+            doubleBounce ? DoubleBounceNotification : DsnNotification, (original.Body == BodyType.EightBitMime, original.SmtpUtf8),
+            cancellationToken).ConfigureAwait(false);
         LogSent(message.QueueId, queueId, recipients[0].Action.ToString().ToLowerInvariant(), to.ToPathString(), recipients.Count);
         return queueId;
     }

@@ -137,25 +137,14 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
     /// <summary>The outbound envelope of some recipients of a queued message: BODY, RET, ENVID and SMTPUTF8 as received.</summary>
     internal static OutboundEnvelope BuildEnvelope(QueuedMessage message, IReadOnlyList<EnvelopeRecipient> recipients)
     {
-        var parameters = message.Envelope.MailParameters;
-        var body = parameters.TryGetValue("BODY", out var b) && b is not null
-            ? b.ToUpperInvariant() switch { "8BITMIME" => BodyType.EightBitMime, "7BIT" => BodyType.SevenBit, "BINARYMIME" => BodyType.BinaryMime, _ => BodyType.Unspecified }
-            : BodyType.Unspecified;
-        var ret = parameters.TryGetValue("RET", out var r) && r is not null
-            ? r.ToUpperInvariant() switch { "FULL" => DsnReturn.Full, "HDRS" => DsnReturn.Headers, _ => DsnReturn.Unspecified }
-            : DsnReturn.Unspecified;
-        string? envelopeId = null;
-        if (parameters.TryGetValue("ENVID", out var e) && e is not null && Xtext.TryDecode(e, out var decoded)) envelopeId = decoded;
+        var envelope = message.Envelope;
         // SMTPUTF8 is needed only when an address of this transaction is not ASCII; a message that merely may carry
         // UTF-8 goes to a server without SMTPUTF8 as it is (RFC 6531 3.2 leaves the downgrade decision to us).
-        var needsUtf8 = parameters.ContainsKey("SMTPUTF8")
-            && (!IsAscii(message.ReversePath) || recipients.Any(x => !IsAscii(x.Address)));
+        var needsUtf8 = envelope.SmtpUtf8 && (!message.ReversePath.IsAscii || recipients.Any(x => !x.Address.IsAscii));
         return new OutboundEnvelope(message.ReversePath,
             recipients.Select(x => new OutboundRecipient(x.Address, x.Notify, x.OriginalRecipient)).ToArray(),
-            message.Content.Size, body, needsUtf8, ret, envelopeId);
+            message.Content.Size, envelope.Body, needsUtf8, envelope.Ret, envelope.EnvelopeId);
     }
-
-    private static bool IsAscii(SmtpAddress address) => Ascii.IsValid(address.LocalPart) && Ascii.IsValid(address.Domain);
 
     private async Task<SmtpClientConnection> ConnectAsync(IReadOnlyList<SmtpTarget> targets, ConnectionSettings settings, CancellationToken ct)
     {

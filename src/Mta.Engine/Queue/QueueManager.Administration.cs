@@ -27,15 +27,17 @@ public sealed partial class QueueManager
             && (domain is null || work.Indexes.Any(i => string.Equals(work.Message.Recipients[i].Address.Domain.TrimEnd('.'),
                 domain.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)));
         var due = _schedule.RemoveWhere(Matches);
-        // An operator's flush means "try now": a destination taken for dead would otherwise defer it unseen.
-        _ = _remote.ResetDestinationsAsync(domain is null ? null : name => name.Contains(domain, StringComparison.OrdinalIgnoreCase));
-        var recipients = 0;
-        foreach (var work in due)
-        {
-            recipients += work.Indexes.Length;
-            MakeReady(work with { Forced = true }, retry: true);
-        }
+        var recipients = due.Sum(w => w.Indexes.Length);
         LogFlushed(queueId ?? "-", domain ?? "-", recipients);
+        // An operator's flush means "try now": a destination taken for dead would otherwise defer it unseen, so the
+        // circuits close first and the work is released after. Counted busy meanwhile, so the queue is not idle.
+        lock (_idleGate) _busy++;
+        _remote.ResetDestinationsAsync(domain is null ? null : name => name.Contains(domain, StringComparison.OrdinalIgnoreCase))
+            .ContinueWith(_ =>
+            {
+                foreach (var work in due) MakeReady(work with { Forced = true }, retry: true);
+                ReleaseBusy();
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return recipients;
     }
 

@@ -42,7 +42,7 @@ public sealed partial class QueueManager
                 _schedule.Add(work with { Indexes = rest }, at);
             }
             if (candidates.Length == 0) continue;
-            var claimed = message.Claim(candidates, RecipientState.Deferred, RecipientState.Active);
+            var claimed = message.Claim(candidates, RecipientState.Active, RecipientState.Deferred);
             if (claimed.Length == 0) continue;
             lock (_idleGate) _busy++;
             try

@@ -70,7 +70,9 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         _remote = remote ?? new RemoteDelivery(options, new NextHopSelector(options),
             new DnsTargetResolver(options, loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<RemoteDelivery>());
-        _bounces = bounces ?? new BounceSender(options, spool, time, loggerFactory.CreateLogger<BounceSender>());
+        _bounces = bounces ?? new BounceSender(options,
+            new Extensibility.Plugins.MessageSubmitter(spool, options, time, loggerFactory.CreateLogger<Extensibility.Plugins.MessageSubmitter>()),
+            time, loggerFactory.CreateLogger<BounceSender>());
         _terminals = terminals;
         _ready = new ReadyQueue<Work>(_queue.DeferredShare);
         _schedule = new RetrySchedule<Work>(time, work => MakeReady(work, retry: true));
@@ -235,8 +237,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             await CompleteAsync(unit, ct).ConfigureAwait(false);
             return;
         }
-        var indexes = message.Claim(work.Indexes, RecipientState.Ready, RecipientState.Active)
-            .Concat(message.Claim(work.Indexes, RecipientState.Deferred, RecipientState.Active)).ToArray();
+        var indexes = message.Claim(work.Indexes, RecipientState.Active, RecipientState.Ready, RecipientState.Deferred);
         var remote = new Dictionary<string, (NextHop Hop, List<int> Indexes)>(StringComparer.OrdinalIgnoreCase);
         foreach (var index in indexes)
         {
@@ -593,7 +594,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             }
             foreach (var group in unit.Deferrals.GroupBy(d => d.Record.NextAttempt))
             {
-                var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Active, RecipientState.Deferred);
+                var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Deferred, RecipientState.Active);
                 if (indexes.Length > 0) _schedule.Add(new Work(message, indexes), group.Key);
             }
         }

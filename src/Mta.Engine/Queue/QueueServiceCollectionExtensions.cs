@@ -7,6 +7,7 @@ using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.Engine.Delivery;
 using Mta.Engine.Extensibility;
+using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Routing;
 using Mta.Engine.Spool;
@@ -32,7 +33,10 @@ public static class QueueServiceCollectionExtensions
             sp.GetRequiredService<ILogger<DnsTargetResolver>>()));
         services.TryAddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<NextHopSelector>(),
             sp.GetRequiredService<ITargetResolver>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RemoteDelivery>>()));
-        services.TryAddSingleton(sp => new BounceSender(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<IMessageSpool>(),
+        // DSNs enter the spool the way any message made inside the server does: through the one submitter.
+        services.TryAddSingleton(sp => new BounceSender(sp.GetRequiredService<MtaOptions>(),
+            sp.GetService<Mta.Abstractions.IMessageSubmitter>() as MessageSubmitter ?? new MessageSubmitter(sp.GetRequiredService<IMessageSpool>(),
+                sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<MessageSubmitter>>()),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BounceSender>>()));
         services.TryAddSingleton(sp => new QueueManager(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<HookPipeline>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueManager>>(), sp.GetRequiredService<SegmentSpool>(),

@@ -71,15 +71,16 @@ internal sealed class QueuedMessage : IQueuedMessage
         }
     }
 
-    /// <summary>Moves the recipients that are not final to <paramref name="state"/>; returns the indexes moved.</summary>
-    public int[] Claim(IEnumerable<int> indexes, RecipientState from, RecipientState to)
+    /// <summary>Moves those of <paramref name="indexes"/> that are in one of the <paramref name="from"/> states to
+    /// <paramref name="to"/>; returns the indexes moved.</summary>
+    public int[] Claim(IEnumerable<int> indexes, RecipientState to, params RecipientState[] from)
     {
         var claimed = new List<int>();
         lock (Gate)
         {
             foreach (var i in indexes)
             {
-                if (Tracks[i].State != from) continue;
+                if (Array.IndexOf(from, Tracks[i].State) < 0) continue;
                 Tracks[i].State = to;
                 claimed.Add(i);
             }

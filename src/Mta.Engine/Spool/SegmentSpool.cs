@@ -565,91 +565,96 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         }
     }
 
-    private void WriteRetryJournal(long number, List<PendingMark> marks)
+    /// <summary>
+    /// Appends deferral states to the segment's retry journal. A failure loses only the schedule: after a restart these
+    /// recipients are tried at once instead of at their time.
+    /// </summary>
+    private void WriteRetryJournal(long number, List<PendingMark> marks) => AppendMarks(number, marks, s => s.Retry, batch =>
+    {
+        var buffer = new List<byte>(batch.Count * 128);
+        foreach (var mark in batch)
+            SpoolFormat.WriteRetryEntry(buffer, mark.Location.Offset, mark.RecipientIndex, mark.Deferral!.Value);
+        return buffer.ToArray();
+    }, written: null);
+
+    /// <summary>
+    /// Appends final outcomes to the segment's done journal and retires the segment when nothing in it is pending. A
+    /// failure leaves the recipients pending on disk: after a restart they are delivered again (at least once).
+    /// </summary>
+    private void WriteJournal(long number, List<PendingMark> marks) => AppendMarks(number, marks, s => s.Done, batch =>
+    {
+        var buffer = new byte[batch.Count * SpoolFormat.JournalEntrySize];
+        for (var i = 0; i < batch.Count; i++)
+            SpoolFormat.WriteJournalEntry(buffer.AsSpan(i * SpoolFormat.JournalEntrySize, SpoolFormat.JournalEntrySize),
+                batch[i].Location.Offset, batch[i].RecipientIndex, batch[i].Outcome);
+        return buffer;
+    }, segment =>
+    {
+        Interlocked.Add(ref _journalEntries, marks.Count);
+        lock (_gate)
+        {
+            segment.Pending -= marks.Count;
+            if (segment.Pending <= 0 && segment.Sealed) Retire(segment);
+        }
+    });
+
+    /// <summary>One durable append of a batch of marks to one of a segment's side files, then their acknowledgement.</summary>
+    private void AppendMarks(long number, List<PendingMark> marks, Func<Segment, SideFile> side, Func<List<PendingMark>, byte[]> encode,
+        Action<Segment>? written)
     {
         Segment? segment;
         lock (_gate) _segments.TryGetValue(number, out segment);
         if (segment is null)
         {
-            // Every recipient of the segment became final meanwhile: nothing is left to retry.
+            // Every recipient of the segment became final meanwhile and it is gone: there is nothing left to record.
             foreach (var mark in marks) mark.Completion.TrySetResult();
             return;
         }
+        var file = side(segment);
         try
         {
-            var created = false;
-            if (segment.Retry is null)
-            {
-                created = !File.Exists(segment.RetryPath);
-                segment.Retry = File.OpenHandle(segment.RetryPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-                // Append after the last valid entry, overwriting a tail a crash cut short.
-                segment.RetryLength = created ? 0 : ValidRetryLength(segment.RetryPath);
-            }
-            var buffer = new List<byte>(marks.Count * 128);
-            foreach (var mark in marks)
-                SpoolFormat.WriteRetryEntry(buffer, mark.Location.Offset, mark.RecipientIndex, mark.Deferral!.Value);
-            var bytes = buffer.ToArray();
-            RandomAccess.Write(segment.Retry, bytes, segment.RetryLength);
-            DurableIo.FlushData(segment.Retry);
-            if (created) DurableIo.FlushDirectory(_directory);
-            segment.RetryLength += bytes.Length;
+            file.Append(encode(marks), _directory);
+            written?.Invoke(segment);
             foreach (var mark in marks) mark.Completion.TrySetResult();
         }
         catch (Exception ex)
         {
-            // Only the schedule is lost: after a restart these recipients are tried at once instead of at their time.
-            LogJournalFailed(ex, segment.RetryPath);
+            LogJournalFailed(ex, file.Path);
             foreach (var mark in marks) mark.Completion.TrySetException(ex);
         }
     }
 
-    private static long ValidRetryLength(string path)
+    /// <summary>
+    /// An append-only file beside a segment (its done or retry journal), opened on first use. Appends start after the
+    /// last valid entry, so a tail a crash cut short is overwritten rather than followed.
+    /// </summary>
+    private sealed class SideFile(string path, Func<SafeFileHandle, long> validLength)
     {
-        ReadRetryJournal(path, out var valid);
-        return valid;
-    }
+        private SafeFileHandle? _handle;
+        private long _length;
 
-    private void WriteJournal(long number, List<PendingMark> marks)
-    {
-        Segment? segment;
-        lock (_gate) _segments.TryGetValue(number, out segment);
-        if (segment is null)
-        {
-            foreach (var mark in marks) mark.Completion.TrySetResult();
-            return;
-        }
-        try
+        public string Path { get; } = path;
+
+        /// <summary>Writes and fdatasyncs <paramref name="bytes"/>; a file created now also gets its directory entry synced.</summary>
+        public void Append(byte[] bytes, string directory)
         {
             var created = false;
-            if (segment.Journal is null)
+            if (_handle is null)
             {
-                created = !File.Exists(segment.JournalPath);
-                segment.Journal = File.OpenHandle(segment.JournalPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-                var length = RandomAccess.GetLength(segment.Journal);
-                // Overwrite a partial entry left by a crash rather than appending after it.
-                segment.JournalLength = length - length % SpoolFormat.JournalEntrySize;
+                created = !File.Exists(Path);
+                _handle = File.OpenHandle(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+                _length = created ? 0 : validLength(_handle);
             }
-            var buffer = new byte[marks.Count * SpoolFormat.JournalEntrySize];
-            for (var i = 0; i < marks.Count; i++)
-                SpoolFormat.WriteJournalEntry(buffer.AsSpan(i * SpoolFormat.JournalEntrySize, SpoolFormat.JournalEntrySize),
-                    marks[i].Location.Offset, marks[i].RecipientIndex, marks[i].Outcome);
-            RandomAccess.Write(segment.Journal, buffer, segment.JournalLength);
-            DurableIo.FlushData(segment.Journal);
-            if (created) DurableIo.FlushDirectory(_directory);
-            segment.JournalLength += buffer.Length;
-            Interlocked.Add(ref _journalEntries, marks.Count);
-            lock (_gate)
-            {
-                segment.Pending -= marks.Count;
-                if (segment.Pending <= 0 && segment.Sealed) Retire(segment);
-            }
-            foreach (var mark in marks) mark.Completion.TrySetResult();
+            RandomAccess.Write(_handle, bytes, _length);
+            DurableIo.FlushData(_handle);
+            if (created) DurableIo.FlushDirectory(directory);
+            _length += bytes.Length;
         }
-        catch (Exception ex)
+
+        public void Close()
         {
-            // The recipients stay pending on disk: after a restart they are delivered again (at least once).
-            LogJournalFailed(ex, segment.JournalPath);
-            foreach (var mark in marks) mark.Completion.TrySetException(ex);
+            _handle?.Dispose();
+            _handle = null;
         }
     }
 
@@ -657,14 +662,20 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     {
         public long Number { get; } = number;
         public string Path { get; } = path;
-        public string JournalPath { get; } = journalPath;
-        public string RetryPath { get; } = retryPath;
         public SafeFileHandle? Handle { get; set; }
-        public SafeFileHandle? Journal { get; set; }
-        public SafeFileHandle? Retry { get; set; }
-        public long RetryLength { get; set; }
+        /// <summary>Final outcomes; fixed-size entries, so a torn last one is cut at the entry size.</summary>
+        public SideFile Done { get; } = new(journalPath, h =>
+        {
+            var length = RandomAccess.GetLength(h);
+            return length - length % SpoolFormat.JournalEntrySize;
+        });
+        /// <summary>Deferral states; variable-size entries, so the valid part is found by reading them.</summary>
+        public SideFile Retry { get; } = new(retryPath, _ =>
+        {
+            ReadRetryJournal(retryPath, out var valid);
+            return valid;
+        });
         public long Length { get; set; }
-        public long JournalLength { get; set; }
         /// <summary>Recipients in this segment without a final outcome.</summary>
         public int Pending { get; set; }
         /// <summary>No longer written to: may be deleted once <see cref="Pending"/> reaches zero.</summary>
@@ -676,10 +687,8 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         {
             Handle?.Dispose();
             Handle = null;
-            Journal?.Dispose();
-            Journal = null;
-            Retry?.Dispose();
-            Retry = null;
+            Done.Close();
+            Retry.Close();
         }
     }
 

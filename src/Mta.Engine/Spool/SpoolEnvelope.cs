@@ -1,6 +1,7 @@
 // The envelope stored beside each message in the spool, serialised as JSON with a source-generated context.
 using System.Text.Json.Serialization;
 using Mta.Abstractions;
+using Mta.Protocol;
 
 namespace Mta.Engine.Spool;
 
@@ -26,7 +27,24 @@ public sealed record SpoolEnvelope(
     string ClientAddress,
     string? HeloName,
     string? AuthenticatedUser,
-    string? Notification = null);
+    string? Notification = null)
+{
+    /// <summary>BODY as given on MAIL (8BITMIME needs a next hop that offers it).</summary>
+    public BodyType Body => MailParameters.TryGetValue("BODY", out var b) && b is not null
+        ? b.ToUpperInvariant() switch { "8BITMIME" => BodyType.EightBitMime, "7BIT" => BodyType.SevenBit, "BINARYMIME" => BodyType.BinaryMime, _ => BodyType.Unspecified }
+        : BodyType.Unspecified;
+
+    /// <summary>DSN RET as given on MAIL.</summary>
+    public DsnReturn Ret => MailParameters.TryGetValue("RET", out var r) && r is not null
+        ? r.ToUpperInvariant() switch { "FULL" => DsnReturn.Full, "HDRS" => DsnReturn.Headers, _ => DsnReturn.Unspecified }
+        : DsnReturn.Unspecified;
+
+    /// <summary>DSN ENVID as given on MAIL, xtext-decoded; null when absent or not valid xtext.</summary>
+    public string? EnvelopeId => MailParameters.TryGetValue("ENVID", out var e) && e is not null && Xtext.TryDecode(e, out var decoded) ? decoded : null;
+
+    /// <summary>MAIL carried SMTPUTF8.</summary>
+    public bool SmtpUtf8 => MailParameters.ContainsKey("SMTPUTF8");
+}
 
 // IgnoreReadOnlyProperties keeps SmtpAddress's computed flags (IsNull, IsPostmaster...) out of the file.
 [JsonSourceGenerationOptions(UseStringEnumConverter = true, IgnoreReadOnlyProperties = true,

@@ -80,7 +80,8 @@ public sealed class RawSmtpClient : IAsyncDisposable
         catch (IOException) { return true; }
     }
 
-    private async Task<string?> ReadLineAsync()
+    /// <summary>Reads one line without its CRLF; null when the peer closed the connection.</summary>
+    public async Task<string?> ReadLineAsync()
     {
         using var cts = new CancellationTokenSource(ReadTimeout);
         while (true)

@@ -22,8 +22,16 @@ public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions opt
     public const string LocalClient = "127.0.0.1";
 
     /// <inheritdoc />
-    public async ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
-        CancellationToken cancellationToken)
+    public ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
+        CancellationToken cancellationToken) =>
+        SubmitAsync(reversePath, recipients, message, null, null, cancellationToken);
+
+    /// <summary>As the public overload, for the server's own notifications.</summary>
+    /// <param name="notification">Recorded as <see cref="SpoolEnvelope.Notification"/>.</param>
+    /// <param name="needs">BODY=8BITMIME and SMTPUTF8 the message needs whatever its addresses (a DSN that returns an
+    /// original sent with them).</param>
+    internal async ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
+        string? notification, (bool EightBit, bool SmtpUtf8)? needs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reversePath);
         ArgumentNullException.ThrowIfNull(recipients);
@@ -35,16 +43,16 @@ public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions opt
         var trace = Encoding.ASCII.GetBytes($"Received: by {options.HostName} (Mta) id {queueId}; {DateUtils.FormatDate(now)}\r\n");
         var parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         // A non-ASCII address can only travel on with SMTPUTF8; say so as the client would have.
-        if (!IsAscii(reversePath) || recipients.Any(r => !IsAscii(r.Address))) parameters["SMTPUTF8"] = null;
+        if (!reversePath.IsAscii || recipients.Any(r => !r.Address.IsAscii) || needs?.SmtpUtf8 == true) parameters["SMTPUTF8"] = null;
+        if (needs?.EightBit == true) parameters["BODY"] = "8BITMIME";
         var envelope = new SpoolEnvelope(queueId, TransactionKind.Mail, now, reversePath, parameters, recipients.ToArray(),
-            LocalClient, options.HostName, null);
+            LocalClient, options.HostName, null, notification);
         await spool.CommitAsync(envelope, Sequences.Join([trace, message]), cancellationToken).ConfigureAwait(false);
         LogSubmitted(queueId, reversePath.ToPathString(), recipients.Count, trace.Length + message.Length);
         return queueId;
     }
 
-    private static bool IsAscii(SmtpAddress address) => Ascii.IsValid(address.LocalPart) && Ascii.IsValid(address.Domain);
 
-    [LoggerMessage(EventId = 520, Level = LogLevel.Information, Message = "{QueueId}: submitted by an extension, from={ReversePath} rcpts={Recipients} size={Size}")]
+    [LoggerMessage(EventId = 520, Level = LogLevel.Information, Message = "{QueueId}: submitted from inside the server, from={ReversePath} rcpts={Recipients} size={Size}")]
     private partial void LogSubmitted(string queueId, string reversePath, int recipients, long size);
 }

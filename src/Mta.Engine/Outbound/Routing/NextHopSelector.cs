@@ -44,21 +44,29 @@ public sealed class NextHopSelector
 
         // Route keys are domain names, so an address literal never matches one; the smart host still takes it,
         // as Postfix's relayhost overrides every non-local destination.
-        if (literal is null)
-        {
-            if (_routes.TryGetValue(domain, out var exact))
-                return exact;
-            for (var dot = domain.IndexOf('.'); dot >= 0; dot = domain.IndexOf('.', dot + 1))
-            {
-                if (_routes.TryGetValue(domain[dot..], out var parent))
-                    return parent;
-            }
-        }
+        if (literal is null && RouteFor(domain) is { } route)
+            return route;
         if (_smartHost is not null)
             return _smartHost;
         return literal is not null
             ? new NextHop(domain, literal.ToString(), UseMx: false, DefaultPort, _defaultTls, null, null)
             : new NextHop(domain, domain, UseMx: true, DefaultPort, _defaultTls, null, null);
+    }
+
+    /// <summary>The transport-map entry (<c>Relay:Routes</c>) for <paramref name="recipientDomain"/>: the domain's own
+    /// entry, else the one of its nearest <c>.parent</c>; null when the map has none.</summary>
+    public NextHop? RouteFor(string recipientDomain)
+    {
+        ArgumentNullException.ThrowIfNull(recipientDomain);
+        var domain = NormalizeDomain(recipientDomain);
+        if (_routes.TryGetValue(domain, out var exact))
+            return exact;
+        for (var dot = domain.IndexOf('.'); dot >= 0; dot = domain.IndexOf('.', dot + 1))
+        {
+            if (_routes.TryGetValue(domain[dot..], out var parent))
+                return parent;
+        }
+        return null;
     }
 
     /// <summary>The IP address inside an RFC 5321 address literal (<c>[192.0.2.1]</c>, <c>[IPv6:2001:db8::1]</c>),

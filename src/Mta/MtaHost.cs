@@ -1,0 +1,34 @@
+// The engine host as `mta run` and `mta turn` start it: one place for config, logging and shutdown settings.
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Mta.Configuration;
+using Mta.Engine;
+
+namespace Mta;
+
+internal static class MtaHost
+{
+    /// <summary>Builds the host of the whole engine from a loaded configuration.</summary>
+    /// <param name="loaded">The configuration.</param>
+    /// <param name="logToStandardError">Every log line to standard error, keeping standard output for a command's result.</param>
+    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddConfiguration(loaded.Configuration);
+        builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        if (logToStandardError)
+            builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
+        builder.Services.AddMtaEngine(loaded.Options);
+        return builder.Build();
+    }
+}
