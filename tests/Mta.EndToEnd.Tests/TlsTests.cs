@@ -376,99 +376,37 @@ public sealed class TlsTests
     /// <summary>A byte-exact SMTP client that can switch to TLS mid-session, for what MailKit will not do.</summary>
     private sealed class TlsClient : IAsyncDisposable
     {
-        private readonly TcpClient _tcp;
-        private Stream _stream;
-        private readonly byte[] _buffer = new byte[64 * 1024];
-        private int _start, _end;
+        private readonly RawSmtpClient _client;
 
-        private TlsClient(TcpClient tcp)
-        {
-            _tcp = tcp;
-            _stream = tcp.GetStream();
-        }
+        private TlsClient(RawSmtpClient client) => _client = client;
 
-        public static async Task<TlsClient> ConnectAsync(IPEndPoint endPoint)
-        {
-            var tcp = new TcpClient();
-            await tcp.ConnectAsync(endPoint);
-            return new TlsClient(tcp);
-        }
+        public static async Task<TlsClient> ConnectAsync(IPEndPoint endPoint) =>
+            new(await RawSmtpClient.ConnectAsync(endPoint, readGreeting: false));
 
         /// <summary>Bytes received but not yet read as replies; after 220 to STARTTLS there must be none.</summary>
-        public int BufferedBytes => _end - _start;
+        public int BufferedBytes => _client.BufferedBytes;
 
         public async Task HandshakeAsync(MtaTestServer server, SslProtocols protocols = SslProtocols.None)
         {
             Assert.Equal(0, BufferedBytes);
-            var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            await _client.StartTlsAsync(new SslClientAuthenticationOptions
             {
                 TargetHost = "mta.test",
                 EnabledSslProtocols = protocols,
                 RemoteCertificateValidationCallback = (_, cert, _, _) => IsServerCertificate(server, cert),
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             }, cts.Token);
-            _stream = ssl;
         }
 
-        public Task SendAsync(string text) => _stream.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask();
+        public Task SendAsync(string text) => _client.SendAsync(text);
 
-        public async Task<RawReply> CommandAsync(string line)
-        {
-            await SendAsync(line + "\r\n");
-            return await ReadReplyAsync();
-        }
+        public Task<RawReply> CommandAsync(string line) => _client.CommandAsync(line);
 
-        public async Task<RawReply> ReadReplyAsync()
-        {
-            var lines = new List<string>();
-            while (true)
-            {
-                var line = await ReadLineAsync() ?? throw new IOException("connection closed while reading a reply; got: " + string.Join(" | ", lines));
-                lines.Add(line.Length > 4 ? line[4..] : "");
-                if (line.Length == 3 || line[3] == ' ') return new RawReply(int.Parse(line.AsSpan(0, 3)), lines);
-            }
-        }
+        public Task<RawReply> ReadReplyAsync() => _client.ReadReplyAsync();
 
-        public async Task<bool> IsClosedByServerAsync()
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                while (await _stream.ReadAsync(_buffer, cts.Token) > 0) { }
-                return true;
-            }
-            catch (OperationCanceledException) { return false; }
-            catch (IOException) { return true; }
-        }
+        public Task<bool> IsClosedByServerAsync() => _client.IsClosedByServerAsync();
 
-        private async Task<string?> ReadLineAsync()
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            while (true)
-            {
-                var lf = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-                if (lf >= 0)
-                {
-                    var end = lf > _start && _buffer[lf - 1] == '\r' ? lf - 1 : lf;
-                    var line = Encoding.UTF8.GetString(_buffer, _start, end - _start);
-                    _start = lf + 1;
-                    return line;
-                }
-                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
-                _end -= _start;
-                _start = 0;
-                var n = await _stream.ReadAsync(_buffer.AsMemory(_end), cts.Token);
-                if (n == 0) return null;
-                _end += n;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stream.DisposeAsync();
-            _tcp.Dispose();
-        }
+        public ValueTask DisposeAsync() => _client.DisposeAsync();
     }
 }

@@ -14,7 +14,7 @@ public sealed record RawReply(int Code, IReadOnlyList<string> Lines)
 public sealed class RawSmtpClient : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
-    private readonly NetworkStream _stream;
+    private Stream _stream;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start, _end;
 
@@ -37,6 +37,17 @@ public sealed class RawSmtpClient : IAsyncDisposable
             if (greeting.Code != 220) throw new InvalidOperationException("greeting: " + greeting);
         }
         return client;
+    }
+
+    /// <summary>Bytes received but not yet read as replies (after 220 to STARTTLS there must be none).</summary>
+    public int BufferedBytes => _end - _start;
+
+    /// <summary>Switches the connection to TLS: after 220 to STARTTLS, or at once on an implicit-TLS listener.</summary>
+    public async Task StartTlsAsync(System.Net.Security.SslClientAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        var ssl = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: false);
+        await ssl.AuthenticateAsClientAsync(options, cancellationToken);
+        _stream = ssl;
     }
 
     public Task SendAsync(string text) => SendAsync(Encoding.UTF8.GetBytes(text));
