@@ -1,11 +1,9 @@
 // The `mta` command: run the server, or check a configuration without starting it.
 using System.CommandLine;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mta.Configuration;
-using Mta.Engine;
 
 var configOption = new Option<FileInfo?>("--config", "-c")
 {

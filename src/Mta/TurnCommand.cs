@@ -2,13 +2,10 @@
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 using Mta.Configuration;
-using Mta.Engine;
 using Mta.Engine.Configuration;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Client;
