@@ -127,9 +127,11 @@ internal sealed partial class SmtpSession
             return;
         }
         var queue = _ctx.Queue!;
-        var domains = withSubdomains ? PendingDomainsUnder(queue, domain).ToArray() : [domain];
+        // One snapshot of the queue serves both the subdomain search and the count.
+        var entries = queue.List();
+        var domains = withSubdomains ? PendingDomainsUnder(entries, domain).ToArray() : [domain];
         // RFC 1985's 253 carries the number of messages waiting for the node, whatever state their recipients are in.
-        var messages = queue.List().Count(e => e.Recipients.Any(r => r.State is "ready" or "active" or "deferred"
+        var messages = entries.Count(e => e.Recipients.Any(r => r.State is "ready" or "active" or "deferred"
             && domains.Any(d => r.Address.EndsWith("@" + d, StringComparison.OrdinalIgnoreCase))));
         var count = 0;
         foreach (var d in domains)
@@ -151,10 +153,10 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>The domain and every subdomain of it that has a recipient waiting in the queue.</summary>
-    private static IEnumerable<string> PendingDomainsUnder(Control.IQueueAdministration queue, string domain)
+    private static IEnumerable<string> PendingDomainsUnder(IReadOnlyList<Control.QueueEntrySnapshot> entries, string domain)
     {
         var found = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { domain };
-        foreach (var entry in queue.List())
+        foreach (var entry in entries)
         {
             foreach (var recipient in entry.Recipients)
             {
