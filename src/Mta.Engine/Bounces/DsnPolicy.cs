@@ -1,6 +1,7 @@
 // When a DSN is due (RFC 3461 NOTIFY) and which RFC 3463 status code a reply or log line stands for.
 using System.Text.RegularExpressions;
 using Mta.Abstractions;
+using Mta.Protocol;
 
 namespace Mta.Engine.Bounces;
 
@@ -57,7 +58,7 @@ public static partial class DsnPolicy
     }
 
     /// <summary>True for a well-formed RFC 3463 code with class 2, 4 or 5.</summary>
-    internal static bool IsValidStatus(string? status) => status is not null && WholeStatus().IsMatch(status);
+    internal static bool IsValidStatus(string? status) => status is not null && EnhancedStatusCode.TryParse(status, out _);
 
     private static string FromReply(Match m)
     {
@@ -78,7 +79,4 @@ public static partial class DsnPolicy
 
     [GeneratedRegex(@"said:\s*(?<code>[245][0-9][0-9])(?![0-9.])", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
     private static partial Regex ReplyAfterSaid();
-
-    [GeneratedRegex(@"^[245]\.[0-9]{1,3}\.[0-9]{1,3}$", RegexOptions.CultureInvariant)]
-    private static partial Regex WholeStatus();
 }
