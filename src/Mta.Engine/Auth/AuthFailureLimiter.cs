@@ -118,7 +118,7 @@ public sealed class AuthFailureLimiter
     // IPv4-mapped IPv6 counts as the IPv4 address; other IPv6 addresses count per /64.
     internal static IPAddress Key(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6) return address.MapToIPv4();
+        if (address.IsIPv4MappedToIPv6) return Receiver.ClientAddress.Canonical(address);
         if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return address;
         Span<byte> bytes = stackalloc byte[16];
         address.TryWriteBytes(bytes, out _);

@@ -20,8 +20,7 @@ internal static class ReceivedHeader
     public static string Build(ISessionInfo session, string hostName, string queueId, bool utf8, IReadOnlyList<EnvelopeRecipient> recipients, DateTimeOffset now)
     {
         var sb = new StringBuilder(256);
-        var ip = session.RemoteEndPoint.Address;
-        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
+        var ip = ClientAddress.Canonical(session.RemoteEndPoint.Address);
         var literal = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6:" + ip : ip.ToString();
         sb.Append("Received: from ").Append(Sanitize(session.HeloName ?? "unknown"))
           .Append(" ([").Append(literal).Append("])\r\n");

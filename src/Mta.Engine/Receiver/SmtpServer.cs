@@ -91,8 +91,8 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     private async Task HandleConnectionAsync(ListenerOptions options, Socket client)
     {
         client.NoDelay = true;
-        var remote = (IPEndPoint)client.RemoteEndPoint!;
-        var ip = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
+        var remote = ClientAddress.Canonical((IPEndPoint)client.RemoteEndPoint!);
+        var ip = remote.Address;
         var total = Interlocked.Increment(ref _connections);
         var fromIp = _perIp.AddOrUpdate(ip, 1, (_, n) => n + 1);
         try
@@ -153,7 +153,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     private async Task<ServedSession> RunSessionAsync(Stream stream, IPEndPoint remote, IPEndPoint local, ListenerOptions options,
         IReadOnlyCollection<string>? acceptDomains, CancellationToken aborted)
     {
-        await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, remote, local,
+        await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, ClientAddress.Canonical(remote), local,
             allowPlaintextAuth: options.AllowPlaintextAuth, role: options.Role, requireOwnSender: options.RequireOwnSender,
             allowTurn: options.AllowTurn, acceptDomains: acceptDomains);
         // Registered before it runs, so a stop that comes at any moment finds it.

@@ -67,8 +67,7 @@ internal sealed partial class SmtpSession
         await _reader.CompleteAsync();
         await _writer.CompleteAsync();
         var stream = (Stream?)_ssl ?? _stream;
-        var client = RemoteEndPoint.Address.IsIPv4MappedToIPv6 ? RemoteEndPoint.Address.MapToIPv4() : RemoteEndPoint.Address;
-        var target = new SmtpTarget(HeloName ?? ClientLiteral(), client, RemoteEndPoint.Port);
+        var target = new SmtpTarget(HeloName ?? ClientLiteral(), RemoteEndPoint.Address, RemoteEndPoint.Port);
         var relay = _ctx.Options.Relay;
         // No STARTTLS inside the reversed session: the client chose the connection's protection before it authenticated,
         // and that protection (TLS or not) carries on. The greeting timeout bounds a client that never sends 220.
@@ -146,9 +145,8 @@ internal sealed partial class SmtpSession
     /// never to the asker); an authenticated user for the domains <c>Turn:Domains</c> gives it.</summary>
     private bool MayEtrn(string domain)
     {
-        var address = RemoteEndPoint.Address.IsIPv4MappedToIPv6 ? RemoteEndPoint.Address.MapToIPv4() : RemoteEndPoint.Address;
         foreach (var network in _ctx.EtrnNetworks)
-            if (network.Contains(address)) return true;
+            if (network.Contains(RemoteEndPoint.Address)) return true;
         return _ctx.Options.Turn.DomainsOf(_authenticatedUser).Contains(domain, StringComparer.OrdinalIgnoreCase);
     }
 

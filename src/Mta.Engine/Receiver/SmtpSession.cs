@@ -711,11 +711,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         _ => protocol.ToString(),
     };
 
-    private string ClientLiteral()
-    {
-        var ip = RemoteEndPoint.Address;
-        return ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4().ToString() : ip.ToString();
-    }
+    private string ClientLiteral() => RemoteEndPoint.Address.ToString();
 
     private async ValueTask<ReadResult> ReadAsync(TimeSpan timeout, bool awaitingCommand)
     {

@@ -10,7 +10,7 @@ public sealed class TrustedNetworks(MtaOptions options)
 
     public bool Contains(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        address = ClientAddress.Canonical(address);
         foreach (var n in _networks)
             if (n.Contains(address)) return true;
         return false;

@@ -1,0 +1,17 @@
+// One rule for who a client is: an IPv4 client seen through a dual-stack socket is its IPv4 address.
+using System.Net;
+
+namespace Mta.Engine.Receiver;
+
+/// <summary>
+/// The canonical form of a client address. A dual-stack listener reports IPv4 clients as IPv4-mapped IPv6
+/// (<c>::ffff:192.0.2.1</c>); limits, trusted networks, Received fields and hooks must all see <c>192.0.2.1</c>.
+/// The session's <see cref="Mta.Abstractions.ISessionInfo.RemoteEndPoint"/> is already canonical.
+/// </summary>
+internal static class ClientAddress
+{
+    public static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    public static IPEndPoint Canonical(IPEndPoint endPoint) =>
+        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
+}
