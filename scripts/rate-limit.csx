@@ -16,11 +16,8 @@ var window = TimeSpan.FromMinutes(1);
 bool Exempt(ISessionInfo session)
     => (exemptTrusted && session.IsTrustedClient) || (exemptLoopback && IPAddress.IsLoopback(session.RemoteEndPoint.Address));
 
-string ClientKey(ISessionInfo session)
-{
-    var address = session.RemoteEndPoint.Address;
-    return (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
-}
+// The server hands sessions a canonical address: an IPv4 client is IPv4 even on a dual-stack listener.
+string ClientKey(ISessionInfo session) => session.RemoteEndPoint.Address.ToString();
 
 On<ConnectContext>(ctx =>
 {

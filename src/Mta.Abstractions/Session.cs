@@ -12,7 +12,8 @@ public interface ISessionInfo
     /// <summary>The configured name of the listener that accepted the connection.</summary>
     string ListenerName { get; }
 
-    /// <summary>The client's address and port.</summary>
+    /// <summary>The client's address and port. An IPv4 client of a dual-stack listener appears as its IPv4 address,
+    /// never as IPv4-mapped IPv6, so it compares and prints as configured networks and logs do.</summary>
     IPEndPoint RemoteEndPoint { get; }
 
     /// <summary>The server's address and port for this connection.</summary>
