@@ -39,6 +39,9 @@ public interface IPluginContext
     /// <summary>Puts a new message into the durable queue (e.g. a mailing-list expansion or a notification).</summary>
     IMessageSubmitter Queue { get; }
 
+    /// <summary>The server's DNS resolver (configured servers, shared TTL cache), e.g. for DNS blocklist lookups.</summary>
+    IDnsResolver Dns { get; }
+
     /// <summary>Adds a delivery agent: recipients routed to <c>Route(RouteKind.Agent, name)</c> go to it.</summary>
     void AddDeliveryAgent(string name, IDeliveryAgent agent);
 
@@ -77,6 +80,34 @@ public interface IMessageSubmitter
     /// <param name="cancellationToken">Cancels the wait.</param>
     ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
         CancellationToken cancellationToken);
+
+    /// <summary>Spools a message as <see cref="SubmitAsync(SmtpAddress, IReadOnlyList{EnvelopeRecipient}, ReadOnlyMemory{byte}, CancellationToken)"/>
+    /// does, signed and sealed as <paramref name="options"/> asks. A submitter that cannot sign spools it unsigned.</summary>
+    /// <param name="reversePath">The envelope sender; <see cref="SmtpAddress.Null"/> for notifications.</param>
+    /// <param name="recipients">At least one recipient.</param>
+    /// <param name="message">The complete message (header and body, CRLF line endings).</param>
+    /// <param name="options">Which domain signs it, and whether to add an ARC set.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
+        SubmitOptions options, CancellationToken cancellationToken)
+        => SubmitAsync(reversePath, recipients, message, cancellationToken);
+}
+
+/// <summary>How a submitted message is signed before it is queued.</summary>
+public sealed record SubmitOptions
+{
+    /// <summary>No ARC set; DKIM-signed by the reverse-path's domain when the server has a key for it.</summary>
+    public static SubmitOptions Default { get; } = new();
+
+    /// <summary>The domain whose DKIM key signs the message (and seals the ARC set). Null: the reverse-path's domain.
+    /// The message goes unsigned when the server has no key for the domain.</summary>
+    public string? SigningDomain { get; init; }
+
+    /// <summary>Add an ARC set (RFC 8617) before the DKIM signature: this server's own <c>Authentication-Results</c> of
+    /// the message as it was received become the <c>ARC-Authentication-Results</c>, the chain so far is validated for
+    /// <c>cv=</c>, and the set is sealed with <see cref="SigningDomain"/>'s key. For lists and forwarders, whose changes
+    /// break the author's DKIM signature. Defaults to false.</summary>
+    public bool ArcSeal { get; init; }
 }
 
 /// <summary>Delivers recipients routed to it (<see cref="RouteKind.Agent"/>).</summary>

@@ -29,6 +29,9 @@ public abstract class ScriptGlobals
     /// <summary>A logger named after the script.</summary>
     public abstract ILogger Log { get; }
 
+    /// <summary>The server's DNS resolver (configured servers, shared TTL cache), e.g. for DNS blocklist lookups.</summary>
+    public abstract IDnsResolver Dns { get; }
+
     /// <summary>Registers an asynchronous handler that honours the cancellation token.</summary>
     public abstract void On<TContext>(Func<TContext, CancellationToken, Task<HookResult>> handler) where TContext : HookContext;
 

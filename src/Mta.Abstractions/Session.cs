@@ -113,4 +113,9 @@ public interface ITransaction
 
     /// <summary>Notes that live until the transaction ends (RSET, end of DATA, new MAIL).</summary>
     IDictionary<string, object?> Notes { get; }
+
+    /// <summary>The SPF, DKIM, DMARC and ARC results of the received message, set after the final dot and before the
+    /// data_post hooks. Null before then, and for mail the server does not verify (from authenticated clients and
+    /// trusted networks, which it signs instead, or with <c>Authentication:Verify:Enabled</c> off).</summary>
+    MessageAuthentication? Authentication { get; }
 }

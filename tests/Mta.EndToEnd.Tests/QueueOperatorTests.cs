@@ -27,9 +27,9 @@ public sealed class QueueOperatorTests : IAsyncDisposable
             Relay = new
             {
                 TrustedNetworks = new[] { "127.0.0.0/8" },
-                DnsServers = new[] { $"127.0.0.1:{dnsPort}" },
                 Routes = new Dictionary<string, object> { ["remote.test"] = new { Host = "[127.0.0.1]", Port = peerPort, Tls = "None" } },
             },
+            Dns = new { Servers = new[] { $"127.0.0.1:{dnsPort}" } },
             Scripts = new { Enabled = false },
             ShutdownTimeout = "00:00:10",
             Logging = new { LogLevel = new { Default = "Warning" } },

@@ -124,7 +124,7 @@ public sealed class SenderTests
         await using var server = await MtaTestServer.StartAsync(o =>
         {
             o.Relay.TrustedNetworks = ["127.0.0.0/8"];
-            o.Relay.DnsServers = [dns.EndPoint.ToString()];
+            o.Dns.Servers = [dns.EndPoint.ToString()];
             o.Relay.Timeouts.Connect = TimeSpan.FromSeconds(2);
             o.Relay.Resilience.ConnectRetries = 0;
             // A bare host in a transport-map entry keeps the MX lookup; the entry only moves the port off 25.
@@ -144,7 +144,7 @@ public sealed class SenderTests
         await using var server = await MtaTestServer.StartAsync(o =>
         {
             o.Relay.TrustedNetworks = ["127.0.0.0/8"];
-            o.Relay.DnsServers = [dns.EndPoint.ToString()];
+            o.Dns.Servers = [dns.EndPoint.ToString()];
         });
         await SendAsync(server, "alice@example.test", ["bob@nullmx.test"], "Subject: to a null MX\r\n\r\nbody\r\n");
         var dsn = await ReadOnlyMailAsync(server, "alice");

@@ -57,5 +57,6 @@ public sealed class InvocationCostTests(ITestOutputHelper output)
         public IReadOnlyList<KeyValuePair<string, string>> AddedHeaders => [];
         public void AddHeader(string name, string value) { }
         public IDictionary<string, object?> Notes { get; } = new Dictionary<string, object?>();
+        public MessageAuthentication? Authentication => null;
     }
 }

@@ -7,15 +7,14 @@ using System.Text;
 namespace Mta.Testing;
 
 /// <summary>
-/// A minimal DNS server (RFC 1035 over UDP) answering from an in-memory zone: MX, A, AAAA and CNAME records, plus
+/// A minimal DNS server (RFC 1035 over UDP) answering from an in-memory zone: MX, A, AAAA, CNAME, TXT and PTR records, plus
 /// names made to answer NXDOMAIN, SERVFAIL or nothing at all. Unknown names answer NXDOMAIN; a known name asked for a
 /// type it lacks answers NOERROR with no records (NODATA). CNAMEs are followed inside the answer as a recursive
 /// resolver does. Thread-safe: the zone may change while queries arrive.
 /// </summary>
 public sealed class StubDnsServer : IAsyncDisposable
 {
-    private const int Ttl = 300;
-    private const ushort TypeA = 1, TypeCname = 5, TypeMx = 15, TypeAaaa = 28, TypeOpt = 41;
+    private const ushort TypeA = 1, TypeCname = 5, TypePtr = 12, TypeMx = 15, TypeTxt = 16, TypeAaaa = 28, TypeOpt = 41;
 
     private readonly Socket _socket;
     private readonly CancellationTokenSource _stop = new();
@@ -40,7 +39,7 @@ public sealed class StubDnsServer : IAsyncDisposable
     /// default resolver, so remote mail that a test did not route is deferred at once, never bounced or sent anywhere.</summary>
     public bool ServFailUnknownNames { get; set; }
 
-    /// <summary>Where the server listens (pass it as <c>Relay:DnsServers</c>, e.g. <c>127.0.0.1:PORT</c>).</summary>
+    /// <summary>Where the server listens (pass it as <c>Dns:Servers</c>, e.g. <c>127.0.0.1:PORT</c>).</summary>
     public IPEndPoint EndPoint { get; }
 
     /// <summary>When true, an MX answer carries the A/AAAA records of its exchanges in the additional section, as
@@ -54,18 +53,46 @@ public sealed class StubDnsServer : IAsyncDisposable
     /// <c>A</c>, <c>AAAA</c>, <c>CNAME</c>, or <c>TYPEn</c>).</summary>
     public IReadOnlyList<(string Name, string Type)> Queries { get { lock (_gate) return [.. _queries]; } }
 
+    /// <summary>The TTL, in seconds, of records added from now on. Defaults to 300.</summary>
+    public uint Ttl { get; set; } = 300;
+
+    /// <summary>Adds a TXT record made of the given character-strings, each at most 255 octets of UTF-8 (RFC 1035 3.3.14).
+    /// A single string longer than that is split into 255-octet strings, as zone tools do.</summary>
+    public void AddTxt(string name, params string[] strings)
+    {
+        var data = new List<byte>();
+        var pieces = strings.Length == 1 ? Split(Encoding.UTF8.GetBytes(strings[0])) : strings.Select(Encoding.UTF8.GetBytes);
+        foreach (var piece in pieces)
+        {
+            if (piece.Length > 255) throw new ArgumentException("a TXT character-string holds at most 255 octets", nameof(strings));
+            data.Add((byte)piece.Length);
+            data.AddRange(piece);
+        }
+        Add(name, new Record(TypeTxt, [.. data], null, Ttl));
+
+        static IEnumerable<byte[]> Split(byte[] all)
+        {
+            if (all.Length == 0) yield return all;
+            for (var i = 0; i < all.Length; i += 255) yield return all[i..Math.Min(all.Length, i + 255)];
+        }
+    }
+
+    /// <summary>Adds a PTR record for <paramref name="address"/> (its in-addr.arpa or ip6.arpa name) pointing to <paramref name="target"/>.</summary>
+    public void AddPtr(string address, string target) =>
+        Add(ReverseName(IPAddress.Parse(address)), new Record(TypePtr, EncodeName(target), Normalize(target), Ttl));
+
     /// <summary>Adds an MX record; <paramref name="exchange"/> <c>"."</c> makes a null MX (RFC 7505).</summary>
     public void AddMx(string domain, int preference, string exchange) =>
-        Add(domain, new Record(TypeMx, EncodeMx(preference, exchange), exchange == "." ? null : Normalize(exchange)));
+        Add(domain, new Record(TypeMx, EncodeMx(preference, exchange), exchange == "." ? null : Normalize(exchange), Ttl));
 
     /// <summary>Adds an A record.</summary>
-    public void AddA(string name, string ip) => Add(name, new Record(TypeA, Address(ip, AddressFamily.InterNetwork), null));
+    public void AddA(string name, string ip) => Add(name, new Record(TypeA, Address(ip, AddressFamily.InterNetwork), null, Ttl));
 
     /// <summary>Adds an AAAA record.</summary>
-    public void AddAaaa(string name, string ip) => Add(name, new Record(TypeAaaa, Address(ip, AddressFamily.InterNetworkV6), null));
+    public void AddAaaa(string name, string ip) => Add(name, new Record(TypeAaaa, Address(ip, AddressFamily.InterNetworkV6), null, Ttl));
 
     /// <summary>Makes <paramref name="name"/> an alias of <paramref name="target"/>.</summary>
-    public void AddCname(string name, string target) => Add(name, new Record(TypeCname, EncodeName(target), Normalize(target)));
+    public void AddCname(string name, string target) => Add(name, new Record(TypeCname, EncodeName(target), Normalize(target), Ttl));
 
     /// <summary>Answers NXDOMAIN for the name, whatever records it has.</summary>
     public void SetNxDomain(string name) => SetSpecial(name, Behaviour.NxDomain);
@@ -263,7 +290,7 @@ public sealed class StubDnsServer : IAsyncDisposable
         var bytes = new List<byte>(EncodeName(owner));
         AddUInt16(bytes, record.Type);
         AddUInt16(bytes, 1);
-        bytes.AddRange([0, 0, Ttl >> 8, Ttl & 0xff]);
+        bytes.AddRange([(byte)(record.Ttl >> 24), (byte)(record.Ttl >> 16), (byte)(record.Ttl >> 8), (byte)record.Ttl]);
         AddUInt16(bytes, (ushort)record.Data.Length);
         bytes.AddRange(record.Data);
         return [.. bytes];
@@ -364,6 +391,14 @@ public sealed class StubDnsServer : IAsyncDisposable
         bytes.Add((byte)value);
     }
 
+    private static string ReverseName(IPAddress address)
+    {
+        var bytes = address.GetAddressBytes();
+        if (address.AddressFamily == AddressFamily.InterNetwork)
+            return string.Join('.', bytes.Reverse()) + ".in-addr.arpa";
+        return string.Concat(bytes.Reverse().Select(b => $"{b & 0xf:x}.{b >> 4:x}.")) + "ip6.arpa";
+    }
+
     private static string Normalize(string name) => name.Trim().TrimEnd('.').ToLowerInvariant();
 
     private static string TypeName(ushort type) => type switch
@@ -371,10 +406,10 @@ public sealed class StubDnsServer : IAsyncDisposable
         TypeA => "A",
         TypeCname => "CNAME",
         TypeMx => "MX",
+        TypePtr => "PTR",
         TypeAaaa => "AAAA",
         2 => "NS",
         6 => "SOA",
-        16 => "TXT",
         255 => "ANY",
         _ => $"TYPE{type}",
     };
@@ -384,5 +419,5 @@ public sealed class StubDnsServer : IAsyncDisposable
     private enum Rcode { NoError = 0, FormErr = 1, ServFail = 2, NxDomain = 3, NotImp = 4, Refused = 5 }
 
     /// <summary>One record: its type, its wire-format RDATA, and the name it points to (MX exchange, CNAME target).</summary>
-    private sealed record Record(ushort Type, byte[] Data, string? Target);
+    private sealed record Record(ushort Type, byte[] Data, string? Target, uint Ttl);
 }

@@ -21,6 +21,8 @@ public sealed class MtaOptions
 
     public MailboxOptions Mailboxes { get; set; } = new();
     public RelayOptions Relay { get; set; } = new();
+    /// <summary>The one DNS resolver of the server: servers, timeout, retries, cache. Defaults to the system's resolvers.</summary>
+    public DnsOptions Dns { get; set; } = new();
     public QueueOptions Queue { get; set; } = new();
     public LimitOptions Limits { get; set; } = new();
     public HookOptions Hooks { get; set; } = new();
@@ -148,10 +150,6 @@ public sealed class RelayOptions
     /// <summary>The transport map: next hop per recipient domain. A key <c>example.org</c> matches that domain only,
     /// <c>.example.org</c> its subdomains. Defaults to none.</summary>
     public Dictionary<string, NextHopOptions> Routes { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-
-    /// <summary>DNS servers for MX, A and AAAA lookups, as <c>IP</c> or <c>IP:PORT</c>. Defaults to none: the system's
-    /// resolvers (/etc/resolv.conf).</summary>
-    public List<string> DnsServers { get; set; } = [];
 
     /// <summary>TLS towards other MTAs when a route does not say: <c>None</c>, <c>May</c> (opportunistic STARTTLS,
     /// certificate not checked, as Postfix's <c>may</c>), <c>Encrypt</c> (STARTTLS required, certificate not checked) or

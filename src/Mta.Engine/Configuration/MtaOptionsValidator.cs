@@ -39,6 +39,11 @@ public static class MtaOptionsValidator
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         ValidateRelay(o.Relay, Check);
+        for (var i = 0; i < o.Dns.Servers.Count; i++)
+            Check(Dns.DnsResolver.TryParseServer(o.Dns.Servers[i]) is not null, $"Dns:Servers:{i}", $"'{o.Dns.Servers[i]}' is not IP or IP:PORT (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)");
+        Check(o.Dns.Timeout >= TimeSpan.FromMilliseconds(10) && o.Dns.Timeout <= TimeSpan.FromMinutes(1), "Dns:Timeout", "must be between 10 ms and 1 minute");
+        Check(o.Dns.Retries is >= 0 and <= 10, "Dns:Retries", "must be between 0 and 10");
+        Check(o.Dns.CacheSize is >= 0 and <= 10_000_000, "Dns:CacheSize", "must be between 0 (no cache) and 10000000");
         Check(!string.IsNullOrWhiteSpace(o.Queue.Path), "Queue:Path", "must not be empty");
         Check(o.Queue.DeliveryConcurrency is >= 1 and <= 1024, "Queue:DeliveryConcurrency", "must be between 1 and 1024");
         Check(o.Queue.MinRetryDelay > TimeSpan.Zero, "Queue:MinRetryDelay", "must be positive");
@@ -94,8 +99,6 @@ public static class MtaOptionsValidator
             else
                 ValidateNextHop(route, $"Relay:Routes:{key}", check);
         }
-        for (var i = 0; i < relay.DnsServers.Count; i++)
-            Check(Outbound.Routing.DnsTargetResolver.TryParseServer(relay.DnsServers[i]) is not null, $"Relay:DnsServers:{i}", $"'{relay.DnsServers[i]}' is not IP or IP:PORT (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)");
 
         var t = relay.Timeouts;
         CheckTimeout(t.Connect, "Relay:Timeouts:Connect");

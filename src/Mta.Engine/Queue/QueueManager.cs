@@ -69,7 +69,8 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         _extensions = extensions ?? new ExtensionRegistry();
         loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         _remote = remote ?? new RemoteDelivery(options, new NextHopSelector(options),
-            new DnsTargetResolver(options, loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<RemoteDelivery>());
+            new DnsTargetResolver(new Dns.DnsResolver(options.Dns, time, loggerFactory.CreateLogger<Dns.DnsResolver>()),
+                loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<RemoteDelivery>());
         _bounces = bounces ?? new BounceSender(options,
             new Extensibility.Plugins.MessageSubmitter(spool, options, time, loggerFactory.CreateLogger<Extensibility.Plugins.MessageSubmitter>()),
             time, loggerFactory.CreateLogger<BounceSender>());

@@ -29,7 +29,10 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton<IMessageSpool>(sp => sp.GetRequiredService<SegmentSpool>());
         services.TryAddSingleton<MaildirDelivery>();
         services.TryAddSingleton(sp => new NextHopSelector(sp.GetRequiredService<MtaOptions>()));
-        services.TryAddSingleton<ITargetResolver>(sp => new DnsTargetResolver(sp.GetRequiredService<MtaOptions>(),
+        services.TryAddSingleton(sp => new Dns.DnsResolver(sp.GetRequiredService<MtaOptions>().Dns, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Dns.DnsResolver>>()));
+        services.TryAddSingleton<Mta.Abstractions.IDnsResolver>(sp => sp.GetRequiredService<Dns.DnsResolver>());
+        services.TryAddSingleton<ITargetResolver>(sp => new DnsTargetResolver(sp.GetRequiredService<Dns.DnsResolver>(),
             sp.GetRequiredService<ILogger<DnsTargetResolver>>()));
         services.TryAddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<NextHopSelector>(),
             sp.GetRequiredService<ITargetResolver>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RemoteDelivery>>()));

@@ -17,6 +17,7 @@ internal sealed class Transaction(TransactionKind kind, SmtpAddress reversePath,
     public IReadOnlyList<EnvelopeRecipient> Recipients => _recipients;
     public IReadOnlyList<KeyValuePair<string, string>> AddedHeaders => (IReadOnlyList<KeyValuePair<string, string>>?)_addedHeaders ?? [];
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
+    public MessageAuthentication? Authentication { get; set; }
 
     /// <summary>RCPT commands refused in this transaction; DATA answers 554 rather than 503 when all were.</summary>
     public int RejectedRecipients { get; set; }

@@ -65,10 +65,10 @@ public sealed class MtaTestServer : IAsyncDisposable
         };
         options.Limits.MaxConnectionsPerIp = 1000;
         // Tests never ask real DNS: a remote domain without a route gets a quick temporary DNS failure from this stub,
-        // unless the test adds records to it (Dns) or points Relay:DnsServers at its own.
+        // unless the test adds records to it (Dns) or points Dns:Servers at its own.
         var dns = StubDnsServer.Start();
         dns.ServFailUnknownNames = true;
-        options.Relay.DnsServers = [dns.EndPoint.ToString()];
+        options.Dns.Servers = [dns.EndPoint.ToString()];
         options.Hooks.Timeout = TimeSpan.FromSeconds(5);
         options.ShutdownTimeout = TimeSpan.FromSeconds(5);
         configure?.Invoke(options);

@@ -25,7 +25,7 @@ internal sealed class QueueHarness : IAsyncDisposable
         // Never real DNS: a remote domain gets a quick temporary failure (SERVFAIL) from a stub resolver.
         Dns = Mta.Testing.StubDnsServer.Start();
         Dns.ServFailUnknownNames = true;
-        Options.Relay.DnsServers = [Dns.EndPoint.ToString()];
+        Options.Dns.Servers = [Dns.EndPoint.ToString()];
         configure?.Invoke(Options);
         Paths = new MtaPaths(Options);
         Time = time ?? new FakeTimeProvider(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));

@@ -127,6 +127,9 @@ public sealed class PluginHarness
         public IStateStore State { get; } = new NoState();
         public ILogger Logger => NullLogger.Instance;
         public IMessageSubmitter Queue => harness.Queue;
+        // The list plugin resolves nothing; a resolver with no server and no retries fails fast if that ever changes.
+        public IDnsResolver Dns { get; } = new Mta.Engine.Dns.DnsResolver(new Mta.Engine.Configuration.DnsOptions { Servers = ["127.0.0.1:9"], Timeout = TimeSpan.FromMilliseconds(100), Retries = 0 },
+            TimeProvider.System, NullLogger<Mta.Engine.Dns.DnsResolver>.Instance);
         public void AddDeliveryAgent(string name, IDeliveryAgent agent) => harness._agents.Add(name, agent);
         public void AddTerminalSink(ITerminalSink sink) => throw new NotSupportedException();
     }
@@ -239,4 +242,5 @@ public sealed class FakeTransaction : ITransaction
     public IReadOnlyList<KeyValuePair<string, string>> AddedHeaders => _headers;
     public void AddHeader(string name, string value) => _headers.Add(new(name, value));
     public IDictionary<string, object?> Notes { get; } = new Dictionary<string, object?>();
+    public MessageAuthentication? Authentication { get; init; }
 }

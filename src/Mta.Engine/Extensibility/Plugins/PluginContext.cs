@@ -19,7 +19,7 @@ public sealed class PluginContext : IPluginContext, IServiceProvider
     private readonly List<ITerminalSink> _sinks = [];
 
     internal PluginContext(string name, string directory, IConfiguration settings, IHookRegistrar hooks, IStateStore state,
-        ILogger logger, IMessageSubmitter queue, ExtensionRegistry registry, TimeProvider time)
+        ILogger logger, IMessageSubmitter queue, IDnsResolver dns, ExtensionRegistry registry, TimeProvider time)
     {
         Name = name;
         Directory = directory;
@@ -28,6 +28,7 @@ public sealed class PluginContext : IPluginContext, IServiceProvider
         State = state;
         Logger = logger;
         Queue = queue;
+        Dns = dns;
         _registry = registry;
         _time = time;
     }
@@ -46,6 +47,8 @@ public sealed class PluginContext : IPluginContext, IServiceProvider
     public ILogger Logger { get; }
     /// <inheritdoc />
     public IMessageSubmitter Queue { get; }
+    /// <inheritdoc />
+    public IDnsResolver Dns { get; }
 
     /// <summary>The handler names registered so far, as the pipeline knows them (<c>NAME/handler</c>).</summary>
     public IReadOnlyList<string> RegisteredHooks => _hooks.Names;

@@ -24,6 +24,7 @@ public sealed partial class PluginLoader(
     ExtensionRegistry registry,
     StateStoreProvider states,
     IMessageSubmitter submitter,
+    IDnsResolver dns,
     ILoggerFactory loggerFactory,
     TimeProvider time) : IExtensionLoader
 {
@@ -130,7 +131,7 @@ public sealed partial class PluginLoader(
         var settings = plugin.Settings ?? (IConfiguration)new ConfigurationBuilder().Build();
         var context = new PluginContext(name, directory, settings,
             pipeline.ForOwner(OwnerOf(name), order: index, budget: null),
-            states.Get(OwnerOf(name)), loggerFactory.CreateLogger("Mta.Plugin." + name), submitter, registry, time);
+            states.Get(OwnerOf(name)), loggerFactory.CreateLogger("Mta.Plugin." + name), submitter, dns, registry, time);
         try
         {
             instance.Register(context);

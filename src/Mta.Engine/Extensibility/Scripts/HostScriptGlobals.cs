@@ -9,7 +9,7 @@ namespace Mta.Engine.Extensibility.Scripts;
 /// One per script generation. Handlers are only collected here; the host swaps them into the pipeline in one step
 /// after the whole top-level code has run, so a script that throws half-way registers nothing.
 /// </summary>
-internal sealed class HostScriptGlobals(string name, IConfiguration settings, IStateStore state, ILogger log) : ScriptGlobals
+internal sealed class HostScriptGlobals(string name, IConfiguration settings, IStateStore state, ILogger log, IDnsResolver dns) : ScriptGlobals
 {
     private readonly List<Action<IHookRegistrar>> _registrations = [];
     private volatile bool _closed;
@@ -18,6 +18,7 @@ internal sealed class HostScriptGlobals(string name, IConfiguration settings, IS
     public override IConfiguration Settings => settings;
     public override IStateStore State => state;
     public override ILogger Log => log;
+    public override IDnsResolver Dns => dns;
 
     /// <summary>The handler name in logs and in the pipeline: <c>script:NAME</c>.</summary>
     public string HandlerName => ScriptHost.OwnerOf(name);

@@ -31,6 +31,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     private readonly HookPipeline _pipeline;
     private readonly StateStoreProvider _states;
     private readonly ILoggerFactory _loggers;
+    private readonly IDnsResolver _dns;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, ScriptGeneration> _scripts = new(StringComparer.Ordinal);
@@ -45,8 +46,9 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     private int _compilations;
     private int _cacheHits;
 
-    public ScriptHost(MtaOptions options, MtaPaths paths, HookPipeline pipeline, StateStoreProvider states, ILoggerFactory loggers)
+    public ScriptHost(MtaOptions options, MtaPaths paths, HookPipeline pipeline, StateStoreProvider states, ILoggerFactory loggers, IDnsResolver dns)
     {
+        _dns = dns;
         _mta = options;
         _options = options.Scripts;
         _pipeline = pipeline;
@@ -277,7 +279,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         int number;
         lock (_generations) number = _generations.GetValueOrDefault(compiled.Name) + 1;
         var globals = new HostScriptGlobals(compiled.Name, SettingsOf(compiled.Name), _states.Get(OwnerOf(compiled.Name)),
-            _loggers.CreateLogger("Mta.Scripts." + compiled.Name));
+            _loggers.CreateLogger("Mta.Scripts." + compiled.Name), _dns);
         var generation = await ScriptGeneration.LoadAsync(compiled, number, globals, LoadTimeout).ConfigureAwait(false);
         lock (_generations) _generations[compiled.Name] = number;
         return generation;

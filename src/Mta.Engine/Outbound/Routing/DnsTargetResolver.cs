@@ -5,7 +5,8 @@ using System.Net.Sockets;
 using DnsClient;
 using DnsClient.Protocol;
 using Microsoft.Extensions.Logging;
-using Mta.Engine.Configuration;
+using Mta.Abstractions;
+using Mta.Engine.Dns;
 
 namespace Mta.Engine.Outbound.Routing;
 
@@ -24,67 +25,23 @@ public sealed partial class DnsTargetResolver : ITargetResolver
 
     // Beyond this many MX hosts no sane zone adds targets past MaxTargets, and each one costs two queries.
     private const int MaxExchanges = 20;
-    private const int MaxCnameDepth = 8;
-    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
-    private const int DefaultRetries = 2;
 
-    private readonly LookupClient _dns;
+    private readonly DnsResolver _dns;
     private readonly ILogger _logger;
     private readonly Random _random;
     // Random is not thread-safe, and an injected one (seeded by a test) is shared by concurrent deliveries.
     private readonly Lock _randomLock = new();
 
-    /// <summary>Uses the servers of <c>Relay:DnsServers</c>, else the system's resolvers, with a 5 s timeout, two
-    /// retries and DnsClient's cache.</summary>
-    /// <param name="options">The configuration; only <c>Relay:DnsServers</c> is read.</param>
+    /// <summary>Resolves through the server's one resolver (its servers, timeouts and cache).</summary>
+    /// <param name="dns">The server's resolver.</param>
     /// <param name="logger">Where lookups are logged.</param>
     /// <param name="random">Orders MX hosts of equal preference; defaults to <see cref="Random.Shared"/>. A seeded
     /// instance makes the order reproducible.</param>
-    /// <exception cref="StartupException">A <c>Relay:DnsServers</c> entry is not <c>IP</c> or <c>IP:PORT</c>.</exception>
-    public DnsTargetResolver(MtaOptions options, ILogger<DnsTargetResolver> logger, Random? random = null)
-        : this(options, logger, random, DefaultTimeout, DefaultRetries)
+    public DnsTargetResolver(DnsResolver dns, ILogger<DnsTargetResolver> logger, Random? random = null)
     {
-    }
-
-    /// <summary>As the public constructor, with the per-query timeout and retry count set: tests of an unanswered
-    /// query would otherwise wait 15 s.</summary>
-    internal DnsTargetResolver(MtaOptions options, ILogger<DnsTargetResolver> logger, Random? random, TimeSpan timeout, int retries)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(logger);
-        _logger = logger;
+        _dns = dns ?? throw new ArgumentNullException(nameof(dns));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _random = random ?? Random.Shared;
-
-        var servers = new IPEndPoint[options.Relay.DnsServers.Count];
-        for (var i = 0; i < servers.Length; i++)
-        {
-            servers[i] = TryParseServer(options.Relay.DnsServers[i])
-                ?? throw new StartupException($"Relay:DnsServers:{i}: '{options.Relay.DnsServers[i]}' is not IP or IP:PORT");
-        }
-        var lookup = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
-        lookup.UseCache = true;
-        lookup.Timeout = timeout;
-        lookup.Retries = retries;
-        lookup.ThrowDnsErrors = false;
-        // Another server may answer what one failed (SERVFAIL), but an empty answer (NODATA) is an answer.
-        lookup.ContinueOnDnsError = true;
-        lookup.ContinueOnEmptyResponse = false;
-        lookup.UseTcpFallback = true;
-        _dns = new LookupClient(lookup);
-        LogServers(servers.Length > 0 ? string.Join(", ", servers.Select(s => s.ToString())) : "system resolvers");
-    }
-
-    /// <summary>Parses a <c>Relay:DnsServers</c> entry: <c>IP</c>, <c>IP:PORT</c> or <c>[IPv6]:PORT</c>; port 53 when
-    /// none is given. Null when it is none of those.</summary>
-    internal static IPEndPoint? TryParseServer(string? value)
-    {
-        var text = value?.Trim();
-        if (string.IsNullOrEmpty(text) || !IPEndPoint.TryParse(text, out var endPoint))
-            return null;
-        // IPEndPoint also takes legacy forms such as "10.1" (10.0.0.1); a resolver address is written in full.
-        if (endPoint.AddressFamily == AddressFamily.InterNetwork && !NextHopSelector.TryParseIp(text.Split(':')[0], out _))
-            return null;
-        return endPoint.Port == 0 ? new IPEndPoint(endPoint.Address, 53) : endPoint;
     }
 
     /// <inheritdoc />
@@ -153,7 +110,7 @@ public sealed partial class DnsTargetResolver : ITargetResolver
         }
 
         var ordered = Order(exchanges);
-        var lookups = ordered.Select(x => ResolveAddressesAsync(x, mx.Response, ct)).ToArray();
+        var lookups = ordered.Select(x => ResolveAddressesAsync(x, mx.Additionals, ct)).ToArray();
         var results = await Task.WhenAll(lookups).ConfigureAwait(false);
 
         var targets = new List<SmtpTarget>();
@@ -206,11 +163,11 @@ public sealed partial class DnsTargetResolver : ITargetResolver
 
     /// <summary>A and AAAA addresses of <paramref name="host"/>, IPv4 first, taken from the MX answer's additional
     /// section when it carries them, else queried.</summary>
-    private async Task<HostAddresses> ResolveAddressesAsync(string host, IDnsQueryResponse? additional, CancellationToken ct)
+    private async Task<HostAddresses> ResolveAddressesAsync(string host, IReadOnlyList<DnsResourceRecord>? additional, CancellationToken ct)
     {
         if (additional is not null)
         {
-            var glue = additional.Additionals
+            var glue = additional
                 .Where(r => r is ARecord or AaaaRecord && SameName(r.DomainName.Value, host))
                 .OrderBy(r => r is AaaaRecord)
                 .Select(r => ((AddressRecord)r).Address)
@@ -237,75 +194,16 @@ public sealed partial class DnsTargetResolver : ITargetResolver
         return new HostAddresses([], false, a.Status == LookupStatus.NxDomain ? a.Detail : aaaa.Detail);
     }
 
-    /// <summary>One query, with any CNAME chain followed (in the answer, else by asking for the target). Name-service
-    /// failures become <see cref="LookupStatus.Temporary"/>; only cancellation throws.</summary>
     private async Task<Lookup> QueryAsync(string name, QueryType type, CancellationToken ct)
     {
-        var current = name;
-        for (var depth = 0; depth < MaxCnameDepth; depth++)
+        var lookup = await _dns.LookupAsync(name, type, ct).ConfigureAwait(false);
+        var status = lookup.Status switch
         {
-            IDnsQueryResponse response;
-            try
-            {
-                response = await _dns.QueryAsync(current, type, QueryClass.IN, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception ex)
-            {
-                // DnsClient reports our own cancellation as a timeout; it is not one.
-                ct.ThrowIfCancellationRequested();
-                var reason = ex is DnsResponseException { Code: DnsResponseCode.ConnectionTimeout } ? "timeout"
-                    : ex is DnsResponseException dns ? dns.DnsError
-                    : ex.Message;
-                LogTemporary(current, type.ToString(), reason);
-                return Lookup.Failed(LookupStatus.Temporary, Error(current, type, $"Host not found, try again ({reason})"));
-            }
-
-            var code = response.Header.ResponseCode;
-            if (code == DnsHeaderResponseCode.NotExistentDomain)
-                return Lookup.Failed(LookupStatus.NxDomain, Error(current, type, "Host not found"));
-            if (code != DnsHeaderResponseCode.NoError)
-            {
-                var reason = RcodeName(code);
-                LogTemporary(current, type.ToString(), reason);
-                return Lookup.Failed(LookupStatus.Temporary, Error(current, type, $"Host not found, try again ({reason})"));
-            }
-
-            var (records, end) = FollowChain(response.Answers, current, type);
-            if (records.Count > 0 || SameName(end, current))
-            {
-                return records.Count > 0
-                    ? new Lookup(LookupStatus.Ok, records, response, "")
-                    : new Lookup(LookupStatus.Ok, [], response, Error(current, type, "Host found but no data record of requested type"));
-            }
-            // The answer stopped at a CNAME without its target's records (a non-recursive server): ask for the target.
-            current = end;
-        }
-        return new Lookup(LookupStatus.Ok, [], null, Error(name, type, "CNAME chain too long"));
-    }
-
-    /// <summary>Records of <paramref name="type"/> owned by <paramref name="name"/> or by any name its CNAME chain in
-    /// <paramref name="answers"/> leads to, and the last name of that chain.</summary>
-    private static (List<DnsResourceRecord> Records, string End) FollowChain(IReadOnlyList<DnsResourceRecord> answers, string name, QueryType type)
-    {
-        var chain = new HashSet<string>(StringComparer.Ordinal) { NormalizeName(name) };
-        var end = NormalizeName(name);
-        for (var i = 0; i < MaxCnameDepth; i++)
-        {
-            var cname = answers.OfType<CNameRecord>().FirstOrDefault(c => NormalizeName(c.DomainName.Value) == end);
-            if (cname is null)
-                break;
-            end = NormalizeName(cname.CanonicalName.Value);
-            if (!chain.Add(end))
-                break;
-        }
-        var records = answers
-            .Where(r => (int)r.RecordType == (int)type && chain.Contains(NormalizeName(r.DomainName.Value)))
-            .ToList();
-        return (records, end);
+            DnsStatus.Found => LookupStatus.Ok,
+            DnsStatus.NotFound => LookupStatus.NxDomain,
+            _ => LookupStatus.Temporary,
+        };
+        return new Lookup(status, lookup.Records, lookup.Additionals, lookup.Detail);
     }
 
     private static TargetResolution Found(IReadOnlyList<SmtpTarget> targets, string detail) =>
@@ -314,56 +212,19 @@ public sealed partial class DnsTargetResolver : ITargetResolver
     private static TargetResolution NotFoundOrTemporary(bool temporary, string detail) =>
         new(temporary ? TargetResolutionStatus.TemporaryFailure : TargetResolutionStatus.NotFound, [], detail);
 
-    // Postfix's wording, which operators grep for.
-    private static string Error(string name, QueryType type, string what) =>
-        $"Host or domain name not found. Name service error for name={name} type={type}: {what}";
+    private static string Error(string name, QueryType type, string what) => DnsResolver.Error(name, type, what);
 
-    private static string RcodeName(DnsHeaderResponseCode code) => code switch
-    {
-        DnsHeaderResponseCode.FormatError => "FORMERR",
-        DnsHeaderResponseCode.ServerFailure => "SERVFAIL",
-        DnsHeaderResponseCode.NotImplemented => "NOTIMP",
-        DnsHeaderResponseCode.Refused => "REFUSED",
-        _ => $"RCODE {(int)code}",
-    };
+    private static string? ToAsciiName(string name) => DnsResolver.ToAsciiName(name);
 
-    /// <summary>The A-label (punycode) form of a name, or null when it cannot be a DNS name.</summary>
-    private static string? ToAsciiName(string name)
-    {
-        string ascii;
-        try
-        {
-            ascii = name.All(char.IsAscii) ? name : new IdnMapping().GetAscii(name);
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
-        if (ascii.Length is 0 or > 253)
-            return null;
-        foreach (var label in ascii.Split('.'))
-        {
-            if (label.Length is 0 or > 63 || label.Any(c => c <= ' ' || c == 0x7f))
-                return null;
-        }
-        return ascii;
-    }
+    private static string NormalizeName(string name) => DnsResolver.NormalizeName(name);
 
-    private static string NormalizeName(string name) => name.TrimEnd('.').ToLowerInvariant();
-
-    private static bool SameName(string a, string b) => NormalizeName(a) == NormalizeName(b);
+    private static bool SameName(string a, string b) => DnsResolver.SameName(a, b);
 
     private enum LookupStatus { Ok, NxDomain, Temporary }
 
-    private sealed record Lookup(LookupStatus Status, IReadOnlyList<DnsResourceRecord> Records, IDnsQueryResponse? Response, string Detail)
-    {
-        public static Lookup Failed(LookupStatus status, string detail) => new(status, [], null, detail);
-    }
+    private sealed record Lookup(LookupStatus Status, IReadOnlyList<DnsResourceRecord> Records, IReadOnlyList<DnsResourceRecord> Additionals, string Detail);
 
     private sealed record HostAddresses(IReadOnlyList<IPAddress> Addresses, bool Temporary, string Detail);
-
-    [LoggerMessage(EventId = 750, Level = LogLevel.Debug, Message = "DNS lookups go to {Servers}")]
-    private partial void LogServers(string servers);
 
     [LoggerMessage(EventId = 751, Level = LogLevel.Debug, Message = "Next hop {Hop}: {Status} [{Targets}] ({Detail})")]
     private partial void LogResolved(string hop, TargetResolutionStatus status, string targets, string detail);
@@ -376,7 +237,4 @@ public sealed partial class DnsTargetResolver : ITargetResolver
 
     [LoggerMessage(EventId = 754, Level = LogLevel.Information, Message = "MX host {Exchange} of {Domain} skipped: {Detail}")]
     private partial void LogExchangeSkipped(string exchange, string domain, string detail);
-
-    [LoggerMessage(EventId = 755, Level = LogLevel.Warning, Message = "DNS lookup of {Name} type={Type} failed temporarily: {Reason}")]
-    private partial void LogTemporary(string name, string type, string reason);
 }

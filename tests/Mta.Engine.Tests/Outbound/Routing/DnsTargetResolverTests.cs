@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Mta.Engine.Configuration;
+using Mta.Engine.Dns;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Routing;
 using Mta.Testing;
@@ -24,8 +25,8 @@ public sealed class DnsTargetResolverTests : IAsyncLifetime
 
     // A short query timeout keeps the unanswered-query tests fast; no retries unless a test wants them.
     private DnsTargetResolver Resolver(Random? random = null, TimeSpan? timeout = null, int retries = 0) =>
-        new(new MtaOptions { Relay = { DnsServers = [$"127.0.0.1:{_dns.EndPoint.Port}"] } },
-            NullLogger<DnsTargetResolver>.Instance, random, timeout ?? TimeSpan.FromSeconds(2), retries);
+        new(new DnsResolver(new DnsOptions { Servers = [$"127.0.0.1:{_dns.EndPoint.Port}"], Timeout = timeout ?? TimeSpan.FromSeconds(2), Retries = retries, CacheSize = 0 },
+            TimeProvider.System, NullLogger<DnsResolver>.Instance), NullLogger<DnsTargetResolver>.Instance, random);
 
     private static NextHop Mx(string domain, int port = 25) => new(domain, domain, true, port, OutboundTlsPolicy.May, null, null);
 
@@ -338,7 +339,7 @@ public sealed class DnsTargetResolverTests : IAsyncLifetime
     public void A_bad_DNS_server_entry_stops_start_up()
     {
         var ex = Assert.Throws<StartupException>(() =>
-            new DnsTargetResolver(new MtaOptions { Relay = { DnsServers = ["127.0.0.1", "not-an-ip"] } }, NullLogger<DnsTargetResolver>.Instance));
-        Assert.Contains("Relay:DnsServers:1", ex.Message);
+            new DnsResolver(new DnsOptions { Servers = ["127.0.0.1", "not-an-ip"] }, TimeProvider.System, NullLogger<DnsResolver>.Instance));
+        Assert.Contains("Dns:Servers:1", ex.Message);
     }
 }

@@ -36,7 +36,7 @@ public sealed class RelayValidationTests
             o.Relay.Routes["example.org"] = new NextHopOptions { Host = "mail.example.org" };
             o.Relay.Routes[".example.net"] = new NextHopOptions { Host = "[192.0.2.1]", Port = 2525 };
             o.Relay.Routes["v6.test"] = new NextHopOptions { Host = "[IPv6:2001:db8::1]" };
-            o.Relay.DnsServers = ["192.0.2.53", "192.0.2.54:5353", "2001:db8::53", "[2001:db8::54]:53"];
+            o.Dns.Servers = ["192.0.2.53", "192.0.2.54:5353", "2001:db8::53", "[2001:db8::54]:53"];
             o.Relay.HeloName = "mx.example.org";
             o.Queue.DelayWarningAfter = TimeSpan.FromHours(4);
         });
@@ -100,7 +100,7 @@ public sealed class RelayValidationTests
     [InlineData("10.1")]
     [InlineData("")]
     public void A_DNS_server_is_IP_or_IP_PORT(string server) =>
-        AssertError("Relay:DnsServers:1", o => o.Relay.DnsServers = ["192.0.2.53", server]);
+        AssertError("Dns:Servers:1", o => o.Dns.Servers = ["192.0.2.53", server]);
 
     [Fact]
     public void The_helo_name_must_be_a_host_name_or_an_address_literal()
