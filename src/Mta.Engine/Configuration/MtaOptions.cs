@@ -23,6 +23,9 @@ public sealed class MtaOptions
     public RelayOptions Relay { get; set; } = new();
     /// <summary>The one DNS resolver of the server: servers, timeout, retries, cache. Defaults to the system's resolvers.</summary>
     public DnsOptions Dns { get; set; } = new();
+    /// <summary>SPF, DKIM, DMARC and ARC checks of incoming mail, and DKIM signing of outgoing mail. Defaults as
+    /// <see cref="AuthenticationOptions"/> documents: every check on, DMARC recorded only, nothing signed until a domain has a key.</summary>
+    public AuthenticationOptions Authentication { get; set; } = new();
     public QueueOptions Queue { get; set; } = new();
     public LimitOptions Limits { get; set; } = new();
     public HookOptions Hooks { get; set; } = new();
