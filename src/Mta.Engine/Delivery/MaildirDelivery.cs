@@ -48,11 +48,15 @@ public sealed class MaildirDelivery
     /// <param name="reversePath">The reverse-path, for <c>Return-Path:</c>.</param>
     /// <param name="message">The stored message.</param>
     /// <param name="cancellationToken">Abandons the copy (the tmp/ file is removed).</param>
+    /// <param name="folder">A Maildir++ sub-folder such as <c>.Junk</c>, or null for the inbox.</param>
     public async ValueTask<string> DeliverAsync(string user, SmtpAddress recipient, SmtpAddress reversePath, IMessageContent message,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, string? folder = null)
     {
         if (!IsValidUser(user)) throw new ArgumentException($"'{user}' is not a usable mailbox name", nameof(user));
+        if (folder is not null && (!folder.StartsWith('.') || !IsValidUser(folder[1..])))
+            throw new ArgumentException($"'{folder}' is not a Maildir++ folder name", nameof(folder));
         var maildir = EnsureMaildir(user);
+        if (folder is not null) maildir = EnsureFolder(user, maildir, folder);
         var name = UniqueName();
         var tmpPath = Path.Combine(maildir, "tmp", name);
 
@@ -124,6 +128,27 @@ public sealed class MaildirDelivery
         }
         _ready[user] = maildir;
         return maildir;
+    }
+
+    /// <summary>A Maildir++ folder inside the user's Maildir: its own tmp/, new/ and cur/, and the empty
+    /// <c>maildirfolder</c> file that tells IMAP servers (Dovecot, Courier) what it is.</summary>
+    private string EnsureFolder(string user, string maildir, string folder)
+    {
+        var key = user + "/" + folder;
+        if (_ready.TryGetValue(key, out var existing)) return existing;
+        var path = Path.Combine(maildir, folder);
+        var existed = System.IO.Directory.Exists(path);
+        CreatePrivateDirectory(path);
+        foreach (var sub in (ReadOnlySpan<string>)["tmp", "new", "cur"]) CreatePrivateDirectory(Path.Combine(path, sub));
+        var marker = Path.Combine(path, "maildirfolder");
+        if (!File.Exists(marker)) File.WriteAllBytes(marker, []);
+        if (!existed)
+        {
+            DurableIo.FlushDirectory(path);
+            DurableIo.FlushDirectory(maildir);
+        }
+        _ready[key] = path;
+        return path;
     }
 
     private static void CreatePrivateDirectory(string path)

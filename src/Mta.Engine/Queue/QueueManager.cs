@@ -367,7 +367,10 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             case RouteKind.Mailbox:
                 if (!MaildirDelivery.IsValidUser(route.Target))
                     return Result.Fail($"5.1.3 '{route.Target}' is not a usable mailbox name");
-                var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct).ConfigureAwait(false);
+                // A DMARC quarantine mark can only have been set by this server's receiver, which removes incoming ones.
+                var folder = _options.Authentication.Dmarc.Quarantine == DmarcQuarantine.Junk && Authentication.QuarantineMark.IsMarked(message.Content)
+                    ? Authentication.QuarantineMark.JunkFolder : null;
+                var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct, folder).ConfigureAwait(false);
                 return Result.Delivered("maildir " + Path.GetFileName(path), DsnAction.Delivered);
             case RouteKind.Discard:
                 return Result.Delivered("discarded: " + route.Target, null);
