@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Bounded SharpFuzz + AFL++ run of the Mta.Protocol fuzz targets. Offline: needs afl-fuzz (Debian: afl++)
 # and the sharpfuzz tool (dotnet tool install --tool-path fuzz/.tools SharpFuzz.CommandLine), both installed once.
-#   fuzz/run.sh TARGET SECONDS      TARGET = command | path | data | all (all: the three in parallel)
+#   fuzz/run.sh TARGET SECONDS      TARGET = command | path | data | proxy | all (all: the four in parallel)
 #   fuzz/run.sh TARGET SECONDS --random   no AFL: in-process System.Random mutation of the corpus
 # Prints execs_done, crashes and hangs per target; crash inputs are copied to fuzz/crashes/TARGET/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${1:?usage: run.sh command|path|data|all SECONDS [--random]}"
-seconds="${2:?usage: run.sh command|path|data|all SECONDS [--random]}"
+target="${1:?usage: run.sh command|path|data|proxy|all SECONDS [--random]}"
+seconds="${2:?usage: run.sh command|path|data|proxy|all SECONDS [--random]}"
 mode="${3:-afl}"
-case "$target" in command|path|data) targets=("$target");; all) targets=(command path data);; *) echo "unknown target $target" >&2; exit 2;; esac
+case "$target" in command|path|data|proxy) targets=("$target");; all) targets=(command path data proxy);; *) echo "unknown target $target" >&2; exit 2;; esac
 
 work="$here/.work"
 bin="$work/bin"

@@ -99,6 +99,46 @@ public static class Checks
     private sealed record DataOutcome(byte[] Output, bool Complete, long Consumed, long Size, bool SizeExceeded, bool Bare, bool TooLong);
 
     /// <summary>
+    /// proxy: the input as the first bytes of a connection, through ProxyHeaderParser with V1, V2 and Any. Never throws;
+    /// Complete gives a header and 0 &lt; consumed &lt;= length within the version's limit, parses the same again when cut
+    /// there, and every shorter prefix of the header is Incomplete; Incomplete means a whole input below the limit; Invalid
+    /// gives a reason. What Any completes, the header's own version alone completes the same way.
+    /// </summary>
+    public static void Proxy(ReadOnlySpan<byte> input)
+    {
+        foreach (var versions in new[] { ProxyHeaderVersions.V1, ProxyHeaderVersions.V2, ProxyHeaderVersions.Any })
+        {
+            var status = ProxyHeaderParser.TryParse(input, versions, out var header, out var consumed, out var error);
+            switch (status)
+            {
+                case ProxyHeaderStatus.Complete:
+                    Require(header is not null && error is null, "complete without a header");
+                    Require(consumed > 0 && consumed <= input.Length, "consumed out of range");
+                    Require(consumed <= (header!.Version == 1 ? ProxyHeaderParser.MaxV1Length : ProxyHeaderParser.MaxV2Length), "header over its limit");
+                    Require((header.Source is null) == (header.Destination is null), "source without destination");
+                    Require(ProxyHeaderParser.TryParse(input[..consumed], versions, out var again, out var consumedAgain, out _) == ProxyHeaderStatus.Complete
+                            && consumedAgain == consumed && again == header, "header does not parse the same on its own");
+                    for (var n = 0; n < consumed; n++)
+                        Require(ProxyHeaderParser.TryParse(input[..n], versions, out _, out _, out _) == ProxyHeaderStatus.Incomplete, "a prefix of a header is not incomplete");
+                    if (versions == ProxyHeaderVersions.Any)
+                    {
+                        var alone = header.Version == 1 ? ProxyHeaderVersions.V1 : ProxyHeaderVersions.V2;
+                        Require(ProxyHeaderParser.TryParse(input, alone, out var single, out var consumedSingle, out _) == ProxyHeaderStatus.Complete
+                                && consumedSingle == consumed && single == header, "Any and the header's own version disagree");
+                    }
+                    break;
+                case ProxyHeaderStatus.Incomplete:
+                    Require(header is null && consumed == 0 && error is null, "incomplete with a result");
+                    Require(input.Length < ProxyHeaderParser.MaxV2Length, "incomplete at the limit");
+                    break;
+                default:
+                    Require(header is null && consumed == 0 && !string.IsNullOrEmpty(error), "invalid without a reason");
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
     /// data: the bytes fed to a DataDecoder whole, split in two Decode calls, and as one two-segment sequence,
     /// with the split point and a size limit taken from the first byte. Never throws; all three deliveries give
     /// the same outcome; when complete, the consumed input ends with "\r\n.\r\n" (or is exactly ".\r\n") and no

@@ -13,7 +13,8 @@ public interface ISessionInfo
     string ListenerName { get; }
 
     /// <summary>The client's address and port. An IPv4 client of a dual-stack listener appears as its IPv4 address,
-    /// never as IPv4-mapped IPv6, so it compares and prints as configured networks and logs do.</summary>
+    /// never as IPv4-mapped IPv6, so it compares and prints as configured networks and logs do. Behind a load balancer
+    /// it is the client the PROXY protocol header named; after XCLIENT, the client XCLIENT named.</summary>
     IPEndPoint RemoteEndPoint { get; }
 
     /// <summary>The server's address and port for this connection.</summary>
@@ -31,7 +32,8 @@ public interface ISessionInfo
     /// <summary>The user the client authenticated as, or null.</summary>
     string? AuthenticatedUser { get; }
 
-    /// <summary>True when the client is in a configured trusted network (it may relay).</summary>
+    /// <summary>True when the client (<see cref="RemoteEndPoint"/>, so after XCLIENT the new one) is in a configured
+    /// trusted network (it may relay).</summary>
     bool IsTrustedClient { get; }
 
     /// <summary>Notes that live as long as the connection: handlers use them to pass facts to later hooks.</summary>

@@ -44,6 +44,8 @@ public enum SmtpVerb
     Auth,
     /// <summary>STARTTLS (RFC 3207).</summary>
     StartTls,
+    /// <summary>XCLIENT (Postfix's extension: a trusted proxy or test tool gives the real client's facts).</summary>
+    XClient,
     /// <summary>A verb Mta does not know.</summary>
     Unknown,
 }
@@ -99,6 +101,37 @@ public sealed record HelpCommand(string? Topic) : SmtpCommand(SmtpVerb.Help);
 /// <summary>AUTH (RFC 4954). <paramref name="Mechanism"/> is upper-cased; an initial response of
 /// <c>=</c> (empty response) is kept as <c>=</c>.</summary>
 public sealed record AuthCommand(string Mechanism, string? InitialResponse) : SmtpCommand(SmtpVerb.Auth);
+
+/// <summary>XCLIENT (Postfix XCLIENT_README): the attributes in the order given, each already checked for syntax.</summary>
+public sealed record XClientCommand(IReadOnlyList<XClientAttribute> Attributes) : SmtpCommand(SmtpVerb.XClient)
+{
+    /// <summary>The EHLO keyword line: XCLIENT and every attribute name the parser takes.</summary>
+    public static string EhloKeyword { get; } = "XCLIENT " + string.Join(' ', XClientParser.Names);
+}
+
+/// <summary>One XCLIENT <c>name=value</c> pair.</summary>
+/// <param name="Name">The attribute name, upper-cased: ADDR, NAME, PORT, PROTO, HELO, LOGIN, DESTADDR, DESTPORT or
+/// REVERSE_NAME.</param>
+/// <param name="Value">The xtext-decoded value; null for <c>[UNAVAILABLE]</c> or <c>[TEMPUNAVAIL]</c> (the fact is
+/// unknown). ADDR and DESTADDR are then valid for <see cref="XClientAttribute.TryParseAddress"/>, PORT and DESTPORT
+/// are 0-65535, PROTO is <c>SMTP</c> or <c>ESMTP</c> (upper-cased).</param>
+public sealed record XClientAttribute(string Name, string? Value)
+{
+    /// <summary>An XCLIENT address value: IPv4 dotted quad, or <c>IPV6:</c> followed by an IPv6 address.</summary>
+    public static bool TryParseAddress(string value, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out System.Net.IPAddress? address)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        address = null;
+        var v6 = value.StartsWith("IPV6:", StringComparison.OrdinalIgnoreCase);
+        var text = v6 ? value[5..] : value;
+        if (text.Length == 0 || text.Contains('%')) return false;
+        if (!v6 && (text.Split('.').Length != 4 || !text.All(c => char.IsAsciiDigit(c) || c == '.'))) return false;
+        if (!System.Net.IPAddress.TryParse(text, out var parsed)) return false;
+        if (parsed.AddressFamily != (v6 ? System.Net.Sockets.AddressFamily.InterNetworkV6 : System.Net.Sockets.AddressFamily.InterNetwork)) return false;
+        address = parsed;
+        return true;
+    }
+}
 
 /// <summary>A command whose verb Mta does not know; not a syntax error, so hooks may handle it.</summary>
 /// <param name="VerbText">The first word of the line, upper-cased.</param>

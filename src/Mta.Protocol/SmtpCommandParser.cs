@@ -152,6 +152,8 @@ public static class SmtpCommandParser
                 return CommandParseResult.Success(args.IsEmpty ? Cached.Noop : new NoopCommand(args.ToString()));
             case SmtpVerb.Auth:
                 return ParseAuth(args);
+            case SmtpVerb.XClient:
+                return XClientParser.Parse(args);
             default:
                 return CommandParseResult.Success(new UnknownCommand(verbText.ToString().ToUpperInvariant(), line.ToString()));
         }
@@ -181,6 +183,7 @@ public static class SmtpCommandParser
             4 when Is(v, "TURN") => SmtpVerb.Turn,
             4 when Is(v, "ETRN") => SmtpVerb.Etrn,
             8 when Is(v, "STARTTLS") => SmtpVerb.StartTls,
+            7 when Is(v, "XCLIENT") => SmtpVerb.XClient,
             _ => SmtpVerb.Unknown,
         };
     }

@@ -21,7 +21,7 @@ public class FuzzCorpusTests
         var data = new TheoryData<string, string>();
         var root = FuzzRoot();
         foreach (var kind in new[] { "corpus", "crashes" })
-        foreach (var target in new[] { "command", "path", "data" })
+        foreach (var target in new[] { "command", "path", "data", "proxy" })
         {
             var dir = Path.Combine(root, kind, target);
             if (!Directory.Exists(dir)) continue;
@@ -34,7 +34,7 @@ public class FuzzCorpusTests
     [Fact]
     public void Corpus_is_there()
     {
-        foreach (var target in new[] { "command", "path", "data" })
+        foreach (var target in new[] { "command", "path", "data", "proxy" })
             Assert.NotEmpty(Directory.GetFiles(Path.Combine(FuzzRoot(), "corpus", target)));
     }
 
@@ -49,6 +49,7 @@ public class FuzzCorpusTests
             // The harness's own checks: a replay here fails exactly where the fuzzer would report a crash.
             case "command": Checks.Command(input); break;
             case "path": Checks.Path(input); break;
+            case "proxy": Checks.Proxy(input); break;
             default: Checks.Data(input); break;
         }
     }

@@ -468,7 +468,7 @@ public class SmtpCommandParserTests
     [Theory]
     [InlineData("FOO", "FOO")]
     [InlineData("foo bar baz", "FOO")]
-    [InlineData("XCLIENT ADDR=1.2.3.4", "XCLIENT")]
+    [InlineData("XFORWARD ADDR=1.2.3.4", "XFORWARD")]
     [InlineData("MAILX FROM:<a@b.example>", "MAILX")]
     [InlineData("ÉHLO x", "ÉHLO")]
     [InlineData("GET / HTTP/1.1", "GET")]

@@ -37,6 +37,9 @@ public sealed class MtaOptions
     public TerminalOptions Terminal { get; set; } = new();
     /// <summary>Who may take held mail with TURN or start a queue run with ETRN. Defaults to nobody, as <see cref="TurnOptions"/> documents.</summary>
     public TurnOptions Turn { get; set; } = new();
+    /// <summary>Who may send XCLIENT (Postfix's extension) to speak for another client. Defaults to nobody, as
+    /// <see cref="XClientOptions"/> documents.</summary>
+    public XClientOptions XClient { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the working directory.
     /// Defaults to <c>plugins</c>.</summary>
@@ -80,6 +83,42 @@ public sealed class ListenerOptions
     /// <summary>Answer TURN (RFC 821): an authenticated user with <c>Turn:Domains</c> gets 250, then this server becomes the
     /// client on the same connection and delivers the user's held mail. Defaults to false: TURN answers 502.</summary>
     public bool AllowTurn { get; set; }
+    /// <summary>The HAProxy PROXY protocol header this listener expects before anything else (before the TLS handshake
+    /// on an implicit-TLS listener): <c>None</c>, <c>V1</c> (text), <c>V2</c> (binary) or <c>Any</c> (either, told
+    /// apart by the first byte). The client address the header gives is the session's from the start: connect hook,
+    /// per-IP limit, trusted networks, logs and Received field. Defaults to <c>None</c>.</summary>
+    public ProxyProtocolMode ProxyProtocol { get; set; } = ProxyProtocolMode.None;
+    /// <summary>The load balancers allowed to connect when <see cref="ProxyProtocol"/> is on, in CIDR form (e.g.
+    /// <c>10.0.0.5/32</c>). A connection from elsewhere is closed without a word and logged: otherwise anyone could
+    /// claim any address. Defaults to none; required when <see cref="ProxyProtocol"/> is on.</summary>
+    public List<string> ProxyNetworks { get; set; } = [];
+    /// <summary>How long a proxy has to send its whole header; the connection is closed past it. Defaults to 5 s, as
+    /// Postfix's smtpd_upproxy_timeout.</summary>
+    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Which PROXY protocol header a listener expects (<see cref="ListenerOptions.ProxyProtocol"/>).</summary>
+public enum ProxyProtocolMode
+{
+    /// <summary>No header: the socket's peer is the client.</summary>
+    None,
+    /// <summary>The text header, HAProxy's <c>send-proxy</c>.</summary>
+    V1,
+    /// <summary>The binary header, HAProxy's <c>send-proxy-v2</c>.</summary>
+    V2,
+    /// <summary>Either version.</summary>
+    Any,
+}
+
+/// <summary>XCLIENT (<c>XClient</c>): a trusted front end, filter or test tool tells the server who the real client is
+/// (Postfix XCLIENT_README: ADDR, NAME, PORT, PROTO, HELO, LOGIN, DESTADDR, DESTPORT).</summary>
+public sealed class XClientOptions
+{
+    /// <summary>Client networks in CIDR form (e.g. <c>127.0.0.1/32</c>) that may send XCLIENT; it is advertised in EHLO
+    /// to them only, and everyone else gets 550 5.7.0. Matched against the address the connection came from (after a
+    /// PROXY header, the one it gives), never one an earlier XCLIENT set. Defaults to none, loopback included, as
+    /// Postfix's smtpd_authorized_xclient_hosts: XCLIENT lets its sender claim any address and any AUTH user.</summary>
+    public List<string> Networks { get; set; } = [];
 }
 
 /// <summary>A listener's TLS mode.</summary>

@@ -24,6 +24,7 @@ public static class MtaOptionsValidator
             Check(l.Port is >= 0 and <= 65535, $"Listeners:{i}:Port", $"{l.Port} is not a TCP port (1-65535, or 0 for any free port)");
             // Implicit and StartTls always have a certificate (configured or self-signed), so the mode alone is enough.
             Check(Enum.IsDefined(l.Tls), $"Listeners:{i}:Tls", $"'{l.Tls}' is not a TLS mode (None, StartTls, Implicit)");
+            ValidateProxy(l, $"Listeners:{i}", Check);
         }
         var tls = o.Tls;
         Check(tls.CertificateFile is not { Length: > 0 } f || File.Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
@@ -78,9 +79,24 @@ public static class MtaOptionsValidator
             Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
         Check(o.Scripts.Timeout > TimeSpan.Zero && o.Scripts.Timeout <= TimeSpan.FromDays(1), "Scripts:Timeout", "must be positive and at most 1 day");
+        for (var i = 0; i < o.XClient.Networks.Count; i++)
+            Check(IPNetwork.TryParse(o.XClient.Networks[i], out _), $"XClient:Networks:{i}", $"'{o.XClient.Networks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         TerminalOptionsValidator.Validate(o, errors);
         TurnOptionsValidator.Validate(o, errors);
         return errors;
+    }
+
+    private static void ValidateProxy(ListenerOptions l, string key, Action<bool, string, string> check)
+    {
+        check(Enum.IsDefined(l.ProxyProtocol), $"{key}:ProxyProtocol", $"'{l.ProxyProtocol}' is not a PROXY protocol mode (None, V1, V2, Any)");
+        for (var j = 0; j < l.ProxyNetworks.Count; j++)
+            check(IPNetwork.TryParse(l.ProxyNetworks[j], out _), $"{key}:ProxyNetworks:{j}", $"'{l.ProxyNetworks[j]}' is not a network in CIDR form (e.g. 10.0.0.5/32)");
+        // Either half alone is a mistake: a header nobody may send refuses every client, and networks without a header do nothing.
+        if (l.ProxyProtocol != ProxyProtocolMode.None)
+            check(l.ProxyNetworks.Count > 0, $"{key}:ProxyNetworks", "must list the proxies' addresses when ProxyProtocol is on");
+        else
+            check(l.ProxyNetworks.Count == 0, $"{key}:ProxyNetworks", "has no effect without ProxyProtocol (V1, V2 or Any)");
+        check(l.ProxyTimeout >= TimeSpan.FromMilliseconds(100) && l.ProxyTimeout <= TimeSpan.FromMinutes(5), $"{key}:ProxyTimeout", "must be between 100 ms and 5 minutes");
     }
 
     private static void ValidateRelay(RelayOptions relay, Action<bool, string, string> check)

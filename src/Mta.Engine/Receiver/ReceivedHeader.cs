@@ -17,13 +17,15 @@ internal static class ReceivedHeader
         return name;
     }
 
-    public static string Build(ISessionInfo session, string hostName, string queueId, bool utf8, IReadOnlyList<EnvelopeRecipient> recipients, DateTimeOffset now)
+    /// <param name="clientName">The client's host name when known (XCLIENT NAME), written before its address as Postfix does.</param>
+    public static string Build(ISessionInfo session, string hostName, string queueId, bool utf8, IReadOnlyList<EnvelopeRecipient> recipients, DateTimeOffset now,
+        string? clientName = null)
     {
         var sb = new StringBuilder(256);
         var ip = ClientAddress.Canonical(session.RemoteEndPoint.Address);
         var literal = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6:" + ip : ip.ToString();
         sb.Append("Received: from ").Append(Sanitize(session.HeloName ?? "unknown"))
-          .Append(" ([").Append(literal).Append("])\r\n");
+          .Append(" (").Append(clientName is null ? "" : Sanitize(clientName) + " ").Append('[').Append(literal).Append("])\r\n");
         sb.Append("\tby ").Append(hostName).Append(" (Mta) with ")
           .Append(Protocol(session.IsExtended, session.Tls is not null, session.AuthenticatedUser is not null, utf8))
           .Append(" id ").Append(queueId);

@@ -27,6 +27,7 @@ public sealed class ReceiverContext
         Certificates = certificates;
         Logger = loggers.CreateLogger("Mta.Session");
         TrustedNetworks = new TrustedNetworks(options);
+        XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         Users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
     }
@@ -53,6 +54,9 @@ public sealed class ReceiverContext
 
     /// <summary>The queue ETRN flushes and TURN delivers from, or null when the host has none.</summary>
     public Queue.QueueManager? Queue { get; }
+
+    /// <summary>Parsed <c>XClient:Networks</c>: who may send XCLIENT.</summary>
+    internal NetworkList XClientNetworks { get; }
 
     /// <summary>Parsed <c>Turn:EtrnNetworks</c>.</summary>
     internal System.Net.IPNetwork[] EtrnNetworks { get; }

@@ -61,6 +61,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
 
     private async Task AcceptLoopAsync(ListenerOptions options, Socket listener)
     {
+        var proxy = ProxySettings.For(options);
         while (!_abort.IsCancellationRequested)
         {
             Socket client;
@@ -84,19 +85,46 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                 await Task.Delay(100);
                 continue;
             }
-            _ = HandleConnectionAsync(options, client);
+            _ = HandleConnectionAsync(options, proxy, client);
         }
     }
 
-    private async Task HandleConnectionAsync(ListenerOptions options, Socket client)
+    private async Task HandleConnectionAsync(ListenerOptions options, ProxySettings? proxy, Socket client)
     {
         client.NoDelay = true;
-        var remote = ClientAddress.Canonical((IPEndPoint)client.RemoteEndPoint!);
-        var ip = remote.Address;
+        var peer = ClientAddress.Canonical((IPEndPoint)client.RemoteEndPoint!);
+        var remote = peer;
+        var local = (IPEndPoint)client.LocalEndPoint!;
+        IPAddress? countedIp = null;
         var total = Interlocked.Increment(ref _connections);
-        var fromIp = _perIp.AddOrUpdate(ip, 1, (_, n) => n + 1);
         try
         {
+            if (proxy is not null)
+            {
+                // Only a trusted proxy may name the client; anyone else could claim any address. Nothing is sent back:
+                // the other side speaks PROXY, not SMTP.
+                if (!proxy.Networks.Contains(peer.Address))
+                {
+                    LogProxyNotTrusted(options.Name, peer);
+                    return;
+                }
+                var (header, error) = await ProxyHeaderReader.ReadAsync(client, proxy.Versions, proxy.Timeout, _ctx.Time, _abort.Token);
+                if (header is null)
+                {
+                    LogProxyHeaderRefused(options.Name, peer, error ?? "no header");
+                    return;
+                }
+                // LOCAL (a health check) and UNKNOWN carry no client: the proxy's own connection is the session's.
+                if (header.Source is { } source && header.Destination is { } destination)
+                {
+                    remote = ClientAddress.Canonical(source);
+                    local = ClientAddress.Canonical(destination);
+                }
+                LogProxied(options.Name, peer, remote, header.Version);
+            }
+            // Counted per client after the PROXY header: per proxy, every client behind a load balancer would share one count.
+            countedIp = remote.Address;
+            var fromIp = _perIp.AddOrUpdate(countedIp, 1, (_, n) => n + 1);
             if (total > _ctx.Options.Limits.MaxConnections || fromIp > _ctx.Options.Limits.MaxConnectionsPerIp)
             {
                 LogTooManyConnections(remote, total, fromIp);
@@ -106,7 +134,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                 return;
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
-            await RunSessionAsync(stream, remote, (IPEndPoint)client.LocalEndPoint!, options, null, _abort.Token);
+            await RunSessionAsync(stream, remote, local, options, null, _abort.Token);
         }
         catch (Exception ex)
         {
@@ -115,7 +143,7 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         finally
         {
             Interlocked.Decrement(ref _connections);
-            if (_perIp.AddOrUpdate(ip, 0, (_, n) => n - 1) <= 0) _perIp.TryRemove(new(ip, 0));
+            if (countedIp is not null && _perIp.AddOrUpdate(countedIp, 0, (_, n) => n - 1) <= 0) _perIp.TryRemove(new(countedIp, 0));
             try { client.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             client.Dispose();
         }
@@ -229,6 +257,15 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 254, Level = LogLevel.Warning, Message = "shutdown: {Count} sessions still running were aborted")]
     private partial void LogDrainTimedOut(int count);
+
+    [LoggerMessage(EventId = 255, Level = LogLevel.Warning, Message = "listener {Name}: closed the connection from {Peer}: not in ProxyNetworks")]
+    private partial void LogProxyNotTrusted(string name, IPEndPoint peer);
+
+    [LoggerMessage(EventId = 256, Level = LogLevel.Warning, Message = "listener {Name}: closed the connection from proxy {Peer}: {Reason}")]
+    private partial void LogProxyHeaderRefused(string name, IPEndPoint peer, string reason);
+
+    [LoggerMessage(EventId = 257, Level = LogLevel.Debug, Message = "listener {Name}: proxy {Peer} gives client {Client} (PROXY v{Version})")]
+    private partial void LogProxied(string name, IPEndPoint peer, IPEndPoint client, int version);
 
     [LoggerMessage(EventId = 887, Level = LogLevel.Information, Message = "serving a handed-in connection with {Remote} as listener {Name}")]
     private partial void LogServing(string name, IPEndPoint remote);

@@ -74,6 +74,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         LocalEndPoint = local;
         SessionId = SessionIds.Next();
         IsTrustedClient = context.TrustedNetworks.Contains(remote.Address);
+        // Decided once, on the address the connection came from: an XCLIENT cannot grant itself the next one.
+        _xclientAllowed = context.XClientNetworks.Contains(remote.Address);
         // The pipes allocate on first use, so an implicit-TLS session that replaces them at once costs nothing here.
         (_reader, _writer) = CreatePipes(stream);
         _deadlineTimer = context.Time.CreateTimer(static s => ((SmtpSession)s!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -81,13 +83,14 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     public string SessionId { get; }
     public string ListenerName { get; }
-    public IPEndPoint RemoteEndPoint { get; }
-    public IPEndPoint LocalEndPoint { get; }
+    // Set at connect (from the socket or a PROXY header) and replaced only by XCLIENT, between transactions.
+    public IPEndPoint RemoteEndPoint { get; private set; }
+    public IPEndPoint LocalEndPoint { get; private set; }
     public string? HeloName { get; private set; }
     public bool IsExtended { get; private set; }
     public TlsInfo? Tls => _tls;
     public string? AuthenticatedUser => _authenticatedUser;
-    public bool IsTrustedClient { get; }
+    public bool IsTrustedClient { get; private set; }
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
 
     /// <summary>Why the session ended (as the disconnect hook and log give it): <c>quit</c>, <c>timeout</c>, ...</summary>
@@ -301,6 +304,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 return AfterLine.StartTls;
             case AuthCommand auth:
                 return BeginAuth(auth);
+            case XClientCommand xclient:
+                await OnXClientAsync(xclient, aborted);
+                return AfterLine.ReadCommand;
             case EtrnCommand etrn:
                 OnEtrn(etrn.Argument);
                 return AfterLine.ReadCommand;
@@ -344,6 +350,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         // (RFC 5321 4.1.1.1).
         if (_ctx.TerminalsEnabled) keywords.AddRange(["SEND", "SOML", "SAML"]);
         if (OffersTurn) keywords.Add("TURN");
+        if (_xclientAllowed) keywords.Add(XClientCommand.EhloKeyword);
         keywords.Add("HELP");
         var lines = keywords.ToArray();
         Reply(new SmtpReply(250, null, lines));
@@ -564,7 +571,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now)
     {
-        var sb = new StringBuilder(ReceivedHeader.Build(this, HostName, queueId, tx.Utf8, tx.Recipients, now));
+        var sb = new StringBuilder(ReceivedHeader.Build(this, HostName, queueId, tx.Utf8, tx.Recipients, now, _clientName));
         foreach (var (name, value) in tx.AddedHeaders)
             sb.Append(name).Append(": ").Append(value).Append("\r\n");
         return Encoding.UTF8.GetBytes(sb.ToString());
