@@ -104,23 +104,26 @@ public sealed class PublicSuffixList
         var name = domain.Trim();
         if (name.EndsWith('.')) name = name[..^1];
         if (name.Length == 0 || name.Length > 253) return null;
-        var ascii = true;
-        foreach (var c in name)
+        if (!IsHostChars(name))
         {
-            if (c > 0x7f) { ascii = false; break; }
-            if (c is '.' or '-' or '_' || char.IsAsciiLetterOrDigit(c)) continue;
-            return null;
-        }
-        if (!ascii)
-        {
+            // U-labels to A-labels; the result must be host characters too (IdnMapping lets some punctuation through).
             try { name = Idn.GetAscii(name); }
             catch (ArgumentException) { return null; }
+            if (!IsHostChars(name)) return null;
         }
         name = name.ToLowerInvariant();
         if (name.Length > 253) return null;
         foreach (var label in name.Split('.'))
             if (label.Length is 0 or > 63) return null;
         return name;
+    }
+
+    // Letters, digits, hyphen, dot, and underscore (used in DMARC's and DKIM's own names).
+    private static bool IsHostChars(string name)
+    {
+        foreach (var c in name)
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('.' or '-' or '_')) return false;
+        return true;
     }
 
     // How many of the rightmost labels form the public suffix. The prevailing rule is an exception rule when one

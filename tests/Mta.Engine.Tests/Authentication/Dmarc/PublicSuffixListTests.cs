@@ -82,6 +82,9 @@ public class PublicSuffixListTests
     [InlineData("a..example.com")]
     [InlineData("exa mple.com")]
     [InlineData("[192.0.2.1]")]
+    [InlineData("\uFFFDebMAR.COMC1; p=reject")]                  // found by the fuzzer: punctuation beside a non-ASCII letter
+    [InlineData("例子.cn;x")]
+    [InlineData("例子. cn")]
     public void Not_a_domain_name_has_no_organizational_domain(string domain)
     {
         Assert.Null(Small.OrganizationalDomain(domain));
