@@ -79,10 +79,10 @@ public sealed class PublicSuffixList
     {
         var normalized = Normalize(domain);
         if (normalized is null) return null;
-        var labels = normalized.Split('.');
-        var suffixLabels = PublicSuffixLabelCount(labels);
-        if (suffixLabels >= labels.Length) return null;
-        return string.Join('.', labels, labels.Length - suffixLabels - 1, suffixLabels + 1);
+        var starts = LabelStarts(normalized);
+        var suffixLabels = PublicSuffixLabelCount(normalized, starts);
+        if (suffixLabels >= starts.Length) return null;
+        return normalized[starts[starts.Length - suffixLabels - 1]..];
     }
 
     /// <summary>True when <paramref name="domain"/> is itself a public suffix (<c>com</c>, <c>co.uk</c>,
@@ -92,8 +92,8 @@ public sealed class PublicSuffixList
     {
         var normalized = Normalize(domain);
         if (normalized is null) return false;
-        var labels = normalized.Split('.');
-        return PublicSuffixLabelCount(labels) >= labels.Length;
+        var starts = LabelStarts(normalized);
+        return PublicSuffixLabelCount(normalized, starts) >= starts.Length;
     }
 
     /// <summary>A domain as compared here: trimmed, without a trailing dot, lower-case A-labels. Null when it is
@@ -113,8 +113,13 @@ public sealed class PublicSuffixList
         }
         name = name.ToLowerInvariant();
         if (name.Length > 253) return null;
-        foreach (var label in name.Split('.'))
-            if (label.Length is 0 or > 63) return null;
+        var labelStart = 0;
+        for (var i = 0; i <= name.Length; i++)
+        {
+            if (i < name.Length && name[i] != '.') continue;
+            if (i - labelStart is 0 or > 63) return null;
+            labelStart = i + 1;
+        }
         return name;
     }
 
@@ -129,18 +134,35 @@ public sealed class PublicSuffixList
     // How many of the rightmost labels form the public suffix. The prevailing rule is an exception rule when one
     // matches (its suffix is the rule minus its leftmost label), else the matching rule with the most labels, else
     // the default rule "*" (the top-level label).
-    private int PublicSuffixLabelCount(string[] labels)
+    private int PublicSuffixLabelCount(string name, int[] starts)
     {
+        // Span lookups: no substring is allocated per candidate suffix.
+        var rules = _rules.GetAlternateLookup<ReadOnlySpan<char>>();
+        var wildcards = _wildcards.GetAlternateLookup<ReadOnlySpan<char>>();
+        var exceptions = _exceptions.GetAlternateLookup<ReadOnlySpan<char>>();
         var best = 1;
         var exception = -1;
-        for (var count = 1; count <= labels.Length; count++)
+        for (var count = 1; count <= starts.Length; count++)
         {
-            var suffix = string.Join('.', labels, labels.Length - count, count);
-            if (_exceptions.Contains(suffix)) exception = count - 1;
-            if (_rules.Contains(suffix)) best = count;
-            if (count >= 2 && _wildcards.Contains(string.Join('.', labels, labels.Length - count + 1, count - 1))) best = count;
+            var suffix = name.AsSpan(starts[starts.Length - count]);
+            if (exceptions.Contains(suffix)) exception = count - 1;
+            if (rules.Contains(suffix)) best = count;
+            if (count >= 2 && wildcards.Contains(name.AsSpan(starts[starts.Length - count + 1]))) best = count;
         }
         return exception >= 0 ? exception : best;
+    }
+
+    // Where each label of a normalized name begins, left to right.
+    private static int[] LabelStarts(string name)
+    {
+        var count = 1;
+        foreach (var c in name)
+            if (c == '.') count++;
+        var starts = new int[count];
+        var next = 1;
+        for (var i = 0; i < name.Length; i++)
+            if (name[i] == '.') starts[next++] = i + 1;
+        return starts;
     }
 
     private static PublicSuffixList Parse(TextReader reader, string source, bool icannOnly)
