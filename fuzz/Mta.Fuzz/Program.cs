@@ -10,11 +10,12 @@ var targets = new Dictionary<string, Action<ReadOnlySpan<byte>>>
     ["path"] = Checks.Path,
     ["data"] = Checks.Data,
     ["proxy"] = Checks.Proxy,
+    ["dmarc"] = DmarcChecks.Record,
 };
 
 if (args.Length < 1 || !targets.TryGetValue(args[0], out var target))
 {
-    Console.Error.WriteLine("usage: Mta.Fuzz command|path|data|proxy [--replay FILE... | --random SECONDS [CORPUSDIR]]");
+    Console.Error.WriteLine($"usage: Mta.Fuzz {string.Join('|', targets.Keys)} [--replay FILE... | --random SECONDS [CORPUSDIR]]");
     return 2;
 }
 
