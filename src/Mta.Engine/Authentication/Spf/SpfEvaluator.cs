@@ -92,7 +92,7 @@ public sealed partial class SpfEvaluator
         ArgumentNullException.ThrowIfNull(ip);
         ct.ThrowIfCancellationRequested();
         if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
-        domain = (domain ?? "").Trim().TrimEnd('.');
+        domain = ToALabels((domain ?? "").Trim().TrimEnd('.'));
         sender ??= "";
         identity ??= "";
         SpfCheck check;
@@ -361,6 +361,20 @@ public sealed partial class SpfEvaluator
         {
             // Out of time while fetching the explanation: the result stands without it.
             return null;
+        }
+    }
+
+    /// <summary>An internationalised domain in A-label form, as SPF looks it up (RFC 8616 3); "" when it cannot be one.</summary>
+    private static string ToALabels(string domain)
+    {
+        if (domain.All(char.IsAscii)) return domain;
+        try
+        {
+            return new System.Globalization.IdnMapping().GetAscii(domain);
+        }
+        catch (ArgumentException)
+        {
+            return "";
         }
     }
 

@@ -658,6 +658,38 @@ public sealed class SpfEvaluatorTests : IAsyncLifetime
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task An_internationalised_sender_domain_is_looked_up_as_A_labels()
+    {
+        // An in-memory resolver: DnsResolver itself drops answers for xn-- names (DnsClient hands back their owner names
+        // decoded to Unicode), which is the resolver's to fix, not SPF's.
+        var dns = new TxtOnlyResolver(new() { ["xn--bcher-kva.example"] = "v=spf1 ip4:192.0.2.3 -all" });
+        var evaluator = new SpfEvaluator(dns, "receiver.example.net", TimeProvider.System, NullLogger<SpfEvaluator>.Instance);
+        var check = await evaluator.CheckMailFromAsync(IPAddress.Parse(Client), new SmtpAddress("jörg", "bücher.example"), "h.example.org", TestContext.Current.CancellationToken);
+        Assert.Equal((SpfResult.Pass, "jörg@bücher.example", "xn--bcher-kva.example"), (check.Result, check.Identity, check.Domain));
+        Assert.Equal(["xn--bcher-kva.example"], dns.Asked);
+    }
+
+    private sealed class TxtOnlyResolver(Dictionary<string, string> records) : IDnsResolver
+    {
+        public List<string> Asked { get; } = [];
+
+        public ValueTask<DnsAnswer<string>> GetTxtAsync(string name, CancellationToken cancellationToken)
+        {
+            Asked.Add(name);
+            return ValueTask.FromResult(records.TryGetValue(name, out var txt) ? DnsAnswer<string>.Found([txt]) : DnsAnswer<string>.NotFound("NXDOMAIN"));
+        }
+
+        public ValueTask<DnsAnswer<IPAddress>> GetAddressesAsync(string name, System.Net.Sockets.AddressFamily family, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(DnsAnswer<IPAddress>.NotFound("NXDOMAIN"));
+
+        public ValueTask<DnsAnswer<MxHost>> GetMxAsync(string name, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(DnsAnswer<MxHost>.NotFound("NXDOMAIN"));
+
+        public ValueTask<DnsAnswer<string>> GetPtrAsync(IPAddress address, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(DnsAnswer<string>.NotFound("NXDOMAIN"));
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task A_sender_at_an_address_literal_is_none()
     {
         var check = await Evaluator().CheckMailFromAsync(IPAddress.Parse(Client), new SmtpAddress("a", "[192.0.2.1]"), "h.example.org", TestContext.Current.CancellationToken);
