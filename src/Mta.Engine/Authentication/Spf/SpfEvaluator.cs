@@ -45,8 +45,17 @@ public sealed partial class SpfEvaluator
     }
 
     /// <summary>The longest one check may take, all its queries together; past it the result is temperror. Defaults to
-    /// 20 s (RFC 7208 4.6.4 asks for at least 20 s).</summary>
-    public TimeSpan TimeBudget { get; init; } = TimeSpan.FromSeconds(20);
+    /// 20 s (RFC 7208 4.6.4 asks for at least 20 s). Positive, or <see cref="Timeout.InfiniteTimeSpan"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero or negative.</exception>
+    public TimeSpan TimeBudget
+    {
+        get => _timeBudget;
+        init => _timeBudget = value > TimeSpan.Zero || value == Timeout.InfiniteTimeSpan
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(TimeBudget), value, "a positive time, or infinite");
+    }
+
+    private readonly TimeSpan _timeBudget = TimeSpan.FromSeconds(20);
 
     /// <summary>check_host() of RFC 7208 section 4, as is: <paramref name="sender"/> is <c>local@domain</c> (a sender
     /// without <c>@</c> counts as <c>postmaster@sender</c> in macros).</summary>
@@ -408,7 +417,6 @@ public sealed partial class SpfEvaluator
     /// <paramref name="network"/> agree; false when their families differ.</summary>
     internal static bool InPrefix(IPAddress address, IPAddress network, int prefix)
     {
-        if (network.IsIPv4MappedToIPv6 && address.AddressFamily == AddressFamily.InterNetwork) network = network.MapToIPv4();
         if (address.AddressFamily != network.AddressFamily) return false;
         var a = address.GetAddressBytes();
         var n = network.GetAddressBytes();

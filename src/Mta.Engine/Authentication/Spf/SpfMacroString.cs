@@ -57,6 +57,11 @@ public sealed class SpfMacroString
     public static bool TryParse(string text, SpfMacroUse use, out SpfMacroString? result, out string? error)
     {
         result = null;
+        if (text is null)
+        {
+            error = "no macro-string";
+            return false;
+        }
         var parts = new List<object>();
         var literal = new StringBuilder();
         var i = 0;

@@ -518,6 +518,12 @@ public sealed class SpfEvaluatorTests : IAsyncLifetime
         Assert.Contains("took longer", check.Detail);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-5)]
+    public void The_time_budget_must_be_positive(int ms) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => Evaluator(budget: TimeSpan.FromMilliseconds(ms)));
+
     [Fact(Timeout = Timeout)]
     public async Task The_callers_cancellation_throws()
     {
