@@ -73,7 +73,7 @@ public sealed partial class SpfEvaluator
         if (reversePath.IsNull)
         {
             var postmaster = "postmaster@" + heloName;
-            if (IsAddressLiteral(heloName) || !IsValidName(heloName.TrimEnd('.'), multiLabel: true))
+            if (IsAddressLiteral(heloName) || !IsValidName(WithoutRootDot(heloName), multiLabel: true))
                 return Task.FromResult(new SpfCheck(SpfResult.None, postmaster, heloName, "no HELO domain for the null reverse-path"));
             return CheckAsync(ip, heloName, postmaster, postmaster, heloName, ct);
         }
@@ -101,11 +101,11 @@ public sealed partial class SpfEvaluator
         ArgumentNullException.ThrowIfNull(ip);
         ct.ThrowIfCancellationRequested();
         if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
-        domain = ToALabels((domain ?? "").Trim().TrimEnd('.'));
+        domain = ToALabels(WithoutRootDot((domain ?? "").Trim()));
         sender ??= "";
         identity ??= "";
         SpfCheck check;
-        if (!IsValidName(domain, multiLabel: true))
+        if (!IsValidName(domain, multiLabel: true, visibleOnly: true))
         {
             // RFC 7208 4.3: a malformed or single-label domain is none, not an error.
             check = new SpfCheck(SpfResult.None, identity, domain, "not a domain name");
@@ -395,9 +395,11 @@ public sealed partial class SpfEvaluator
             || (name.Length > domain.Length && name.EndsWith(domain, StringComparison.OrdinalIgnoreCase) && name[^(domain.Length + 1)] == '.');
     }
 
-    /// <summary>True for a name DNS can carry: at most 253 characters, labels of 1 to 63 visible ASCII characters; with
-    /// <paramref name="multiLabel"/>, at least two labels (RFC 7208 4.3).</summary>
-    internal static bool IsValidName(string name, bool multiLabel)
+    /// <summary>True for a name DNS can carry: at most 253 characters, labels of 1 to 63 characters and no control
+    /// characters; with <paramref name="multiLabel"/> at least two labels, with <paramref name="visibleOnly"/> only visible
+    /// ASCII (RFC 7208 4.3 for the initial domain). A target name may hold what macros put there, spaces included (the
+    /// RFC 7208 test suite's "macro-mania-in-domain"): the resolver decides whether it can ask for it.</summary>
+    internal static bool IsValidName(string name, bool multiLabel, bool visibleOnly = false)
     {
         if (name.Length is 0 or > SpfMacroExpander.MaxDomainLength) return false;
         var labels = name.Split('.');
@@ -407,11 +409,14 @@ public sealed partial class SpfEvaluator
             if (label.Length is 0 or > 63) return false;
             foreach (var c in label)
             {
-                if (c is <= ' ' or > '~') return false;
+                if (c < ' ' || c == '\x7f' || (visibleOnly && c is ' ' or > '~')) return false;
             }
         }
         return true;
     }
+
+    /// <summary>The name without one trailing dot (the root); a second one stays and makes the name invalid.</summary>
+    private static string WithoutRootDot(string name) => name.EndsWith('.') ? name[..^1] : name;
 
     /// <summary>True when the first <paramref name="prefix"/> bits of <paramref name="address"/> and
     /// <paramref name="network"/> agree; false when their families differ.</summary>

@@ -36,9 +36,12 @@ public static class SpfMacroExpander
     }
 
     /// <summary>The expansion of a domain-spec, cut from the left label by label to at most 253 characters (RFC 7208
-    /// 7.3); a trailing dot is dropped.</summary>
-    public static string ExpandDomain(SpfMacroString domainSpec, SpfMacroContext context) =>
-        TruncateDomain(Expand(domainSpec, context).TrimEnd('.'));
+    /// 7.3); one trailing dot (the root) is dropped.</summary>
+    public static string ExpandDomain(SpfMacroString domainSpec, SpfMacroContext context)
+    {
+        var name = Expand(domainSpec, context);
+        return TruncateDomain(name.EndsWith('.') ? name[..^1] : name);
+    }
 
     /// <summary>Removes whole labels from the left until the name is at most 253 characters. A name with no dot left to
     /// cut at stays as it is (and is then rejected as a domain).</summary>

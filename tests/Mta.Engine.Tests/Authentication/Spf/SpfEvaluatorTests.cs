@@ -602,6 +602,76 @@ public sealed class SpfEvaluatorTests : IAsyncLifetime
         Assert.Equal((SpfResult.Pass, "example.com"), (check.Result, check.Domain));
     }
 
+    // ---- cases after the RFC 7208 test suite
+
+    [Fact(Timeout = Timeout)]
+    public async Task Upper_case_macros_are_url_escaped_in_an_explanation()
+    {
+        _dns.AddTxt("msg8.example.com", "http://example.com/why.html?l=%{L}");
+        var check = await Check("v=spf1 -all exp=msg8.%{D2}", sender: "jack&jill=up@example.com");
+        Assert.Equal("http://example.com/why.html?l=jack%26jill%3Dup", check.Detail);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task An_explanation_keeps_its_trailing_dot_and_an_exp_domain_loses_its_own()
+    {
+        _dns.AddTxt("msg.example.com", "This is a test.");
+        Assert.Equal("This is a test.", (await Check("v=spf1 exp=msg.example.com. -all")).Detail);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task An_invalid_helo_in_a_macro_is_a_lookup_that_finds_nothing_not_a_permerror()
+    {
+        _dns.AddTxt("example.com", "v=spf1 a:%{H} -all");
+        var check = await Evaluator().CheckHostAsync(IPAddress.Parse(Client), "example.com", "a@example.com", "JUMPIN' JUPITER", TestContext.Current.CancellationToken);
+        Assert.Equal(SpfResult.Fail, check.Result);
+        Assert.Contains(("jumpin%27%20jupiter", "A"), _dns.Queries);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Macro_literals_in_a_domain_are_valid_syntax()
+    {
+        // "macro%percent  space%20url-space.example.com" cannot be asked for; the mechanism just does not match.
+        var check = await Check("v=spf1 a:macro%%percent%_%_space%-url-space.example.com -all");
+        Assert.Equal((SpfResult.Fail, "-all"), (check.Result, check.Detail));
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task An_empty_label_from_a_macro_is_a_permerror()
+    {
+        var check = await Check("v=spf1 a:mail.example...com -all");
+        Assert.Equal(SpfResult.PermError, check.Result);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task An_expanded_exp_domain_is_truncated_to_253_characters()
+    {
+        const string o = "somewhat.long.exp.example.com";
+        var full = string.Join('.', Enumerable.Repeat(o, 8)) + ".example.com"; // foobar. is cut off, and more
+        var truncated = SpfMacroExpander.TruncateDomain("foobar." + full);
+        Assert.True(truncated.Length <= 253);
+        _dns.AddTxt(truncated, "Congratulations!  That was tricky.");
+        _dns.AddTxt(o, "v=spf1 -all exp=foobar.%{o}.%{o}.%{o}.%{o}.%{o}.%{o}.%{o}.%{o}.example.com");
+        var check = await CheckPublished(domain: o, sender: "test@" + o);
+        Assert.Equal("Congratulations!  That was tricky.", check.Detail);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("example.com..")]
+    [InlineData("a...example.com")]
+    [InlineData("a123456789012345678901234567890123456789012345678901234567890123.example.com")]
+    public async Task A_malformed_initial_domain_is_none(string domain)
+    {
+        var check = await Evaluator().CheckHostAsync(IPAddress.Parse(Client), domain, "a@" + domain, "h.example.com", TestContext.Current.CancellationToken);
+        Assert.Equal(SpfResult.None, check.Result);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task A_redirect_loop_ends_in_permerror()
+    {
+        Assert.Equal(SpfResult.PermError, (await Check("v=spf1 ip4:198.51.100.1 redirect=example.com")).Result);
+    }
+
     // ---- identities
 
     [Fact(Timeout = Timeout)]
