@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded SharpFuzz + AFL++ run of the Mta.Protocol fuzz targets. Offline: needs afl-fuzz (Debian: afl++)
 # and the sharpfuzz tool (dotnet tool install --tool-path fuzz/.tools SharpFuzz.CommandLine), both installed once.
-#   fuzz/run.sh TARGET SECONDS      TARGET = command | path | data | proxy | all (all: the four in parallel)
+#   fuzz/run.sh TARGET SECONDS      TARGET = a name Program.cs knows (see known= below) | all (each in turn)
 #   fuzz/run.sh TARGET SECONDS --random   no AFL: in-process System.Random mutation of the corpus
 # Prints execs_done, crashes and hangs per target; crash inputs are copied to fuzz/crashes/TARGET/.
 set -euo pipefail
@@ -10,7 +10,7 @@ target="${1:?usage: run.sh TARGET|all SECONDS [--random]}"
 seconds="${2:?usage: run.sh TARGET|all SECONDS [--random]}"
 mode="${3:-afl}"
 # Every target Program.cs knows; `all` runs each in turn.
-known=(command path data proxy dmarc)
+known=(command path data proxy dmarc spf)
 if [ "$target" = all ]; then targets=("${known[@]}")
 elif [[ " ${known[*]} " == *" $target "* ]]; then targets=("$target")
 else echo "unknown target $target (known: ${known[*]})" >&2; exit 2; fi

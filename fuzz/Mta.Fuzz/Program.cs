@@ -11,6 +11,7 @@ var targets = new Dictionary<string, Action<ReadOnlySpan<byte>>>
     ["data"] = Checks.Data,
     ["proxy"] = Checks.Proxy,
     ["dmarc"] = DmarcChecks.Record,
+    ["spf"] = SpfChecks.Record,
 };
 
 if (args.Length < 1 || !targets.TryGetValue(args[0], out var target))

@@ -279,7 +279,14 @@ public sealed partial class DnsResolver : IDnsResolver
         return ascii;
     }
 
-    internal static string NormalizeName(string name) => name.TrimEnd('.').ToLowerInvariant();
+    /// <summary>Lower case, no trailing dot, A-labels: DnsClient hands back owner names of <c>xn--</c> labels decoded to
+    /// Unicode, while queries go out (and are compared) as A-labels.</summary>
+    internal static string NormalizeName(string name)
+    {
+        var trimmed = name.TrimEnd('.');
+        if (!trimmed.All(char.IsAscii) && ToAsciiName(trimmed) is { } ascii) trimmed = ascii;
+        return trimmed.ToLowerInvariant();
+    }
 
     internal static bool SameName(string a, string b) => NormalizeName(a) == NormalizeName(b);
 

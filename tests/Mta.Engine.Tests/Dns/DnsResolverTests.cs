@@ -135,6 +135,15 @@ public sealed class DnsResolverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Internationalised_names_are_asked_and_matched_as_A_labels()
+    {
+        _dns.AddTxt("xn--bcher-kva.test", "v=spf1 -all");
+        var resolver = Resolver(cacheSize: 0);
+        Assert.Equal(["v=spf1 -all"], (await resolver.GetTxtAsync("xn--bcher-kva.test", Ct)).Records);
+        Assert.Equal(["v=spf1 -all"], (await resolver.GetTxtAsync("bücher.test", Ct)).Records);
+    }
+
+    [Fact]
     public async Task A_name_that_cannot_be_a_DNS_name_is_not_found_without_a_query()
     {
         var answer = await Resolver().GetTxtAsync(new string('a', 64) + ".test", Ct);
