@@ -97,7 +97,7 @@ public sealed class DkimKeyRecord
                 case "v":
                     // RFC 6376 3.6.1: if present, v= MUST be the first tag and MUST be DKIM1.
                     if (i != 0) { error = "v= is not the first tag"; return false; }
-                    if (value != "DKIM1") { error = $"unknown version v={value}"; return false; }
+                    if (value != "DKIM1") { error = $"unknown version v={(value.Length <= 20 ? value : value[..20] + "...")}"; return false; }
                     break;
                 case "h": hashes = SplitList(value); break;
                 case "k": keyType = value.ToLowerInvariant(); break;
