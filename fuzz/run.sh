@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 target="${1:?usage: run.sh command|path|data|all SECONDS [--random]}"
 seconds="${2:?usage: run.sh command|path|data|all SECONDS [--random]}"
 mode="${3:-afl}"
-case "$target" in command|path|data) targets=("$target");; all) targets=(command path data);; *) echo "unknown target $target" >&2; exit 2;; esac
+case "$target" in command|path|data|dkimkey|dkimsig) targets=("$target");; all) targets=(command path data);; *) echo "unknown target $target" >&2; exit 2;; esac
 
 work="$here/.work"
 bin="$work/bin"
@@ -29,7 +29,7 @@ sharpfuzz="${SHARPFUZZ:-$here/.tools/sharpfuzz}"
 command -v afl-fuzz >/dev/null || { echo "afl-fuzz not found (apt-get install afl++), or use --random" >&2; exit 2; }
 [[ -x "$sharpfuzz" ]] || { echo "sharpfuzz not found at $sharpfuzz" >&2; exit 2; }
 # Instrument the code under test (only these assemblies get coverage feedback).
-for dll in Mta.Protocol.dll Mta.Abstractions.dll; do "$sharpfuzz" "$bin/$dll" >/dev/null; done
+for dll in Mta.Protocol.dll Mta.Abstractions.dll Mta.Engine.dll; do "$sharpfuzz" "$bin/$dll" >/dev/null; done
 
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 \
        AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1

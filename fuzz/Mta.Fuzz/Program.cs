@@ -9,11 +9,13 @@ var targets = new Dictionary<string, Action<ReadOnlySpan<byte>>>
     ["command"] = Checks.Command,
     ["path"] = Checks.Path,
     ["data"] = Checks.Data,
+    ["dkimkey"] = DkimChecks.KeyRecord,
+    ["dkimsig"] = DkimChecks.Signature,
 };
 
 if (args.Length < 1 || !targets.TryGetValue(args[0], out var target))
 {
-    Console.Error.WriteLine("usage: Mta.Fuzz command|path|data [--replay FILE... | --random SECONDS [CORPUSDIR]]");
+    Console.Error.WriteLine("usage: Mta.Fuzz command|path|data|dkimkey|dkimsig [--replay FILE... | --random SECONDS [CORPUSDIR]]");
     return 2;
 }
 
