@@ -17,7 +17,7 @@ namespace Mta.Engine.Authentication.Arc;
 /// ARC-Message-Signature and every ARC-Seal; this class maps its answer to <see cref="ArcCheck"/> and says in the detail
 /// which instance failed and why (including the key lookup error it saw). ARC has no temperror (RFC 8617 5.2): a key
 /// that could not be fetched makes the chain fail, with the DNS error in the detail. ARC header fields that are all
-/// unreadable still count as a chain, a failed one. Never throws but for cancellation.
+/// unreadable still count as a chain, a failed one. Thread-safe. Never throws but for cancellation.
 /// </summary>
 public sealed partial class ArcVerification
 {

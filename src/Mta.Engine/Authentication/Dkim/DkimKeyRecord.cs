@@ -128,7 +128,15 @@ public sealed class DkimKeyRecord
             case "ed25519":
                 if (data.Length != Ed25519PublicKeyParameters.KeySize)
                     return (null, 0, $"an ed25519 key is 32 octets, not {data.Length}");
-                return (new Ed25519PublicKeyParameters(data), 256, null);
+                try
+                {
+                    return (new Ed25519PublicKeyParameters(data), 256, null);
+                }
+                catch (ArgumentException)
+                {
+                    // BouncyCastle checks that the octets encode a point on the curve.
+                    return (null, 0, "p= is not a valid ed25519 public key");
+                }
             case "rsa":
                 try
                 {

@@ -23,7 +23,7 @@ namespace Mta.Engine.Authentication.Dkim;
 /// ignore it as PERMFAIL, which RFC 8601 writes as permerror. A signature with <c>l=</c> covering less than the body
 /// passes, with a detail saying how much it covers (the unsigned rest may have been appended by anyone); one with
 /// <c>l=</c> larger than the body fails (<see cref="DkimProblem.BodyLength"/>).</para>
-/// Never throws but for cancellation: anything unexpected becomes permerror with a detail.
+/// Thread-safe. Never throws but for cancellation: anything unexpected becomes permerror with a detail.
 /// </summary>
 public sealed partial class DkimVerification
 {

@@ -76,6 +76,7 @@ public sealed class DkimKeyRecordTests
     [Theory]
     [InlineData("k=dsa; p=AAAA", "unknown key type")]
     [InlineData("k=ed25519; p=AAAA", "32 octets")]
+    [InlineData("k=ed25519; p=11qYAYKxCr8VS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "not a valid ed25519 public key")] // not a curve point (found by fuzzing)
     [InlineData("p=AAAA", "not a valid RSA public key")]
     [InlineData("p=MAA=", "not")]
     public void A_record_that_parses_may_still_have_no_usable_key(string text, string error)
