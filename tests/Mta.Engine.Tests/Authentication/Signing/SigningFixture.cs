@@ -138,6 +138,40 @@ public static class SignatureCheck
         }
     }
 
+    private const string DkimpyArcVerifyScript = """
+        import dkim, json, sys
+        data = open(sys.argv[1], 'rb').read()
+        records = json.load(open(sys.argv[2]))
+        def dns(name, timeout=5):
+            name = name.decode() if isinstance(name, bytes) else name
+            record = records.get(name.rstrip('.').lower())
+            return record.encode() if record else None
+        cv, results, reason = dkim.arc_verify(data, dnsfunc=dns)
+        print(cv.decode() if isinstance(cv, bytes) else cv, reason, file=sys.stderr)
+        print(cv.decode() if isinstance(cv, bytes) else cv)
+        """;
+
+    /// <summary>dkimpy's ARC chain validation result ("pass", "fail", "none") on the first line, then its reason.</summary>
+    public static string DkimpyArcVerify(string python, byte[] raw, IReadOnlyDictionary<string, string> records)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "mta-dkimpy-" + Guid.NewGuid().ToString("n")[..12]);
+        Directory.CreateDirectory(directory);
+        try
+        {
+            var messagePath = Path.Combine(directory, "message.eml");
+            var recordsPath = Path.Combine(directory, "records.json");
+            File.WriteAllBytes(messagePath, raw);
+            File.WriteAllText(recordsPath, JsonSerializer.Serialize(records.ToDictionary(r => r.Key.ToLowerInvariant(), r => r.Value)));
+            var (code, output) = RunPython(python, DkimpyArcVerifyScript, [messagePath, recordsPath]);
+            Assert.True(code == 0, "dkimpy failed: " + output);
+            return output;
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static (int Code, string Output) RunPython(string python, string script, string[] args)
     {
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
