@@ -41,28 +41,26 @@ public static class DkimKeyGenerator
         return PrivateKeyFactory.CreateKey(rsa.ExportPkcs8PrivateKey());
     }
 
-    /// <summary>Generates a key and writes it as PKCS#8 PEM to <paramref name="path"/> (mode 0600 from its creation, parent
-    /// directories created 0700). The file appears whole or not at all: it is written to a temporary file beside it and
-    /// renamed.</summary>
+    /// <summary>Generates a key and writes it as PKCS#8 PEM to <paramref name="path"/> (mode 0600 from its creation). The
+    /// file appears whole or not at all: it is written to a temporary file beside it and renamed.</summary>
+    /// <param name="privateRoot">Missing directories at or below this one are created 0700 (default: the file's own
+    /// directory); missing ones above it get the default mode.</param>
     /// <returns>The key and its TXT record text.</returns>
     /// <exception cref="IOException"><paramref name="path"/> exists and <paramref name="overwrite"/> is false, or the write failed.</exception>
-    public static (AsymmetricKeyParameter PrivateKey, string PublicKeyRecord) GenerateToFile(string path, DkimKeyAlgorithm algorithm, int rsaBits = DefaultRsaBits, bool overwrite = false)
+    public static (AsymmetricKeyParameter PrivateKey, string PublicKeyRecord) GenerateToFile(string path, DkimKeyAlgorithm algorithm,
+        int rsaBits = DefaultRsaBits, bool overwrite = false, string? privateRoot = null)
     {
         var key = Generate(algorithm, rsaBits);
-        WritePrivateKey(path, key, overwrite);
+        WritePrivateKey(path, key, overwrite, privateRoot);
         return (key, DkimDnsRecord.PublicKeyRecord(key));
     }
 
     /// <summary>Writes <paramref name="privateKey"/> as PKCS#8 PEM, mode 0600 from creation, atomically (temporary file + rename).</summary>
-    public static void WritePrivateKey(string path, AsymmetricKeyParameter privateKey, bool overwrite = false)
+    public static void WritePrivateKey(string path, AsymmetricKeyParameter privateKey, bool overwrite = false, string? privateRoot = null)
     {
         path = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(path)!;
-        if (!Directory.Exists(directory))
-        {
-            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
-            else Directory.CreateDirectory(directory, KeyDirectoryMode);
-        }
+        CreateDirectories(directory, Path.TrimEndingDirectorySeparator(Path.GetFullPath(privateRoot ?? directory)));
         if (!overwrite && File.Exists(path)) throw new IOException($"{path} already exists");
 
         var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():n}.tmp");
@@ -81,6 +79,19 @@ public static class DkimKeyGenerator
         finally
         {
             if (File.Exists(temporary)) File.Delete(temporary);
+        }
+    }
+
+    // Directory.CreateDirectory(path, mode) gives the mode to the last directory only; each one is created here, top down.
+    private static void CreateDirectories(string directory, string privateRoot)
+    {
+        var missing = new Stack<string>();
+        for (var d = directory; !string.IsNullOrEmpty(d) && !Directory.Exists(d); d = Path.GetDirectoryName(d)) missing.Push(d);
+        foreach (var d in missing)
+        {
+            var isPrivate = d == privateRoot || d.StartsWith(privateRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+            if (isPrivate && !OperatingSystem.IsWindows()) Directory.CreateDirectory(d, KeyDirectoryMode);
+            else Directory.CreateDirectory(d);
         }
     }
 }

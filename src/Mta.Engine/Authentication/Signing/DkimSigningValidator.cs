@@ -38,6 +38,10 @@ public static partial class DkimSigningValidator
         }
     }
 
+    /// <summary>Whether <paramref name="name"/> is a domain name or selector: dot-separated labels of letters, digits and
+    /// inner hyphens (RFC 6376 3.1, RFC 5321 4.1.2 sub-domain), a trailing dot allowed.</summary>
+    public static bool IsValidName(string name) => DomainName().IsMatch(name.EndsWith('.') ? name[..^1] : name);
+
     [GeneratedRegex(@"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", RegexOptions.CultureInvariant)]
     private static partial Regex DomainName();
 }

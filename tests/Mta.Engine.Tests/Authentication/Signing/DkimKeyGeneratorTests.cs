@@ -20,7 +20,7 @@ public sealed class DkimKeyGeneratorTests : IDisposable
     {
         var path = Path.Combine(_directory, "keys", "example.org", "s1.key");
 
-        var (key, record) = DkimKeyGenerator.GenerateToFile(path, algorithm);
+        var (key, record) = DkimKeyGenerator.GenerateToFile(path, algorithm, privateRoot: Path.Combine(_directory, "keys"));
 
         Assert.StartsWith("v=DKIM1; " + k + "; p=", record);
         var pem = File.ReadAllText(path);
@@ -30,7 +30,9 @@ public sealed class DkimKeyGeneratorTests : IDisposable
         if (!OperatingSystem.IsWindows())
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(path)!));
+            const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            Assert.Equal(Private, File.GetUnixFileMode(Path.GetDirectoryName(path)!));
+            Assert.Equal(Private, File.GetUnixFileMode(Path.Combine(_directory, "keys")));
         }
         Assert.Equal(["s1.key"], Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName));
     }
