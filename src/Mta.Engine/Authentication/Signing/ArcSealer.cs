@@ -110,6 +110,11 @@ public sealed partial class ArcSealer
             LogNotSealed(_logger, domain, "the existing ARC fields are malformed: " + ex.Message);
             return [];
         }
+        catch (Exception ex) when (ex is not (OperationCanceledException or OutOfMemoryException))
+        {
+            LogNotSealed(_logger, domain, "MimeKit failed: " + ex.Message);
+            return [];
+        }
         if (parsed.Headers.Count != before + 3)
         {
             LogNotSealed(_logger, domain, "an existing ARC-Seal has cv=fail");

@@ -58,20 +58,33 @@ public sealed partial class DkimMessageSigner
         var signatures = new List<string>(keys.Count);
         foreach (var key in keys)
         {
-            var signer = new TimedDkimSigner(key, timestamp)
+            try
             {
-                HeaderCanonicalizationAlgorithm = _headerCanonicalization,
-                BodyCanonicalizationAlgorithm = _bodyCanonicalization,
-                // Whole seconds: MimeKit adds the span's TotalSeconds (a double) to t=.
-                SignaturesExpireAfter = _options.Expiration is { } expiry ? TimeSpan.FromSeconds(Math.Ceiling(expiry.TotalSeconds)) : null,
-            };
-            signer.Sign(FormatOptions.Default, parsed, fields);
-            // Sign() inserted the new field at the top; take it out so the next key signs the message without it.
-            var header = parsed.Headers[0];
-            parsed.Headers.RemoveAt(0);
-            signatures.Add(FieldText(header));
+                signatures.Add(SignOne(parsed, key, fields, timestamp));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The message comes from the network: whatever MimeKit makes of it, the mail still goes, unsigned by this key.
+                LogSigningFailed(_logger, ex, domain, key.Selector);
+            }
         }
         return signatures;
+    }
+
+    private string SignOne(MimeMessage parsed, DkimSigningKey key, string[] fields, long timestamp)
+    {
+        var signer = new TimedDkimSigner(key, timestamp)
+        {
+            HeaderCanonicalizationAlgorithm = _headerCanonicalization,
+            BodyCanonicalizationAlgorithm = _bodyCanonicalization,
+            // Whole seconds: MimeKit adds the span's TotalSeconds (a double) to t=.
+            SignaturesExpireAfter = _options.Expiration is { } expiry ? TimeSpan.FromSeconds(Math.Ceiling(expiry.TotalSeconds)) : null,
+        };
+        signer.Sign(FormatOptions.Default, parsed, fields);
+        // Sign() inserted the new field at the top; take it out so the next key signs the message without it.
+        var header = parsed.Headers[0];
+        parsed.Headers.RemoveAt(0);
+        return FieldText(header);
     }
 
     /// <summary>A header field exactly as MimeKit folded (and, for simple canonicalization, signed) it, with CRLF line ends.</summary>
@@ -91,6 +104,9 @@ public sealed partial class DkimMessageSigner
     {
         protected override long GetTimestamp() => timestamp;
     }
+
+    [LoggerMessage(EventId = 1354, Level = LogLevel.Error, Message = "DKIM: signing for {Domain} with selector {Selector} failed; the message goes without that signature")]
+    private static partial void LogSigningFailed(ILogger logger, Exception exception, string domain, string selector);
 
     [LoggerMessage(EventId = 1351, Level = LogLevel.Warning, Message = "DKIM: the message's header section cannot be parsed; not signed for {Domain}")]
     private static partial void LogUnparsable(ILogger logger, string domain);

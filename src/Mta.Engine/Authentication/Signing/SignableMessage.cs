@@ -32,12 +32,19 @@ internal static class SignableMessage
         if (headers.Count == 0) return null;
 
         var body = bodyStart < raw.Length ? raw[bodyStart..] : ReadOnlyMemory<byte>.Empty;
-        // MimeKit's DKIM and ARC code looks up Content-* fields in the body entity's headers and all others in the message's.
-        var message = new MimeMessage(headers.Where(h => !IsContentField(h)))
+        try
         {
-            Body = new RawBody(headers.Where(IsContentField), body),
-        };
-        return message;
+            // MimeKit's DKIM and ARC code looks up Content-* fields in the body entity's headers and all others in the message's.
+            return new MimeMessage(headers.Where(h => !IsContentField(h)))
+            {
+                Body = new RawBody(headers.Where(IsContentField), body),
+            };
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or ParseException)
+        {
+            // A field MimeKit parses on sight (Content-Type, an address list) that it cannot make sense of.
+            return null;
+        }
     }
 
     private static bool IsContentField(Header header) => header.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase);

@@ -215,6 +215,8 @@ public sealed class DkimMessageSignerTests : IDisposable
         { "multipart with odd boundaries", "From: alice@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1  \r\nContent-Type: text/plain\r\n\r\npart one\r\n--b1\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n", false },
         { "nested message", "From: alice@example.org\r\nContent-Type: message/rfc822\r\n\r\nFrom:   inner@example.com\r\nSubject:  inner\r\n\r\ninner body\r\n", true },
         { "duplicate content fields", "From: alice@example.org\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: 7bit\r\n\r\nx\r\n", true },
+        { "malformed content fields", "From: alice@example.org\r\nContent-Type: ;;; =\"\r\nContent-Transfer-Encoding: bogus\r\nContent-Disposition: =\r\n\r\nx\r\n", true },
+        { "8-bit and malformed header values", "From: \"Jörg\" <jörg@example.org>\r\nSubject: \u00ff\u0001 ctl\r\nTo: <<<>>>\r\n\r\nx\r\n", true },
         { "dot lines and long lines", "From: alice@example.org\r\n\r\n.\r\n..\r\n" + new string('x', 990) + "\r\n", true },
     };
 
@@ -225,16 +227,21 @@ public sealed class DkimMessageSignerTests : IDisposable
         _fixture.AddKey("example.org", "rsa1", DkimKeyAlgorithm.Rsa);
         _fixture.AddKey("example.org", "ed1", DkimKeyAlgorithm.Ed25519);
         var python = SignatureCheck.PythonWithDkim();
-        foreach (var canonicalization in new[] { "relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed" })
+        var signedMessages = new List<byte[]>();
+        string[] canonicalizations = ["relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"];
+        DkimKeyStore? store = null;
+        foreach (var canonicalization in canonicalizations)
         {
-            var (signer, store) = Create(canonicalization);
-            var message = Encoding.UTF8.GetBytes(text);
-            var signed = Sign(signer, "example.org", message);
+            (var signer, store) = Create(canonicalization);
+            var signed = Sign(signer, "example.org", Encoding.UTF8.GetBytes(text));
+            signedMessages.Add(signed);
             if (mimeKitParsesExactly || canonicalization.EndsWith("/relaxed"))
                 Assert.True(SignatureCheck.MimeKitVerify(signed, new RecordKeyLocator(store.AllKeys("example.org"))).SequenceEqual([true, true]), $"{name}, {canonicalization}:\n{Encoding.UTF8.GetString(signed)}");
-            if (python is not null)
-                Assert.True(SignatureCheck.DkimpyVerify(python, signed, store.AllKeys("example.org")).SequenceEqual(["pass", "pass"]), $"dkimpy: {name}, {canonicalization}:\n{Encoding.UTF8.GetString(signed)}");
         }
+        if (python is null) return;   // dkimpy's own test below reports the skip
+        var verdicts = SignatureCheck.DkimpyVerify(python, signedMessages, store!.AllKeys("example.org"));
+        for (var i = 0; i < canonicalizations.Length; i++)
+            Assert.True(verdicts[i].SequenceEqual(["pass", "pass"]), $"dkimpy: {name}, {canonicalizations[i]}:\n{Encoding.UTF8.GetString(signedMessages[i])}");
     }
 
     [Theory]

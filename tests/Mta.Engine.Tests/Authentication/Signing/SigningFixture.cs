@@ -89,7 +89,11 @@ public static class SignatureCheck
     public static byte[] Crlf(string text) => Encoding.UTF8.GetBytes(text.ReplaceLineEndings("\r\n"));
 
     /// <summary>Debian's python3 (with python3-dkim), or null when it is not installed.</summary>
-    public static string? PythonWithDkim()
+    public static string? PythonWithDkim() => Python.Value;
+
+    private static readonly Lazy<string?> Python = new(FindPythonWithDkim);
+
+    private static string? FindPythonWithDkim()
     {
         foreach (var python in new[] { "/usr/bin/python3", "python3" })
         {
@@ -105,32 +109,36 @@ public static class SignatureCheck
 
     private const string DkimpyVerifyScript = """
         import dkim, json, sys
-        data = open(sys.argv[1], 'rb').read()
-        records = json.load(open(sys.argv[2]))
+        records = json.load(open(sys.argv[1]))
         def dns(name, timeout=5):
             name = name.decode() if isinstance(name, bytes) else name
             record = records.get(name.rstrip('.').lower())
             return record.encode() if record else None
-        d = dkim.DKIM(data)
-        count = sum(1 for n, v in d.headers if n.lower() == b'dkim-signature')
-        results = [bool(d.verify(idx=i, dnsfunc=dns)) for i in range(count)]
-        print(' '.join('pass' if r else 'fail' for r in results))
+        for path in sys.argv[2:]:
+            d = dkim.DKIM(open(path, 'rb').read())
+            count = sum(1 for n, v in d.headers if n.lower() == b'dkim-signature')
+            print(' '.join('pass' if d.verify(idx=i, dnsfunc=dns) else 'fail' for i in range(count)))
         """;
 
     /// <summary>dkimpy's verdict on each DKIM-Signature, top first ("pass"/"fail").</summary>
-    public static string[] DkimpyVerify(string python, byte[] raw, IEnumerable<DkimSigningKey> keys)
+    public static string[] DkimpyVerify(string python, byte[] raw, IEnumerable<DkimSigningKey> keys) => DkimpyVerify(python, [raw], keys)[0];
+
+    /// <summary>dkimpy's verdicts for several messages in one python process (starting one is slow on a busy machine).</summary>
+    public static string[][] DkimpyVerify(string python, IReadOnlyList<byte[]> messages, IEnumerable<DkimSigningKey> keys)
     {
         var directory = Path.Combine(Path.GetTempPath(), "mta-dkimpy-" + Guid.NewGuid().ToString("n")[..12]);
         Directory.CreateDirectory(directory);
         try
         {
-            var messagePath = Path.Combine(directory, "message.eml");
             var recordsPath = Path.Combine(directory, "records.json");
-            File.WriteAllBytes(messagePath, raw);
             File.WriteAllText(recordsPath, JsonSerializer.Serialize(keys.ToDictionary(k => k.DnsName.ToLowerInvariant(), k => k.PublicKeyRecord)));
-            var (code, output) = RunPython(python, DkimpyVerifyScript, [messagePath, recordsPath]);
+            var paths = messages.Select((m, i) => Path.Combine(directory, $"message{i}.eml")).ToArray();
+            for (var i = 0; i < paths.Length; i++) File.WriteAllBytes(paths[i], messages[i]);
+            var (code, output) = RunPython(python, DkimpyVerifyScript, [recordsPath, .. paths]);
             Assert.True(code == 0, "dkimpy failed: " + output);
-            return output.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var lines = output.TrimEnd('\n').Split('\n');
+            Assert.True(lines.Length == messages.Count, output);
+            return [.. lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))];
         }
         finally
         {
