@@ -157,6 +157,22 @@ public sealed class ArcSealerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_dkim_signature_and_an_arc_set_added_together_both_verify()
+    {
+        _fixture.AddKey("example.org", "s1", DkimKeyAlgorithm.Rsa);
+        var sealer = Create();
+        var message = SignatureCheck.Crlf(Message);
+
+        // The order the lead uses: our Authentication-Results is in the message, DKIM-Signature next, the ARC set on top.
+        var signed = SignatureCheck.Prepend(new DkimMessageSigner(_fixture.Store(), _fixture.Signing, _time).CreateSignatureFields("example.org", message), message);
+        var both = await Seal(sealer, "example.org", signed);
+
+        Assert.StartsWith("ARC-Seal: ", Encoding.ASCII.GetString(both));
+        Assert.Equal([true], SignatureCheck.MimeKitVerify(both, _locator));
+        Assert.Equal(ArcSignatureValidationResult.Pass, Verify(both).Chain);
+    }
+
+    [Fact]
     public async Task Dkimpy_accepts_the_arc_chain()
     {
         var python = SignatureCheck.PythonWithDkim();
