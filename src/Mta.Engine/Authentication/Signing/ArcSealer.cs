@@ -20,6 +20,8 @@ namespace Mta.Engine.Authentication.Signing;
 /// <item>Nothing is added (empty result, logged) when the domain has no key, the header section cannot be parsed, the chain
 /// already has 50 sets (RFC 8617 4.2.1), an existing seal says cv=fail, or the ARC fields are too broken to number.</item>
 /// <item>ARC-Message-Signature uses relaxed/relaxed and the same header fields as DKIM (<see cref="SignedHeaderFields"/>).</item>
+/// <item>A set sealed with cv=fail covers the earlier sets too (MimeKit's way; dkimpy covers only the new one). Validators stop
+/// at the first cv=fail (RFC 8617 5.2), so the difference is never looked at.</item>
 /// </list></summary>
 public sealed partial class ArcSealer
 {
