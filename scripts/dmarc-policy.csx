@@ -2,11 +2,12 @@
 // policy, typed, no header to parse.
 //
 // Settings (Scripts:Settings:dmarc-policy):
-//   RejectDmarcFail   default true: refuse mail whose DMARC result is fail and whose domain asks for reject, even
-//                     while Authentication:Dmarc:Enforce is off (the built-in action).
-//   TagSpfFail        default true: add "X-Spam-Flag: YES" when SPF of MAIL FROM is fail and no DKIM signature passed.
-var rejectDmarcFail = Settings.GetValue("RejectDmarcFail", true);
-var tagSpfFail = Settings.GetValue("TagSpfFail", true);
+//   RejectDmarcFail   default false: refuse mail whose DMARC result is fail and whose domain asks for reject, even
+//                     while Authentication:Dmarc:Enforce (the built-in action) is off.
+//   TagSpfFail        default false: add "X-Spam-Flag: YES" when SPF of MAIL FROM is fail and no DKIM signature passed.
+// Both off by default, like every shipped script: it refuses nothing until configured.
+var rejectDmarcFail = Settings.GetValue("RejectDmarcFail", false);
+var tagSpfFail = Settings.GetValue("TagSpfFail", false);
 
 On<DataPostContext>(ctx =>
 {

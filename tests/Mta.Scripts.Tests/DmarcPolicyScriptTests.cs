@@ -11,7 +11,7 @@ public sealed class DmarcPolicyScriptTests
     {
         using var folder = new ScriptFolder();
         folder.CopyShipped("dmarc-policy");
-        await using var server = await Scripting.StartAsync(folder);
+        await using var server = await Scripting.StartAsync(folder, Scripting.Settings(("dmarc-policy:RejectDmarcFail", "true")));
         Assert.False(server.Options.Authentication.Dmarc.Enforce);
         AuthenticationFixture.PublishSender(server);
 
@@ -26,11 +26,24 @@ public sealed class DmarcPolicyScriptTests
     }
 
     [Fact]
-    public async Task SPF_failures_without_a_DKIM_pass_are_tagged()
+    public async Task Without_settings_it_refuses_nothing()
     {
         using var folder = new ScriptFolder();
         folder.CopyShipped("dmarc-policy");
         await using var server = await Scripting.StartAsync(folder);
+        AuthenticationFixture.PublishSender(server);
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c, "client.test");
+        SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "x@sender.test", ["alice@example.test"], AuthenticationFixture.Plain("ceo@bank.test")), 250);
+        Assert.Contains("dmarc=fail", AuthenticationFixture.HeaderOf(SmtpAssert.ReadText((await server.WaitForMailAsync("alice"))[0]), "Authentication-Results"));
+    }
+
+    [Fact]
+    public async Task SPF_failures_without_a_DKIM_pass_are_tagged()
+    {
+        using var folder = new ScriptFolder();
+        folder.CopyShipped("dmarc-policy");
+        await using var server = await Scripting.StartAsync(folder, Scripting.Settings(("dmarc-policy:TagSpfFail", "true")));
         server.Dns.AddTxt("strict.test", "v=spf1 ip4:192.0.2.1 -all");
 
         await using var c = await SmtpAssert.ConnectAsync(server);
