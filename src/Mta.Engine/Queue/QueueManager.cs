@@ -368,7 +368,8 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
                 if (!MaildirDelivery.IsValidUser(route.Target))
                     return Result.Fail($"5.1.3 '{route.Target}' is not a usable mailbox name");
                 // A DMARC quarantine mark can only have been set by this server's receiver, which removes incoming ones.
-                var folder = _options.Authentication.Dmarc.Quarantine == DmarcQuarantine.Junk && Authentication.QuarantineMark.IsMarked(message.Content)
+                var dmarc = _options.Authentication.Dmarc;
+                var folder = dmarc is { Enforce: true, Quarantine: DmarcQuarantine.Junk } && Authentication.QuarantineMark.IsMarked(message.Content)
                     ? Authentication.QuarantineMark.JunkFolder : null;
                 var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct, folder).ConfigureAwait(false);
                 return Result.Delivered("maildir " + Path.GetFileName(path), DsnAction.Delivered);
