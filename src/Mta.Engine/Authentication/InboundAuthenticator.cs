@@ -100,7 +100,7 @@ public sealed partial class InboundAuthenticator
         DmarcCheck? dmarc = null;
         if (_verify.Dmarc)
         {
-            var fromDomains = FromDomains(mime);
+            var fromDomains = FromDomains(mime.Headers);
             dmarc = await Bounded(_dmarc.EvaluateAsync(fromDomains, dkim, mailFrom, ct),
                 () => new DmarcCheck(DmarcResult.TempError, fromDomains.FirstOrDefault() ?? "", null, DmarcPolicy.None, DmarcPolicy.None, false, false, TimedOut),
                 "dmarc").ConfigureAwait(false);
@@ -126,10 +126,10 @@ public sealed partial class InboundAuthenticator
 
     /// <summary>The domains of every mailbox in every <c>From:</c> field (RFC 7489 6.6.1 needs to know when there are
     /// several). A field that does not parse contributes nothing.</summary>
-    internal static IReadOnlyList<string> FromDomains(MimeMessage message)
+    internal static IReadOnlyList<string> FromDomains(HeaderList headers)
     {
         var domains = new List<string>();
-        foreach (var header in message.Headers)
+        foreach (var header in headers)
         {
             if (header.Id != HeaderId.From) continue;
             if (!InternetAddressList.TryParse(header.RawValue, out var list)) continue;

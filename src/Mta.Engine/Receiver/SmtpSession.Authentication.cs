@@ -70,29 +70,14 @@ internal sealed partial class SmtpSession
         {
             return null; // no parsable header, so no From domain to sign for
         }
-        if (FromDomainOf(headers) is not { } domain || !signer.CanSign(domain)) return null;
+        // One author domain, or nothing to sign for: several would each claim the message (RFC 7489 6.6.1).
+        var domains = InboundAuthenticator.FromDomains(headers).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (domains.Count != 1 || !signer.CanSign(domains[0])) return null;
+        var domain = domains[0];
         var fields = signer.CreateSignatureFields(domain, message.IsSingleSegment ? message.First : BuffersExtensions.ToArray(message));
         if (fields.Count == 0) return null;
         LogSigned(SessionId, domain, fields.Count);
         return string.Concat(fields);
-    }
-
-    /// <summary>The single domain of the <c>From:</c> mailboxes, or null when there are none or several.</summary>
-    private static string? FromDomainOf(HeaderList headers)
-    {
-        string? domain = null;
-        foreach (var header in headers)
-        {
-            if (header.Id != HeaderId.From || !InternetAddressList.TryParse(header.RawValue, out var list)) continue;
-            foreach (var mailbox in list.Mailboxes)
-            {
-                var d = mailbox.Domain?.TrimEnd('.');
-                if (string.IsNullOrEmpty(d)) continue;
-                if (domain is not null && !domain.Equals(d, StringComparison.OrdinalIgnoreCase)) return null;
-                domain = d;
-            }
-        }
-        return domain;
     }
 
     [LoggerMessage(EventId = 1110, Level = LogLevel.Information, Message = "{SessionId}: removed {Count} incoming header field(s) claiming this server's authserv-id or quarantine mark")]

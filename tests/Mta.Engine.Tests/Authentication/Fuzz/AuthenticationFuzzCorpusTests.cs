@@ -1,12 +1,18 @@
-// Replays the DKIM fuzz corpus and any crash found (fuzz/corpus/dkim*, fuzz/crashes/dkim*) through the harness's own
-// checks (fuzz/Mta.Fuzz/DkimChecks.cs, compiled into this project).
+// Replays the mail-authentication fuzz corpora and any crash found (fuzz/corpus/TARGET, fuzz/crashes/TARGET) through
+// the fuzz targets' own checks (fuzz/Mta.Fuzz/SpfChecks.cs, DmarcChecks.cs, DkimChecks.cs, compiled into this project).
 using Mta.Fuzz;
 
-namespace Mta.Engine.Tests.Authentication.Dkim;
+namespace Mta.Engine.Tests.Authentication.Fuzz;
 
-public sealed class DkimFuzzCorpusTests
+public sealed class AuthenticationFuzzCorpusTests
 {
-    private static readonly string[] Targets = ["dkimkey", "dkimsig"];
+    private static readonly Dictionary<string, Action<byte[]>> Targets = new()
+    {
+        ["spf"] = input => SpfChecks.Record(input),
+        ["dmarc"] = input => DmarcChecks.Record(input),
+        ["dkimkey"] = input => DkimChecks.KeyRecord(input),
+        ["dkimsig"] = input => DkimChecks.Signature(input),
+    };
 
     private static string FuzzRoot()
     {
@@ -19,7 +25,7 @@ public sealed class DkimFuzzCorpusTests
     {
         var data = new TheoryData<string, string>();
         foreach (var kind in new[] { "corpus", "crashes" })
-        foreach (var target in Targets)
+        foreach (var target in Targets.Keys)
         {
             var dir = Path.Combine(FuzzRoot(), kind, target);
             if (!Directory.Exists(dir)) continue;
@@ -30,18 +36,14 @@ public sealed class DkimFuzzCorpusTests
     }
 
     [Fact]
-    public void Corpus_is_there()
+    public void Every_target_has_a_corpus()
     {
-        foreach (var target in Targets)
+        foreach (var target in Targets.Keys)
             Assert.NotEmpty(Directory.GetFiles(Path.Combine(FuzzRoot(), "corpus", target)));
     }
 
     [Theory]
     [MemberData(nameof(Inputs))]
-    public void Fuzz_input_passes_the_harness_checks(string target, string file)
-    {
-        var input = File.ReadAllBytes(Path.Combine(FuzzRoot(), file));
-        if (target == "dkimkey") DkimChecks.KeyRecord(input);
-        else DkimChecks.Signature(input);
-    }
+    public void Fuzz_input_passes_the_harness_checks(string target, string file) =>
+        Targets[target](File.ReadAllBytes(Path.Combine(FuzzRoot(), file)));
 }
