@@ -52,6 +52,16 @@ check.SetAction(parse =>
             foreach (var error in scriptErrors) Console.Error.WriteLine(error);
             return 2;
         }
+        // The DKIM keys are read as `mta run` reads them: a missing or unusable key file fails the check too.
+        try
+        {
+            _ = new Mta.Engine.Authentication.Signing.DkimKeyStore(loaded.Options, new Mta.Engine.Configuration.MtaPaths(loaded.Options));
+        }
+        catch (Mta.Engine.Configuration.StartupException ex)
+        {
+            Console.Error.WriteLine($"{loaded.Source}: {ex.Message}");
+            return 2;
+        }
         Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
         return 0;
     }

@@ -101,6 +101,18 @@ public sealed class AuthCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Mta_check_fails_on_a_configured_DKIM_key_that_is_missing()
+    {
+        var config = MtaProcess.WriteConfig(_data, MtaProcess.FreePort(), extra: new Dictionary<string, object?>
+        {
+            ["Authentication"] = new { Signing = new { Domains = new Dictionary<string, object> { ["example.org"] = new { Selectors = new[] { new { Selector = "gone" } } } } } },
+        });
+        var (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+        Assert.Equal(2, code);
+        Assert.Contains("Authentication:Signing:Domains:example.org:Selectors:0", output);
+    }
+
+    [Fact]
     public async Task Bad_usage_exits_2_with_a_reason()
     {
         var (code, output) = await MtaProcess.RunToEndAsync("auth", "spf", "--ip", "not-an-ip", "--sender", "a@b.test", "--config", _config);
