@@ -11,7 +11,8 @@ try { template = new MessageTemplate(opts); }
 catch (ArgumentException e) { Console.Error.WriteLine($"mta-bench: {e.Message}"); return 2; }
 
 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"# mta-bench {opts.TargetText} sessions={opts.Sessions} messages={opts.Messages} size={template.ContentSize} " +
+    $"# mta-bench {opts.TargetText} sessions={opts.Sessions} messages={opts.Messages} size={template.ContentSize}" +
+    $"{(opts.DataFile != null ? $" data-file={opts.DataFile}" : "")} " +
     $"rcpts={opts.Rcpts} pipelining={(opts.Pipelining ? "on" : "off")} " +
     $"mode={(opts.PerConnection ? "per-connection" : "persistent")} timeout={opts.TimeoutSeconds}s"));
 
