@@ -10,7 +10,7 @@ target="${1:?usage: run.sh TARGET|all SECONDS [--random]}"
 seconds="${2:?usage: run.sh TARGET|all SECONDS [--random]}"
 mode="${3:-afl}"
 # Every target Program.cs knows; `all` runs each in turn.
-known=(command path data proxy dmarc spf)
+known=(command path data proxy dmarc spf dkimkey dkimsig)
 if [ "$target" = all ]; then targets=("${known[@]}")
 elif [[ " ${known[*]} " == *" $target "* ]]; then targets=("$target")
 else echo "unknown target $target (known: ${known[*]})" >&2; exit 2; fi

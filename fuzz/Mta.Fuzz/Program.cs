@@ -12,6 +12,8 @@ var targets = new Dictionary<string, Action<ReadOnlySpan<byte>>>
     ["proxy"] = Checks.Proxy,
     ["dmarc"] = DmarcChecks.Record,
     ["spf"] = SpfChecks.Record,
+    ["dkimkey"] = DkimChecks.KeyRecord,
+    ["dkimsig"] = DkimChecks.Signature,
 };
 
 if (args.Length < 1 || !targets.TryGetValue(args[0], out var target))

@@ -117,6 +117,8 @@ public sealed class DkimSelectorOptions
     public DkimKeyAlgorithm Algorithm { get; set; } = DkimKeyAlgorithm.Rsa;
 
     /// <summary>The PEM private key file. Defaults to <c>KeyDirectory/DOMAIN/SELECTOR.key</c>.</summary>
+    /// <remarks>A relative path is relative to <see cref="MtaOptions.DataDirectory"/>. RSA keys may be PKCS#1 or PKCS#8 PEM,
+    /// Ed25519 keys PKCS#8 PEM; the file must not be readable by other users (start-up fails) and should be 0600.</remarks>
     public string? KeyFile { get; set; }
 
     /// <summary>Whether this selector signs. Defaults to true.</summary>
