@@ -3,6 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Mta.Bench;
 
+// A separate mode: no SMTP at all, DKIM signatures per second on one thread.
+if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
+
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;
 
