@@ -23,8 +23,10 @@
 #    rsa-2048 DKIM-signed message (`mta dkim sign`, about 1.4 KiB signed, 1 KiB before) from sender@bench.test to
 #    user@localhost, HELO client.bench.test: so SPF, DKIM and DMARC all pass. Each instance gets WARMUP messages first
 #    (uncounted); then REPS rounds, each running off, on, on-nc one after the other, waiting after each run until its
-#    local deliveries are done (so no run competes with another's deliveries). Figure: msg/s of each run, the median
-#    per instance, on/off and the checks' cost = 1 - on/off in %. One delivered message of each instance shows its
+#    local deliveries are done (so no run competes with another's deliveries). Figures: msg/s of each run, the median
+#    per instance, on/off and the checks' cost = 1 - on/off in %; and, less sensitive to what else runs on the
+#    machine, the Mta process's CPU time (user + system, /proc/PID/stat) per message from the start of the run until
+#    its last local delivery, median and on/off. One delivered message of each instance shows its
 #    Authentication-Results field (the checks really ran and passed).
 # 2. relay: three more instances, Relay.TrustedNetworks 127.0.0.0/8 (so nothing is verified; mail from there is
 #    signed), Relay.SmartHost a smtp-sink of this script's own on 127.0.0.1:$SINK_PORT (2549; Postfix's smtp-sink,
@@ -34,8 +36,8 @@
 #      ed25519   Authentication.Signing.Domains bench.test: selector ed (ed25519)
 #    mta-bench injects RELAY_MSGS generated 1 KiB messages (From: sender@bench.test, to rcpt@relay.test; persistent
 #    sessions, --pipelining). Figures, from the start of injection: inject msg/s (mta-bench's own) and e2e msg/s
-#    (messages / time until the last `result=delivered` in the instance's log, polled every 0.1 s); REPS rounds
-#    interleaved as above; medians and the ratios to unsigned. One message to user@localhost through each instance
+#    (messages / time until the last `result=delivered` in the instance's log, polled every 0.1 s) and the Mta
+#    process's CPU us per message over that span; REPS rounds interleaved as above; medians and the ratios to unsigned. One message to user@localhost through each instance
 #    shows the DKIM-Signature it got (a= and s=).
 # 3. sign-rate: `mta-bench sign-rate` signs the same 1 KiB message with Mta's DkimMessageSigner (the server's code:
 #    parse, canonicalize, hash, sign) on one thread for SIGN_SECONDS, for each key: signatures per second on one core.
@@ -44,10 +46,10 @@
 #   DRAIN_TIMEOUT=120 (s, waiting for deliveries) AUTH_MAX=900 (s, the whole script; past it everything is stopped)
 #   ACCEPT=1 RELAY=1 SIGN=1 NOCACHE=1 (0 = skip that part / the on-nc instance)
 #   DNS_PORT=5354 DNS_TTL=300 PORT_BASE=2540 (accept instances on BASE..BASE+2, relay on BASE+3..BASE+5)
-#   SINK_PORT=2549 RSA_BITS=2048 SHARED_DIR=<repo>/../shared  + mta-lib.sh's MTA_BUILD, MTA_DLL, MTA_KEEP_TMP
+#   SINK_PORT=2549 RSA_BITS=2048 SHARED_DIR=<repo>/../shared (or <repo>/../../shared)  + mta-lib.sh's MTA_BUILD, MTA_DLL, MTA_KEEP_TMP
 # Needs root (apt-get, smtp-sink). Everything it starts (dnsmasq, Mta instances, smtp-sink) it stops, by pid.
 set -uo pipefail
-case "${1:-}" in -h|--help) sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+case "${1:-}" in -h|--help) sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 
 # The overall bound: re-run under timeout(1); its TERM reaches the trap below, which stops everything.
 AUTH_MAX=${AUTH_MAX:-900}
@@ -69,7 +71,9 @@ done
 [ "$MESSAGES" -le 1000000 ] && [ "$RELAY_MSGS" -le 1000000 ] || { echo "at most 1000000 messages" >&2; exit 2; }
 [ "$REPS" -ge 1 ] || { echo "REPS must be at least 1" >&2; exit 2; }
 . "$here/mta-lib.sh"
+# The shared folder sits beside the repository; from a worktree under wt/ it is one level further up.
 SHARED_DIR=${SHARED_DIR:-$MTA_REPO/../shared}
+[ -d "$SHARED_DIR" ] || [ ! -d "$MTA_REPO/../../shared/bench" ] || SHARED_DIR=$MTA_REPO/../../shared
 SB=$SHARED_DIR/bench
 
 NOTES=()
@@ -206,6 +210,11 @@ bench_run() {
     echo "$out" | sed "s/^/#   $name: /" >&2
     [[ "$last" =~ ^mta-bench:\ ([0-9]+)\ msgs.*=\ ([0-9.]+)\ msg/s ]] && echo "${BASH_REMATCH[2]} ${BASH_REMATCH[1]}" || echo "- 0"
 }
+# cpu_ticks PID: user + system CPU time the process has used so far, in clock ticks (fields 14 and 15 of /proc/PID/stat)
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_ticks() { sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
+# us_per_msg T0 T1 N: CPU microseconds per message between two cpu_ticks readings
+us_per_msg() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN { if (n > 0 && a != "" && b != "") printf "%.0f", (b - a) * 1e6 / hz / n; else print "-" }'; }
 median() { printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.3f", a / b; else print "-" }'; }
 pct() { awk -v r="$1" 'BEGIN { if (r ~ /^[0-9.]+$/) printf "%.1f%%", (1 - r) * 100; else print "-" }'; }
@@ -224,7 +233,7 @@ EOF
 }
 
 COMMON='"Scripts": { "Enabled": false }, "Dns": { "Servers": [ "127.0.0.1:'$DNS_PORT'" ]'
-declare -A RATE E2E MED EMED ARF SIG
+declare -A RATE E2E MED EMED ARF SIG CPU CMED
 # ---- 1. accept ------------------------------------------------------------------------------------------------------
 ACCEPT_NAMES=()
 if [ "$ACCEPT" = 1 ]; then
@@ -248,12 +257,17 @@ if [ "$ACCEPT" = 1 ]; then
     for r in $(seq 1 "$REPS"); do
         for name in "${ACCEPT_NAMES[@]}"; do
             echo "## accept $name: round $r, $MESSAGES msgs, $SESSIONS sessions" >&2
+            c0=$(cpu_ticks "${I_PID[$name]}")
             read -r rate got < <(bench_run "$name" "$MESSAGES" --to user@localhost --data-file "$WORK/signed.eml")
             RATE[$name]+="$rate "
             [ "$got" = "$MESSAGES" ] || note "accept $name round $r: $got of $MESSAGES accepted"
             DELIV[$name]=$((DELIV[$name] + got))
-            wait_count "${I_LOG[$name]}" 'result=delivered' "${DELIV[$name]}" "$DRAIN_TIMEOUT" >/dev/null \
-                || note "accept $name round $r: deliveries not done within ${DRAIN_TIMEOUT}s ($(count "${I_LOG[$name]}" 'result=delivered') of ${DELIV[$name]})"
+            if wait_count "${I_LOG[$name]}" 'result=delivered' "${DELIV[$name]}" "$DRAIN_TIMEOUT" >/dev/null; then
+                CPU[$name]+="$(us_per_msg "$c0" "$(cpu_ticks "${I_PID[$name]}")" "$got") "
+            else
+                CPU[$name]+="- "
+                note "accept $name round $r: deliveries not done within ${DRAIN_TIMEOUT}s ($(count "${I_LOG[$name]}" 'result=delivered') of ${DELIV[$name]})"
+            fi
         done
     done
     for name in "${ACCEPT_NAMES[@]}"; do
@@ -300,14 +314,15 @@ if [ "$RELAY" = 1 ]; then
         for r in $(seq 1 "$REPS"); do
             for name in "${RELAY_NAMES[@]}"; do
                 echo "## relay $name: round $r, $RELAY_MSGS msgs, $SESSIONS sessions -> smtp-sink :$SINK_PORT" >&2
-                t0=$(date +%s.%N)
+                t0=$(date +%s.%N); c0=$(cpu_ticks "${I_PID[$name]}")
                 read -r rate got < <(bench_run "$name" "$RELAY_MSGS" --to rcpt@relay.test --size 1024)
                 RATE[$name]+="$rate "
                 RDELIV[$name]=$((RDELIV[$name] + got))
                 if t2=$(wait_count "${I_LOG[$name]}" 'result=delivered' "${RDELIV[$name]}" "$DRAIN_TIMEOUT"); then
                     E2E[$name]+="$(echo "$got / ($t2 - $t0)" | bc -l) "
+                    CPU[$name]+="$(us_per_msg "$c0" "$(cpu_ticks "${I_PID[$name]}")" "$got") "
                 else
-                    E2E[$name]+="- "
+                    E2E[$name]+="- "; CPU[$name]+="- "
                     note "relay $name round $r: $(count "${I_LOG[$name]}" 'result=delivered') of ${RDELIV[$name]} delivered within ${DRAIN_TIMEOUT}s; $(count "${I_LOG[$name]}" 'result=deferred') deferrals logged"
                 fi
             done
@@ -336,22 +351,23 @@ echo
 echo "== mail authentication: $(nproc) cores, load average before the report: $(cut -d' ' -f1-3 /proc/loadavg) =="
 if [ "${#ACCEPT_NAMES[@]}" -gt 0 ]; then
     echo "accept: $MESSAGES x $(stat -c %s "$WORK/signed.eml") bytes (rsa-$RSA_BITS DKIM-signed), $SESSIONS sessions, --pipelining, -> Maildir; $REPS rounds after $WARMUP warm-up"
-    printf '%-7s %-44s %9s %9s %9s\n' instance "msg/s per round" median "vs off" cost
+    printf '%-7s %-30s %7s %7s %7s | %-24s %7s %8s\n' instance "msg/s per round" median "vs off" cost "Mta CPU us/msg per round" median "vs off"
     for name in "${ACCEPT_NAMES[@]}"; do
-        m=$(median ${RATE[$name]}); MED[$name]=$m
-        rounds=$(for x in ${RATE[$name]}; do fmt "$x"; echo -n ' '; done)
+        m=$(median ${RATE[$name]}); MED[$name]=$m; c=$(median ${CPU[$name]}); CMED[$name]=$c
         rt=$(ratio "$m" "${MED[off]:-}")
-        printf '%-7s %-44s %9s %9s %9s\n' "$name" "$rounds" "$(fmt "$m")" "$rt" "$([ "$name" = off ] && echo - || pct "$rt")"
+        printf '%-7s %-30s %7s %7s %7s | %-24s %7s %8s\n' "$name" "$(for x in ${RATE[$name]}; do fmt "$x"; echo -n ' '; done)" "$(fmt "$m")" \
+            "$rt" "$([ "$name" = off ] && echo - || pct "$rt")" "${CPU[$name]}" "$c" "$(ratio "$c" "${CMED[off]:-}")"
     done
     for name in "${ACCEPT_NAMES[@]}"; do echo "  $name Authentication-Results: ${ARF[$name]:-}"; done
 fi
 if [ "${#RELAY_NAMES[@]}" -gt 0 ]; then
     echo "relay: $RELAY_MSGS x 1024 bytes from $SENDER, $SESSIONS sessions, --pipelining, trusted -> smtp-sink :$SINK_PORT; $REPS rounds after $WARMUP warm-up"
-    printf '%-9s %-28s %8s %-28s %8s %8s\n' instance "inject msg/s per round" median "e2e msg/s per round" median "e2e vs unsigned"
+    printf '%-9s %-20s %6s | %-20s %6s %7s | %-18s %6s %7s\n' instance "inject msg/s/round" median "e2e msg/s/round" median "vs unsg" "CPU us/msg/round" median "vs unsg"
     for name in "${RELAY_NAMES[@]}"; do
-        mi=$(median ${RATE[$name]}); me=$(median ${E2E[$name]}); EMED[$name]=$me
-        printf '%-9s %-28s %8s %-28s %8s %8s\n' "$name" "$(for x in ${RATE[$name]}; do fmt "$x"; echo -n ' '; done)" "$(fmt "$mi")" \
-            "$(for x in ${E2E[$name]}; do fmt "$x"; echo -n ' '; done)" "$(fmt "$me")" "$(ratio "$me" "${EMED[unsigned]:-}")"
+        mi=$(median ${RATE[$name]}); me=$(median ${E2E[$name]}); EMED[$name]=$me; c=$(median ${CPU[$name]}); CMED[$name]=$c
+        printf '%-9s %-20s %6s | %-20s %6s %7s | %-18s %6s %7s\n' "$name" "$(for x in ${RATE[$name]}; do fmt "$x"; echo -n ' '; done)" "$(fmt "$mi")" \
+            "$(for x in ${E2E[$name]}; do fmt "$x"; echo -n ' '; done)" "$(fmt "$me")" "$(ratio "$me" "${EMED[unsigned]:-}")" \
+            "${CPU[$name]}" "$c" "$(ratio "$c" "${CMED[unsigned]:-}")"
     done
     for name in "${RELAY_NAMES[@]}"; do echo "  $name: DKIM-Signature of a local delivery: ${SIG[$name]:-(none)}"; done
 fi
