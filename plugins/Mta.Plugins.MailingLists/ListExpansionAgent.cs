@@ -62,7 +62,10 @@ public sealed class ListExpansionAgent(ListCatalog catalog, IMessageSubmitter qu
         ]);
         // NOTIFY and ORCPT are not passed on: RFC 3461 section 6.2.7.3 treats delivery to a list as final
         // ("expanded"), and the members' bounces go to the owner, who is the new envelope sender.
-        var queueId = await queue.SubmitAsync(list.Owner, recipients, rewritten, cancellationToken).ConfigureAwait(false);
+        // Signed by the list's domain with an ARC set first: the List-Id and X-Loop lines (and any footer a receiver's
+        // filter adds later) can break the author's DKIM signature, and the ARC set tells receivers what it was here.
+        var signing = new SubmitOptions { SigningDomain = list.Address.Domain, ArcSeal = true };
+        var queueId = await queue.SubmitAsync(list.Owner, recipients, rewritten, signing, cancellationToken).ConfigureAwait(false);
         logger.LogInformation("{QueueId}: list {List} expanded to {Count} members as {NewQueueId} (sender {Owner})",
             message.QueueId, list.Address, recipients.Count, queueId, list.Owner);
         return DeliveryOutcome.Delivered($"expanded to {recipients.Count} members as {queueId}");

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Auth;
+using Mta.Engine.Authentication;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.Engine.Terminal;
@@ -37,6 +38,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<ExtensionRegistry>();
         // Plugins and scripts register before anything that runs hooks starts.
         services.AddHostedService<ExtensionStartup>();
+        services.AddMtaAuthentication();
         services.AddMtaPlugins();
         services.AddMtaScripts();
         services.AddMtaQueue();

@@ -64,5 +64,5 @@ check.SetAction(parse =>
 
 var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, check, Mta.Scaffolding.NewCommand.Create(), Mta.UserCommand.Create(configOption), Mta.QueueCommand.Create(configOption),
     Mta.TerminalCommand.Create(configOption),
-    Mta.TurnCommand.Create(configOption), Mta.DkimCommand.Create(configOption) };
+    Mta.TurnCommand.Create(configOption), Mta.DkimCommand.Create(configOption), Mta.AuthCommand.Create(configOption) };
 return await root.Parse(args).InvokeAsync();

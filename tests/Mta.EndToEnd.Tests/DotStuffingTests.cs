@@ -81,8 +81,11 @@ public sealed class DotStuffingTests
         Assert.EndsWith("\r\n", text);
         Assert.DoesNotContain("\r\n.\r\n", text);
         Assert.DoesNotContain("\r\n\r\n", text);
-        var lastField = text[..^2].Split("\r\n").Last();
-        Assert.Matches(@"^\s.*;\s.*\d{2}:\d{2}:\d{2}", lastField);
+        // The trace block: the Received field (its last line ends with the date) and the Authentication-Results field.
+        var lines = text[..^2].Split("\r\n");
+        Assert.All(lines, l => Assert.Matches(@"^(Return-Path:|Delivered-To:|Received:|Authentication-Results:|\s)", l));
+        var receivedEnd = lines.TakeWhile(l => !l.StartsWith("Authentication-Results:", StringComparison.Ordinal)).Last();
+        Assert.Matches(@"^\s.*;\s.*\d{2}:\d{2}:\d{2}", receivedEnd);
     }
 
     [Fact]

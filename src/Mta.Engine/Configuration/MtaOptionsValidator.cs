@@ -40,6 +40,14 @@ public static class MtaOptionsValidator
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         ValidateRelay(o.Relay, Check);
+        Authentication.Signing.DkimSigningValidator.Validate(o, Check);
+        var verify = o.Authentication.Verify;
+        Check(verify.MaxSignatures is >= 1 and <= 50, "Authentication:Verify:MaxSignatures", "must be between 1 and 50");
+        Check(verify.MinimumRsaKeyBits is >= 512 and <= 16384, "Authentication:Verify:MinimumRsaKeyBits", "must be between 512 and 16384");
+        Check(verify.Timeout >= TimeSpan.FromSeconds(1) && verify.Timeout <= TimeSpan.FromMinutes(5), "Authentication:Verify:Timeout", "must be between 1 second and 5 minutes");
+        Check(o.Authentication.AuthServId is null || IsHostName(o.Authentication.AuthServId.Trim()), "Authentication:AuthServId", $"'{o.Authentication.AuthServId}' is not a host name");
+        Check(Enum.IsDefined(o.Authentication.Dmarc.Quarantine), "Authentication:Dmarc:Quarantine", "must be Header or Junk");
+        Check(o.Authentication.Dmarc.PublicSuffixList is not { Length: > 0 } psl || File.Exists(psl), "Authentication:Dmarc:PublicSuffixList", $"'{o.Authentication.Dmarc.PublicSuffixList}' does not exist");
         for (var i = 0; i < o.Dns.Servers.Count; i++)
             Check(Dns.DnsResolver.TryParseServer(o.Dns.Servers[i]) is not null, $"Dns:Servers:{i}", $"'{o.Dns.Servers[i]}' is not IP or IP:PORT (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)");
         Check(o.Dns.Timeout >= TimeSpan.FromMilliseconds(10) && o.Dns.Timeout <= TimeSpan.FromMinutes(1), "Dns:Timeout", "must be between 10 ms and 1 minute");

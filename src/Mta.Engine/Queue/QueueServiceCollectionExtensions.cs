@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Mta.Engine.Bounces;
+using Mta.Engine.Authentication;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.Engine.Delivery;
@@ -29,9 +30,7 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton<IMessageSpool>(sp => sp.GetRequiredService<SegmentSpool>());
         services.TryAddSingleton<MaildirDelivery>();
         services.TryAddSingleton(sp => new NextHopSelector(sp.GetRequiredService<MtaOptions>()));
-        services.TryAddSingleton(sp => new Dns.DnsResolver(sp.GetRequiredService<MtaOptions>().Dns, sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<Dns.DnsResolver>>()));
-        services.TryAddSingleton<Mta.Abstractions.IDnsResolver>(sp => sp.GetRequiredService<Dns.DnsResolver>());
+        services.AddMtaDns();
         services.TryAddSingleton<ITargetResolver>(sp => new DnsTargetResolver(sp.GetRequiredService<Dns.DnsResolver>(),
             sp.GetRequiredService<ILogger<DnsTargetResolver>>()));
         services.TryAddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<NextHopSelector>(),

@@ -13,8 +13,12 @@ public sealed class ReceiverContext
     /// without terminal delivery or a queue manager still starts (SEND/SOML/SAML then answer 502, ETRN and TURN 502/458).</summary>
     public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
         CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures,
-        Terminal.ITerminals? terminals = null, Queue.QueueManager? queue = null)
+        Terminal.ITerminals? terminals = null, Queue.QueueManager? queue = null,
+        Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null)
     {
+        Authenticator = authenticator;
+        Signer = signer;
+        AuthServId = Authentication.InboundAuthenticator.AuthServIdOf(options);
         Terminals = terminals;
         Queue = queue;
         EtrnNetworks = options.Turn.EtrnNetworks.Select(n => System.Net.IPNetwork.Parse(n)).ToArray();
@@ -33,6 +37,15 @@ public sealed class ReceiverContext
     }
 
     public MtaOptions Options { get; }
+
+    /// <summary>Verifies incoming mail, or null when the host has no verifier.</summary>
+    public Authentication.InboundAuthenticator? Authenticator { get; }
+
+    /// <summary>DKIM-signs outgoing mail, or null when the host signs nothing.</summary>
+    public Authentication.Signing.DkimMessageSigner? Signer { get; }
+
+    /// <summary>The authserv-id: incoming Authentication-Results fields that claim it are removed.</summary>
+    public string AuthServId { get; }
     public HookPipeline Hooks { get; }
     public IMessageSpool Spool { get; }
     public TimeProvider Time { get; }

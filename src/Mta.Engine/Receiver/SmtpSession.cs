@@ -533,14 +533,18 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (HeaderLimits.Check(_body.AsSequence(), _ctx.Options.Limits) is { } headerRefusal)
             return headerRefusal;
 
+        RemoveForgedFields();
         var received = new BufferedMessage(_body.AsSequence());
+        var authenticationResults = await VerifyAsync(tx, received, aborted);
         var post = await Hooks.RunAsync(new DataPostContext(this, tx, received), aborted);
         if (IsRefusal(post)) return FromHook(post, null);
         if (tx.Recipients.Count == 0) return new SmtpReply(554, "5.5.1", "No valid recipients");
+        var (dmarcRefusal, quarantine) = post.Result.Decision == HookDecision.Accept ? (null, false) : ApplyDmarcPolicy(tx);
+        if (dmarcRefusal is not null) return dmarcRefusal;
 
         var queueId = QueueIds.Next();
         var now = _ctx.Time.GetUtcNow();
-        var prefix = BuildTracePrefix(tx, queueId, now);
+        var prefix = BuildTracePrefix(tx, queueId, now, authenticationResults, quarantine);
         var message = _body.AsSequence(prefix);
         var queue = await Hooks.RunAsync(new QueueContext(this, tx, new BufferedMessage(message)), aborted);
         if (IsRefusal(queue)) return FromHook(queue, null);
@@ -549,6 +553,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             LogTransaction(tx, queueId, message.Length, "taken by " + queue.HandlerName);
             return FromHook(queue, new SmtpReply(250, "2.0.0", $"Ok: taken as {queueId}"));
         }
+        if (await SignAsync(message, aborted) is { } signatures)
+            message = _body.AsSequence((byte[])[.. Encoding.ASCII.GetBytes(signatures), .. prefix]);
 
         var envelope = new SpoolEnvelope(queueId, tx.Kind, now, tx.ReversePath, tx.MailParameters, tx.Recipients.ToArray(),
             ClientLiteral(), HeloName, AuthenticatedUser);
@@ -569,9 +575,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         return new SmtpReply(250, "2.0.0", $"Ok: queued as {queueId}");
     }
 
-    private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now)
+    private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now, string? authenticationResults, bool quarantine)
     {
         var sb = new StringBuilder(ReceivedHeader.Build(this, HostName, queueId, tx.Utf8, tx.Recipients, now, _clientName));
+        if (authenticationResults is not null)
+            sb.Append(Authentication.AuthenticationResultsField.Name).Append(": ").Append(authenticationResults).Append("\r\n");
+        if (quarantine)
+            sb.Append(Authentication.QuarantineMark.Field("dmarc"));
         foreach (var (name, value) in tx.AddedHeaders)
             sb.Append(name).Append(": ").Append(value).Append("\r\n");
         return Encoding.UTF8.GetBytes(sb.ToString());

@@ -157,12 +157,12 @@ public sealed partial class CertificateProvider : IDisposable
 
     public void Dispose() => Certificate?.Dispose();
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "TLS certificate {Subject} thumbprint={Thumbprint} valid until {NotAfter:u}")]
+    [LoggerMessage(EventId = 340, Level = LogLevel.Information, Message = "TLS certificate {Subject} thumbprint={Thumbprint} valid until {NotAfter:u}")]
     private partial void LogLoaded(string subject, string thumbprint, DateTime notAfter);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "no Tls:CertificateFile configured: generated a self-signed certificate in {Path}")]
+    [LoggerMessage(EventId = 341, Level = LogLevel.Warning, Message = "no Tls:CertificateFile configured: generated a self-signed certificate in {Path}")]
     private partial void LogGenerated(string path);
 
-    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "self-signed certificate {Path} is replaced: {Reason}")]
+    [LoggerMessage(EventId = 342, Level = LogLevel.Information, Message = "self-signed certificate {Path} is replaced: {Reason}")]
     private partial void LogRegenerating(string path, string reason);
 }

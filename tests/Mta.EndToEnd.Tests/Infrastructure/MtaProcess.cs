@@ -121,6 +121,14 @@ public sealed class MtaProcess : IAsyncDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
+    /// <summary>Tests never ask the machine's resolvers (they are off loopback): a server process that a test did not give
+    /// a stub DNS server of its own asks a closed loopback port, and fails at once.</summary>
+    public static readonly object NoDns = new { Servers = new[] { "127.0.0.1:9" }, Timeout = "00:00:00.200", Retries = 0 };
+
+    /// <summary>No SPF/DKIM/DMARC/ARC checks of incoming mail (they would only record temperror without DNS); the
+    /// in-process tests check them against a stub DNS server.</summary>
+    public static readonly object NoVerification = new { Verify = new { Enabled = false } };
+
     /// <summary>Writes a config file for a loopback server with its data under <paramref name="dataDirectory"/>.</summary>
     /// <param name="extra">More top-level members (e.g. <c>["Terminal"] = new { Enabled = true }</c>); they replace
     /// members of the same name.</param>
@@ -136,6 +144,8 @@ public sealed class MtaProcess : IAsyncDisposable
             ["Limits"] = extraLimits ?? new { MaxConnectionsPerIp = 200 },
             ["ShutdownTimeout"] = "00:00:10",
             ["Logging"] = new { LogLevel = new { Default = "Warning" } },
+            ["Dns"] = NoDns,
+            ["Authentication"] = NoVerification,
         };
         foreach (var (key, value) in extra ?? new Dictionary<string, object?>()) config[key] = value;
         var path = Path.Combine(dataDirectory, "mta.config.json");

@@ -13,9 +13,11 @@ namespace Mta.Engine.Extensibility.Plugins;
 /// <summary>
 /// Spools a message produced inside the server (a list expansion, a notification). The message gets a
 /// <c>Received: by HOST (Mta) id ID; DATE</c> trace field, like every message the server accepts, and is then
-/// delivered by the queue manager as usual: the spool hands every commit to it.
+/// delivered by the queue manager as usual: the spool hands every commit to it. A message goes out signed (DKIM, and
+/// ARC when asked) by the domain it is sent for, when the server has a key for that domain.
 /// </summary>
-public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions options, TimeProvider time, ILogger<MessageSubmitter> logger)
+public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions options, TimeProvider time, ILogger<MessageSubmitter> logger,
+    Authentication.Signing.DkimMessageSigner? signer = null, Authentication.Signing.ArcSealer? sealer = null)
     : IMessageSubmitter
 {
     /// <summary>What the envelope records as the client of a message submitted from inside the server.</summary>
@@ -24,7 +26,47 @@ public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions opt
     /// <inheritdoc />
     public ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
         CancellationToken cancellationToken) =>
-        SubmitAsync(reversePath, recipients, message, null, null, cancellationToken);
+        SubmitAsync(reversePath, recipients, message, SubmitOptions.Default, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
+        SubmitOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var signed = await SignAsync(reversePath, message, options, cancellationToken).ConfigureAwait(false);
+        return await SubmitAsync(reversePath, recipients, signed, null, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The message with an ARC set (when asked) and DKIM signatures in front, for the signing domain: the one
+    /// asked for, else the reverse-path's. Unchanged when the server has no key for it. The ARC set comes first so the
+    /// DKIM signature covers it, as a list's own mail would be.</summary>
+    private async ValueTask<ReadOnlyMemory<byte>> SignAsync(SmtpAddress reversePath, ReadOnlyMemory<byte> message, SubmitOptions submit,
+        CancellationToken cancellationToken)
+    {
+        var domain = submit.SigningDomain ?? (reversePath.IsNull ? null : reversePath.Domain);
+        if (string.IsNullOrEmpty(domain) || message.IsEmpty) return message;
+        if (submit.ArcSeal && sealer is not null && sealer.CanSeal(domain))
+        {
+            var arc = await sealer.CreateArcSetFieldsAsync(domain, message, Authentication.InboundAuthenticator.AuthServIdOf(options), cancellationToken)
+                .ConfigureAwait(false);
+            if (arc.Count > 0) message = Prepend(arc, message);
+        }
+        if (signer is not null && signer.CanSign(domain))
+        {
+            var signatures = signer.CreateSignatureFields(domain, message);
+            if (signatures.Count > 0) message = Prepend(signatures, message);
+        }
+        return message;
+    }
+
+    private static ReadOnlyMemory<byte> Prepend(IReadOnlyList<string> fields, ReadOnlyMemory<byte> message)
+    {
+        var head = Encoding.ASCII.GetBytes(string.Concat(fields));
+        var joined = new byte[head.Length + message.Length];
+        head.CopyTo(joined, 0);
+        message.CopyTo(joined.AsMemory(head.Length));
+        return joined;
+    }
 
     /// <summary>As the public overload, for the server's own notifications.</summary>
     /// <param name="notification">Recorded as <see cref="SpoolEnvelope.Notification"/>.</param>

@@ -1,0 +1,109 @@
+// Mail authentication at the end of DATA: forged fields removed, checks run, DMARC policy applied, outgoing mail signed.
+using System.Buffers;
+using System.Text;
+using MimeKit;
+using Mta.Abstractions;
+using Mta.Engine.Authentication;
+using Microsoft.Extensions.Logging;
+using Mta.Protocol;
+
+namespace Mta.Engine.Receiver;
+
+internal sealed partial class SmtpSession
+{
+    /// <summary>Mail from clients that relay through this server (authenticated, or in a trusted network) is signed;
+    /// mail from everyone else is verified. Checking the site's own outgoing mail would only cost DNS queries.</summary>
+    private bool IsOutgoing => AuthenticatedUser is not null || IsTrustedClient;
+
+    /// <summary>Removes incoming fields that claim the server's authserv-id or its quarantine mark (RFC 8601 5), from
+    /// every message whoever sent it; rewrites the buffered body only when there is one, which is rare.</summary>
+    private void RemoveForgedFields()
+    {
+        var forged = ForgedFields.Find(_body.AsSequence(), _ctx.AuthServId);
+        if (forged.Count == 0) return;
+        var kept = ForgedFields.Remove(_body.AsSequence(), forged);
+        _body.Reset();
+        _body.Write(kept);
+        LogForgedFieldsRemoved(SessionId, forged.Count);
+    }
+
+    /// <summary>Runs the checks on incoming mail and puts their results on the transaction; returns the
+    /// <c>Authentication-Results:</c> value to add, or null when nothing was checked.</summary>
+    private async ValueTask<string?> VerifyAsync(Transaction tx, IMessageContent received, CancellationToken aborted)
+    {
+        if (_ctx.Authenticator is not { Enabled: true } authenticator || IsOutgoing) return null;
+        tx.Authentication = await authenticator.VerifyAsync(RemoteEndPoint.Address, HeloName, tx.ReversePath, received, aborted);
+        return AuthenticationResultsField.Build(tx.Authentication, authenticator.ChecksDkim);
+    }
+
+    /// <summary>The DMARC policy of the author's domain, when the operator enforces it (<c>Authentication:Dmarc:Enforce</c>):
+    /// a refusal for <c>p=reject</c>, or a quarantine mark for <c>p=quarantine</c>. Runs after the data_post hooks, so a
+    /// handler that accepts the message overrides it (RFC 7489 6.7 leaves the final say to local policy).</summary>
+    private (SmtpReply? Refusal, bool Quarantine) ApplyDmarcPolicy(Transaction tx)
+    {
+        if (!_ctx.Options.Authentication.Dmarc.Enforce || tx.Authentication?.Dmarc is not { Result: DmarcResult.Fail } dmarc)
+            return (null, false);
+        switch (dmarc.Disposition)
+        {
+            case DmarcPolicy.Reject:
+                LogDmarcRejected(SessionId, dmarc.FromDomain);
+                return (new SmtpReply(550, "5.7.1", $"Message rejected: the DMARC policy of {dmarc.FromDomain} refuses mail that fails authentication"), false);
+            case DmarcPolicy.Quarantine:
+                LogDmarcQuarantined(SessionId, dmarc.FromDomain);
+                return (null, true);
+            default:
+                return (null, false);
+        }
+    }
+
+    /// <summary>DKIM-Signature fields for outgoing mail whose <c>From:</c> domain has a signing key; the last change
+    /// before the message is queued, so the signature covers the header exactly as it leaves.</summary>
+    private async ValueTask<string?> SignAsync(System.Buffers.ReadOnlySequence<byte> message, CancellationToken aborted)
+    {
+        if (_ctx.Signer is not { } signer || !IsOutgoing) return null;
+        HeaderList headers;
+        try
+        {
+            headers = await HeaderList.LoadAsync(new Buffers.SequenceStream(message), aborted);
+        }
+        catch (FormatException)
+        {
+            return null; // no parsable header, so no From domain to sign for
+        }
+        if (FromDomainOf(headers) is not { } domain || !signer.CanSign(domain)) return null;
+        var fields = signer.CreateSignatureFields(domain, message.IsSingleSegment ? message.First : BuffersExtensions.ToArray(message));
+        if (fields.Count == 0) return null;
+        LogSigned(SessionId, domain, fields.Count);
+        return string.Concat(fields);
+    }
+
+    /// <summary>The single domain of the <c>From:</c> mailboxes, or null when there are none or several.</summary>
+    private static string? FromDomainOf(HeaderList headers)
+    {
+        string? domain = null;
+        foreach (var header in headers)
+        {
+            if (header.Id != HeaderId.From || !InternetAddressList.TryParse(header.RawValue, out var list)) continue;
+            foreach (var mailbox in list.Mailboxes)
+            {
+                var d = mailbox.Domain?.TrimEnd('.');
+                if (string.IsNullOrEmpty(d)) continue;
+                if (domain is not null && !domain.Equals(d, StringComparison.OrdinalIgnoreCase)) return null;
+                domain = d;
+            }
+        }
+        return domain;
+    }
+
+    [LoggerMessage(EventId = 1110, Level = LogLevel.Information, Message = "{SessionId}: removed {Count} incoming header field(s) claiming this server's authserv-id or quarantine mark")]
+    private partial void LogForgedFieldsRemoved(string sessionId, int count);
+
+    [LoggerMessage(EventId = 1111, Level = LogLevel.Information, Message = "{SessionId}: message refused by the DMARC policy of {Domain}")]
+    private partial void LogDmarcRejected(string sessionId, string domain);
+
+    [LoggerMessage(EventId = 1112, Level = LogLevel.Information, Message = "{SessionId}: message quarantined by the DMARC policy of {Domain}")]
+    private partial void LogDmarcQuarantined(string sessionId, string domain);
+
+    [LoggerMessage(EventId = 1113, Level = LogLevel.Debug, Message = "{SessionId}: DKIM-signed for {Domain} ({Count} signature(s))")]
+    private partial void LogSigned(string sessionId, string domain, int count);
+}
