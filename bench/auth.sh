@@ -12,7 +12,9 @@
 #   ed._domainkey.bench.test   v=DKIM1; k=ed25519; p=...
 #   _dmarc.bench.test          v=DMARC1; p=reject
 # with TTL $DNS_TTL (300). The keys come from `mta dkim keygen bench.test --selector rsa|ed --algorithm rsa|ed25519`
-# (rsa-2048), the records from its output; dig checks every record before any measurement.
+# (rsa-2048), the records from its output; dig checks every record before any measurement, and `mta auth verify` of
+# the signed message (client 127.0.0.1, MAIL FROM sender@bench.test, HELO client.bench.test) must say spf, dkim and
+# dmarc pass (a note says otherwise).
 #
 # 1. accept: three Mta instances, the same config (bench/mta-lib.sh, no scripts, Dns.Servers the stub, local delivery
 #    to Maildir) but for
@@ -42,14 +44,17 @@
 # 3. sign-rate: `mta-bench sign-rate` signs the same 1 KiB message with Mta's DkimMessageSigner (the server's code:
 #    parse, canonicalize, hash, sign) on one thread for SIGN_SECONDS, for each key: signatures per second on one core.
 #
-# Env (defaults): REPS=3 WARMUP=2000 RELAY_MSGS=5000 SIGN_SECONDS=5 RUN_TIMEOUT=60 (s, each mta-bench run)
+# Each mta-bench run sends its messages or stops after RUN_TIMEOUT seconds, whichever comes first (a slow instance
+# then sends fewer; its rate is the messages accepted / the time; a note gives the count).
+# Env (defaults): REPS=3 WARMUP=500 RELAY_MSGS=5000 SIGN_SECONDS=5 RUN_TIMEOUT=20 (s, each mta-bench run)
 #   DRAIN_TIMEOUT=120 (s, waiting for deliveries) AUTH_MAX=900 (s, the whole script; past it everything is stopped)
 #   ACCEPT=1 RELAY=1 SIGN=1 NOCACHE=1 (0 = skip that part / the on-nc instance)
+#   PER_CHECK=0 (1 = three more accept instances with one check each: spf, dkim, arc; DMARC needs SPF and DKIM)
 #   DNS_PORT=5354 DNS_TTL=300 PORT_BASE=2540 (accept instances on BASE..BASE+2, relay on BASE+3..BASE+5)
 #   SINK_PORT=2549 RSA_BITS=2048 SHARED_DIR=<repo>/../shared (or <repo>/../../shared)  + mta-lib.sh's MTA_BUILD, MTA_DLL, MTA_KEEP_TMP
 # Needs root (apt-get, smtp-sink). Everything it starts (dnsmasq, Mta instances, smtp-sink) it stops, by pid.
 set -uo pipefail
-case "${1:-}" in -h|--help) sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+case "${1:-}" in -h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 
 # The overall bound: re-run under timeout(1); its TERM reaches the trap below, which stops everything.
 AUTH_MAX=${AUTH_MAX:-900}
@@ -59,9 +64,9 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 MESSAGES=${1:-20000}; SESSIONS=${2:-20}
-REPS=${REPS:-3}; WARMUP=${WARMUP:-2000}; RELAY_MSGS=${RELAY_MSGS:-5000}; SIGN_SECONDS=${SIGN_SECONDS:-5}
-RUN_TIMEOUT=${RUN_TIMEOUT:-60}; DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
-ACCEPT=${ACCEPT:-1}; RELAY=${RELAY:-1}; SIGN=${SIGN:-1}; NOCACHE=${NOCACHE:-1}
+REPS=${REPS:-3}; WARMUP=${WARMUP:-500}; RELAY_MSGS=${RELAY_MSGS:-5000}; SIGN_SECONDS=${SIGN_SECONDS:-5}
+RUN_TIMEOUT=${RUN_TIMEOUT:-20}; DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
+ACCEPT=${ACCEPT:-1}; RELAY=${RELAY:-1}; SIGN=${SIGN:-1}; NOCACHE=${NOCACHE:-1}; PER_CHECK=${PER_CHECK:-0}
 DNS_PORT=${DNS_PORT:-5354}; DNS_TTL=${DNS_TTL:-300}; PORT_BASE=${PORT_BASE:-2540}; SINK_PORT=${SINK_PORT:-2549}
 RSA_BITS=${RSA_BITS:-2048}
 DOMAIN=bench.test; HELO=client.bench.test; SENDER=sender@$DOMAIN
@@ -181,6 +186,13 @@ for pair in "$DOMAIN|$SPF" "$HELO|$SPF" "rsa._domainkey.$DOMAIN|$RSA_REC" "ed._d
 done
 [ "$dns_ok" = 1 ] || { echo "the DNS stub does not answer as it should; log:" >&2; cat "$WORK/dnsmasq.log" >&2; exit 1; }
 echo "# dns stub up: dnsmasq pid $DNS_PID on 127.0.0.1:$DNS_PORT, TTL $DNS_TTL" >&2
+# And the checks as the server makes them, against the stub: all three must pass.
+VERIFY=$(mta_cli auth verify "$WORK/signed.eml" --ip 127.0.0.1 --sender "$SENDER" --helo "$HELO" --dns "127.0.0.1:$DNS_PORT" \
+         --config "$KEYCFG" 2>&1 | tr -s ' \t\r\n' ' ')
+echo "# mta auth verify: $VERIFY" >&2
+for want in "spf=pass" "dkim=pass" "dmarc=pass"; do
+    case "$VERIFY" in *"$want"*) ;; *) note "mta auth verify of the signed message against the stub does not say $want";; esac
+done
 
 # ---- instances ------------------------------------------------------------------------------------------------------
 inst_start() { # name port extensions
@@ -242,6 +254,15 @@ if [ "$ACCEPT" = 1 ]; then
     if [ "$NOCACHE" = 1 ]; then
         inst_start on-nc $((PORT_BASE + 2)) "$COMMON, \"CacheSize\": 0 }, \"Authentication\": { \"Verify\": { \"Enabled\": true } }" && ACCEPT_NAMES+=(on-nc)
     fi
+    if [ "$PER_CHECK" = 1 ]; then
+        # One check each (DMARC needs SPF and DKIM, so it has no instance of its own: on minus the others).
+        for chk in Spf Dkim Arc; do
+            lc=$(echo "$chk" | tr 'A-Z' 'a-z')
+            v=$(for c in Spf Dkim Dmarc Arc; do printf '"%s": %s, ' "$c" "$([ "$c" = "$chk" ] && echo true || echo false)"; done)
+            v=${v%, }
+            inst_start "$lc" $((PORT_BASE + 5 + ${#ACCEPT_NAMES[@]})) "$COMMON }, \"Authentication\": { \"Verify\": { \"Enabled\": true, $v } }" && ACCEPT_NAMES+=("$lc")
+        done
+    fi
     [ "${#ACCEPT_NAMES[@]}" -ge 2 ] || note "accept: an Mta instance did not start (see above)"
     declare -A DELIV
     for name in "${ACCEPT_NAMES[@]}"; do
@@ -260,7 +281,7 @@ if [ "$ACCEPT" = 1 ]; then
             c0=$(cpu_ticks "${I_PID[$name]}")
             read -r rate got < <(bench_run "$name" "$MESSAGES" --to user@localhost --data-file "$WORK/signed.eml")
             RATE[$name]+="$rate "
-            [ "$got" = "$MESSAGES" ] || note "accept $name round $r: $got of $MESSAGES accepted"
+            [ "$got" = "$MESSAGES" ] || note "accept $name round $r: $got of $MESSAGES messages (the run stops after RUN_TIMEOUT=${RUN_TIMEOUT}s)"
             DELIV[$name]=$((DELIV[$name] + got))
             if wait_count "${I_LOG[$name]}" 'result=delivered' "${DELIV[$name]}" "$DRAIN_TIMEOUT" >/dev/null; then
                 CPU[$name]+="$(us_per_msg "$c0" "$(cpu_ticks "${I_PID[$name]}")" "$got") "
@@ -317,6 +338,7 @@ if [ "$RELAY" = 1 ]; then
                 t0=$(date +%s.%N); c0=$(cpu_ticks "${I_PID[$name]}")
                 read -r rate got < <(bench_run "$name" "$RELAY_MSGS" --to rcpt@relay.test --size 1024)
                 RATE[$name]+="$rate "
+                [ "$got" = "$RELAY_MSGS" ] || note "relay $name round $r: $got of $RELAY_MSGS messages (the run stops after RUN_TIMEOUT=${RUN_TIMEOUT}s)"
                 RDELIV[$name]=$((RDELIV[$name] + got))
                 if t2=$(wait_count "${I_LOG[$name]}" 'result=delivered' "${RDELIV[$name]}" "$DRAIN_TIMEOUT"); then
                     E2E[$name]+="$(echo "$got / ($t2 - $t0)" | bc -l) "
