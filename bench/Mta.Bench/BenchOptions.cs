@@ -21,6 +21,9 @@ internal sealed class BenchOptions
           --to ADDR          envelope recipient (default user@localhost)
           --helo NAME        EHLO name (default client.bench.test)
           --timeout SEC      hard bound for the whole run (default 600)
+          --data-file FILE   send FILE's bytes as the content of every message instead of the
+                             generated one (bare LF becomes CRLF, lines starting with "." are
+                             dot-stuffed; --size is then ignored): replays e.g. a DKIM-signed message
 
         Last line: mta-bench: N msgs in T s = R msg/s (failed F)
         Exit code: 0 when every message got 250, 1 when some failed, 2 on bad usage.
@@ -38,6 +41,8 @@ internal sealed class BenchOptions
     public string To { get; init; } = "user@localhost";
     public string Helo { get; init; } = "client.bench.test";
     public int TimeoutSeconds { get; init; } = 600;
+    /// <summary>A message file sent as-is (after CRLF and dot-stuffing) instead of the generated content; null = generate.</summary>
+    public string? DataFile { get; init; }
 
     /// <summary>Returns null and writes the reason to stderr when the command line is unusable.</summary>
     public static BenchOptions? Parse(string[] args)
@@ -46,6 +51,7 @@ internal sealed class BenchOptions
         int sessions = 20, messages = 10000, size = 1024, rcpts = 1, timeout = 600;
         bool pipelining = false, perConnection = false;
         string from = "a@example.test", to = "user@localhost", helo = "client.bench.test";
+        string? dataFile = null;
 
         for (int i = 0; i < args.Length; i++)
         {
@@ -77,6 +83,7 @@ internal sealed class BenchOptions
                     case "--from": from = Next(); break;
                     case "--to": to = Next(); break;
                     case "--helo": helo = Next(); break;
+                    case "--data-file": dataFile = Next(); break;
                     case "-h" or "--help": Console.Error.Write(Usage); return null;
                     default:
                         if (a.StartsWith('-') || target != null) throw new FormatException($"unexpected argument '{a}'");
@@ -108,7 +115,7 @@ internal sealed class BenchOptions
             // More sessions than messages would only open idle connections.
             Sessions = Math.Min(sessions, messages), Messages = messages, Size = size, Rcpts = rcpts,
             Pipelining = pipelining, PerConnection = perConnection,
-            From = from, To = to, Helo = helo, TimeoutSeconds = timeout,
+            From = from, To = to, Helo = helo, TimeoutSeconds = timeout, DataFile = dataFile,
         };
     }
 

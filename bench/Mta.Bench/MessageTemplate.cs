@@ -44,6 +44,15 @@ internal sealed class MessageTemplate
             Rcpts[i] = Ascii(o.Rcpts == 1 ? $"RCPT TO:<{o.To}>\r\n" : $"RCPT TO:<{i + 1}{o.To}>\r\n");
         Envelope = [.. Mail, .. Rcpts.SelectMany(r => r), .. Data];
 
+        if (o.DataFile != null)
+        {
+            // A fixed message, every byte as given (a DKIM signature over it must stay valid): no header block to stamp.
+            Header = [];
+            SeqOffsets = [];
+            BodyAndDot = LoadDataFile(o.DataFile);
+            return;
+        }
+
         string seq = new('0', SeqDigits);
         string date = DateTime.UtcNow.ToString("ddd, dd MMM yyyy HH:mm:ss '+0000'", CultureInfo.InvariantCulture);
         string toHeader = o.Rcpts == 1 ? o.To : $"1{o.To}";
@@ -81,6 +90,34 @@ internal sealed class MessageTemplate
     }
 
     private static byte[] Ascii(string s) => Encoding.ASCII.GetBytes(s);
+
+    /// <summary>
+    /// The file as SMTP DATA content: bare LF becomes CRLF, a line starting with "." gets another one
+    /// (RFC 5321 4.5.2), the last line gets a CRLF if it has none, then ".\r\n".
+    /// </summary>
+    private static byte[] LoadDataFile(string path)
+    {
+        byte[] raw;
+        try { raw = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--data-file {path}: {e.Message}");
+        }
+        if (raw.Length == 0) throw new ArgumentException($"--data-file {path} is empty");
+        var output = new MemoryStream(raw.Length + raw.Length / 16 + 8);
+        bool lineStart = true;
+        for (int i = 0; i < raw.Length; i++)
+        {
+            byte b = raw[i];
+            if (lineStart && b == (byte)'.') output.WriteByte((byte)'.');
+            if (b == (byte)'\n' && (i == 0 || raw[i - 1] != (byte)'\r')) output.WriteByte((byte)'\r');
+            output.WriteByte(b);
+            lineStart = b == (byte)'\n';
+        }
+        if (!lineStart) output.Write("\r\n"u8);
+        output.Write(".\r\n"u8);
+        return output.ToArray();
+    }
 
     /// <summary>
     /// Exactly <paramref name="size"/> bytes of English-looking lines (at most 78 chars + CRLF),

@@ -3,6 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Mta.Bench;
 
+// A separate mode: no SMTP at all, DKIM signatures per second on one thread.
+if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
+
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;
 
@@ -11,7 +14,8 @@ try { template = new MessageTemplate(opts); }
 catch (ArgumentException e) { Console.Error.WriteLine($"mta-bench: {e.Message}"); return 2; }
 
 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"# mta-bench {opts.TargetText} sessions={opts.Sessions} messages={opts.Messages} size={template.ContentSize} " +
+    $"# mta-bench {opts.TargetText} sessions={opts.Sessions} messages={opts.Messages} size={template.ContentSize}" +
+    $"{(opts.DataFile != null ? $" data-file={opts.DataFile}" : "")} " +
     $"rcpts={opts.Rcpts} pipelining={(opts.Pipelining ? "on" : "off")} " +
     $"mode={(opts.PerConnection ? "per-connection" : "persistent")} timeout={opts.TimeoutSeconds}s"));
 
