@@ -169,6 +169,10 @@ public sealed partial class ArcSealer
             Task.FromResult(results);
 
         protected override long GetTimestamp() => timestamp;
+
+        // Both ARC signatures (AMS and seal) through the platform's RSA, as DKIM signatures are.
+        protected override Org.BouncyCastle.Crypto.ISigner CreateSigningContext() =>
+            key.Algorithm == DkimKeyAlgorithm.Rsa ? PlatformRsaSha256Signer.ForSigning(key.PrivateKey) ?? base.CreateSigningContext() : base.CreateSigningContext();
     }
 
     [LoggerMessage(EventId = 1352, Level = LogLevel.Warning, Message = "ARC: not sealed for {Domain}: {Reason}")]

@@ -107,7 +107,7 @@ public sealed partial class DkimMessageSigner
         // BouncyCastle's RSA is about 17 times slower than the platform's (OpenSSL on Linux); the hash MimeKit feeds it is
         // the same either way, so an RSA key signs through System.Security.Cryptography.
         protected override Org.BouncyCastle.Crypto.ISigner CreateSigningContext() =>
-            PlatformRsaSha256Signer.For(key) ?? base.CreateSigningContext();
+            key.Algorithm == DkimKeyAlgorithm.Rsa ? PlatformRsaSha256Signer.ForSigning(key.PrivateKey) ?? base.CreateSigningContext() : base.CreateSigningContext();
     }
 
     [LoggerMessage(EventId = 1354, Level = LogLevel.Error, Message = "DKIM: signing for {Domain} with selector {Selector} failed; the message goes without that signature")]
