@@ -28,12 +28,21 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>Runs the checks on incoming mail and puts their results on the transaction; returns the
-    /// <c>Authentication-Results:</c> value to add, or null when nothing was checked.</summary>
-    private async ValueTask<string?> VerifyAsync(Transaction tx, IMessageContent received, CancellationToken aborted)
+    /// <c>Authentication-Results:</c> value to add (null when nothing was checked), or the refusal when the checks
+    /// themselves broke: 451, as for a failing hook, so a bug defers mail rather than letting it in unchecked.</summary>
+    private async ValueTask<(string? Field, SmtpReply? Failure)> VerifyAsync(Transaction tx, IMessageContent received, CancellationToken aborted)
     {
-        if (_ctx.Authenticator is not { Enabled: true } authenticator || IsOutgoing) return null;
-        tx.Authentication = await authenticator.VerifyAsync(RemoteEndPoint.Address, HeloName, tx.ReversePath, received, aborted);
-        return AuthenticationResultsField.Build(tx.Authentication, authenticator.ChecksDkim);
+        if (_ctx.Authenticator is not { Enabled: true } authenticator || IsOutgoing) return (null, null);
+        try
+        {
+            tx.Authentication = await authenticator.VerifyAsync(RemoteEndPoint.Address, HeloName, tx.ReversePath, received, aborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogVerificationFailed(ex, SessionId);
+            return (null, new SmtpReply(451, "4.3.0", "Local error in processing (message authentication), try again later"));
+        }
+        return (AuthenticationResultsField.Build(tx.Authentication, authenticator.ChecksDkim), null);
     }
 
     /// <summary>The DMARC policy of the author's domain, when the operator enforces it (<c>Authentication:Dmarc:Enforce</c>):
@@ -82,6 +91,9 @@ internal sealed partial class SmtpSession
 
     [LoggerMessage(EventId = 1110, Level = LogLevel.Information, Message = "{SessionId}: removed {Count} incoming header field(s) claiming this server's authserv-id or quarantine mark")]
     private partial void LogForgedFieldsRemoved(string sessionId, int count);
+
+    [LoggerMessage(EventId = 1114, Level = LogLevel.Error, Message = "{SessionId}: message authentication failed unexpectedly; the message is deferred")]
+    private partial void LogVerificationFailed(Exception exception, string sessionId);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Information, Message = "{SessionId}: message refused by the DMARC policy of {Domain}")]
     private partial void LogDmarcRejected(string sessionId, string domain);

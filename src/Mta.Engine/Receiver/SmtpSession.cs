@@ -535,7 +535,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
         RemoveForgedFields();
         var received = new BufferedMessage(_body.AsSequence());
-        var authenticationResults = await VerifyAsync(tx, received, aborted);
+        var (authenticationResults, verificationFailure) = await VerifyAsync(tx, received, aborted);
+        if (verificationFailure is not null) return verificationFailure;
         var post = await Hooks.RunAsync(new DataPostContext(this, tx, received), aborted);
         if (IsRefusal(post)) return FromHook(post, null);
         if (tx.Recipients.Count == 0) return new SmtpReply(554, "5.5.1", "No valid recipients");
