@@ -1,5 +1,4 @@
 // Verifies an rsa-sha256 DKIM header signature with the platform's RSA: RFC 6376 header canonicalization and hash, OpenSSL verify.
-using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using MimeKit;
@@ -18,10 +17,6 @@ namespace Mta.Engine.Authentication.Dkim;
 /// </summary>
 internal static class PlatformRsaHeaderVerifier
 {
-    // The platform key, built once per key object (keys are cached by record data) and per thread: RSA instances are
-    // not documented as thread-safe.
-    private static readonly ConditionalWeakTable<RsaKeyParameters, ThreadLocal<RSA>> PlatformKeys = new();
-
     /// <summary>True when the signature verifies; false when it does not or this class cannot tell.</summary>
     public static bool Verifies(MimeMessage message, Header signature, IReadOnlyList<string> signedHeaders,
         DkimCanonicalizationAlgorithm canonicalization, string b, RsaKeyParameters key)
@@ -55,11 +50,7 @@ internal static class PlatformRsaHeaderVerifier
             }
         }
         hash.AppendData(Canonical(signature.RawField, signature.RawValue, relaxed, withoutB: true, finalCrlf: false));
-        var rsa = PlatformKeys.GetValue(key, k => new ThreadLocal<RSA>(() => RSA.Create(new RSAParameters
-        {
-            Modulus = k.Modulus.ToByteArrayUnsigned(),
-            Exponent = k.Exponent.ToByteArrayUnsigned(),
-        }))).Value!;
+        if (PlatformRsaKeys.For(key) is not { } rsa) return false;
         return rsa.VerifyHash(hash.GetHashAndReset(), signatureBytes, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
     }
 

@@ -1,9 +1,7 @@
 // rsa-sha256 signing through the platform's RSA (OpenSSL on Linux) behind the BouncyCastle ISigner MimeKit drives.
-using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Security;
 
 namespace Mta.Engine.Authentication.Signing;
 
@@ -11,14 +9,11 @@ namespace Mta.Engine.Authentication.Signing;
 /// MimeKit's DKIM signer writes the canonicalized header into a BouncyCastle <see cref="ISigner"/> and asks it for the
 /// signature. BouncyCastle's RSA costs about 4-6 ms per 2048-bit signature here, the platform's about 0.3 ms
 /// (bench/README.md): this signer hashes what MimeKit writes (SHA-256) and signs the hash with <see cref="RSA"/>,
-/// PKCS#1 v1.5 as RFC 6376 3.3.1 asks. One instance per signature, as MimeKit creates them; the platform key is built
-/// once per BouncyCastle key object and per thread (RSA instances are not documented as thread-safe). Verification
-/// stays with MimeKit's BouncyCastle path, which offers no hook for it (0.3 ms per signature).
+/// PKCS#1 v1.5 as RFC 6376 3.3.1 asks. One instance per signature, as MimeKit creates them; the platform key comes from
+/// <see cref="PlatformRsaKeys"/>. (Verification has its own route: <c>Dkim.PlatformRsaHeaderVerifier</c>.)
 /// </summary>
 internal sealed class PlatformRsaSha256Signer : ISigner
 {
-    private static readonly ConditionalWeakTable<RsaKeyParameters, ThreadLocal<RSA>> PlatformKeys = new();
-
     private readonly RSA _rsa;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -27,10 +22,7 @@ internal sealed class PlatformRsaSha256Signer : ISigner
     /// <summary>A signer for an RSA private key with CRT parameters (every PEM key has them), else null: the caller then
     /// uses BouncyCastle's own.</summary>
     public static ISigner? ForSigning(AsymmetricKeyParameter key) =>
-        key is RsaPrivateCrtKeyParameters crt ? new PlatformRsaSha256Signer(PlatformKey(crt, () => DotNetUtilities.ToRSAParameters(crt))) : null;
-
-    private static RSA PlatformKey(RsaKeyParameters key, Func<RSAParameters> parameters) =>
-        PlatformKeys.GetValue(key, _ => new ThreadLocal<RSA>(() => RSA.Create(parameters()))).Value!;
+        key is RsaPrivateCrtKeyParameters crt && PlatformRsaKeys.For(crt) is { } rsa ? new PlatformRsaSha256Signer(rsa) : null;
 
     public string AlgorithmName => "SHA-256withRSA";
 

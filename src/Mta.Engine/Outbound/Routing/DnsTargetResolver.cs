@@ -67,8 +67,8 @@ public sealed partial class DnsTargetResolver : ITargetResolver
             return Found([new SmtpTarget(literal.ToString(), literal, hop.Port)], $"address {literal}");
 
         var type = hop.UseMx ? QueryType.MX : QueryType.A;
-        if (ToAsciiName(host) is not { } name)
-            return new TargetResolution(TargetResolutionStatus.NotFound, [], Error(host, type, "invalid domain name"));
+        if (DnsResolver.ToAsciiName(host) is not { } name)
+            return new TargetResolution(TargetResolutionStatus.NotFound, [], DnsResolver.Error(host, type, "invalid domain name"));
         return hop.UseMx
             ? await ResolveMailDomainAsync(name, hop.Port, ct).ConfigureAwait(false)
             : await ResolveHostAsync(name, hop.Port, ct).ConfigureAwait(false);
@@ -102,7 +102,7 @@ public sealed partial class DnsTargetResolver : ITargetResolver
         }
 
         // RFC 7505: a null MX is the only MX record; a stray "." next to real hosts is ignored like any bad record.
-        var exchanges = records.Where(r => NormalizeName(r.Exchange.Value).Length > 0).ToList();
+        var exchanges = records.Where(r => DnsResolver.NormalizeName(r.Exchange.Value).Length > 0).ToList();
         if (exchanges.Count == 0)
         {
             LogNullMx(domain);
@@ -168,7 +168,7 @@ public sealed partial class DnsTargetResolver : ITargetResolver
         if (additional is not null)
         {
             var glue = additional
-                .Where(r => r is ARecord or AaaaRecord && SameName(r.DomainName.Value, host))
+                .Where(r => r is ARecord or AaaaRecord && DnsResolver.SameName(r.DomainName.Value, host))
                 .OrderBy(r => r is AaaaRecord)
                 .Select(r => ((AddressRecord)r).Address)
                 .Distinct()
@@ -211,14 +211,6 @@ public sealed partial class DnsTargetResolver : ITargetResolver
 
     private static TargetResolution NotFoundOrTemporary(bool temporary, string detail) =>
         new(temporary ? TargetResolutionStatus.TemporaryFailure : TargetResolutionStatus.NotFound, [], detail);
-
-    private static string Error(string name, QueryType type, string what) => DnsResolver.Error(name, type, what);
-
-    private static string? ToAsciiName(string name) => DnsResolver.ToAsciiName(name);
-
-    private static string NormalizeName(string name) => DnsResolver.NormalizeName(name);
-
-    private static bool SameName(string a, string b) => DnsResolver.SameName(a, b);
 
     private enum LookupStatus { Ok, NxDomain, Temporary }
 
