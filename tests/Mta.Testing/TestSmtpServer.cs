@@ -84,6 +84,13 @@ public sealed class TestSmtpServerOptions
     /// Only a 2xx reply adds the transaction to <see cref="TestSmtpServer.Received"/>.</summary>
     public Func<ReceivedTransaction, string?>? FinalReply { get; set; }
 
+    /// <summary>The reply to a BDAT chunk (RFC 3030), called once the chunk's octets are read, for chunks of a
+    /// transaction that may go on (MAIL and a recipient accepted, no chunk refused yet); null (or a null result) gives
+    /// <c>250 2.0.0 N octets received</c>, or for the LAST chunk the <see cref="FinalReply"/>. A non-2xx reply ends the
+    /// transaction's chunks: later ones get 503 until RSET. BDAT is served only when <see cref="Extensions"/> holds
+    /// CHUNKING; otherwise it gets 502 as before.</summary>
+    public Func<BdatChunk, string?>? BdatReply { get; set; }
+
     /// <summary>Where to drop every connection. Defaults to <see cref="DropPoint.None"/>.</summary>
     public DropPoint DropAt { get; set; }
 
@@ -91,7 +98,13 @@ public sealed class TestSmtpServerOptions
     public TimeSpan ReplyDelay { get; set; }
 }
 
-/// <summary>One transaction the server accepted (2xx after the final dot).</summary>
+/// <summary>One BDAT chunk as it arrived.</summary>
+/// <param name="Index">1-based, within its transaction.</param>
+/// <param name="Size">The chunk size the BDAT line announced (and the octets read).</param>
+/// <param name="Last">The line said LAST.</param>
+public sealed record BdatChunk(int Index, long Size, bool Last);
+
+/// <summary>One transaction the server accepted (2xx after the final dot, or after BDAT LAST).</summary>
 /// <param name="Connection">The connection number, 1-based.</param>
 /// <param name="HeloName">The EHLO/HELO argument.</param>
 /// <param name="MailFrom">The reverse-path without brackets (empty for <c>&lt;&gt;</c>).</param>
@@ -101,6 +114,8 @@ public sealed class TestSmtpServerOptions
 /// <param name="Data">The message, dot-unstuffed, without the terminating dot line.</param>
 /// <param name="Tls">The transaction ran over TLS.</param>
 /// <param name="AuthUser">The authenticated user, or null.</param>
+/// <param name="BdatChunks">The BDAT chunks the message came in (then <paramref name="Data"/> is their octets exactly as
+/// sent); empty when it came with DATA.</param>
 public sealed record ReceivedTransaction(
     int Connection,
     string HeloName,
@@ -110,8 +125,12 @@ public sealed record ReceivedTransaction(
     IReadOnlyList<string> RcptLines,
     byte[] Data,
     bool Tls,
-    string? AuthUser)
+    string? AuthUser,
+    IReadOnlyList<BdatChunk>? BdatChunks = null)
 {
+    /// <summary>True when the message came with BDAT.</summary>
+    public bool Chunked => BdatChunks is { Count: > 0 };
+
     /// <summary>The message as UTF-8 text.</summary>
     public string DataText => Encoding.UTF8.GetString(Data);
 }
@@ -377,6 +396,9 @@ public sealed class TestSmtpServer : IAsyncDisposable
         private string _mailFrom = string.Empty;
         private readonly List<string> _recipients = [];
         private readonly List<string> _rcptLines = [];
+        private readonly ArrayBufferWriter<byte> _bdatData = new();
+        private readonly List<BdatChunk> _bdatChunks = [];
+        private bool _bdatRefused;
         private List<string>? _batch;
         private bool _lineWasBuffered;
 
@@ -488,6 +510,8 @@ public sealed class TestSmtpServer : IAsyncDisposable
                 case "QUIT":
                     await ReplyAsync("221 2.0.0 Bye", ct).ConfigureAwait(false);
                     return false;
+                case "BDAT" when Offers("CHUNKING"):
+                    return await BdatAsync(argument, ct).ConfigureAwait(false);
                 case "VRFY" or "EXPN" or "HELP" or "TURN" or "BDAT":
                     await ReplyAsync("502 5.5.1 Command not implemented", ct).ConfigureAwait(false);
                     return true;
@@ -509,6 +533,12 @@ public sealed class TestSmtpServer : IAsyncDisposable
                 await ReplyAsync("554 5.5.1 Error: no valid recipients", ct).ConfigureAwait(false);
                 return true;
             }
+            if (_bdatChunks.Count > 0 || _bdatRefused)
+            {
+                // RFC 3030 2: DATA and BDAT do not mix in one transaction.
+                await ReplyAsync("503 5.5.1 Error: DATA after BDAT", ct).ConfigureAwait(false);
+                return true;
+            }
             if (Options.DropAt == DropPoint.AfterDataCommand) return false;
             var reply = Options.DataReply?.Invoke() ?? DefaultData;
             await ReplyAsync(reply, ct).ConfigureAwait(false);
@@ -526,6 +556,87 @@ public sealed class TestSmtpServer : IAsyncDisposable
             await ReplyAsync(final, ct).ConfigureAwait(false);
             return true;
         }
+
+        /// <summary>
+        /// BDAT size [LAST] (RFC 3030): the chunk's octets are always read (the client sent them whatever the reply),
+        /// then answered. A transaction whose chunk was refused takes no more chunks until RSET, as RFC 3030 4.2 has the
+        /// client send none.
+        /// </summary>
+        private async Task<bool> BdatAsync(string argument, CancellationToken ct)
+        {
+            var parts = argument.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length is < 1 or > 2 || !long.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size)
+                || (parts.Length == 2 && !parts[1].Equals("LAST", StringComparison.OrdinalIgnoreCase)))
+            {
+                // Without a size the octets that follow cannot be skipped: the conversation is lost.
+                await ReplyAsync("501 5.5.4 Syntax: BDAT size [LAST]", ct).ConfigureAwait(false);
+                return false;
+            }
+            var last = parts.Length == 2;
+            var start = _bdatData.WrittenCount;
+            if (!await ReadChunkAsync(size, _bdatData, ct).ConfigureAwait(false)) return false;
+
+            string? refusal = _mailLine is null ? "503 5.5.1 Error: need MAIL command"
+                : _recipients.Count == 0 ? "554 5.5.1 Error: no valid recipients"
+                : _bdatRefused ? "503 5.5.1 Error: a previous chunk was refused"
+                : null;
+            if (refusal is not null)
+            {
+                // The octets of a chunk that was not taken are not the message's.
+                var kept = _bdatData.WrittenSpan[..start].ToArray();
+                _bdatData.Clear();
+                _bdatData.Write(kept);
+                await ReplyAsync(refusal, ct).ConfigureAwait(false);
+                return true;
+            }
+
+            var chunk = new BdatChunk(_bdatChunks.Count + 1, size, last);
+            _bdatChunks.Add(chunk);
+            var reply = Options.BdatReply?.Invoke(chunk);
+            if (reply is not null && !reply.StartsWith('2'))
+            {
+                // A refused LAST ends the transaction as a refused final dot does; an earlier one waits for RSET.
+                if (last) ResetTransaction();
+                else _bdatRefused = true;
+                await ReplyAsync(reply, ct).ConfigureAwait(false);
+                return true;
+            }
+            if (!last)
+            {
+                await ReplyAsync(reply ?? $"250 2.0.0 {size} octets received", ct).ConfigureAwait(false);
+                return true;
+            }
+
+            if (Options.DropAt == DropPoint.BeforeFinalReply) return false;
+            var transaction = new ReceivedTransaction(number, _helo ?? string.Empty, _mailFrom, _mailLine!, [.. _recipients], [.. _rcptLines],
+                _bdatData.WrittenSpan.ToArray(), _ssl is not null, _authUser, [.. _bdatChunks]);
+            var final = Options.FinalReply?.Invoke(transaction)
+                ?? $"250 2.0.0 Ok: {_bdatData.WrittenCount} octets, queued as {Interlocked.Increment(ref server._queueIds):X8}";
+            ResetTransaction();
+            if (final.StartsWith('2')) server.RecordTransaction(transaction);
+            await ReplyAsync(final, ct).ConfigureAwait(false);
+            return true;
+        }
+
+        /// <summary>Reads exactly <paramref name="size"/> octets into <paramref name="output"/>; false when the client closed first.</summary>
+        private async Task<bool> ReadChunkAsync(long size, ArrayBufferWriter<byte> output, CancellationToken ct)
+        {
+            var left = size;
+            while (left > 0)
+            {
+                var result = await _reader.ReadAsync(ct).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var take = buffer.Slice(0, Math.Min(left, buffer.Length));
+                foreach (var segment in take) output.Write(segment.Span);
+                left -= take.Length;
+                _reader.AdvanceTo(take.End);
+                if (left > 0 && result.IsCompleted) return false;
+            }
+            return true;
+        }
+
+        private bool Offers(string keyword) =>
+            Options.Extensions.Any(e => e.Split(' ', 2)[0].Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
         private async Task<bool> AuthAsync(string argument, CancellationToken ct)
         {
@@ -643,6 +754,9 @@ public sealed class TestSmtpServer : IAsyncDisposable
             _mailFrom = string.Empty;
             _recipients.Clear();
             _rcptLines.Clear();
+            _bdatData.Clear();
+            _bdatChunks.Clear();
+            _bdatRefused = false;
         }
 
         // "FROM:<a@b> SIZE=1" -> "a@b"; lenient, as a test peer should be.

@@ -204,6 +204,12 @@ public sealed class RelayOptions
     /// <summary>Timeouts of the SMTP client, RFC 5321 4.5.3.2 by default.</summary>
     public SmtpClientTimeouts Timeouts { get; set; } = new();
 
+    /// <summary>Send messages with BDAT (RFC 3030 CHUNKING: no dot-stuffing, BINARYMIME possible) to next hops that
+    /// offer CHUNKING; false always uses DATA, for peers whose CHUNKING is broken (then a BINARYMIME message cannot be
+    /// sent and bounces with 5.6.3). A route or the smart host may say otherwise (<see cref="NextHopOptions.UseChunking"/>).
+    /// Defaults to true: CHUNKING is what the peer offered, and it saves the stuffing pass.</summary>
+    public bool UseChunking { get; set; } = true;
+
     /// <summary>The per-destination resilience pipeline (Polly): attempt timeout, connection retries, circuit breaker,
     /// concurrency limit, and the connection cache.</summary>
     public DestinationResilienceOptions Resilience { get; set; } = new();
@@ -244,6 +250,8 @@ public sealed class NextHopOptions
     /// (then it goes to <see cref="Host"/>) or TURN (then it goes over the asking connection), as a backup MX does.
     /// Defaults to false.</summary>
     public bool Hold { get; set; }
+    /// <summary>BDAT to this next hop when it offers CHUNKING. Defaults to <see cref="RelayOptions.UseChunking"/>.</summary>
+    public bool? UseChunking { get; set; }
 }
 
 /// <summary>SMTP client timeouts (RFC 5321 4.5.3.2 gives the defaults).</summary>

@@ -12,8 +12,10 @@ public sealed record SmtpTarget(string HostName, IPAddress Address, int Port)
     public override string ToString() => $"{HostName}[{Address}]:{Port}";
 }
 
-/// <summary>How to talk to a next hop: the EHLO name, the TLS policy, optional AUTH credentials and the timeouts.</summary>
-public sealed record ConnectionSettings(string HeloName, OutboundTlsPolicy Tls, string? UserName, string? Password, SmtpClientTimeouts Timeouts);
+/// <summary>How to talk to a next hop: the EHLO name, the TLS policy, optional AUTH credentials, the timeouts, and
+/// whether to send with BDAT when the server offers CHUNKING (<see cref="RelayOptions.UseChunking"/>).</summary>
+public sealed record ConnectionSettings(string HeloName, OutboundTlsPolicy Tls, string? UserName, string? Password, SmtpClientTimeouts Timeouts,
+    bool UseChunking = true);
 
 /// <summary>One recipient of an outbound transaction, with its DSN parameters (passed on when the server offers DSN).</summary>
 public sealed record OutboundRecipient(SmtpAddress Address, DsnNotify Notify = DsnNotify.Default, string? OriginalRecipient = null);

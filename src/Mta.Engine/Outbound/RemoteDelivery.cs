@@ -79,7 +79,7 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
 
         var state = _pipelines.Get(hop.Key);
         var envelope = BuildEnvelope(message, recipients);
-        var settings = new ConnectionSettings(_heloName, hop.Tls, hop.UserName, hop.Password, _options.Relay.Timeouts);
+        var settings = new ConnectionSettings(_heloName, hop.Tls, hop.UserName, hop.Password, _options.Relay.Timeouts, hop.UseChunking);
         var attempt = new Attempt(this, state, resolution.Targets, settings, envelope, message.Content);
         var admitted = true;
         try

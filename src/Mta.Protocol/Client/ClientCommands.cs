@@ -30,6 +30,18 @@ public static class ClientCommands
     /// <summary>The line that ends message data (after the content's own final CRLF).</summary>
     public const string EndOfData = ".\r\n";
 
+    /// <summary>
+    /// <c>BDAT chunk-size [LAST]</c> (RFC 3030 2): announces the next <paramref name="chunkSize"/> octets of the message,
+    /// sent as they are (no dot-stuffing) right after the line; <paramref name="last"/> marks the message's end.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkSize"/> is negative.</exception>
+    public static string Bdat(long chunkSize, bool last)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        var size = chunkSize.ToString(CultureInfo.InvariantCulture);
+        return last ? "BDAT " + size + " LAST\r\n" : "BDAT " + size + "\r\n";
+    }
+
     /// <summary><c>EHLO domain</c>.</summary>
     public static string Ehlo(string domain) => "EHLO " + CheckDomain(domain) + "\r\n";
 
@@ -73,7 +85,7 @@ public static class ClientCommands
             case BodyType.EightBitMime when capabilities.EightBitMime:
                 sb.Append(" BODY=8BITMIME");
                 break;
-            case BodyType.BinaryMime when capabilities.Supports("BINARYMIME"):
+            case BodyType.BinaryMime when capabilities.BinaryMime:
                 sb.Append(" BODY=BINARYMIME");
                 break;
         }

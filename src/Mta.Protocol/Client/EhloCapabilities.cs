@@ -28,6 +28,7 @@ public sealed class EhloCapabilities
         Dsn = keywords.ContainsKey("DSN");
         EnhancedStatusCodes = keywords.ContainsKey("ENHANCEDSTATUSCODES");
         Chunking = keywords.ContainsKey("CHUNKING");
+        BinaryMime = keywords.ContainsKey("BINARYMIME");
         if (keywords.TryGetValue("SIZE", out var size))
         {
             SizeOffered = true;
@@ -71,6 +72,9 @@ public sealed class EhloCapabilities
 
     /// <summary>CHUNKING (RFC 3030): BDAT is accepted.</summary>
     public bool Chunking { get; }
+
+    /// <summary>BINARYMIME (RFC 3030): <c>BODY=BINARYMIME</c> is accepted, for a message sent with BDAT only.</summary>
+    public bool BinaryMime { get; }
 
     /// <summary>SASL mechanisms offered by AUTH (RFC 4954), upper case; also from the pre-standard <c>AUTH=</c> form.</summary>
     public IReadOnlySet<string> AuthMechanisms { get; }

@@ -49,6 +49,29 @@ public sealed class ClientCommandsTests
         Assert.Equal("MAIL FROM:<alice@example.org>\r\n", ClientCommands.MailFrom(Alice, EhloCapabilities.None, 5));
     }
 
+    [Theory]
+    [InlineData(0, true, "BDAT 0 LAST\r\n")]
+    [InlineData(262144, false, "BDAT 262144\r\n")]
+    [InlineData(86, true, "BDAT 86 LAST\r\n")]
+    [InlineData(10_000_000_000, false, "BDAT 10000000000\r\n")]
+    public void Bdat_chunk_size_and_last(long size, bool last, string expected)
+    {
+        Assert.Equal(expected, ClientCommands.Bdat(size, last));
+    }
+
+    [Fact]
+    public void Bdat_refuses_a_negative_size()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => ClientCommands.Bdat(-1, true));
+    }
+
+    [Fact]
+    public void Binarymime_body_only_when_binarymime_is_offered()
+    {
+        var chunkingOnly = EhloCapabilities.Parse(["mx.example.org", "CHUNKING", "8BITMIME"]);
+        Assert.Equal("MAIL FROM:<alice@example.org>\r\n", ClientCommands.MailFrom(Alice, chunkingOnly, body: BodyType.BinaryMime));
+    }
+
     [Fact]
     public void Mail_null_reverse_path()
     {

@@ -49,6 +49,8 @@ public sealed class EhloCapabilitiesTests
         Assert.True(caps.Dsn);
         Assert.True(caps.SmtpUtf8);
         Assert.True(caps.Chunking);
+        // Postfix offers CHUNKING but not BINARYMIME.
+        Assert.False(caps.BinaryMime);
         Assert.Equal(["LOGIN", "PLAIN"], caps.AuthMechanisms.Order());
         Assert.True(caps.Supports("vrfy"));
         Assert.Equal("PLAIN LOGIN", caps.Keywords["AUTH"]);
@@ -90,6 +92,8 @@ public sealed class EhloCapabilitiesTests
         Assert.Equal(["NTLM"], caps.AuthMechanisms);
         Assert.Equal("GSSAPI NTLM", caps.Keywords["X-EXPS"]);
         Assert.True(caps.Supports("BINARYMIME"));
+        Assert.True(caps.BinaryMime);
+        Assert.True(caps.Chunking);
     }
 
     [Theory]
@@ -148,7 +152,7 @@ public sealed class EhloCapabilitiesTests
         var none = EhloCapabilities.None;
         Assert.False(none.IsExtended);
         Assert.False(none.Pipelining || none.SizeOffered || none.EightBitMime || none.SmtpUtf8 || none.StartTls
-            || none.Dsn || none.EnhancedStatusCodes || none.Chunking);
+            || none.Dsn || none.EnhancedStatusCodes || none.Chunking || none.BinaryMime);
         Assert.Null(none.Size);
         Assert.Empty(none.AuthMechanisms);
         Assert.Empty(none.Keywords);

@@ -46,4 +46,7 @@ public sealed partial class SmtpClientConnection
 
     [LoggerMessage(EventId = 713, Level = LogLevel.Trace, Message = "{Host} < {Reply}")]
     private partial void LogReply(string host, string reply);
+
+    [LoggerMessage(EventId = 714, Level = LogLevel.Debug, Message = "sent {Octets} octets to {Host} in {Chunks} BDAT chunk(s), pipelined={Pipelined}")]
+    private partial void LogChunksSent(string host, long octets, int chunks, bool pipelined);
 }

@@ -1,4 +1,4 @@
-// One mail transaction on an open connection: local checks, MAIL/RCPT/DATA (pipelined when offered), the message, RSET.
+// One mail transaction on an open connection: local checks, MAIL/RCPT/DATA or BDAT (pipelined when offered), the message, RSET.
 using System.Buffers;
 using System.Net.Sockets;
 using Mta.Abstractions;
@@ -13,12 +13,14 @@ public sealed partial class SmtpClientConnection
     private const int DataChunkSize = 64 * 1024;
 
     /// <summary>
-    /// Runs one transaction: MAIL FROM, every RCPT TO, DATA and the message (one write for MAIL, RCPT and DATA when
-    /// the server offers PIPELINING, RFC 2920). Refusals are results, not exceptions: a 4xx defers, a 5xx fails, each
-    /// recipient on its own reply, then on the DATA and final replies. A message the server cannot take at all (over
-    /// its SIZE limit, 8BITMIME or SMTPUTF8 not offered) fails every recipient without a command being sent. A 421
-    /// defers everything still open and leaves the connection unusable. When the transaction did not end with a final
-    /// reply, RSET is sent so the connection can be reused.
+    /// Runs one transaction: MAIL FROM, every RCPT TO, then the message: with BDAT chunks (RFC 3030) when the server
+    /// offers CHUNKING and <see cref="ConnectionSettings.UseChunking"/> allows it, else DATA and the dot-stuffed message.
+    /// With PIPELINING (RFC 2920) MAIL, RCPT and DATA (or the first BDAT chunk) go in one write, and further chunks go
+    /// without waiting for each reply. Refusals are results, not exceptions: a 4xx defers, a 5xx fails, each
+    /// recipient on its own reply, then on the DATA (or a refused chunk's) and final replies. A message the server
+    /// cannot take at all (over its SIZE limit, 8BITMIME, SMTPUTF8 or BINARYMIME with CHUNKING not offered) fails every
+    /// recipient without a command being sent. A 421 defers everything still open and leaves the connection unusable.
+    /// When the transaction did not end with a final reply, RSET is sent so the connection can be reused.
     /// </summary>
     /// <param name="envelope">Reverse-path, recipients and MAIL parameters.</param>
     /// <param name="message">The message; opened before anything is sent, so a spool error costs nothing on the wire.</param>
@@ -70,6 +72,16 @@ public sealed partial class SmtpClientConnection
 
     private async Task<TransactionResult> TransactAsync(OutboundEnvelope envelope, Stream content, CancellationToken ct)
     {
+        if (!UsesChunking(Capabilities)) return await TransactAsync(envelope, content, null, ct).ConfigureAwait(false);
+        using var chunks = new MessageChunkReader(content, BdatChunkSize);
+        // The first chunk is read before anything is sent, so a spool error costs nothing on the wire, as with DATA.
+        await chunks.ReadNextAsync(ct).ConfigureAwait(false);
+        return await TransactAsync(envelope, content, chunks, ct).ConfigureAwait(false);
+    }
+
+    /// <param name="chunks">Null to send with DATA; else the message as BDAT chunks, the first one read already.</param>
+    private async Task<TransactionResult> TransactAsync(OutboundEnvelope envelope, Stream content, MessageChunkReader? chunks, CancellationToken ct)
+    {
         var caps = Capabilities;
         var timeouts = _settings.Timeouts;
         var recipients = envelope.Recipients;
@@ -86,11 +98,20 @@ public sealed partial class SmtpClientConnection
         bool mailAccepted;
         if (caps.Pipelining)
         {
-            // RFC 2920 3.1: MAIL, every RCPT and DATA in one group; the replies come back in order.
+            // RFC 2920 3.1: MAIL, every RCPT and DATA in one group; the replies come back in order. RFC 3030 4.2 lets
+            // the first BDAT chunk take DATA's place: at most one chunk is sent before the recipients are known.
             foreach (var recipient in recipients)
                 Append(ClientCommands.RcptTo(recipient.Address, caps, recipient.Notify, recipient.OriginalRecipient));
-            Append(ClientCommands.Data);
-            await FlushAsync(SessionStage.Mail, timeouts.Mail, ct).ConfigureAwait(false);
+            if (chunks is null)
+            {
+                Append(ClientCommands.Data);
+                await FlushAsync(SessionStage.Mail, timeouts.Mail, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                AppendChunk(chunks);
+                await FlushAsync(SessionStage.Mail, Max(timeouts.Mail, timeouts.DataBlock), ct).ConfigureAwait(false);
+            }
 
             mailReply = await ReadReplyAsync(SessionStage.Mail, timeouts.Mail, ct).ConfigureAwait(false);
             if (mailReply.Code == 421) return Closing(results, mailReply, "MAIL FROM", caps);
@@ -103,6 +124,7 @@ public sealed partial class SmtpClientConnection
                 if (mailAccepted) DecideRecipient(results, accepted, i, reply);
             }
             if (!mailAccepted) FillOpen(results, mailReply, "MAIL FROM");
+            if (chunks is not null) return await SendChunksAsync(results, accepted, mailAccepted, chunks, firstSent: true, caps, ct).ConfigureAwait(false);
         }
         else
         {
@@ -131,6 +153,7 @@ public sealed partial class SmtpClientConnection
                 await ResetQuietlyAsync(ct).ConfigureAwait(false);
                 return Finish(results, caps, null);
             }
+            if (chunks is not null) return await SendChunksAsync(results, accepted, mailAccepted, chunks, firstSent: false, caps, ct).ConfigureAwait(false);
             Append(ClientCommands.Data);
             await FlushAsync(SessionStage.Data, timeouts.DataInitiation, ct).ConfigureAwait(false);
         }
@@ -275,9 +298,17 @@ public sealed partial class SmtpClientConnection
             return $"5.3.4 message size {envelope.Size} exceeds the fixed limit {limit} of {_host}";
         if (envelope.Body == BodyType.EightBitMime && !caps.EightBitMime)
             return $"5.6.3 message requires 8BITMIME, which {_host} does not offer";
-        // BINARYMIME needs BDAT, which this client does not speak (and Mta's receiver never accepts such a body).
+        // RFC 3030 3: a binary body goes with BDAT only, never DATA; converting it to 7bit is not required of a relay.
         if (envelope.Body == BodyType.BinaryMime)
-            return $"5.6.3 message requires BINARYMIME, which this client cannot send to {_host}";
+        {
+            if (!caps.BinaryMime || !caps.Chunking)
+            {
+                var missing = caps.BinaryMime ? "CHUNKING" : caps.Chunking ? "BINARYMIME" : "BINARYMIME and CHUNKING";
+                return $"5.6.3 message requires BINARYMIME (binary body, RFC 3030), but {_host} does not offer {missing}";
+            }
+            if (!_settings.UseChunking)
+                return $"5.6.3 message requires BINARYMIME, which needs BDAT, and BDAT is turned off for {_host} (Relay:UseChunking)";
+        }
         if (envelope.RequiresSmtpUtf8 && !caps.SmtpUtf8)
             return $"5.6.7 message requires SMTPUTF8, which {_host} does not offer";
         return null;

@@ -17,16 +17,20 @@ namespace Mta.Engine.Outbound.Routing;
 /// <param name="UserName">AUTH user name, or null for no AUTH.</param>
 /// <param name="Password">AUTH password (from the config or its password file), or null.</param>
 /// <param name="Hold">Mail for this hop waits in the queue until ETRN or TURN asks for it (<see cref="NextHopOptions.Hold"/>).</param>
-public sealed record NextHop(string Name, string Host, bool UseMx, int Port, OutboundTlsPolicy Tls, string? UserName, string? Password, bool Hold = false)
+/// <param name="UseChunking">Send with BDAT when the hop offers CHUNKING (<see cref="NextHopOptions.UseChunking"/>).</param>
+public sealed record NextHop(string Name, string Host, bool UseMx, int Port, OutboundTlsPolicy Tls, string? UserName, string? Password, bool Hold = false,
+    bool UseChunking = true)
 {
     /// <summary>
     /// What makes deliveries share a destination (one transaction, one pipeline, one connection cache): the name plus
-    /// the TLS policy, the AUTH identity and hold. Two routes to one host with different TLS or AUTH must never share
-    /// a transaction or a cached connection.
+    /// the TLS policy, the AUTH identity, hold and BDAT use. Two routes to one host with different TLS, AUTH or BDAT
+    /// use must never share a transaction or a cached connection.
     /// </summary>
-    public string Key => Tls == OutboundTlsPolicy.May && UserName is null && !Hold ? Name : $"{Name}|tls={Tls}|user={UserName}|hold={Hold}";
+    public string Key => Tls == OutboundTlsPolicy.May && UserName is null && !Hold && UseChunking
+        ? Name
+        : $"{Name}|tls={Tls}|user={UserName}|hold={Hold}" + (UseChunking ? "" : "|bdat=off");
 
     /// <summary>Leaves the password out, so a hop can be logged as it is.</summary>
     public override string ToString() =>
-        $"{Name} (host={Host}, mx={UseMx}, port={Port}, tls={Tls}{(UserName is null ? "" : $", user={UserName}")})";
+        $"{Name} (host={Host}, mx={UseMx}, port={Port}, tls={Tls}{(UserName is null ? "" : $", user={UserName}")}{(UseChunking ? "" : ", bdat=off")})";
 }

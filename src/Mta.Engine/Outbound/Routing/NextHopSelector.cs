@@ -17,6 +17,7 @@ public sealed class NextHopSelector
     private readonly Dictionary<string, NextHop> _routes = new(StringComparer.OrdinalIgnoreCase);
     private readonly NextHop? _smartHost;
     private readonly OutboundTlsPolicy _defaultTls;
+    private readonly bool _defaultChunking;
 
     /// <summary>Builds the hops of <c>Relay:Routes</c> and <c>Relay:SmartHost</c>.</summary>
     /// <exception cref="StartupException">A <c>PasswordFile</c> cannot be read; the message names its key.</exception>
@@ -25,13 +26,14 @@ public sealed class NextHopSelector
         ArgumentNullException.ThrowIfNull(options);
         var relay = options.Relay;
         _defaultTls = relay.Tls;
+        _defaultChunking = relay.UseChunking;
         foreach (var (key, entry) in relay.Routes)
         {
             _routes[NormalizeDomain(key)] = Build(entry ?? throw new StartupException($"Relay:Routes:{key}: must have a Host"),
-                relay.Tls, $"Relay:Routes:{key}");
+                relay, $"Relay:Routes:{key}");
         }
         if (relay.SmartHost is { } smartHost)
-            _smartHost = Build(smartHost, relay.Tls, "Relay:SmartHost");
+            _smartHost = Build(smartHost, relay, "Relay:SmartHost");
     }
 
     /// <summary>The next hop for mail to <paramref name="recipientDomain"/> (the part after the <c>@</c>, which may
@@ -49,8 +51,8 @@ public sealed class NextHopSelector
         if (_smartHost is not null)
             return _smartHost;
         return literal is not null
-            ? new NextHop(domain, literal.ToString(), UseMx: false, DefaultPort, _defaultTls, null, null)
-            : new NextHop(domain, domain, UseMx: true, DefaultPort, _defaultTls, null, null);
+            ? new NextHop(domain, literal.ToString(), UseMx: false, DefaultPort, _defaultTls, null, null, UseChunking: _defaultChunking)
+            : new NextHop(domain, domain, UseMx: true, DefaultPort, _defaultTls, null, null, UseChunking: _defaultChunking);
     }
 
     /// <summary>The transport-map entry (<c>Relay:Routes</c>) for <paramref name="recipientDomain"/>: the domain's own
@@ -114,7 +116,7 @@ public sealed class NextHopSelector
         return (NormalizeDomain(value), true);
     }
 
-    private static NextHop Build(NextHopOptions entry, OutboundTlsPolicy defaultTls, string key)
+    private static NextHop Build(NextHopOptions entry, RelayOptions relay, string key)
     {
         var parsed = ParseHost(entry.Host) ?? throw new StartupException($"{key}:Host: must not be empty");
         var password = entry.Password;
@@ -122,7 +124,8 @@ public sealed class NextHopSelector
             password = ReadPasswordFile(file, $"{key}:PasswordFile");
         // The name keeps the configured form, so [relay]:25 and relay:25 (MX of relay) stay two destinations.
         var name = $"{entry.Host.Trim().ToLowerInvariant()}:{entry.Port}";
-        return new NextHop(name, parsed.Host, parsed.UseMx, entry.Port, entry.Tls ?? defaultTls, entry.UserName, password, entry.Hold);
+        return new NextHop(name, parsed.Host, parsed.UseMx, entry.Port, entry.Tls ?? relay.Tls, entry.UserName, password, entry.Hold,
+            entry.UseChunking ?? relay.UseChunking);
     }
 
     private static string ReadPasswordFile(string path, string key)
