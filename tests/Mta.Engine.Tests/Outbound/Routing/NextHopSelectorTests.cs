@@ -26,6 +26,28 @@ public sealed class NextHopSelectorTests : IDisposable
     }
 
     [Fact]
+    public void Chunking_follows_the_relay_default_unless_a_route_says_otherwise()
+    {
+        var selector = new NextHopSelector(Options(r =>
+        {
+            r.UseChunking = false;
+            r.Routes["on.example"] = new NextHopOptions { Host = "[mx.example.net]", UseChunking = true };
+            r.Routes["off.example"] = new NextHopOptions { Host = "[mx.example.net]" };
+        }));
+        Assert.False(selector.Select("example.org").UseChunking);
+        Assert.True(selector.Select("on.example").UseChunking);
+        Assert.False(selector.Select("off.example").UseChunking);
+        // The same host with and without BDAT is two destinations: they never share a cached connection.
+        Assert.NotEqual(selector.Select("on.example").Key, selector.Select("off.example").Key);
+        Assert.Contains("bdat=off", selector.Select("off.example").Key);
+
+        var byDefault = new NextHopSelector(Options(r => r.SmartHost = new NextHopOptions { Host = "[relay.isp.test]", UseChunking = false }));
+        Assert.False(byDefault.Select("x.example").UseChunking);
+        Assert.True(new NextHopSelector(new MtaOptions()).Select("example.org").UseChunking);
+        Assert.Equal("example.org", new NextHopSelector(new MtaOptions()).Select("example.org").Key);
+    }
+
+    [Fact]
     public void A_trailing_root_dot_names_the_same_destination()
     {
         var selector = new NextHopSelector(new MtaOptions());
