@@ -141,8 +141,7 @@ public static class TurnCommand
             return Fail(NoConnection, $"{hostName}: cannot resolve: {ex.Message}");
         }
         var target = new SmtpTarget(hostName, address, port);
-        var settings = new ConnectionSettings(options.Relay.HeloName ?? options.HostName, policy, request.User, password, options.Relay.Timeouts,
-            options.Relay.UseChunking);
+        var settings = new ConnectionSettings(options.Relay.HeloName ?? options.HostName, policy, request.User, password, options.Relay.Timeouts);
         SmtpClientConnection connection;
         try
         {
