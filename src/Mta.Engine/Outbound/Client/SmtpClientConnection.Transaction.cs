@@ -30,7 +30,8 @@ public sealed partial class SmtpClientConnection
     /// <see cref="SmtpSessionException.TransactionStarted"/> says whether MAIL FROM had gone out.</exception>
     /// <exception cref="InvalidOperationException">The connection is not <see cref="IsUsable"/>.</exception>
     /// <remarks>An exception from reading <paramref name="message"/> propagates unchanged, after the connection has been
-    /// abandoned without the final dot (so no truncated message is delivered).</remarks>
+    /// abandoned without the final dot or BDAT LAST (so no truncated message is delivered). With BDAT the first chunk is
+    /// read before MAIL, so a message that cannot be read at all leaves the connection usable.</remarks>
     public async Task<TransactionResult> SendAsync(OutboundEnvelope envelope, IMessageContent message, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(envelope);

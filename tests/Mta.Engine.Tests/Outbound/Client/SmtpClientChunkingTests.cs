@@ -100,7 +100,10 @@ public sealed class SmtpClientChunkingTests
         Assert.Equal([.. Enumerable.Range(1, 5).Select(i => new BdatChunk(i, Chunk, false)), new BdatChunk(6, 12_345, true)], received.BdatChunks);
         if (pipelining)
         {
-            // The later chunks went without waiting for each reply: some arrived buffered behind the one before.
+            // The first chunk went in MAIL's group; the later ones without waiting for each reply: some arrived
+            // buffered behind the one before.
+            var group = Assert.Single(server.CommandBatches, b => b[0].StartsWith("MAIL", StringComparison.Ordinal));
+            Assert.Equal(["MAIL FROM:<sender@example.org> SIZE=" + message.Size, "RCPT TO:<a@example.net>", $"BDAT {Chunk}"], group.Take(3));
             Assert.Contains(server.CommandBatches, b => b.Count(l => l.StartsWith("BDAT", StringComparison.Ordinal)) >= 2);
         }
         Assert.True(client.IsUsable);
