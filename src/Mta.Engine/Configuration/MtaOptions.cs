@@ -269,9 +269,10 @@ public sealed class SmtpClientTimeouts
     public TimeSpan Rcpt { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>The 354 reply to DATA (4.5.3.2.4). Defaults to 2 minutes.</summary>
     public TimeSpan DataInitiation { get; set; } = TimeSpan.FromMinutes(2);
-    /// <summary>Each write of message data (4.5.3.2.5). Defaults to 3 minutes.</summary>
+    /// <summary>Each write of message data (4.5.3.2.5), and with BDAT the reply to each chunk but the last.
+    /// Defaults to 3 minutes.</summary>
     public TimeSpan DataBlock { get; set; } = TimeSpan.FromMinutes(3);
-    /// <summary>The reply to the final dot (4.5.3.2.6). Defaults to 10 minutes.</summary>
+    /// <summary>The reply to the final dot (4.5.3.2.6), or to BDAT LAST. Defaults to 10 minutes.</summary>
     public TimeSpan DataTermination { get; set; } = TimeSpan.FromMinutes(10);
 }
 
