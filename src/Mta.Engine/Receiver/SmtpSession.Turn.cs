@@ -71,7 +71,7 @@ internal sealed partial class SmtpSession
         var relay = _ctx.Options.Relay;
         // No STARTTLS inside the reversed session: the client chose the connection's protection before it authenticated,
         // and that protection (TLS or not) carries on. The greeting timeout bounds a client that never sends 220.
-        var settings = new ConnectionSettings(relay.HeloName ?? HostName, OutboundTlsPolicy.None, null, null, relay.Timeouts);
+        var settings = new ConnectionSettings(relay.HeloName ?? HostName, OutboundTlsPolicy.None, null, null, relay.Timeouts, relay.UseChunking);
         LogTurnStarted(SessionId, user, string.Join(',', domains));
         try
         {
