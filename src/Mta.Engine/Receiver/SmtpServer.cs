@@ -98,11 +98,14 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         var local = (IPEndPoint)client.LocalEndPoint!;
         var admission = _ctx.Admission;
         IPAddress? counted = null;
-        // A slot is taken before anything else (a PROXY header read included) and refused at once when none is left:
-        // a full server answers in microseconds, not after a timeout.
-        var slot = admission.TryTakeSlot();
+        var slot = false;
         try
         {
+            // Without a proxy the client is known at once: one over its per-address limit is refused before it takes a
+            // slot, so a flood of refusals never makes the server look full to anyone else.
+            if (proxy is null && !await AdmitAddressAsync(client, remote, out counted)) return;
+            // Every refusal is answered at once: a full server answers in microseconds, not after a timeout.
+            slot = admission.TryTakeSlot();
             if (!slot)
             {
                 admission.NoteRefusal(remote, serverFull: true);
@@ -131,13 +134,8 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                     local = ClientAddress.Canonical(destination);
                 }
                 LogProxied(options.Name, peer, remote, header.Version);
-            }
-            // Counted per client after the PROXY header: per proxy, every client behind a load balancer would share one count.
-            if (admission.TryAdmitAddress(remote.Address, out counted, out _) == AddressAdmission.TooMany)
-            {
-                admission.NoteRefusal(remote, serverFull: false);
-                await RefuseAsync(client, TooManyFromAddress);
-                return;
+                // Counted per client after the PROXY header: per proxy, every client behind a load balancer would share one count.
+                if (!await AdmitAddressAsync(client, remote, out counted)) return;
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
             await RunSessionAsync(stream, remote, local, options, null, _abort.Token);
@@ -152,6 +150,20 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
             if (slot) admission.ReleaseSlot();
             try { client.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             client.Dispose();
+        }
+    }
+
+    /// <summary>Counts the connection against its address's limit; refuses it with 421 4.7.0 when over.</summary>
+    private ValueTask<bool> AdmitAddressAsync(Socket client, IPEndPoint remote, out IPAddress? counted)
+    {
+        if (_ctx.Admission.TryAdmitAddress(remote.Address, out counted, out _) != AddressAdmission.TooMany) return ValueTask.FromResult(true);
+        _ctx.Admission.NoteRefusal(remote, serverFull: false);
+        return RefusedAsync(client);
+
+        static async ValueTask<bool> RefusedAsync(Socket client)
+        {
+            await RefuseAsync(client, TooManyFromAddress);
+            return false;
         }
     }
 
