@@ -5,6 +5,8 @@ using Mta.Bench;
 
 // A separate mode: no SMTP at all, DKIM signatures per second on one thread.
 if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
+// The slow-client attack (issue 11): drip-fed connections and a timed legitimate client.
+if (args.Length > 0 && args[0] == "slow-clients") return await SlowClients.RunAsync(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;

@@ -345,8 +345,27 @@ public sealed class LimitOptions
     public int MaxRecipients { get; set; } = 1000;
     /// <summary>Connections at once, all clients. Defaults to 1000.</summary>
     public int MaxConnections { get; set; } = 1000;
-    /// <summary>Connections at once from one client IP. Defaults to 50.</summary>
+    /// <summary>Connections at once from one client address: an IPv4 address, or an IPv6 /64 (one host usually owns a
+    /// whole /64); IPv4-mapped IPv6 counts as IPv4. 421 4.7.0 past it. Defaults to 50, as Postfix's
+    /// smtpd_client_connection_count_limit.</summary>
     public int MaxConnectionsPerIp { get; set; } = 50;
+    /// <summary>Networks (CIDR) exempt from <see cref="MaxConnectionsPerIp"/> and its stress value, as Postfix exempts
+    /// mynetworks from its per-client limits. Defaults to null: <c>Relay:TrustedNetworks</c> plus loopback
+    /// (127.0.0.0/8, ::1). A list, even an empty one, replaces that default (empty: nobody is exempt). The global
+    /// <see cref="MaxConnections"/> applies to everyone.</summary>
+    public List<string>? ConnectionLimitExceptions { get; set; }
+    /// <summary>Slowest a client may send a command line or message data, in bytes per second, measured while a line,
+    /// a DATA or BDAT body or an AUTH exchange is incomplete (an idle client between commands is governed by
+    /// <see cref="CommandTimeout"/>, not by rate); time the server spends working is not counted. Below it after
+    /// <see cref="MinDataRateGracePeriod"/> the session is closed with 421 4.4.2, so a client dripping a byte every few
+    /// seconds cannot hold a slot for a whole timeout. Defaults to 240, as Kestrel's MinRequestBodyDataRate; 0 turns it off.</summary>
+    public int MinDataRate { get; set; } = 240;
+    /// <summary>How long a line or a body may take before <see cref="MinDataRate"/> is checked: in effect a command line
+    /// must arrive within this time. Defaults to 10 s (Kestrel's body grace is 5 s; a command line gets more room).</summary>
+    public TimeSpan MinDataRateGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Postfix-style stress mode: shorter timeouts and lower per-client limits while the server is nearly full.
+    /// Defaults as <see cref="StressOptions"/> documents (on, from 80% of <see cref="MaxConnections"/>).</summary>
+    public StressOptions Stress { get; set; } = new();
     /// <summary>Wait for a command (RFC 5321 4.5.3.2.7 server timeout). Defaults to 5 minutes.</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Wait for each block of DATA (RFC 5321 4.5.3.2.5 gives the client 3 minutes; the server waits as long

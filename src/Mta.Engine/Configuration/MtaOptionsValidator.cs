@@ -66,6 +66,18 @@ public static class MtaOptionsValidator
         Check(o.Limits.MaxRecipients >= 100, "Limits:MaxRecipients", "must be at least 100 (RFC 5321 4.5.3.1.8)");
         Check(o.Limits.MaxConnections >= 1, "Limits:MaxConnections", "must be at least 1");
         Check(o.Limits.MaxConnectionsPerIp >= 1, "Limits:MaxConnectionsPerIp", "must be at least 1");
+        for (var i = 0; i < (o.Limits.ConnectionLimitExceptions?.Count ?? 0); i++)
+            Check(IPNetwork.TryParse(o.Limits.ConnectionLimitExceptions![i], out _), $"Limits:ConnectionLimitExceptions:{i}", $"'{o.Limits.ConnectionLimitExceptions[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
+        Check(o.Limits.MinDataRate >= 0, "Limits:MinDataRate", "must be 0 (off) or a number of bytes per second");
+        Check(o.Limits.MinDataRateGracePeriod >= TimeSpan.FromSeconds(1) && o.Limits.MinDataRateGracePeriod <= TimeSpan.FromHours(1), "Limits:MinDataRateGracePeriod", "must be between 1 second and 1 hour");
+        var stress = o.Limits.Stress;
+        Check(stress.EnterAt is > 0 and <= 1, "Limits:Stress:EnterAt", "must be a fraction of MaxConnections above 0 and at most 1");
+        Check(stress.LeaveAt >= 0 && stress.LeaveAt < stress.EnterAt, "Limits:Stress:LeaveAt", "must be at least 0 and below EnterAt");
+        Check(stress.CommandTimeout >= TimeSpan.FromSeconds(1), "Limits:Stress:CommandTimeout", "must be at least 1 second");
+        Check(stress.DataTimeout >= TimeSpan.FromSeconds(1), "Limits:Stress:DataTimeout", "must be at least 1 second");
+        Check(stress.GreetingDelay >= TimeSpan.Zero && stress.GreetingDelay <= TimeSpan.FromMinutes(1), "Limits:Stress:GreetingDelay", "must be between 0 and 1 minute");
+        Check(stress.MaxConnectionsPerIp >= 1, "Limits:Stress:MaxConnectionsPerIp", "must be at least 1");
+        Check(stress.MaxErrors >= 1, "Limits:Stress:MaxErrors", "must be at least 1");
         // Timers take at most about 49 days.
         Check(o.Limits.CommandTimeout >= TimeSpan.FromSeconds(1) && o.Limits.CommandTimeout <= TimeSpan.FromDays(30), "Limits:CommandTimeout", "must be between 1 second and 30 days");
         Check(o.Limits.DataTimeout >= TimeSpan.FromSeconds(1) && o.Limits.DataTimeout <= TimeSpan.FromDays(30), "Limits:DataTimeout", "must be between 1 second and 30 days");

@@ -31,6 +31,7 @@ public sealed class ReceiverContext
         Certificates = certificates;
         Logger = loggers.CreateLogger("Mta.Session");
         TrustedNetworks = new TrustedNetworks(options);
+        Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         Users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
@@ -54,6 +55,9 @@ public sealed class ReceiverContext
     public Auth.AuthFailureLimiter AuthFailures { get; }
     public ILogger Logger { get; }
     public TrustedNetworks TrustedNetworks { get; }
+
+    /// <summary>Connection slots, per-address counts and stress mode, shared by the server and its sessions.</summary>
+    internal ConnectionAdmission Admission { get; }
     public HashSet<string> LocalDomains { get; }
 
     /// <summary>Known mailbox users; empty means every local part of a local domain is accepted.</summary>

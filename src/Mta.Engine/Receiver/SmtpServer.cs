@@ -15,16 +15,17 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     private readonly ILogger<SmtpServer> _logger;
     private readonly List<(ListenerOptions Options, Socket Socket)> _listeners = [];
     private readonly ConcurrentDictionary<SmtpSession, Task> _sessions = new();
-    private readonly ConcurrentDictionary<IPAddress, int> _perIp = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly List<Task> _acceptLoops = [];
-    private int _connections;
+    private readonly byte[] _serverFull;
+    private static readonly byte[] TooManyFromAddress = Encoding.ASCII.GetBytes("421 4.7.0 Too many connections from your address, try again later\r\n");
     private volatile bool _stopping;
 
     public SmtpServer(ReceiverContext context, ILogger<SmtpServer> logger)
     {
         _ctx = context;
         _logger = logger;
+        _serverFull = Encoding.ASCII.GetBytes($"421 4.3.2 {context.Options.HostName} Service not available, too many connections, try again later\r\n");
     }
 
     /// <summary>The endpoints actually bound (useful when a listener asks for port 0).</summary>
@@ -95,10 +96,22 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         var peer = ClientAddress.Canonical((IPEndPoint)client.RemoteEndPoint!);
         var remote = peer;
         var local = (IPEndPoint)client.LocalEndPoint!;
-        IPAddress? countedIp = null;
-        var total = Interlocked.Increment(ref _connections);
+        var admission = _ctx.Admission;
+        IPAddress? counted = null;
+        var slot = false;
         try
         {
+            // Without a proxy the client is known at once: one over its per-address limit is refused before it takes a
+            // slot, so a flood of refusals never makes the server look full to anyone else.
+            if (proxy is null && !await AdmitAddressAsync(client, remote, out counted)) return;
+            // Every refusal is answered at once: a full server answers in microseconds, not after a timeout.
+            slot = admission.TryTakeSlot();
+            if (!slot)
+            {
+                admission.NoteRefusal(remote, serverFull: true);
+                await RefuseAsync(client, _serverFull);
+                return;
+            }
             if (proxy is not null)
             {
                 // Only a trusted proxy may name the client; anyone else could claim any address. Nothing is sent back:
@@ -121,17 +134,8 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                     local = ClientAddress.Canonical(destination);
                 }
                 LogProxied(options.Name, peer, remote, header.Version);
-            }
-            // Counted per client after the PROXY header: per proxy, every client behind a load balancer would share one count.
-            countedIp = remote.Address;
-            var fromIp = _perIp.AddOrUpdate(countedIp, 1, (_, n) => n + 1);
-            if (total > _ctx.Options.Limits.MaxConnections || fromIp > _ctx.Options.Limits.MaxConnectionsPerIp)
-            {
-                LogTooManyConnections(remote, total, fromIp);
-                await RefuseAsync(client, total > _ctx.Options.Limits.MaxConnections
-                    ? "421 4.7.0 Too many connections, try again later\r\n"
-                    : "421 4.7.0 Too many connections from your address, try again later\r\n");
-                return;
+                // Counted per client after the PROXY header: per proxy, every client behind a load balancer would share one count.
+                if (!await AdmitAddressAsync(client, remote, out counted)) return;
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
             await RunSessionAsync(stream, remote, local, options, null, _abort.Token);
@@ -142,10 +146,24 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         }
         finally
         {
-            Interlocked.Decrement(ref _connections);
-            if (countedIp is not null && _perIp.AddOrUpdate(countedIp, 0, (_, n) => n - 1) <= 0) _perIp.TryRemove(new(countedIp, 0));
+            if (counted is not null) admission.ReleaseAddress(counted);
+            if (slot) admission.ReleaseSlot();
             try { client.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
             client.Dispose();
+        }
+    }
+
+    /// <summary>Counts the connection against its address's limit; refuses it with 421 4.7.0 when over.</summary>
+    private ValueTask<bool> AdmitAddressAsync(Socket client, IPEndPoint remote, out IPAddress? counted)
+    {
+        if (_ctx.Admission.TryAdmitAddress(remote.Address, out counted, out _) != AddressAdmission.TooMany) return ValueTask.FromResult(true);
+        _ctx.Admission.NoteRefusal(remote, serverFull: false);
+        return RefusedAsync(client);
+
+        static async ValueTask<bool> RefusedAsync(Socket client)
+        {
+            await RefuseAsync(client, TooManyFromAddress);
+            return false;
         }
     }
 
@@ -200,12 +218,13 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         return new ServedSession(session.MessagesAccepted, session.CloseReason);
     }
 
-    private static async Task RefuseAsync(Socket client, string reply)
+    private static async Task RefuseAsync(Socket client, byte[] reply)
     {
         try
         {
+            // One small segment into an empty send buffer: it completes at once unless the peer is gone.
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await client.SendAsync(Encoding.ASCII.GetBytes(reply), SocketFlags.None, cts.Token);
+            await client.SendAsync(reply, SocketFlags.None, cts.Token);
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -248,9 +267,6 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 251, Level = LogLevel.Warning, Message = "accept failed on listener {Name}")]
     private partial void LogAcceptFailed(Exception exception, string name);
-
-    [LoggerMessage(EventId = 252, Level = LogLevel.Warning, Message = "refused {Remote}: too many connections (total {Total}, from this address {FromIp})")]
-    private partial void LogTooManyConnections(IPEndPoint remote, int total, int fromIp);
 
     [LoggerMessage(EventId = 253, Level = LogLevel.Error, Message = "connection from {Remote} failed")]
     private partial void LogConnectionFailed(Exception exception, IPEndPoint remote);

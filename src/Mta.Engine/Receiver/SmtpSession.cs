@@ -30,7 +30,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private PipeWriter _writer;
     private SslStream? _ssl;
     private TlsInfo? _tls;
-    private readonly ITimer _deadlineTimer;
+    private readonly TimeoutControl _timeouts;
     private readonly MessageBuffer _body = new();
     private Dictionary<string, object?>? _notes;
     private Transaction? _transaction;
@@ -76,9 +76,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         IsTrustedClient = context.TrustedNetworks.Contains(remote.Address);
         // Decided once, on the address the connection came from: an XCLIENT cannot grant itself the next one.
         _xclientAllowed = context.XClientNetworks.Contains(remote.Address);
+        _timeouts = new TimeoutControl(context.Time, OnDeadline, context.Options.Limits.MinDataRate, context.Options.Limits.MinDataRateGracePeriod);
         // The pipes allocate on first use, so an implicit-TLS session that replaces them at once costs nothing here.
         (_reader, _writer) = CreatePipes(stream);
-        _deadlineTimer = context.Time.CreateTimer(static s => ((SmtpSession)s!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public string SessionId { get; }
@@ -145,10 +145,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             await FlushAsync();
             await CommandLoopAsync(aborted);
         }
-        catch (SessionTimeoutException)
+        catch (SessionTimeoutException ex)
         {
-            _closeReason = "timeout";
-            await TryFinalReplyAsync(new SmtpReply(421, "4.4.2", $"{HostName} Error: timeout exceeded"));
+            _closeReason = ex.Reason == TimeoutReason.TooSlow ? "too slow" : "timeout";
+            if (ex.Reason == TimeoutReason.TooSlow) LogTooSlow(SessionId, RemoteEndPoint, _ctx.Options.Limits.MinDataRate);
+            await TryFinalReplyAsync(ex.Reason == TimeoutReason.TooSlow
+                ? new SmtpReply(421, "4.4.2", $"{HostName} Error: too slow, less than {_ctx.Options.Limits.MinDataRate} bytes per second, closing connection")
+                : new SmtpReply(421, "4.4.2", $"{HostName} Error: timeout exceeded"));
         }
         catch (SessionStoppingException)
         {
@@ -657,7 +660,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private void Reply(SmtpReply reply, bool countError = true)
     {
         reply.WriteTo(_writer);
-        if (countError && reply.Code >= 400 && !_closing && ++_errors >= _ctx.Options.Limits.MaxErrors)
+        if (countError && reply.Code >= 400 && !_closing && ++_errors >= _ctx.Admission.MaxErrors)
         {
             new SmtpReply(421, "4.7.0", $"{HostName} Error: too many errors").WriteTo(_writer);
             _closing = true;
@@ -682,10 +685,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private bool OffersStartTls => _tlsMode == ListenerTlsMode.StartTls && _tls is null;
 
-    private static (PipeReader, PipeWriter) CreatePipes(Stream stream) =>
-        // Small buffers: thousands of idle sessions must fit in little memory.
-        (PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
-         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true)));
+    private (PipeReader, PipeWriter) CreatePipes(Stream stream)
+    {
+        _timeouts.ResetLine();
+        // Small buffers: thousands of idle sessions must fit in little memory. The reader counts what arrives, for the data rate.
+        return (PipeReader.Create(new ReceiveCountingStream(stream, _timeouts), new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
+            PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true)));
+    }
 
     /// <summary>Runs the server handshake over the connection; false means it failed and the connection must close
     /// (no reply can be sent: the client is no longer speaking clear text).</summary>
@@ -698,7 +704,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
         _ssl = ssl;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        deadline.CancelAfter(_ctx.Options.Limits.CommandTimeout);
+        deadline.CancelAfter(_ctx.Admission.CommandTimeout);
         try
         {
             await ssl.AuthenticateAsServerAsync(_ctx.Certificates.ServerOptions(), deadline.Token);
@@ -733,6 +739,15 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private async ValueTask<ReadResult> ReadAsync(TimeSpan timeout, bool awaitingCommand)
     {
+        // The per-read timeout (shorter under stress), but never past the session's or the current message's time cap
+        // (slow drip). One absolute deadline for the whole read: a stop request or a stale wake-up that loops back
+        // below waits for what is left of it, never for a fresh timeout.
+        timeout = _ctx.Admission.ReadTimeout(timeout, awaitingCommand);
+        var now = _ctx.Time.GetUtcNow();
+        var cap = awaitingCommand || _dataDeadline == DateTimeOffset.MaxValue ? _sessionDeadline : Min(_sessionDeadline, _dataDeadline);
+        if (cap - now < timeout) timeout = cap - now;
+        if (timeout <= TimeSpan.Zero) throw new SessionTimeoutException();
+        var deadline = _timeouts.After(timeout);
         while (true)
         {
             _awaitingCommand = awaitingCommand;
@@ -742,13 +757,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 _awaitingCommand = false;
                 throw new SessionStoppingException();
             }
-            // The per-read timeout, but never past the session's or the current message's time cap (slow drip).
-            var now = _ctx.Time.GetUtcNow();
-            var cap = awaitingCommand || _dataDeadline == DateTimeOffset.MaxValue ? _sessionDeadline : Min(_sessionDeadline, _dataDeadline);
-            if (cap - now < timeout) timeout = cap - now;
-            if (timeout <= TimeSpan.Zero) throw new SessionTimeoutException();
-            var deadline = Arm(timeout);
-            ReadResult result;
+            _timeouts.BeginRead(deadline, awaitingCommand);
+            ReadResult result = default;
+            var expired = TimeoutReason.None;
             try
             {
                 result = await _reader.ReadAsync();
@@ -756,27 +767,37 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             finally
             {
                 _awaitingCommand = false;
-                Disarm();
+                expired = _timeouts.EndRead(result.Buffer, result.IsCanceled, awaitingCommand);
             }
+            // Data that arrived is taken even if the deadline passed at the same moment: the client made it.
             if (!result.IsCanceled) return result;
             if (_aborted) throw new OperationCanceledException("session aborted");
-            if (_ctx.Time.GetUtcNow() >= deadline) throw new SessionTimeoutException();
-            // Otherwise a stop request or a stale timer: loop, and the stop check above decides.
+            if (expired != TimeoutReason.None) throw new SessionTimeoutException(expired);
+            // Otherwise a stop request or a cancellation left over from an earlier wait: loop, and the stop check decides.
         }
     }
 
     private async ValueTask FlushAsync()
     {
         if (_writer.UnflushedBytes == 0) return;
-        Arm(_ctx.Options.Limits.CommandTimeout);
-        try
+        var deadline = _timeouts.After(_ctx.Admission.CommandTimeout);
+        while (true)
         {
-            var result = await _writer.FlushAsync();
-            if (result.IsCanceled) throw _aborted ? new OperationCanceledException("session aborted") : new SessionTimeoutException();
-        }
-        finally
-        {
-            Disarm();
+            _timeouts.BeginWrite(deadline);
+            var expired = TimeoutReason.None;
+            FlushResult result = default;
+            try
+            {
+                result = await _writer.FlushAsync();
+            }
+            finally
+            {
+                expired = _timeouts.EndWrite();
+            }
+            if (!result.IsCanceled) return;
+            if (_aborted) throw new OperationCanceledException("session aborted");
+            if (expired != TimeoutReason.None) throw new SessionTimeoutException();
+            // A cancellation left over from a read's deadline: flush again, within the same deadline.
         }
     }
 
@@ -787,18 +808,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         // Only a plain socket can be peeked without consuming; under implicit TLS the handshake already happened.
         if (_stream is not NetworkStream network || _tls is not null) return false;
-        var delay = _ctx.Options.Limits.GreetingDelay;
+        var delay = _ctx.Admission.GreetingDelay;
         if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time, aborted);
         return network.DataAvailable;
     }
-
-    private DateTimeOffset Arm(TimeSpan timeout)
-    {
-        _deadlineTimer.Change(timeout, Timeout.InfiniteTimeSpan);
-        return _ctx.Time.GetUtcNow() + timeout;
-    }
-
-    private void Disarm() => _deadlineTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     private void OnDeadline()
     {
@@ -816,7 +829,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _deadlineTimer.DisposeAsync();
+        await _timeouts.DisposeAsync();
         _body.Dispose();
         // After STARTTLS the plaintext pipes are already completed; completing again is harmless.
         try { await _reader.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException) { }
@@ -854,7 +867,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "session={SessionId} TLS handshake failed: {Reason}")]
     private partial void LogTlsFailed(string sessionId, string reason);
 
+    [LoggerMessage(EventId = 240, Level = LogLevel.Information, Message = "session={SessionId} closed {Remote}: sending slower than {Rate} bytes per second")]
+    private partial void LogTooSlow(string sessionId, IPEndPoint remote, int rate);
+
 }
 
-internal sealed class SessionTimeoutException : Exception;
 internal sealed class SessionStoppingException : Exception;

@@ -56,11 +56,17 @@ public static class ConfigLoader
         if (errors.Count == 0)
         {
             if (options.LocalDomains.Count == 0) options.LocalDomains.Add("localhost");
+            // An empty JSON array binds to nothing, yet "[]" here means "no exceptions", not "the default ones".
+            if (options.Limits.ConnectionLimitExceptions is null && IsPresent(configuration, "Limits:ConnectionLimitExceptions"))
+                options.Limits.ConnectionLimitExceptions = [];
             errors.AddRange(MtaOptionsValidator.Validate(options));
         }
         if (errors.Count > 0) throw new ConfigException(source, errors);
         return new LoadedConfig(configuration, options, source);
     }
+
+    private static bool IsPresent(IConfiguration configuration, string key) =>
+        configuration.AsEnumerable().Any(kv => string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase));
 
     // The binder's messages name the key path for bad values, and the type plus key for unknown keys.
     private static string Describe(InvalidOperationException ex)

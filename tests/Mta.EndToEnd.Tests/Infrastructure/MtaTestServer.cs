@@ -64,6 +64,9 @@ public sealed class MtaTestServer : IAsyncDisposable
             LocalDomains = ["example.test", "localhost"],
         };
         options.Limits.MaxConnectionsPerIp = 1000;
+        // Every test client is on loopback, which is exempt from per-address limits by default; tests of those limits
+        // need it counted like any client.
+        options.Limits.ConnectionLimitExceptions = [];
         // Tests never ask real DNS: a remote domain without a route gets a quick temporary DNS failure from this stub,
         // unless the test adds records to it (Dns) or points Dns:Servers at its own.
         var dns = StubDnsServer.Start();

@@ -26,9 +26,11 @@ public sealed class RawSmtpClient : IAsyncDisposable
 
     public static TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
-    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endPoint, bool readGreeting = true)
+    /// <param name="localAddress">The address to connect from (e.g. 127.0.0.10: all of 127/8 is loopback on Linux);
+    /// null for the system's choice.</param>
+    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endPoint, bool readGreeting = true, IPAddress? localAddress = null)
     {
-        var tcp = new TcpClient();
+        var tcp = localAddress is null ? new TcpClient() : new TcpClient(new IPEndPoint(localAddress, 0));
         await tcp.ConnectAsync(endPoint);
         var client = new RawSmtpClient(tcp);
         if (readGreeting)
