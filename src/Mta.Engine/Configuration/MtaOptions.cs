@@ -173,9 +173,24 @@ public sealed class MailboxOptions
     public string Root { get; set; } = "maildir";
     /// <summary>The user that receives mail for <c>postmaster</c> (RFC 5321 4.5.1). Defaults to <c>postmaster</c>.</summary>
     public string Postmaster { get; set; } = "postmaster";
-    /// <summary>Known users. Empty (the default) accepts any local part of a local domain; otherwise
-    /// unknown users get 550 5.1.1 at RCPT. Matched case-insensitively.</summary>
+    /// <summary>Mailbox users, matched case-insensitively. Defaults to none. At RCPT a local part of a local domain is
+    /// accepted when it is <c>postmaster</c>, one of these, or a system user (<see cref="SystemUsers"/>); any other gets
+    /// 550 5.1.1 (unless <see cref="AcceptAnyLocalPart"/>).</summary>
     public List<string> Users { get; set; } = [];
+    /// <summary>Accept every local part of a local domain that can be a mailbox name, without asking <see cref="Users"/>
+    /// or the system's accounts; each new name gets its Maildir at first delivery. Defaults to false: an installed server
+    /// accepts only the recipients it knows. The embedded development config sets it to true.</summary>
+    public bool AcceptAnyLocalPart { get; set; }
+    /// <summary>Also accept local parts that are login names of system accounts (the passwd database through NSS, as
+    /// Postfix's <c>local_recipient_maps = unix:passwd.byname</c>) whose uid lies between <see cref="MinSystemUid"/> and
+    /// <see cref="MaxSystemUid"/>. Defaults to true, as Postfix accepts its host's users.</summary>
+    public bool SystemUsers { get; set; } = true;
+    /// <summary>Lowest uid of a system account that receives mail. Defaults to 1000 (UID_MIN in Debian's login.defs): the
+    /// service accounts below it (daemon, www-data, ...) get none.</summary>
+    public uint MinSystemUid { get; set; } = 1000;
+    /// <summary>Highest uid of a system account that receives mail. Defaults to 60000 (UID_MAX in Debian's login.defs),
+    /// which leaves out nobody (65534).</summary>
+    public uint MaxSystemUid { get; set; } = 60000;
 }
 
 /// <summary>Who may send mail to non-local domains, and how mail for them leaves (<c>Relay</c>).</summary>

@@ -36,7 +36,8 @@ public static class MtaOptionsValidator
         Check(!string.IsNullOrWhiteSpace(o.Mailboxes.Root), "Mailboxes:Root", "must not be empty");
         Check(IsMailboxName(o.Mailboxes.Postmaster), "Mailboxes:Postmaster", $"'{o.Mailboxes.Postmaster}' is not a usable mailbox name");
         for (var i = 0; i < o.Mailboxes.Users.Count; i++)
-            Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name (letters, digits, . _ - + only, not starting with a dot)");
+            Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name ({Delivery.MailboxNames.Rule})");
+        Check(o.Mailboxes.MinSystemUid <= o.Mailboxes.MaxSystemUid, "Mailboxes:MinSystemUid", $"{o.Mailboxes.MinSystemUid} is above Mailboxes:MaxSystemUid ({o.Mailboxes.MaxSystemUid})");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         ValidateRelay(o.Relay, Check);
@@ -186,7 +187,5 @@ public static class MtaOptionsValidator
         s.Split('.').All(label => label.Length is > 0 and <= 63 && label[0] != '-' && label[^1] != '-' &&
                                   label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'));
 
-    internal static bool IsMailboxName(string? s) =>
-        !string.IsNullOrEmpty(s) && s.Length <= 64 && s[0] != '.' &&
-        s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '+');
+    internal static bool IsMailboxName(string? s) => Delivery.MailboxNames.IsValid(s);
 }

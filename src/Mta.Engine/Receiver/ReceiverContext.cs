@@ -33,7 +33,7 @@ public sealed class ReceiverContext
         TrustedNetworks = new TrustedNetworks(options);
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
-        Users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
+        RecipientPolicy = new LocalRecipientPolicy(options.Mailboxes);
     }
 
     public MtaOptions Options { get; }
@@ -56,8 +56,8 @@ public sealed class ReceiverContext
     public TrustedNetworks TrustedNetworks { get; }
     public HashSet<string> LocalDomains { get; }
 
-    /// <summary>Known mailbox users; empty means every local part of a local domain is accepted.</summary>
-    public HashSet<string> Users { get; }
+    /// <summary>Which local parts of local domains have a mailbox (the built-in RCPT check).</summary>
+    public LocalRecipientPolicy RecipientPolicy { get; }
 
     /// <summary>Terminal delivery (SEND, SOML, SAML), or null when the host has none.</summary>
     public Terminal.ITerminals? Terminals { get; }

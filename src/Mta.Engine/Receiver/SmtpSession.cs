@@ -446,12 +446,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal)
     {
-        if (isLocal)
-        {
-            if (address.IsPostmaster || _ctx.Users.Count == 0 || _ctx.Users.Contains(address.LocalPart))
-                return new SmtpReply(250, "2.1.5", "Ok");
-            return new SmtpReply(550, "5.1.1", $"{address.ToPathString()}: Recipient address rejected: User unknown in local recipient table");
-        }
+        if (isLocal) return _ctx.RecipientPolicy.Reply(address);
         if (IsTrustedClient || AuthenticatedUser is not null)
             return new SmtpReply(250, "2.1.5", "Ok");
         if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain.TrimEnd('.')))
