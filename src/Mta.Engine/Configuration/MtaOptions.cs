@@ -164,6 +164,24 @@ public sealed class TlsOptions
     public string? Password { get; set; }
     /// <summary>Lowest accepted protocol: <c>Tls12</c> or <c>Tls13</c>. Defaults to <c>Tls12</c>.</summary>
     public TlsMinimumProtocol MinimumProtocol { get; set; } = TlsMinimumProtocol.Tls12;
+    /// <summary>An RSA certificate offered beside an ECDSA <see cref="CertificateFile"/> (or the self-signed ECDSA one) to
+    /// clients that cannot verify ECDSA; PEM or PKCS#12 as <see cref="CertificateFile"/>. Defaults to none: every client
+    /// gets the one certificate.</summary>
+    public string? RsaCertificateFile { get; set; }
+    /// <summary>The PEM private key of a PEM <see cref="RsaCertificateFile"/>. Defaults to none (the key is in the
+    /// certificate file).</summary>
+    public string? RsaKeyFile { get; set; }
+    /// <summary>Password of a PKCS#12 <see cref="RsaCertificateFile"/>. Defaults to none (no password).</summary>
+    public string? RsaPassword { get; set; }
+    /// <summary>Also offer the ECDHE suites with AES-CBC (SHA-1 or SHA-2 MAC) under TLS 1.2, for old clients that have no
+    /// AEAD suite. Defaults to false: TLS 1.2 offers only ECDHE with AES-GCM or ChaCha20-Poly1305, since CBC suites have a
+    /// history of padding-oracle attacks and scanners flag them; an old MTA that speaks only CBC then fails STARTTLS and,
+    /// as opportunistic TLS does, delivers in clear text instead. TLS 1.3 suites are not affected.</summary>
+    public bool AllowCbcSuites { get; set; }
+    /// <summary>The TLS 1.2 cipher suites, by IANA name (e.g. <c>TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</c>), in place of
+    /// the built-in AEAD list (and of <see cref="AllowCbcSuites"/>). Defaults to none: the built-in list. TLS 1.3 suites
+    /// are OpenSSL's defaults either way.</summary>
+    public List<string>? CipherSuites { get; set; }
 }
 
 /// <summary>Local delivery into Maildirs.</summary>

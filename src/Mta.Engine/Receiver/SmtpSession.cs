@@ -690,13 +690,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         // that reader, so no byte that arrived before the handshake can ever run as a command inside TLS.
         await _reader.CompleteAsync();
         await _writer.CompleteAsync();
-        var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
+        var ssl = _ctx.Certificates.CreateServerStream(_stream);
         _ssl = ssl;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         deadline.CancelAfter(_ctx.Options.Limits.CommandTimeout);
         try
         {
-            await ssl.AuthenticateAsServerAsync(_ctx.Certificates.ServerOptions(), deadline.Token);
+            await _ctx.Certificates.AuthenticateAsync(ssl, deadline.Token);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ObjectDisposedException)
         {
