@@ -35,7 +35,7 @@ mta_write_config() {
   "DataDirectory": "$dir",
   "Listeners": [ { "Name": "smtp", "Address": "$MTA_ADDR", "Port": $MTA_PORT } ],
   "LocalDomains": [ "localhost", "example.test" ],
-  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster" },
+  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster", "AcceptAnyLocalPart": true },
   "Queue": { "Path": "$dir/queue" },
   "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN },
   $MTA_EXTENSIONS

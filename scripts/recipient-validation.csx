@@ -6,6 +6,8 @@
 //              A relative path is taken from the working directory.
 // With neither configured the script says nothing (Continue): safe by default.
 // postmaster is always accepted (RFC 5321 section 4.5.1). Other domains are left to the relay checks.
+// A known user is passed on (Continue), so the built-in check still applies: with Mailboxes:AcceptAnyLocalPart false it
+// accepts only Mailboxes:Users and system users. Set AcceptAnyLocalPart to true to let this script's list decide.
 
 var configured = Settings.GetSection("Users").GetChildren()
     .Select(c => c.Value?.Trim())

@@ -47,6 +47,7 @@ public sealed class RelayTests
         await using var server = await MtaTestServer.StartAsync(o =>
         {
             o.Mailboxes.Users = ["alice"];
+            o.Mailboxes.AcceptAnyLocalPart = false;
             o.Mailboxes.Postmaster = "admin";
         });
         await using var c = await SmtpAssert.ConnectAsync(server);

@@ -37,6 +37,7 @@ public sealed class TerminalCommandsTests
         MtaTestServer.StartAsync(o =>
         {
             o.Mailboxes.Users = ["alice", "bob", "postmaster"];
+            o.Mailboxes.AcceptAnyLocalPart = false;
             configure?.Invoke(o);
         }, hooks, dataDirectory: dataDirectory, keepDataDirectory: keepDataDirectory,
             services: s => s.AddSingleton<ITerminals>(terminals));

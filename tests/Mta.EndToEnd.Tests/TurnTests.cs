@@ -251,6 +251,7 @@ public sealed class TurnTests
             ["DataDirectory"] = root,
             ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = MtaProcess.FreePort(), Tls = "None" } },
             ["LocalDomains"] = new[] { "held.test" },
+            ["Mailboxes"] = new { AcceptAnyLocalPart = true },
             ["Dns"] = MtaProcess.NoDns,
             ["Authentication"] = MtaProcess.NoVerification,
             ["ShutdownTimeout"] = "00:00:10",

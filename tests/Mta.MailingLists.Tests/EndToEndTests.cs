@@ -33,7 +33,11 @@ public sealed class EndToEndTests
                     .Build()
                     .GetSection("Settings"),
             };
-            if (users is not null) o.Mailboxes.Users = [.. users];
+            if (users is not null)
+            {
+                o.Mailboxes.Users = [.. users];
+                o.Mailboxes.AcceptAnyLocalPart = false;
+            }
             o.Scripts.Enabled = false; // the repository's scripts/ folder is not part of these tests
         });
 

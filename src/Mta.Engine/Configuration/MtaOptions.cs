@@ -164,6 +164,24 @@ public sealed class TlsOptions
     public string? Password { get; set; }
     /// <summary>Lowest accepted protocol: <c>Tls12</c> or <c>Tls13</c>. Defaults to <c>Tls12</c>.</summary>
     public TlsMinimumProtocol MinimumProtocol { get; set; } = TlsMinimumProtocol.Tls12;
+    /// <summary>An RSA certificate offered beside an ECDSA <see cref="CertificateFile"/> (or the self-signed ECDSA one) to
+    /// clients that cannot verify ECDSA; PEM or PKCS#12 as <see cref="CertificateFile"/>. Defaults to none: every client
+    /// gets the one certificate.</summary>
+    public string? RsaCertificateFile { get; set; }
+    /// <summary>The PEM private key of a PEM <see cref="RsaCertificateFile"/>. Defaults to none (the key is in the
+    /// certificate file).</summary>
+    public string? RsaKeyFile { get; set; }
+    /// <summary>Password of a PKCS#12 <see cref="RsaCertificateFile"/>. Defaults to none (no password).</summary>
+    public string? RsaPassword { get; set; }
+    /// <summary>Also offer the ECDHE suites with AES-CBC (SHA-1 or SHA-2 MAC) under TLS 1.2, for old clients that have no
+    /// AEAD suite. Defaults to false: TLS 1.2 offers only ECDHE with AES-GCM or ChaCha20-Poly1305, since CBC suites have a
+    /// history of padding-oracle attacks and scanners flag them; an old MTA that speaks only CBC then fails STARTTLS and,
+    /// as opportunistic TLS does, delivers in clear text instead. TLS 1.3 suites are not affected.</summary>
+    public bool AllowCbcSuites { get; set; }
+    /// <summary>The TLS 1.2 cipher suites, by IANA name (e.g. <c>TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</c>), in place of
+    /// the built-in AEAD list (and of <see cref="AllowCbcSuites"/>). Defaults to none: the built-in list. TLS 1.3 suites
+    /// are OpenSSL's defaults either way.</summary>
+    public List<string>? CipherSuites { get; set; }
 }
 
 /// <summary>Local delivery into Maildirs.</summary>
@@ -173,9 +191,24 @@ public sealed class MailboxOptions
     public string Root { get; set; } = "maildir";
     /// <summary>The user that receives mail for <c>postmaster</c> (RFC 5321 4.5.1). Defaults to <c>postmaster</c>.</summary>
     public string Postmaster { get; set; } = "postmaster";
-    /// <summary>Known users. Empty (the default) accepts any local part of a local domain; otherwise
-    /// unknown users get 550 5.1.1 at RCPT. Matched case-insensitively.</summary>
+    /// <summary>Mailbox users, matched case-insensitively. Defaults to none. At RCPT a local part of a local domain is
+    /// accepted when it is <c>postmaster</c>, one of these, or a system user (<see cref="SystemUsers"/>); any other gets
+    /// 550 5.1.1 (unless <see cref="AcceptAnyLocalPart"/>).</summary>
     public List<string> Users { get; set; } = [];
+    /// <summary>Accept every local part of a local domain that can be a mailbox name, without asking <see cref="Users"/>
+    /// or the system's accounts; each new name gets its Maildir at first delivery. Defaults to false: an installed server
+    /// accepts only the recipients it knows. The embedded development config sets it to true.</summary>
+    public bool AcceptAnyLocalPart { get; set; }
+    /// <summary>Also accept local parts that are login names of system accounts (the passwd database through NSS, as
+    /// Postfix's <c>local_recipient_maps = unix:passwd.byname</c>) whose uid lies between <see cref="MinSystemUid"/> and
+    /// <see cref="MaxSystemUid"/>. Defaults to true, as Postfix accepts its host's users.</summary>
+    public bool SystemUsers { get; set; } = true;
+    /// <summary>Lowest uid of a system account that receives mail. Defaults to 1000 (UID_MIN in Debian's login.defs): the
+    /// service accounts below it (daemon, www-data, ...) get none.</summary>
+    public uint MinSystemUid { get; set; } = 1000;
+    /// <summary>Highest uid of a system account that receives mail. Defaults to 60000 (UID_MAX in Debian's login.defs),
+    /// which leaves out nobody (65534).</summary>
+    public uint MaxSystemUid { get; set; } = 60000;
 }
 
 /// <summary>Who may send mail to non-local domains, and how mail for them leaves (<c>Relay</c>).</summary>

@@ -31,12 +31,19 @@ public static class MtaOptionsValidator
         Check(tls.KeyFile is not { Length: > 0 } k || File.Exists(k), "Tls:KeyFile", $"'{tls.KeyFile}' does not exist");
         Check(tls.KeyFile is not { Length: > 0 } || tls.CertificateFile is { Length: > 0 }, "Tls:KeyFile", "needs Tls:CertificateFile");
         Check(Enum.IsDefined(tls.MinimumProtocol), "Tls:MinimumProtocol", $"'{tls.MinimumProtocol}' is not Tls12 or Tls13");
+        Check(tls.RsaCertificateFile is not { Length: > 0 } rf || File.Exists(rf), "Tls:RsaCertificateFile", $"'{tls.RsaCertificateFile}' does not exist");
+        Check(tls.RsaKeyFile is not { Length: > 0 } rk || File.Exists(rk), "Tls:RsaKeyFile", $"'{tls.RsaKeyFile}' does not exist");
+        Check(tls.RsaKeyFile is not { Length: > 0 } || tls.RsaCertificateFile is { Length: > 0 }, "Tls:RsaKeyFile", "needs Tls:RsaCertificateFile");
+        Check(tls.CipherSuites is not { Count: > 0 } || !tls.AllowCbcSuites, "Tls:AllowCbcSuites", "has no effect with Tls:CipherSuites, which lists every TLS 1.2 suite; set one of them");
+        for (var i = 0; i < (tls.CipherSuites?.Count ?? 0); i++)
+            Check(Tls.TlsCipherSuites.IsTls12Name(tls.CipherSuites![i] ?? ""), $"Tls:CipherSuites:{i}", $"'{tls.CipherSuites[i]}' is not a TLS 1.2 cipher suite name (IANA, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)");
         for (var i = 0; i < o.LocalDomains.Count; i++)
             Check(IsHostName(o.LocalDomains[i]), $"LocalDomains:{i}", $"'{o.LocalDomains[i]}' is not a domain name");
         Check(!string.IsNullOrWhiteSpace(o.Mailboxes.Root), "Mailboxes:Root", "must not be empty");
         Check(IsMailboxName(o.Mailboxes.Postmaster), "Mailboxes:Postmaster", $"'{o.Mailboxes.Postmaster}' is not a usable mailbox name");
         for (var i = 0; i < o.Mailboxes.Users.Count; i++)
-            Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name (letters, digits, . _ - + only, not starting with a dot)");
+            Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name ({Delivery.MailboxNames.Rule})");
+        Check(o.Mailboxes.MinSystemUid <= o.Mailboxes.MaxSystemUid, "Mailboxes:MinSystemUid", $"{o.Mailboxes.MinSystemUid} is above Mailboxes:MaxSystemUid ({o.Mailboxes.MaxSystemUid})");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         ValidateRelay(o.Relay, Check);
@@ -198,7 +205,5 @@ public static class MtaOptionsValidator
         s.Split('.').All(label => label.Length is > 0 and <= 63 && label[0] != '-' && label[^1] != '-' &&
                                   label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'));
 
-    internal static bool IsMailboxName(string? s) =>
-        !string.IsNullOrEmpty(s) && s.Length <= 64 && s[0] != '.' &&
-        s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '+');
+    internal static bool IsMailboxName(string? s) => Delivery.MailboxNames.IsValid(s);
 }

@@ -34,10 +34,9 @@ public sealed class MaildirDelivery
         _hostPart = EscapeHostName(Environment.MachineName);
     }
 
-    /// <summary>True when <paramref name="user"/> can name a Maildir folder: no path separators, no leading dot, no controls.</summary>
-    public static bool IsValidUser(string user) =>
-        user.Length is > 0 and <= 255 && user[0] != '.' &&
-        !user.Any(c => c is '/' or '\\' or '\0' || char.IsControl(c));
+    /// <summary>True when <paramref name="user"/> can name a Maildir folder (<see cref="MailboxNames.IsValid"/>, the rule
+    /// RCPT applies too, so a name refused here was normally refused before it was accepted).</summary>
+    public static bool IsValidUser(string user) => MailboxNames.IsValid(user);
 
     /// <summary>The Maildir folder of a user.</summary>
     public string MaildirOf(string user) => Path.Combine(_root, user);

@@ -34,7 +34,7 @@ public sealed class ReceiverContext
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
-        Users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
+        RecipientPolicy = new LocalRecipientPolicy(options.Mailboxes);
     }
 
     public MtaOptions Options { get; }
@@ -60,8 +60,8 @@ public sealed class ReceiverContext
     internal ConnectionAdmission Admission { get; }
     public HashSet<string> LocalDomains { get; }
 
-    /// <summary>Known mailbox users; empty means every local part of a local domain is accepted.</summary>
-    public HashSet<string> Users { get; }
+    /// <summary>Which local parts of local domains have a mailbox (the built-in RCPT check).</summary>
+    public LocalRecipientPolicy RecipientPolicy { get; }
 
     /// <summary>Terminal delivery (SEND, SOML, SAML), or null when the host has none.</summary>
     public Terminal.ITerminals? Terminals { get; }

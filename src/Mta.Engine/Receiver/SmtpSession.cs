@@ -449,12 +449,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal)
     {
-        if (isLocal)
-        {
-            if (address.IsPostmaster || _ctx.Users.Count == 0 || _ctx.Users.Contains(address.LocalPart))
-                return new SmtpReply(250, "2.1.5", "Ok");
-            return new SmtpReply(550, "5.1.1", $"{address.ToPathString()}: Recipient address rejected: User unknown in local recipient table");
-        }
+        if (isLocal) return _ctx.RecipientPolicy.Reply(address);
         if (IsTrustedClient || AuthenticatedUser is not null)
             return new SmtpReply(250, "2.1.5", "Ok");
         if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain.TrimEnd('.')))
@@ -701,13 +696,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         // that reader, so no byte that arrived before the handshake can ever run as a command inside TLS.
         await _reader.CompleteAsync();
         await _writer.CompleteAsync();
-        var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
+        var ssl = _ctx.Certificates.CreateServerStream(_stream);
         _ssl = ssl;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         deadline.CancelAfter(_ctx.Admission.CommandTimeout);
         try
         {
-            await ssl.AuthenticateAsServerAsync(_ctx.Certificates.ServerOptions(), deadline.Token);
+            await _ctx.Certificates.AuthenticateAsync(ssl, deadline.Token);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ObjectDisposedException)
         {

@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 namespace Mta.Engine.Terminal;
 
 /// <summary>Login names of local uids, for identifying a control-socket peer.</summary>
-internal static class UnixUsers
+internal static partial class UnixUsers
 {
     private const int ERANGE = 34;
     // struct passwd is 48 bytes on 64-bit glibc and musl (name, passwd, uid, gid, gecos, dir, shell); more is harmless.

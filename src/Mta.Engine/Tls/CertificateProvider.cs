@@ -1,4 +1,5 @@
-// Loads the server certificate once at start (PEM, PKCS#12, or a self-signed one kept under the data folder).
+// Loads the server certificates once at start (PEM, PKCS#12, or a self-signed one kept under the data folder; an optional
+// RSA one beside it), and builds each handshake's options: AEAD-only suites for TLS 1.2, the certificate the client can verify.
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
@@ -20,6 +21,9 @@ public sealed partial class CertificateProvider : IDisposable
     private readonly ILogger<CertificateProvider> _logger;
     private readonly Lock _lock = new();
     private SslStreamCertificateContext? _context;
+    private SslStreamCertificateContext? _rsaContext;
+    private CipherSuitesPolicy? _cipherSuites;
+    private IReadOnlySet<ushort> _ecdsaSuites = new HashSet<ushort>();
 
     public CertificateProvider(MtaOptions options, MtaPaths paths, TimeProvider time, ILogger<CertificateProvider> logger)
     {
@@ -35,56 +39,117 @@ public sealed partial class CertificateProvider : IDisposable
     /// <summary>The loaded certificate, or null before <see cref="Load"/> (or when no listener uses TLS).</summary>
     public X509Certificate2? Certificate { get; private set; }
 
+    /// <summary>The RSA certificate offered to clients that cannot take <see cref="Certificate"/>, or null when none is configured.</summary>
+    public X509Certificate2? RsaCertificate { get; private set; }
+
     /// <summary>The protocols every handshake allows, from <c>Tls:MinimumProtocol</c>.</summary>
     public SslProtocols Protocols => _options.Tls.MinimumProtocol == TlsMinimumProtocol.Tls13
         ? SslProtocols.Tls13
         : SslProtocols.Tls12 | SslProtocols.Tls13;
 
-    /// <summary>Loads (or generates) the certificate; idempotent. Failures are <see cref="StartupException"/> naming the key.</summary>
+    /// <summary>Loads (or generates) the certificates; idempotent. Failures are <see cref="StartupException"/> naming the key.</summary>
     public void Load()
     {
         lock (_lock)
         {
             if (_context is not null) return;
-            var cert = _options.Tls.CertificateFile is { Length: > 0 } file ? LoadConfigured(file) : LoadOrCreateSelfSigned();
+            var tls = _options.Tls;
+            var cert = tls.CertificateFile is { Length: > 0 } file
+                ? LoadConfigured("Tls:CertificateFile", file, tls.KeyFile, tls.Password)
+                : LoadOrCreateSelfSigned();
             if (!cert.HasPrivateKey)
-                throw new StartupException($"Tls:CertificateFile: '{_options.Tls.CertificateFile}' holds no private key");
+                throw new StartupException($"Tls:CertificateFile: '{tls.CertificateFile}' holds no private key");
+            X509Certificate2? rsa = null;
+            if (tls.RsaCertificateFile is { Length: > 0 } rsaFile)
+            {
+                rsa = LoadConfigured("Tls:RsaCertificateFile", rsaFile, tls.RsaKeyFile, tls.RsaPassword);
+                if (!rsa.HasPrivateKey) throw new StartupException($"Tls:RsaCertificateFile: '{rsaFile}' holds no private key");
+                if (rsa.GetRSAPublicKey() is null) throw new StartupException($"Tls:RsaCertificateFile: '{rsaFile}' is not an RSA certificate");
+                if (cert.GetECDsaPublicKey() is null)
+                    throw new StartupException("Tls:RsaCertificateFile: Tls:CertificateFile must then be an ECDSA certificate (the RSA one is offered beside it)");
+            }
+            _cipherSuites = CreateCipherSuitesPolicy();
+            _ecdsaSuites = TlsCipherSuites.EcdsaSuites(TlsCipherSuites.Tls12(tls));
             // offline: the chain is built from what is at hand, never fetched (no network at start).
             _context = SslStreamCertificateContext.Create(cert, additionalCertificates: null, offline: true);
             Certificate = cert;
             LogLoaded(cert.Subject, cert.Thumbprint, cert.NotAfter);
+            if (rsa is not null)
+            {
+                _rsaContext = SslStreamCertificateContext.Create(rsa, additionalCertificates: null, offline: true);
+                RsaCertificate = rsa;
+                LogLoaded(rsa.Subject, rsa.Thumbprint, rsa.NotAfter);
+            }
         }
     }
 
-    /// <summary>Options for one server-side handshake; built per connection because SslStream may keep a reference.</summary>
-    public SslServerAuthenticationOptions ServerOptions()
+    private CipherSuitesPolicy? CreateCipherSuitesPolicy()
     {
-        var context = _context ?? throw new InvalidOperationException("the TLS certificate is not loaded");
+        try
+        {
+            return new CipherSuitesPolicy([.. TlsCipherSuites.Tls12(_options.Tls), .. TlsCipherSuites.Tls13]);
+        }
+        catch (PlatformNotSupportedException)
+        {
+            // Windows (SChannel) takes its suites from the system's policy; OpenSSL platforms all support this.
+            LogNoCipherPolicy();
+            return null;
+        }
+    }
+
+    /// <summary>Options for one server-side handshake with the main certificate; built per connection because SslStream
+    /// may keep a reference.</summary>
+    public SslServerAuthenticationOptions ServerOptions() => ServerOptions(useRsa: false);
+
+    private SslServerAuthenticationOptions ServerOptions(bool useRsa)
+    {
+        var context = (useRsa ? _rsaContext : _context) ?? throw new InvalidOperationException("the TLS certificate is not loaded");
         return new SslServerAuthenticationOptions
         {
             ServerCertificateContext = context,
             EnabledSslProtocols = Protocols,
+            CipherSuitesPolicy = _cipherSuites,
             ClientCertificateRequired = false,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
         };
     }
 
-    private X509Certificate2 LoadConfigured(string file)
+    /// <summary>A server-side SslStream over <paramref name="transport"/> (not owned); with an RSA certificate configured
+    /// the stream records the ClientHello, so that <see cref="AuthenticateAsync"/> can pick the certificate.</summary>
+    public SslStream CreateServerStream(Stream transport) =>
+        _rsaContext is null ? new SslStream(transport, leaveInnerStreamOpen: true) : new RecordingSslStream(new ClientHelloRecorder(transport));
+
+    /// <summary>Runs the server handshake on a stream from <see cref="CreateServerStream"/>.</summary>
+    public Task AuthenticateAsync(SslStream ssl, CancellationToken cancellationToken) =>
+        ssl is RecordingSslStream recording
+            ? ssl.AuthenticateAsServerAsync(SelectOptions, recording.Recorder, cancellationToken)
+            : ssl.AuthenticateAsServerAsync(ServerOptions(), cancellationToken);
+
+    // .NET's SslClientHelloInfo carries only SNI and versions; the recorder gives the rest of the ClientHello. The ECDSA
+    // certificate is the default: RSA only for a client whose hello shows it cannot verify ECDSA.
+    private ValueTask<SslServerAuthenticationOptions> SelectOptions(SslStream ssl, SslClientHelloInfo info, object? state, CancellationToken ct)
+    {
+        var hello = ((ClientHelloRecorder)state!).TakeHello();
+        var useRsa = hello is not null && !hello.AcceptsEcdsa(Protocols.HasFlag(SslProtocols.Tls13), _ecdsaSuites);
+        return ValueTask.FromResult(ServerOptions(useRsa));
+    }
+
+    private static X509Certificate2 LoadConfigured(string key, string file, string? keyFile, string? password)
     {
         try
         {
             if (IsPem(file))
             {
-                using var pem = X509Certificate2.CreateFromPemFile(file, _options.Tls.KeyFile is { Length: > 0 } key ? key : null);
+                using var pem = X509Certificate2.CreateFromPemFile(file, keyFile is { Length: > 0 } ? keyFile : null);
                 // A key read from PEM is ephemeral; on Linux SslStream needs it re-imported from PKCS#12.
                 return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
             }
-            return X509CertificateLoader.LoadPkcs12FromFile(file, _options.Tls.Password);
+            return X509CertificateLoader.LoadPkcs12FromFile(file, password);
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            throw new StartupException($"Tls:CertificateFile: cannot load '{file}': {ex.Message}", ex);
+            throw new StartupException($"{key}: cannot load '{file}': {ex.Message}", ex);
         }
     }
 
@@ -155,7 +220,11 @@ public sealed partial class CertificateProvider : IDisposable
         return cert.Export(X509ContentType.Pkcs12);
     }
 
-    public void Dispose() => Certificate?.Dispose();
+    public void Dispose()
+    {
+        Certificate?.Dispose();
+        RsaCertificate?.Dispose();
+    }
 
     [LoggerMessage(EventId = 340, Level = LogLevel.Information, Message = "TLS certificate {Subject} thumbprint={Thumbprint} valid until {NotAfter:u}")]
     private partial void LogLoaded(string subject, string thumbprint, DateTime notAfter);
@@ -165,4 +234,7 @@ public sealed partial class CertificateProvider : IDisposable
 
     [LoggerMessage(EventId = 342, Level = LogLevel.Information, Message = "self-signed certificate {Path} is replaced: {Reason}")]
     private partial void LogRegenerating(string path, string reason);
+
+    [LoggerMessage(EventId = 343, Level = LogLevel.Warning, Message = "this platform does not let Tls:AllowCbcSuites and Tls:CipherSuites choose the cipher suites; the system's defaults apply")]
+    private partial void LogNoCipherPolicy();
 }

@@ -141,6 +141,8 @@ public sealed class MtaProcess : IAsyncDisposable
             ["DataDirectory"] = dataDirectory,
             ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = port } },
             ["LocalDomains"] = new[] { "example.test", "localhost" },
+            // Most tests send to made-up local parts; a test about recipients passes its own "Mailboxes".
+            ["Mailboxes"] = new { AcceptAnyLocalPart = true, SystemUsers = false },
             ["Limits"] = extraLimits ?? new { MaxConnectionsPerIp = 200 },
             ["ShutdownTimeout"] = "00:00:10",
             ["Logging"] = new { LogLevel = new { Default = "Warning" } },

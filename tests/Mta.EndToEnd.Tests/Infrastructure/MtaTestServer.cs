@@ -67,6 +67,9 @@ public sealed class MtaTestServer : IAsyncDisposable
         // Every test client is on loopback, which is exempt from per-address limits by default; tests of those limits
         // need it counted like any client.
         options.Limits.ConnectionLimitExceptions = [];
+        // Most tests send to made-up local parts; the recipient tests turn this off. No test depends on the host's accounts.
+        options.Mailboxes.AcceptAnyLocalPart = true;
+        options.Mailboxes.SystemUsers = false;
         // Tests never ask real DNS: a remote domain without a route gets a quick temporary DNS failure from this stub,
         // unless the test adds records to it (Dns) or points Dns:Servers at its own.
         var dns = StubDnsServer.Start();

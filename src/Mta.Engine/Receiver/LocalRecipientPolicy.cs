@@ -1,0 +1,75 @@
+// Decides at RCPT whether a local part of a local domain has a mailbox here, so unknown and impossible names are refused
+// in the session instead of accepted and bounced later (backscatter).
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Delivery;
+using Mta.Protocol;
+
+namespace Mta.Engine.Receiver;
+
+/// <summary>What the built-in policy says about one local recipient.</summary>
+public enum LocalRecipientVerdict
+{
+    /// <summary>A mailbox here: postmaster, a configured or system user, or any name when any local part is accepted.</summary>
+    Accepted,
+    /// <summary>The local part cannot name a mailbox (<see cref="MailboxNames.Rule"/>): 550 5.1.3.</summary>
+    NotAMailboxName,
+    /// <summary>A well-formed name that no user list knows: 550 5.1.1.</summary>
+    Unknown,
+}
+
+/// <summary>
+/// The built-in local recipient check (the RCPT hooks run first, and their Accept or Reject overrides it). In order:
+/// <c>postmaster</c> is always accepted (RFC 5321 4.5.1); a local part that cannot be a mailbox name is refused with 5.1.3;
+/// then <c>Mailboxes:AcceptAnyLocalPart</c>, <c>Mailboxes:Users</c> and system accounts
+/// (<c>Mailboxes:SystemUsers</c>, uid between <c>MinSystemUid</c> and <c>MaxSystemUid</c>) accept; anything else is 5.1.1.
+/// Names are matched as delivery uses them: lower-cased.
+/// </summary>
+public sealed class LocalRecipientPolicy
+{
+    private readonly MailboxOptions _options;
+    private readonly HashSet<string> _users;
+    private readonly Func<string, uint?> _uidOf;
+
+    /// <param name="options">The <c>Mailboxes</c> options.</param>
+    /// <param name="uidOf">Looks a login name up in the passwd database; tests may pass their own.</param>
+    public LocalRecipientPolicy(MailboxOptions options, Func<string, uint?>? uidOf = null)
+    {
+        _options = options;
+        _users = new HashSet<string>(options.Users, StringComparer.OrdinalIgnoreCase);
+        _uidOf = uidOf ?? Terminal.UnixUsers.UidOf;
+    }
+
+    /// <summary>The verdict for <paramref name="localPart"/> (unquoted) of a local domain.</summary>
+    public LocalRecipientVerdict Check(string localPart)
+    {
+        if (string.Equals(localPart, "postmaster", StringComparison.OrdinalIgnoreCase)) return LocalRecipientVerdict.Accepted;
+        if (!MailboxNames.IsValid(localPart)) return LocalRecipientVerdict.NotAMailboxName;
+        if (_options.AcceptAnyLocalPart || _users.Contains(localPart)) return LocalRecipientVerdict.Accepted;
+        if (_options.SystemUsers && IsSystemUser(localPart.ToLowerInvariant())) return LocalRecipientVerdict.Accepted;
+        return LocalRecipientVerdict.Unknown;
+    }
+
+    /// <summary>The RCPT reply for <paramref name="address"/>, a recipient in a local domain.</summary>
+    public SmtpReply Reply(SmtpAddress address) => Check(address.LocalPart) switch
+    {
+        LocalRecipientVerdict.Accepted => new SmtpReply(250, "2.1.5", "Ok"),
+        // RFC 3463 X.1.3: bad destination mailbox address syntax. The name is not echoed on its own: it may hold anything.
+        LocalRecipientVerdict.NotAMailboxName => new SmtpReply(550, "5.1.3",
+            $"{address.ToPathString()}: Recipient address rejected: the local part cannot be a mailbox name ({MailboxNames.Rule})"),
+        _ => new SmtpReply(550, "5.1.1", $"{address.ToPathString()}: Recipient address rejected: User unknown in local recipient table"),
+    };
+
+    /// <summary>The effective policy in one line, for <c>mta check</c> and the start-up log.</summary>
+    public string Describe()
+    {
+        if (_options.AcceptAnyLocalPart) return "any local part that can be a mailbox name (Mailboxes:AcceptAnyLocalPart)";
+        var parts = new List<string> { "postmaster" };
+        if (_users.Count > 0) parts.Add($"{_users.Count} user(s) of Mailboxes:Users");
+        if (_options.SystemUsers) parts.Add($"system accounts with uid {_options.MinSystemUid}-{_options.MaxSystemUid}");
+        return string.Join(", ", parts) + "; other local parts get 550 5.1.1";
+    }
+
+    private bool IsSystemUser(string name) =>
+        _uidOf(name) is { } uid && uid >= _options.MinSystemUid && uid <= _options.MaxSystemUid;
+}
