@@ -21,6 +21,9 @@
 #   MB_FLAGS=--pipelining  ACCEPT_PERSIST=0  IDLE_N=2000 (0 = skip memory)  HOLD=10 (idle-mem)
 #   MTA=1 (0 = skip Mta)  PEERS=1 (0 = do not start/stop Postfix and smtp-sink)
 #   DRAIN_MAX=120 (s to wait for a queue to empty between runs)  WARMUP=3000 (uncounted msgs per target first)
+#   MTA_BEFORE_DLL=  (a mta.dll of an earlier build: adds target mta-before on :$MTA_BEFORE_PORT (2529), run
+#                     beside mta with the same load, for before/after figures of one change in one run;
+#                     MTA_BEFORE_MAILBOX_EXTRA='' is its Mailboxes extra, see mta-lib.sh)
 #   + mta-lib.sh's MTA_* knobs
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,9 +65,11 @@ if [ "$PEERS" = 1 ] && [ "$have_root" = 0 ]; then
 fi
 [ "$have_postfix" = 1 ] || note "Postfix not available: postfix rows and the ratio column are skipped (apt-get install -y postfix)"
 
-started_postfix=0; started_sink=0; mta_up=0
+started_postfix=0; started_sink=0; mta_up=0; before_up=0
+MTA_BEFORE_DLL=${MTA_BEFORE_DLL:-}; MTA_BEFORE_PORT=${MTA_BEFORE_PORT:-2529}; BEFORE_PID=; BEFORE_TMP=
 cleanup() {
     [ "$mta_up" = 1 ] && mta_stop
+    if [ "$before_up" = 1 ]; then MTA_PID=$BEFORE_PID MTA_TMP=$BEFORE_TMP mta_stop; fi
     if [ "$started_sink" = 1 ]; then "$SB/peers/sink-down.sh" >&2 || true; fi
     # Only stop (and purge the benchmark Maildir of) a Postfix this script started.
     if [ "$started_postfix" = 1 ]; then PURGE=1 "$SB/peers/postfix-down.sh" >&2 || true; fi
@@ -83,12 +88,19 @@ if [ "$PEERS" = 1 ] && [ "$have_sink" = 1 ]; then
     { [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; } || started_sink=1
     if ! "$SB/peers/sink-up.sh" >&2; then note "sink-up.sh failed: smtp-sink rows skipped"; have_sink=0; fi
 fi
+if [ "$MTA" = 1 ] && [ -n "$MTA_BEFORE_DLL" ]; then
+    # mta-lib keeps one instance in MTA_PID/MTA_TMP: start the earlier build first and keep its pid and folder aside.
+    if MTA_DLL=$MTA_BEFORE_DLL MTA_PORT=$MTA_BEFORE_PORT MTA_MAILBOX_EXTRA=${MTA_BEFORE_MAILBOX_EXTRA:-} mta_start; then
+        before_up=1; BEFORE_PID=$MTA_PID; BEFORE_TMP=$MTA_TMP; MTA_PID=; MTA_TMP=
+    else note "the MTA_BEFORE_DLL build did not start: mta-before rows skipped"; fi
+fi
 if [ "$MTA" = 1 ]; then
     if mta_build && mta_start; then mta_up=1; else note "Mta did not build or start: mta rows skipped"; fi
 fi
 
 targets=()
 [ "$mta_up" = 1 ] && targets+=("mta:$MTA_PORT")
+[ "$before_up" = 1 ] && targets+=("mta-before:$MTA_BEFORE_PORT")
 [ "$have_postfix" = 1 ] && targets+=("postfix-maildir:$PF_PORT" "postfix-discard:$PF_DISCARD_PORT")
 [ "$have_sink" = 1 ] && targets+=("smtp-sink:$SINK_PORT")
 tools=(mta-bench); [ "$have_source" = 1 ] && tools+=(smtp-source)
@@ -98,17 +110,18 @@ drain() {
     local name=$1
     case "$name" in
         postfix-*) "$SB/peers/postfix-stats.sh" wait "$DRAIN_MAX" 2>/dev/null | sed 's/^/#   postfix /' >&2 ;;
-        mta)
+        mta|mta-before)
+            local queue=$MTA_TMP/queue; [ "$name" = mta-before ] && queue=$BEFORE_TMP/queue
             # Mta's queue layout is its own business: wait until its queue dir holds no files,
             # or its file count has stopped changing for 3 s (it may keep index files).
             local last=-1 same=0 n i
             for i in $(seq 1 $((DRAIN_MAX * 2))); do
-                n=$(find "$MTA_TMP/queue" -type f 2>/dev/null | wc -l)
+                n=$(find "$queue" -type f 2>/dev/null | wc -l)
                 [ "$n" = 0 ] && break
                 if [ "$n" = "$last" ]; then same=$((same + 1)); [ "$same" -ge 6 ] && break; else same=0; fi
                 last=$n; sleep 0.5
             done
-            echo "#   mta queue files: $(find "$MTA_TMP/queue" -type f 2>/dev/null | wc -l)" >&2 ;;
+            echo "#   $name queue files: $(find "$queue" -type f 2>/dev/null | wc -l)" >&2 ;;
     esac
 }
 

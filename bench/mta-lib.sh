@@ -9,6 +9,7 @@
 #   MTA_START_WAIT=30                  seconds to wait for the port
 #   MTA_EXTENSIONS='"Scripts": { "Enabled": false }'   JSON members added to the config: by default no
 #                                      scripts or plugins run, so figures measure the engine alone
+#   MTA_MAILBOX_EXTRA=', "AcceptAnyLocalPart": true'   members added to Mailboxes (empty for an older build)
 # After mta_start: MTA_PID, MTA_TMP, MTA_CONFIG, MTA_LOG are set.
 
 MTA_REPO=${MTA_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -21,6 +22,8 @@ MTA_KEEP_TMP=${MTA_KEEP_TMP:-0}
 MTA_START_WAIT=${MTA_START_WAIT:-30}
 MTA_PID=
 MTA_EXTENSIONS=${MTA_EXTENSIONS:-'"Scripts": { "Enabled": false }'}
+# Every local part of the benchmark domains is a mailbox; empty for a build older than Mailboxes:AcceptAnyLocalPart.
+MTA_MAILBOX_EXTRA=${MTA_MAILBOX_EXTRA-', "AcceptAnyLocalPart": true'}
 
 case "$MTA_ADDR" in 127.*) ;; *) echo "refusing non-loopback MTA_ADDR=$MTA_ADDR" >&2; return 2 2>/dev/null || exit 2;; esac
 
@@ -35,7 +38,7 @@ mta_write_config() {
   "DataDirectory": "$dir",
   "Listeners": [ { "Name": "smtp", "Address": "$MTA_ADDR", "Port": $MTA_PORT } ],
   "LocalDomains": [ "localhost", "example.test" ],
-  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster", "AcceptAnyLocalPart": true },
+  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster"$MTA_MAILBOX_EXTRA },
   "Queue": { "Path": "$dir/queue" },
   "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN },
   $MTA_EXTENSIONS
