@@ -15,7 +15,8 @@ public enum PasswordHashAdmission
 /// cores), never on the .NET thread pool: 200 parallel AUTH attempts then cost at most that many cores, and the
 /// sessions' own continuations still find pool threads. At most <c>Auth:HashQueueLimit</c> checks wait for a worker;
 /// past that <see cref="TryRun{T}"/> says <see cref="PasswordHashAdmission.Full"/> at once instead of queueing without
-/// bound. A queued check whose token is cancelled is dropped without running. Threads start on first use.
+/// bound. A queued check whose token is cancelled is dropped without running. Threads start on first use, and on Linux
+/// run at nice 10, below the threads that serve sessions.
 /// </summary>
 public sealed class PasswordHashPool : IDisposable
 {
@@ -104,6 +105,7 @@ public sealed class PasswordHashPool : IDisposable
 
     private void WorkerLoop()
     {
+        LowerPriority();
         var stop = _disposed.Token;
         while (true)
         {
@@ -120,15 +122,35 @@ public sealed class PasswordHashPool : IDisposable
             {
                 if (!_queue.TryDequeue(out item)) continue;
             }
-            if (item.TryStart())
-            {
-                item.Run();
-                Interlocked.Increment(ref _evaluations);
-            }
+            if (item.TryStart()) item.Run();
         }
     }
 
     private void Release() => Interlocked.Decrement(ref _pending);
+
+    // Linux schedules threads as tasks with a nice value each: at nice 10 a hashing thread gets about a tenth of a core
+    // that a session thread also wants, so a flood of AUTH attempts slows AUTH, not mail. .NET ignores Thread.Priority
+    // on Linux, hence setpriority on this thread's own id (raising one's own nice value needs no privilege).
+    private static void LowerPriority()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            _ = setpriority(PrioProcess, gettid(), HashingNice);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // An old C library without gettid: the threads run at normal priority, still bounded in number.
+        }
+    }
+
+    private const int PrioProcess = 0, HashingNice = 10;
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern int gettid();
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern int setpriority(int which, int who, int priority);
 
     private abstract class WorkItem(PasswordHashPool pool)
     {
@@ -151,18 +173,18 @@ public sealed class PasswordHashPool : IDisposable
         public void Run()
         {
             Registration.Dispose();
-            try
-            {
-                Execute();
-            }
-            finally
-            {
-                Volatile.Write(ref _state, Done);
-                pool.Release();
-            }
+            Execute();
+            Volatile.Write(ref _state, Done);
+            // Counted and released before the caller hears: whoever awaits the result sees the slot free again.
+            Interlocked.Increment(ref pool._evaluations);
+            pool.Release();
+            Complete();
         }
 
+        // Runs the work and keeps its outcome; never throws.
         protected abstract void Execute();
+
+        protected abstract void Complete();
 
         protected abstract void SetCanceled(CancellationToken token);
     }
@@ -174,16 +196,25 @@ public sealed class PasswordHashPool : IDisposable
 
         public Task<T> Task => _completion.Task;
 
+        private T? _result;
+        private Exception? _exception;
+
         protected override void Execute()
         {
             try
             {
-                _completion.TrySetResult(work());
+                _result = work();
             }
             catch (Exception ex)
             {
-                _completion.TrySetException(ex);
+                _exception = ex;
             }
+        }
+
+        protected override void Complete()
+        {
+            if (_exception is not null) _completion.TrySetException(_exception);
+            else _completion.TrySetResult(_result!);
         }
 
         protected override void SetCanceled(CancellationToken token) => _completion.TrySetCanceled(token);

@@ -21,6 +21,17 @@ public sealed class PasswordHashPoolTests
     }
 
     [Fact]
+    public async Task On_Linux_the_hashing_threads_run_below_the_session_threads()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "per-thread nice values are Linux");
+        using var pool = new PasswordHashPool(workers: 1, queueLimit: 0);
+        pool.TryRun(() => File.ReadAllText("/proc/thread-self/stat"), Ct, out var stat);
+        // Fields after the command name's closing parenthesis: state is field 3, nice field 19.
+        var fields = (await stat!)[((await stat!).LastIndexOf(')') + 2)..].Split(' ');
+        Assert.Equal("10", fields[19 - 3]);
+    }
+
+    [Fact]
     public async Task Past_the_workers_and_the_queue_limit_work_is_refused_at_once()
     {
         using var pool = new PasswordHashPool(workers: 2, queueLimit: 3);
