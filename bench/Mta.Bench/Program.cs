@@ -5,6 +5,8 @@ using Mta.Bench;
 
 // A separate mode: no SMTP at all, DKIM signatures per second on one thread.
 if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
+// Another: parallel AUTH attempts from several addresses and a legitimate client's latency meanwhile.
+if (args.Length > 0 && args[0] == "auth-flood") return await AuthFlood.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;
