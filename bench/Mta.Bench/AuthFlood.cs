@@ -26,7 +26,7 @@ internal static class AuthFlood
           --timeout S          bound on the whole run
 
         Prints: flood: N attempts from A addresses answered in T s: 535 xN, 454 xN, ...
-                legit: N transactions during the flood: min X ms, median Y ms, max Z ms
+                legit: N transactions during the flood: min X ms, median Y ms, p99 P ms, max Z ms
         """;
 
     public static async Task<int> Run(string[] args)
@@ -95,7 +95,8 @@ internal static class AuthFlood
                 $"flood: {attempts} attempts from {addresses} addresses answered in {floodSeconds:F2} s: {string.Join(", ", byCode)}"));
             latencies.Sort();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"legit: {latencies.Count} transactions during the flood: min {latencies[0]:F1} ms, median {latencies[latencies.Count / 2]:F1} ms, max {latencies[^1]:F1} ms"));
+                $"legit: {latencies.Count} transactions during the flood: min {latencies[0]:F1} ms, median {latencies[latencies.Count / 2]:F1} ms, " +
+                $"p99 {latencies[(int)Math.Min(latencies.Count - 1, Math.Ceiling(latencies.Count * 0.99) - 1)]:F1} ms, max {latencies[^1]:F1} ms"));
             return 0;
         }
         catch (OperationCanceledException)
