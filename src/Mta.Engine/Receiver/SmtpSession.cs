@@ -262,7 +262,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             copy = copy[..length];
             line.CopyTo(copy);
             parsed = SmtpCommandParser.Parse(copy, options);
-            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+            // Cleared: an AUTH line carries a credential, and the pool is shared.
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented, clearArray: true);
         }
         if (!parsed.IsSuccess)
         {
