@@ -202,4 +202,30 @@ public sealed class AuthTests
         Assert.Equal(334, (await smtp.CommandAsync("AUTH PLAIN")).Code);
         Assert.Equal(235, (await smtp.CommandAsync(Plain("carol", longPassword))).Code);
     }
+
+    [Fact]
+    public async Task An_exchange_in_progress_holds_a_failure_slot_and_a_cancel_or_a_success_gives_it_back()
+    {
+        await using var server = await StartAsync(o =>
+        {
+            o.Listeners[0].AllowPlaintextAuth = true;
+            o.Auth.MaxFailuresPerIp = 1;
+            o.Auth.MaxDelay = TimeSpan.Zero;
+        });
+        await using var first = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await using var second = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await first.CommandAsync("EHLO one.test");
+        await second.CommandAsync("EHLO two.test");
+
+        // The first exchange waits for its user name: it holds the address's only slot.
+        Assert.Equal(334, (await first.CommandAsync("AUTH LOGIN")).Code);
+        var refused = await second.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"));
+        Assert.Equal(454, refused.Code);
+        Assert.StartsWith("4.7.0", refused.Lines[0]);
+
+        // Cancelled: not a failure, and the slot is free again.
+        Assert.Equal(501, (await first.CommandAsync("*")).Code);
+        Assert.Equal(235, (await second.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"))).Code);
+        Assert.Equal(235, (await first.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"))).Code);
+    }
 }
