@@ -7,6 +7,8 @@ using Mta.Bench;
 if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
 // The slow-client attack (issue 11): drip-fed connections and a timed legitimate client.
 if (args.Length > 0 && args[0] == "slow-clients") return await SlowClients.RunAsync(args[1..]);
+// Another: parallel AUTH attempts from several addresses and a legitimate client's latency meanwhile.
+if (args.Length > 0 && args[0] == "auth-flood") return await AuthFlood.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;

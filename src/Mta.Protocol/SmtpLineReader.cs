@@ -57,6 +57,34 @@ public static class SmtpLineReader
         return LineStatus.Complete;
     }
 
+    /// <summary>
+    /// Finds the next command line: at most <see cref="SmtpLimits.MaxCommandLine"/> octets, or
+    /// <see cref="SmtpLimits.MaxAuthLine"/> for a line that starts with <c>AUTH</c> and a blank (any case), whose initial
+    /// response may be long (RFC 4954 section 4). The 512-octet window is searched first, so an ordinary command costs
+    /// no more than before and only an AUTH line is ever buffered past it.
+    /// </summary>
+    /// <param name="buffer">Received, not yet consumed bytes.</param>
+    /// <param name="line">As <see cref="TryReadLine"/>.</param>
+    /// <param name="consumed">As <see cref="TryReadLine"/>.</param>
+    /// <param name="limit">The limit applied (for the 500 5.5.6 text on <see cref="LineStatus.TooLong"/>).</param>
+    public static LineStatus TryReadCommandLine(in ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line, out SequencePosition consumed, out int limit)
+    {
+        limit = SmtpLimits.MaxCommandLine;
+        var status = TryReadLine(buffer, limit, out line, out consumed);
+        if (status != LineStatus.TooLong || !StartsWithAuth(buffer)) return status;
+        limit = SmtpLimits.MaxAuthLine;
+        return TryReadLine(buffer, limit, out line, out consumed);
+    }
+
+    // "AUTH" then SP or HTAB, case-insensitively, at the very start (the parser splits the verb on either blank).
+    private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.Length < 5) return false;
+        Span<byte> head = stackalloc byte[5];
+        buffer.Slice(0, 5).CopyTo(head);
+        return System.Text.Ascii.EqualsIgnoreCase(head[..4], "AUTH"u8) && head[4] is (byte)' ' or (byte)'\t';
+    }
+
     /// <summary>Discards the rest of an over-long line.</summary>
     /// <param name="buffer">Received bytes.</param>
     /// <param name="consumed">After the LF when found, else <c>buffer.End</c> (discard everything and keep skipping).</param>

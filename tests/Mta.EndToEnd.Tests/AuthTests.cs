@@ -164,4 +164,68 @@ public sealed class AuthTests
         Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<alice@example.test>")).Code);
         Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<friend@elsewhere.test>")).Code);
     }
+
+    [Fact]
+    public async Task An_AUTH_line_of_10000_octets_is_accepted_and_one_of_13000_refused_with_the_session_going_on()
+    {
+        await using var server = await StartAsync(o => o.Listeners[0].AllowPlaintextAuth = true);
+        // A long password (a generated secret, or a token): the initial response makes a line of about 10000 octets.
+        var longPassword = new string('p', 7_400);
+        server.Services.GetRequiredService<UserStore>().Add("carol", longPassword, []);
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await smtp.CommandAsync("EHLO client.test");
+
+        var tooLong = "AUTH PLAIN " + Plain("carol", new string('q', 9_700));
+        Assert.InRange(tooLong.Length + 2, 12_900, 13_100);
+        var refused = await smtp.CommandAsync(tooLong);
+        Assert.Equal(500, refused.Code);
+        Assert.Equal("5.5.6 Line too long (at most 12288 octets including CRLF)", refused.Lines[0]);
+        Assert.Equal(250, (await smtp.CommandAsync("NOOP")).Code);
+        // Other commands keep the 512-octet limit of RFC 5321.
+        Assert.Equal(500, (await smtp.CommandAsync("NOOP " + new string('x', 600))).Code);
+
+        var line = "AUTH PLAIN " + Plain("carol", longPassword);
+        Assert.InRange(line.Length + 2, 9_800, 10_100);
+        Assert.Equal(235, (await smtp.CommandAsync(line)).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<carol@example.test>")).Code);
+        Assert.Equal(250, (await smtp.CommandAsync("RCPT TO:<x@elsewhere.test>")).Code);
+    }
+
+    [Fact]
+    public async Task A_long_SASL_response_line_is_accepted_up_to_12288_octets()
+    {
+        await using var server = await StartAsync(o => o.Listeners[0].AllowPlaintextAuth = true);
+        var longPassword = new string('p', 7_400);
+        server.Services.GetRequiredService<UserStore>().Add("carol", longPassword, []);
+        await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await smtp.CommandAsync("EHLO client.test");
+        Assert.Equal(334, (await smtp.CommandAsync("AUTH PLAIN")).Code);
+        Assert.Equal(235, (await smtp.CommandAsync(Plain("carol", longPassword))).Code);
+    }
+
+    [Fact]
+    public async Task An_exchange_in_progress_holds_a_failure_slot_and_a_cancel_or_a_success_gives_it_back()
+    {
+        await using var server = await StartAsync(o =>
+        {
+            o.Listeners[0].AllowPlaintextAuth = true;
+            o.Auth.MaxFailuresPerIp = 1;
+            o.Auth.MaxDelay = TimeSpan.Zero;
+        });
+        await using var first = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await using var second = await RawSmtpClient.ConnectAsync(server.EndPoint);
+        await first.CommandAsync("EHLO one.test");
+        await second.CommandAsync("EHLO two.test");
+
+        // The first exchange waits for its user name: it holds the address's only slot.
+        Assert.Equal(334, (await first.CommandAsync("AUTH LOGIN")).Code);
+        var refused = await second.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"));
+        Assert.Equal(454, refused.Code);
+        Assert.StartsWith("4.7.0", refused.Lines[0]);
+
+        // Cancelled: not a failure, and the slot is free again.
+        Assert.Equal(501, (await first.CommandAsync("*")).Code);
+        Assert.Equal(235, (await second.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"))).Code);
+        Assert.Equal(235, (await first.CommandAsync("AUTH PLAIN " + Plain("alice", "correct horse"))).Code);
+    }
 }

@@ -99,4 +99,68 @@ public class SmtpLineReaderTests
             Assert.Equal(["EHLO client.example", "MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>", "DATA"], lines);
         }
     }
+
+    // A command line of exactly `octets` octets including CRLF, in chunks of 1000 like a socket delivers them.
+    private static ReadOnlySequence<byte> CommandLine(string start, int octets, bool complete = true)
+    {
+        var text = start + new string('A', octets - start.Length - 2) + (complete ? "\r\n" : "");
+        return Sequence(text.Chunk(1000).Select(c => new string(c)).ToArray());
+    }
+
+    [Theory]
+    [InlineData("AUTH PLAIN ")]
+    [InlineData("auth plain ")]
+    [InlineData("Auth\tLOGIN ")]
+    public void An_AUTH_line_may_take_12288_octets(string start)
+    {
+        var buffer = CommandLine(start, SmtpLimits.MaxAuthLine);
+        Assert.Equal(LineStatus.Complete, SmtpLineReader.TryReadCommandLine(buffer, out var line, out var consumed, out var limit));
+        Assert.Equal(SmtpLimits.MaxAuthLine, limit);
+        Assert.Equal(SmtpLimits.MaxAuthLine - 2, line.Length);
+        Assert.Equal(buffer.End, consumed);
+    }
+
+    [Fact]
+    public void An_AUTH_line_past_12288_octets_is_too_long_and_can_be_skipped()
+    {
+        var buffer = CommandLine("AUTH PLAIN ", SmtpLimits.MaxAuthLine + 1);
+        Assert.Equal(LineStatus.TooLong, SmtpLineReader.TryReadCommandLine(buffer, out _, out var consumed, out var limit));
+        Assert.Equal(SmtpLimits.MaxAuthLine, limit);
+        Assert.Equal(buffer.Start, consumed);
+        Assert.True(SmtpLineReader.TrySkipToEndOfLine(Sequence(buffer.ToArray().Concat("NOOP\r\n"u8.ToArray()).ToArray()), out _));
+    }
+
+    [Fact]
+    public void An_unfinished_AUTH_line_waits_for_more_up_to_12288_octets()
+    {
+        Assert.Equal(LineStatus.Incomplete, SmtpLineReader.TryReadCommandLine(CommandLine("AUTH PLAIN ", 10_002, complete: false), out _, out var consumed, out _));
+        Assert.Equal(LineStatus.TooLong, SmtpLineReader.TryReadCommandLine(CommandLine("AUTH PLAIN ", 12_290, complete: false), out _, out _, out _));
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<")]
+    [InlineData("AUTHX ")]
+    [InlineData("AUTH")]
+    [InlineData(" AUTH PLAIN ")]
+    [InlineData("NOOP AUTH ")]
+    public void Every_other_line_keeps_512_octets(string start)
+    {
+        var ok = CommandLine(start, SmtpLimits.MaxCommandLine);
+        Assert.Equal(LineStatus.Complete, SmtpLineReader.TryReadCommandLine(ok, out var line, out _, out var limit));
+        Assert.Equal(SmtpLimits.MaxCommandLine, limit);
+        Assert.Equal(SmtpLimits.MaxCommandLine - 2, line.Length);
+        var tooLong = CommandLine(start, SmtpLimits.MaxCommandLine + 1);
+        Assert.Equal(LineStatus.TooLong, SmtpLineReader.TryReadCommandLine(tooLong, out _, out _, out limit));
+        Assert.Equal(SmtpLimits.MaxCommandLine, limit);
+    }
+
+    [Fact]
+    public void Short_lines_are_read_one_after_another_whatever_the_verb()
+    {
+        var buffer = Sequence("AU", "TH PLAIN AGFsaWNl\r\nNOOP\r\n");
+        Assert.Equal(LineStatus.Complete, SmtpLineReader.TryReadCommandLine(buffer, out var line, out var consumed, out _));
+        Assert.Equal("AUTH PLAIN AGFsaWNl", Text(line));
+        Assert.Equal(LineStatus.Complete, SmtpLineReader.TryReadCommandLine(buffer.Slice(consumed), out line, out _, out _));
+        Assert.Equal("NOOP", Text(line));
+    }
 }

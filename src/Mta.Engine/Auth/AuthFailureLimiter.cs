@@ -1,4 +1,5 @@
 // Brakes on password guessing per client IP: a doubling delay before each 535, and a block after too many failures.
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Mta.Engine.Configuration;
 
@@ -6,9 +7,12 @@ namespace Mta.Engine.Auth;
 
 /// <summary>
 /// Counts failed AUTH attempts per client address (IPv4 address, or IPv6 /64, since one host owns a whole /64).
-/// The session asks <see cref="IsBlocked"/> before an AUTH exchange (454 4.7.0 when true), waits
-/// <see cref="DelayFor"/> before answering a failure, then calls <see cref="RecordFailure"/> (and closes with
-/// 421 4.7.0 when the address is now blocked), or <see cref="RecordSuccess"/> after 235.
+/// The session reserves a failure slot with <see cref="TryBeginAttempt"/> before it checks credentials (454 4.7.0 when
+/// none is left): attempts in progress count against <c>Auth:MaxFailuresPerIp</c> as if they had failed, so parallel
+/// connections cannot all be evaluated between one check and one record. The attempt then ends as
+/// <see cref="AuthAttempt.Fail"/> (after <see cref="DelayFor"/>; the session closes with 421 4.7.0 when the address
+/// is now blocked), <see cref="AuthAttempt.Succeed"/> after 235, or is released by disposing it (cancelled, or the
+/// client left).
 /// </summary>
 public sealed class AuthFailureLimiter
 {
@@ -49,26 +53,77 @@ public sealed class AuthFailureLimiter
         }
     }
 
-    /// <summary>Counts one failed attempt (bad credentials or a malformed response) against the address.</summary>
+    /// <summary>
+    /// Reserves a failure slot for an attempt about to be evaluated, atomically with the check: false (nothing reserved)
+    /// when the failures within the window plus the attempts in progress already reach <c>Auth:MaxFailuresPerIp</c>.
+    /// </summary>
+    public bool TryBeginAttempt(IPAddress address, [NotNullWhen(true)] out AuthAttempt? attempt)
+    {
+        var now = _time.GetUtcNow();
+        var key = Key(address);
+        lock (_lock)
+        {
+            var entry = GetOrAdd(key, now);
+            Expire(entry, now);
+            if (entry.Failures.Count + entry.InProgress >= _maxFailures)
+            {
+                attempt = null;
+                return false;
+            }
+            entry.InProgress++;
+        }
+        attempt = new AuthAttempt(this, key);
+        return true;
+    }
+
+    /// <summary>Attempts reserved and not yet ended, for <paramref name="address"/> (for tests and metrics).</summary>
+    internal int InProgress(IPAddress address)
+    {
+        lock (_lock) return _entries.TryGetValue(Key(address), out var entry) ? entry.InProgress : 0;
+    }
+
+    /// <summary>Counts one failed attempt (bad credentials or a malformed response) against the address, without a
+    /// reservation (an attempt that began with <see cref="TryBeginAttempt"/> ends with <see cref="AuthAttempt.Fail"/>).</summary>
     public void RecordFailure(IPAddress address)
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock) AddFailure(GetOrAdd(Key(address), now), now);
+    }
+
+    // Called by AuthAttempt: the reservation becomes a recorded failure, or is given back.
+    private void End(IPAddress key, bool failed, bool succeeded)
     {
         var now = _time.GetUtcNow();
         lock (_lock)
         {
-            var key = Key(address);
-            if (!TryGetLive(key, out var entry))
-            {
-                if (_entries.Count >= SweepThreshold) Sweep(now);
-                entry = new Entry();
-                _entries[key] = entry;
-            }
-            Expire(entry, now);
-            entry.Failures.Enqueue(now);
-            // Only the newest failures matter for the block; older ones would expire first anyway.
-            while (entry.Failures.Count > _maxFailures) entry.Failures.Dequeue();
-            entry.Consecutive++;
-            entry.LastFailure = now;
+            // The entry cannot have been dropped: one with attempts in progress is always live.
+            if (!_entries.TryGetValue(key, out var entry)) return;
+            entry.InProgress--;
+            if (failed) AddFailure(entry, now);
+            else if (succeeded) entry.Consecutive = 0;
+            if (entry.InProgress == 0 && entry.Failures.Count == 0 && entry.Consecutive == 0) _entries.Remove(key);
         }
+    }
+
+    // Called under the lock.
+    private Entry GetOrAdd(IPAddress key, DateTimeOffset now)
+    {
+        if (TryGetLive(key, out var entry)) return entry;
+        if (_entries.Count >= SweepThreshold) Sweep(now);
+        entry = new Entry();
+        _entries[key] = entry;
+        return entry;
+    }
+
+    // Called under the lock.
+    private void AddFailure(Entry entry, DateTimeOffset now)
+    {
+        Expire(entry, now);
+        entry.Failures.Enqueue(now);
+        // Only the newest failures matter for the block; older ones would expire first anyway.
+        while (entry.Failures.Count > _maxFailures) entry.Failures.Dequeue();
+        entry.Consecutive++;
+        entry.LastFailure = now;
     }
 
     /// <summary>
@@ -83,8 +138,9 @@ public sealed class AuthFailureLimiter
         }
     }
 
-    /// <summary>True when the address has <c>Auth:MaxFailuresPerIp</c> failures within <c>Auth:FailureWindow</c>:
-    /// AUTH then answers 454 4.7.0 without checking credentials.</summary>
+    /// <summary>True when the address has <c>Auth:MaxFailuresPerIp</c> recorded failures within <c>Auth:FailureWindow</c>:
+    /// AUTH then answers 454 4.7.0 without checking credentials, and a session that just failed is closed. Attempts in
+    /// progress do not count here (they do in <see cref="TryBeginAttempt"/>).</summary>
     public bool IsBlocked(IPAddress address)
     {
         lock (_lock)
@@ -95,11 +151,11 @@ public sealed class AuthFailureLimiter
         }
     }
 
-    // Called under the lock; drops an entry whose newest failure is older than the window.
+    // Called under the lock; drops an entry whose newest failure is older than the window and that has no attempt in progress.
     private bool TryGetLive(IPAddress key, out Entry entry)
     {
         if (!_entries.TryGetValue(key, out entry!)) return false;
-        if (_time.GetUtcNow() - entry.LastFailure < _window) return true;
+        if (entry.InProgress > 0 || _time.GetUtcNow() - entry.LastFailure < _window) return true;
         _entries.Remove(key);
         return false;
     }
@@ -112,7 +168,7 @@ public sealed class AuthFailureLimiter
     private void Sweep(DateTimeOffset now)
     {
         foreach (var (key, entry) in _entries)
-            if (now - entry.LastFailure >= _window) _entries.Remove(key);
+            if (entry.InProgress == 0 && now - entry.LastFailure >= _window) _entries.Remove(key);
     }
 
     // IPv4-mapped IPv6 counts as the IPv4 address; other IPv6 addresses count per /64.
@@ -126,10 +182,34 @@ public sealed class AuthFailureLimiter
         return new IPAddress(bytes);
     }
 
+    /// <summary>One reserved attempt: ends exactly once, as a failure, a success, or (disposed first) a release.</summary>
+    public sealed class AuthAttempt : IDisposable
+    {
+        private readonly AuthFailureLimiter _limiter;
+        private readonly IPAddress _key;
+        private int _ended;
+
+        internal AuthAttempt(AuthFailureLimiter limiter, IPAddress key)
+        {
+            _limiter = limiter;
+            _key = key;
+        }
+
+        /// <summary>The attempt failed: the reservation becomes a recorded failure.</summary>
+        public void Fail() { if (Interlocked.Exchange(ref _ended, 1) == 0) _limiter.End(_key, failed: true, succeeded: false); }
+
+        /// <summary>The attempt succeeded: the reservation is released and the delay reset (earlier failures still count).</summary>
+        public void Succeed() { if (Interlocked.Exchange(ref _ended, 1) == 0) _limiter.End(_key, failed: false, succeeded: true); }
+
+        /// <summary>Releases the reservation unless the attempt already ended (a cancelled exchange, a client that left).</summary>
+        public void Dispose() { if (Interlocked.Exchange(ref _ended, 1) == 0) _limiter.End(_key, failed: false, succeeded: false); }
+    }
+
     private sealed class Entry
     {
         public Queue<DateTimeOffset> Failures { get; } = new();
         public int Consecutive { get; set; }
+        public int InProgress { get; set; }
         public DateTimeOffset LastFailure { get; set; }
     }
 }

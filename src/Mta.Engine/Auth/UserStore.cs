@@ -12,6 +12,17 @@ namespace Mta.Engine.Auth;
 /// <param name="Addresses">The envelope senders the user may use, as written in the file (empty: the defaults).</param>
 public sealed record UserEntry(string Name, IReadOnlyList<string> Addresses);
 
+/// <summary>The answer of <see cref="UserStore.CheckAsync"/>.</summary>
+public enum PasswordCheck
+{
+    /// <summary>The user exists and the password matches.</summary>
+    Match,
+    /// <summary>Unknown user or wrong password (the two cost the same and are not told apart).</summary>
+    Mismatch,
+    /// <summary>Not checked: the hashing pool is full (answer 454 4.7.0, a temporary failure).</summary>
+    Busy,
+}
+
 /// <summary>
 /// The operator-managed users file (<c>Auth:UsersFile</c>, default <c>DATA/users.db</c>). Line format:
 /// <c>user:$pbkdf2-sha256$ITERATIONS$SALT$HASH[:addr1,addr2]</c>; blank lines and lines starting with <c>#</c> are
@@ -26,13 +37,19 @@ public sealed partial class UserStore
     private readonly int _iterations;
     private readonly IReadOnlyList<string> _localDomains;
     private readonly ILogger _logger;
+    private readonly PasswordHashPool _pool;
     private readonly Lock _reloadLock = new();
     private volatile Snapshot _snapshot = Snapshot.Empty;
     private long _dummyVerifications;
 
     /// <summary>Creates the store and reads the file once.</summary>
-    public UserStore(MtaOptions options, ILogger<UserStore>? logger = null)
+    /// <param name="options">The configuration.</param>
+    /// <param name="logger">The log; none when null.</param>
+    /// <param name="pool">Where password checks run; when null, a pool of its own sized by <c>Auth:HashWorkers</c> and
+    /// <c>Auth:HashQueueLimit</c> (its threads start with the first check).</param>
+    public UserStore(MtaOptions options, ILogger<UserStore>? logger = null, PasswordHashPool? pool = null)
     {
+        _pool = pool ?? new PasswordHashPool(options.Auth.EffectiveHashWorkers, options.Auth.HashQueueLimit);
         FilePath = ResolvePath(options);
         _iterations = options.Auth.HashIterations;
         _localDomains = options.LocalDomains.Count > 0 ? [.. options.LocalDomains] : ["localhost"];
@@ -51,23 +68,35 @@ public sealed partial class UserStore
     public static string ResolvePath(MtaOptions options) =>
         Path.GetFullPath(Path.Combine(Path.GetFullPath(options.DataDirectory), options.Auth.UsersFile));
 
+    /// <summary>Password hashes computed for checks, real or dummy (the figure the AUTH flood test and bench read).</summary>
+    public long Evaluations => _pool.Evaluations;
+
     /// <summary>
-    /// Checks a user name and password. The PBKDF2 work runs on the thread pool; an unknown user (or one whose line
-    /// is malformed) runs the same work against a dummy hash and fails. Never logs the password.
+    /// Checks a user name and password. The PBKDF2 work runs on the <see cref="PasswordHashPool"/>'s own threads, never
+    /// on the thread pool; when that pool is full the answer is <see cref="PasswordCheck.Busy"/> at once. An unknown user
+    /// (or one whose line is malformed) runs the same work against a dummy hash and fails. Never logs the password.
     /// </summary>
-    public async ValueTask<bool> VerifyAsync(string user, string password, CancellationToken cancellationToken)
+    /// <exception cref="OperationCanceledException">Cancelled while the check waited for a worker.</exception>
+    public async ValueTask<PasswordCheck> CheckAsync(string user, string password, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(user);
         ArgumentNullException.ThrowIfNull(password);
         var account = Find(user);
-        return await Task.Run(() =>
+        var admission = _pool.TryRun(() =>
         {
             if (account?.Hash is { } hash) return hash.Verify(password);
             Interlocked.Increment(ref _dummyVerifications);
             _dummy.Verify(password);
             return false;
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken, out var check);
+        if (admission == PasswordHashAdmission.Full) return PasswordCheck.Busy;
+        return await check!.ConfigureAwait(false) ? PasswordCheck.Match : PasswordCheck.Mismatch;
     }
+
+    /// <summary>True when <see cref="CheckAsync"/> finds a match; false for a mismatch and also when the pool is full
+    /// (for tools and tests; a server session uses <see cref="CheckAsync"/> and answers 454 when busy).</summary>
+    public async ValueTask<bool> VerifyAsync(string user, string password, CancellationToken cancellationToken) =>
+        await CheckAsync(user, password, cancellationToken).ConfigureAwait(false) == PasswordCheck.Match;
 
     /// <summary>True when the file has an entry for <paramref name="user"/> (matched case-insensitively).</summary>
     public bool Exists(string user) => Find(user) is not null;

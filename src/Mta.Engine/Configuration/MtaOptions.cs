@@ -40,6 +40,9 @@ public sealed class MtaOptions
     /// <summary>Who may send XCLIENT (Postfix's extension) to speak for another client. Defaults to nobody, as
     /// <see cref="XClientOptions"/> documents.</summary>
     public XClientOptions XClient { get; set; } = new();
+    /// <summary>The control socket's limits: request size, timeouts, connection slots and those kept for root and the
+    /// server's own user. Defaults as <see cref="Mta.Engine.Control.ControlServerOptions"/> documents.</summary>
+    public Mta.Engine.Control.ControlServerOptions Control { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the working directory.
     /// Defaults to <c>plugins</c>.</summary>
@@ -443,6 +446,15 @@ public sealed class AuthOptions
     /// <summary>Cap of the delay before a 535 reply, which doubles per consecutive failure (0 s, 1 s, 2 s, 4 s, ...).
     /// Defaults to 8 s.</summary>
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(8);
+    /// <summary>Threads that compute password hashes (PBKDF2) for AUTH, apart from the thread pool that serves sessions,
+    /// so a flood of attempts costs at most this many cores. Defaults to 0: the number of cores.</summary>
+    public int HashWorkers { get; set; }
+    /// <summary>Password checks that may wait for a hashing thread; past it AUTH answers 454 4.7.0 at once rather than
+    /// queueing without bound. Defaults to 32 (at 600000 iterations, a few seconds of work per core).</summary>
+    public int HashQueueLimit { get; set; } = 32;
+
+    /// <summary><see cref="HashWorkers"/>, with 0 resolved to the number of cores.</summary>
+    internal int EffectiveHashWorkers => HashWorkers > 0 ? HashWorkers : Environment.ProcessorCount;
 }
 
 /// <summary>One plugin's entry under <c>Plugins:NAME</c>.</summary>

@@ -102,6 +102,8 @@ public static class MtaOptionsValidator
         Check(o.Auth.MaxFailuresPerIp >= 1, "Auth:MaxFailuresPerIp", "must be at least 1");
         Check(o.Auth.FailureWindow >= TimeSpan.FromSeconds(1) && o.Auth.FailureWindow <= TimeSpan.FromDays(30), "Auth:FailureWindow", "must be between 1 second and 30 days");
         Check(o.Auth.MaxDelay >= TimeSpan.Zero && o.Auth.MaxDelay <= TimeSpan.FromMinutes(5), "Auth:MaxDelay", "must be between 0 and 5 minutes");
+        Check(o.Auth.HashWorkers is >= 0 and <= 256, "Auth:HashWorkers", "must be between 0 (the number of cores) and 256");
+        Check(o.Auth.HashQueueLimit is >= 0 and <= 10_000, "Auth:HashQueueLimit", "must be between 0 and 10000");
         foreach (var (name, plugin) in o.Plugins)
             Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
@@ -110,6 +112,7 @@ public static class MtaOptionsValidator
             Check(IPNetwork.TryParse(o.XClient.Networks[i], out _), $"XClient:Networks:{i}", $"'{o.XClient.Networks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         TerminalOptionsValidator.Validate(o, errors);
         TurnOptionsValidator.Validate(o, errors);
+        ControlOptionsValidator.Validate(o, errors);
         return errors;
     }
 

@@ -8,32 +8,14 @@ using Mta.Engine.Configuration;
 
 namespace Mta.Engine.Control;
 
-/// <summary>Limits of the control socket; the defaults suit an operator's CLI and a handful of terminal clients.</summary>
-public sealed class ControlServerOptions
-{
-    /// <summary>Longest request line in bytes, without its newline; longer lines are answered <c>too_long</c> and skipped.</summary>
-    public int MaxRequestLineBytes { get; set; } = 64 * 1024;
-
-    /// <summary>How long a connection may wait between requests before the server closes it (not while a command runs).</summary>
-    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How long one response line may wait for the client to read, before the connection is dropped.</summary>
-    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Control connections served at once; one more is answered <c>busy</c> and closed.</summary>
-    public int MaxConnections { get; set; } = 32;
-
-    /// <summary>Connections at once from one uid other than the server's own and root (a user's <c>mta terminal</c>
-    /// windows), so that no local user can take every connection; one more is answered <c>busy</c>.</summary>
-    public int MaxConnectionsPerUser { get; set; } = 8;
-}
-
 /// <summary>
 /// Listens on <see cref="MtaPaths.ControlSocketPath"/> and runs <see cref="IControlCommandHandler"/>s. Binding happens in
 /// <see cref="StartAsync"/>, so a second server on the same data directory fails start-up with a <see cref="StartupException"/>.
 /// On Linux the socket is mode 0666 (any local user may run <c>mta terminal</c>) and access is decided per command from the
 /// peer's kernel credentials: a command that is not <see cref="IControlCommandHandler.AnyUser"/> serves only the server's
-/// own uid and root. Elsewhere, without peer credentials, the socket stays 0600.
+/// own uid and root. Elsewhere, without peer credentials, the socket stays 0600. Of the connection slots, some
+/// (<see cref="ControlServerOptions.ReservedConnections"/>) serve only root and the server's own uid, so that other local
+/// users cannot lock the operator out.
 /// </summary>
 public sealed partial class ControlServer : BackgroundService
 {
@@ -211,16 +193,23 @@ public sealed partial class ControlServer : BackgroundService
 
     private async Task ServeAsync(Socket socket, long id, CancellationToken stoppingToken)
     {
-        var active = Interlocked.Increment(ref _active);
+        var admitted = false;
         uint? counted = null;
         try
         {
             await using var connection = new ControlConnection(socket, id, _options, stoppingToken);
-            if (active > _options.MaxConnections)
+            // Decided on the kernel's credentials before the slot is taken, so the operator's reserve is never used up
+            // by others, and a refused connection never holds a slot while it is told so.
+            var privileged = IsPrivileged(connection.Peer);
+            admitted = TryTakeSlot(privileged, out var active);
+            if (!admitted)
             {
-                LogBusy(id, active - 1);
+                LogBusy(id, active, privileged);
                 connection.BeginResponse();
-                await connection.SendErrorAsync($"too many control connections (limit {_options.MaxConnections}); try again later",
+                await connection.SendErrorAsync(privileged
+                        ? $"too many control connections (limit {_options.MaxConnections}); try again later"
+                        : $"too many control connections (limit {_options.MaxConnections - _options.ReservedConnections} for other users; " +
+                          $"{_options.ReservedConnections} kept for root and the server's own user); try again later",
                     ControlErrorCodes.Busy, stoppingToken);
                 return;
             }
@@ -277,12 +266,28 @@ public sealed partial class ControlServer : BackgroundService
         }
         finally
         {
-            Interlocked.Decrement(ref _active);
+            if (admitted) Interlocked.Decrement(ref _active);
             if (counted is { } uid)
             {
                 // Entries at zero are removed so a machine's many one-off users leave nothing behind.
                 if (_perUser.AddOrUpdate(uid, 0, (_, n) => n - 1) <= 0) _perUser.TryRemove(new KeyValuePair<uint, int>(uid, 0));
             }
+        }
+    }
+
+    /// <summary>Takes a connection slot unless the limit for this kind of peer is reached: root and the server's own uid
+    /// may use all <see cref="ControlServerOptions.MaxConnections"/>, others all but the
+    /// <see cref="ControlServerOptions.ReservedConnections"/>.</summary>
+    /// <param name="privileged">The peer is root or the server's own user.</param>
+    /// <param name="active">Connections served when the decision was made.</param>
+    private bool TryTakeSlot(bool privileged, out int active)
+    {
+        var limit = privileged ? _options.MaxConnections : _options.MaxConnections - _options.ReservedConnections;
+        while (true)
+        {
+            active = Volatile.Read(ref _active);
+            if (active >= limit) return false;
+            if (Interlocked.CompareExchange(ref _active, active + 1, active) == active) return true;
         }
     }
 
@@ -386,8 +391,8 @@ public sealed partial class ControlServer : BackgroundService
     [LoggerMessage(EventId = 803, Level = LogLevel.Debug, Message = "control connection {Id} from pid {Pid} uid {Uid}")]
     private partial void LogConnected(long id, int? pid, uint? uid);
 
-    [LoggerMessage(EventId = 804, Level = LogLevel.Warning, Message = "control connection {Id} refused: {Active} connections already served")]
-    private partial void LogBusy(long id, int active);
+    [LoggerMessage(EventId = 804, Level = LogLevel.Warning, Message = "control connection {Id} refused: {Active} connections already served (privileged peer: {Privileged})")]
+    private partial void LogBusy(long id, int active, bool privileged);
 
     [LoggerMessage(EventId = 805, Level = LogLevel.Debug, Message = "control connection {Id}: {Command}")]
     private partial void LogCommand(long id, string command);

@@ -14,14 +14,19 @@ public static class ControlServiceCollectionExtensions
     /// commands are added with <c>services.AddSingleton&lt;IControlCommandHandler, MyHandler&gt;()</c>.
     /// </summary>
     /// <param name="services">The host's services.</param>
-    /// <param name="configure">Adjusts the limits (tests shorten timeouts); defaults otherwise.</param>
+    /// <param name="configure">Adjusts the limits (tests shorten timeouts); else <c>Control</c> of the registered
+    /// <see cref="Configuration.MtaOptions"/>, or the defaults.</param>
     public static IServiceCollection AddMtaControl(this IServiceCollection services, Action<ControlServerOptions>? configure = null)
     {
         // Twice would start the one server twice; the second start would find its own socket alive and fail.
         if (services.Any(d => d.ServiceType == typeof(ControlServer))) return services;
-        var options = new ControlServerOptions();
-        configure?.Invoke(options);
-        services.TryAddSingleton(options);
+        // The Control section of the configuration when the host has one; the defaults otherwise.
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetService<Configuration.MtaOptions>()?.Control ?? new ControlServerOptions();
+            configure?.Invoke(options);
+            return options;
+        });
         services.AddSingleton<IControlCommandHandler, QueueListCommand>();
         services.AddSingleton<IControlCommandHandler, QueueShowCommand>();
         services.AddSingleton<IControlCommandHandler, QueueFlushCommand>();

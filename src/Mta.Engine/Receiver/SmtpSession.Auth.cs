@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
+using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
 using Mta.Protocol;
 using Mta.Protocol.Sasl;
@@ -35,6 +36,20 @@ internal sealed partial class SmtpSession
     private async Task AuthenticateAsync(AuthCommand auth, CancellationToken aborted)
     {
         _pendingAuth = null;
+        // A failure slot is reserved before any response is read or any hash computed: parallel attempts from one
+        // address count while they run, so no more can be evaluated than Auth:MaxFailuresPerIp allows.
+        if (!_ctx.AuthFailures.TryBeginAttempt(RemoteEndPoint.Address, out var attempt))
+        {
+            LogAuthThrottled(SessionId, RemoteEndPoint.Address);
+            Reply(SaslReplies.TemporaryFailure);
+            return;
+        }
+        // Disposed unended (cancelled, deferred, busy, or the client left): the reservation is given back.
+        using (attempt) await ExchangeAsync(auth, attempt, aborted);
+    }
+
+    private async Task ExchangeAsync(AuthCommand auth, AuthFailureLimiter.AuthAttempt attempt, CancellationToken aborted)
+    {
         string? user, password, error;
         if (auth.Mechanism == Sasl.Plain)
         {
@@ -42,19 +57,19 @@ internal sealed partial class SmtpSession
             if (response is null)
             {
                 _writer.Write(SaslReplies.EmptyChallenge);
-                response = await ReadAuthLineAsync();
+                response = await ReadAuthLineAsync(attempt);
                 if (response is null) return;
             }
             if (Sasl.IsCancel(response)) { Reply(SaslReplies.Cancelled); return; }
             if (!SaslPlain.TryDecode(response == "=" ? "" : response, out var authzid, out user, out password, out error))
             {
-                await FailAsync(SaslReplies.Malformed(error ?? "Malformed PLAIN response"));
+                await FailAsync(attempt, SaslReplies.Malformed(error ?? "Malformed PLAIN response"));
                 return;
             }
             // Acting as another user is not supported: the authorization identity must be the user itself.
             if (authzid is not null && !string.Equals(authzid, user, StringComparison.OrdinalIgnoreCase))
             {
-                await FailAsync(SaslReplies.InvalidCredentials);
+                await FailAsync(attempt, SaslReplies.InvalidCredentials);
                 return;
             }
         }
@@ -64,22 +79,22 @@ internal sealed partial class SmtpSession
             if (userLine is null)
             {
                 Reply(SaslLogin.UsernameReply, countError: false);
-                userLine = await ReadAuthLineAsync();
+                userLine = await ReadAuthLineAsync(attempt);
                 if (userLine is null) return;
             }
             if (Sasl.IsCancel(userLine)) { Reply(SaslReplies.Cancelled); return; }
             if (!SaslLogin.TryDecodeUser(userLine, out user, out error))
             {
-                await FailAsync(SaslReplies.Malformed(error ?? "Malformed LOGIN response"));
+                await FailAsync(attempt, SaslReplies.Malformed(error ?? "Malformed LOGIN response"));
                 return;
             }
             Reply(SaslLogin.PasswordReply, countError: false);
-            var passwordLine = await ReadAuthLineAsync();
+            var passwordLine = await ReadAuthLineAsync(attempt);
             if (passwordLine is null) return;
             if (Sasl.IsCancel(passwordLine)) { Reply(SaslReplies.Cancelled); return; }
             if (!SaslLogin.TryDecodePassword(passwordLine, out password, out error))
             {
-                await FailAsync(SaslReplies.Malformed(error ?? "Malformed LOGIN response"));
+                await FailAsync(attempt, SaslReplies.Malformed(error ?? "Malformed LOGIN response"));
                 return;
             }
         }
@@ -87,32 +102,42 @@ internal sealed partial class SmtpSession
         var outcome = await Hooks.RunAsync(new AuthContext(this, auth.Mechanism, user!, password!), aborted);
         bool accepted;
         if (outcome.Result.Decision == HookDecision.Accept) accepted = true;
-        else if (outcome.IsContinue) accepted = await _ctx.UserStore.VerifyAsync(user!, password!, aborted);
+        else if (outcome.IsContinue)
+        {
+            var check = await _ctx.UserStore.CheckAsync(user!, password!, aborted);
+            if (check == PasswordCheck.Busy)
+            {
+                LogAuthBusy(SessionId, auth.Mechanism);
+                Reply(SaslReplies.TemporaryFailure);
+                return;
+            }
+            accepted = check == PasswordCheck.Match;
+        }
         else
         {
-            if (outcome.Result.Decision == HookDecision.Reject) await FailAsync(FromHook(outcome, null));
+            if (outcome.Result.Decision == HookDecision.Reject) await FailAsync(attempt, FromHook(outcome, null));
             else Reply(FromHook(outcome, null));
             return;
         }
         if (!accepted)
         {
             LogAuthFailed(SessionId, auth.Mechanism, user!);
-            await FailAsync(SaslReplies.InvalidCredentials);
+            await FailAsync(attempt, SaslReplies.InvalidCredentials);
             return;
         }
-        _ctx.AuthFailures.RecordSuccess(RemoteEndPoint.Address);
+        attempt.Succeed();
         _authenticatedUser = user;
         LogAuthenticated(SessionId, auth.Mechanism, user!);
         Reply(SaslReplies.Succeeded);
     }
 
     /// <summary>A failed attempt: a growing delay first (it slows guessing), then the reply, then maybe the door.</summary>
-    private async Task FailAsync(SmtpReply reply)
+    private async Task FailAsync(AuthFailureLimiter.AuthAttempt attempt, SmtpReply reply)
     {
         var address = RemoteEndPoint.Address;
         var delay = _ctx.AuthFailures.DelayFor(address);
         if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time);
-        _ctx.AuthFailures.RecordFailure(address);
+        attempt.Fail();
         Reply(reply);
         if (_ctx.AuthFailures.IsBlocked(address) && !_closing)
         {
@@ -123,7 +148,7 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>Reads one client response line of the exchange (bounded by the AUTH line limit); null when the client left.</summary>
-    private async Task<string?> ReadAuthLineAsync()
+    private async Task<string?> ReadAuthLineAsync(AuthFailureLimiter.AuthAttempt attempt)
     {
         await FlushAsync();
         while (true)
@@ -141,7 +166,7 @@ internal sealed partial class SmtpSession
             {
                 _reader.AdvanceTo(buffer.Start, buffer.End);
                 _skippingLongLine = true;
-                await FailAsync(SaslReplies.Malformed("Authentication response too long"));
+                await FailAsync(attempt, SaslReplies.Malformed("Authentication response too long"));
                 return null;
             }
             _reader.AdvanceTo(buffer.Start, buffer.End);
@@ -170,4 +195,10 @@ internal sealed partial class SmtpSession
 
     [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=failed")]
     private partial void LogAuthFailed(string sessionId, string mechanism, string user);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "session={SessionId} auth from {Address} refused: failures and attempts in progress reach Auth:MaxFailuresPerIp")]
+    private partial void LogAuthThrottled(string sessionId, System.Net.IPAddress address);
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} result=busy: the password hashing queue is full (Auth:HashQueueLimit)")]
+    private partial void LogAuthBusy(string sessionId, string mechanism);
 }

@@ -192,11 +192,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                     buffer = buffer.Slice(skipped);
                     if (_skippingLongLine) break;
                 }
-                var status = SmtpLineReader.TryReadLine(buffer, SmtpLimits.MaxCommandLine, out var line, out var consumed);
+                // AUTH lines may carry a long initial response (RFC 4954: 12288 octets); every other command 512.
+                var status = SmtpLineReader.TryReadCommandLine(buffer, out var line, out var consumed, out var lineLimit);
                 if (status == LineStatus.Incomplete) break;
                 if (status == LineStatus.TooLong)
                 {
-                    Reply(new SmtpReply(500, "5.5.6", $"Line too long (at most {SmtpLimits.MaxCommandLine} octets including CRLF)"));
+                    Reply(new SmtpReply(500, "5.5.6", $"Line too long (at most {lineLimit} octets including CRLF)"));
                     _skippingLongLine = true;
                     continue;
                 }
@@ -257,9 +258,15 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
         else
         {
-            Span<byte> copy = stackalloc byte[(int)line.Length];
+            // An AUTH line may be 12 KiB: too much for the stack, so long lines borrow from the pool.
+            var length = (int)line.Length;
+            var rented = length > SmtpLimits.MaxCommandLine ? ArrayPool<byte>.Shared.Rent(length) : null;
+            Span<byte> copy = rented is null ? stackalloc byte[SmtpLimits.MaxCommandLine] : rented;
+            copy = copy[..length];
             line.CopyTo(copy);
             parsed = SmtpCommandParser.Parse(copy, options);
+            // Cleared: an AUTH line carries a credential, and the pool is shared.
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented, clearArray: true);
         }
         if (!parsed.IsSuccess)
         {

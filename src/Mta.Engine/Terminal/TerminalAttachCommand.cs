@@ -52,8 +52,9 @@ public sealed partial class TerminalControlJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// <c>terminal.attach</c>: open to every local user (<see cref="AnyUser"/>), it decides itself who the peer may attach
-/// as. The peer's uid (from the kernel) maps to its login name, and a peer may attach as itself; root may attach as any
-/// user; anyone may attach as a user whose token (<c>Terminal:Tokens</c>) it presents. A token that is given is always
+/// as. The peer's uid (from the kernel) maps to its login name (the passwd database), and a peer may attach as exactly
+/// that name (compared case-sensitively, and only when it is a mailbox name as it stands: lower case); root may attach
+/// as any user; anyone may attach as a user whose token (<c>Terminal:Tokens</c>) it presents. A token that is given is always
 /// checked, whoever presents it. When <c>Mailboxes:Users</c> lists users, only those can be attached as.
 /// </summary>
 public sealed partial class TerminalAttachCommand : IControlCommandHandler
@@ -160,13 +161,26 @@ public sealed partial class TerminalAttachCommand : IControlCommandHandler
                 throw Forbidden(peer is null
                     ? "cannot tell who you are (no peer credentials on this system); give USER and --token"
                     : $"uid {peer.UserId} has no user name; give USER and --token");
-            return Mailbox(peerName);
+            return peer!.UserId == 0 ? Mailbox(peerName) : OwnMailbox(peerName);
         }
         if (peer is { UserId: 0 }) return Mailbox(requested);
-        if (peerName is not null && string.Equals(peerName, requested, StringComparison.OrdinalIgnoreCase)) return Mailbox(requested);
+        // By uid: the name must be the one the kernel's uid maps to, exactly. Mailbox names are case-folded, so a
+        // case-insensitive match would let the uid of "Bob" take the mailbox of another account, "bob".
+        if (peerName is not null && string.Equals(peerName, requested, StringComparison.Ordinal)) return OwnMailbox(peerName);
         throw Forbidden(peer is null
             ? $"cannot attach as {Printable(requested)}: this system gives no peer credentials; use --token"
             : $"{Printable(peerName ?? "uid " + peer.UserId)} may not attach as {Printable(requested)}: only root may attach as another user; or use --token");
+    }
+
+    // A peer's own login name as its mailbox: only when the name is already the mailbox name as it stands. "Bob" would
+    // fold to the mailbox "bob", which may belong to another uid: such a login attaches with a token, or root's help.
+    private string OwnMailbox(string loginName)
+    {
+        var mailbox = Mailbox(loginName);
+        if (!string.Equals(mailbox, loginName, StringComparison.Ordinal))
+            throw Forbidden($"the login name {Printable(loginName)} is not a mailbox name as it stands (mailbox names are lower case, " +
+                $"and {Printable(mailbox)} may be another account); use --token");
+        return mailbox;
     }
 
     // The user name as a mailbox user: a usable name, lower-cased, and a configured user when the list is closed.

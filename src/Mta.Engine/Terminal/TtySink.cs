@@ -91,7 +91,8 @@ public sealed partial class TtySink : ITerminalSink
         var checkPids = Directory.Exists("/proc/self");
         foreach (var entry in entries)
         {
-            if (entry.Type != Utmp.UserProcess || !string.Equals(entry.User, user, StringComparison.OrdinalIgnoreCase)) continue;
+            // Exactly the login name: "ALICE" is another account than the mailbox "alice", and must not read its messages.
+            if (entry.Type != Utmp.UserProcess || !string.Equals(entry.User, user, StringComparison.Ordinal)) continue;
             // A record whose login process is gone is stale (a crashed session): its tty may be someone else's now.
             if (checkPids && entry.ProcessId > 0 && !Directory.Exists("/proc/" + entry.ProcessId.ToString(CultureInfo.InvariantCulture))) continue;
             if (DevicePath(entry.Line) is { } path && !found.Contains(path)) found.Add(path);

@@ -22,9 +22,10 @@ public static class Sasl
     /// <summary>Longest base64 response accepted: an AUTH line less its CRLF (RFC 4954 section 4).</summary>
     public const int MaxResponseChars = SmtpLimits.MaxAuthLine - 2;
 
-    /// <summary>Longest decoded identity or password, octets. RFC 4616 requires at least 255; more is allowed
-    /// for long pass phrases, but a bound keeps the hash cost of a single attempt bounded too.</summary>
-    public const int MaxFieldOctets = 1024;
+    /// <summary>Longest decoded identity or password, octets. RFC 4616 requires at least 255; 8192 lets a pass phrase
+    /// or token fill most of a 12288-octet AUTH line (RFC 4954 section 4). The hash cost hardly grows with it: PBKDF2
+    /// hashes a key longer than a block once, before its iterations.</summary>
+    public const int MaxFieldOctets = 8192;
 
     /// <summary>True when <paramref name="line"/> (without CRLF) is the client cancelling the exchange;
     /// the server then answers <see cref="SaslReplies.Cancelled"/>.</summary>

@@ -41,6 +41,29 @@ public sealed class RawSmtpClient : IAsyncDisposable
         return client;
     }
 
+    /// <summary>Connects from <paramref name="localAddress"/> (e.g. 127.0.0.5: Linux routes all of 127/8 to lo), so that
+    /// one test plays several client addresses.</summary>
+    public static async Task<RawSmtpClient> ConnectFromAsync(IPAddress localAddress, IPEndPoint endPoint, bool readGreeting = true)
+    {
+        var tcp = new TcpClient(new IPEndPoint(localAddress, 0));
+        try
+        {
+            await tcp.ConnectAsync(endPoint);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+        var client = new RawSmtpClient(tcp);
+        if (readGreeting)
+        {
+            var greeting = await client.ReadReplyAsync();
+            if (greeting.Code != 220) throw new InvalidOperationException("greeting: " + greeting);
+        }
+        return client;
+    }
+
     /// <summary>Bytes received but not yet read as replies (after 220 to STARTTLS there must be none).</summary>
     public int BufferedBytes => _end - _start;
 

@@ -92,4 +92,78 @@ public sealed class AuthFailureLimiterTests
         Assert.False(limiter.IsBlocked(Client));
         Assert.Equal(0, limiter.TrackedCount);
     }
+
+    [Fact]
+    public async Task Parallel_attempts_from_one_address_reserve_no_more_slots_than_the_limit()
+    {
+        var limiter = Limiter(maxFailures: 10);
+        using var start = new Barrier(48);
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 48).Select(_ => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait(TestContext.Current.CancellationToken);
+            return limiter.TryBeginAttempt(Client, out var attempt) ? attempt : null;
+        }, TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
+        var begun = outcomes.Where(a => a is not null).ToList();
+        Assert.Equal(10, begun.Count);
+        Assert.Equal(10, limiter.InProgress(Client));
+        // In progress is not yet blocked (no 421 for anyone), but no further attempt begins.
+        Assert.False(limiter.IsBlocked(Client));
+        Assert.False(limiter.TryBeginAttempt(Client, out _));
+
+        foreach (var attempt in begun) attempt!.Fail();
+        Assert.Equal(0, limiter.InProgress(Client));
+        Assert.True(limiter.IsBlocked(Client));
+        Assert.False(limiter.TryBeginAttempt(Client, out _));
+    }
+
+    [Fact]
+    public void A_success_or_an_abort_gives_the_slot_back_and_a_failure_keeps_it()
+    {
+        var limiter = Limiter(maxFailures: 2);
+        Assert.True(limiter.TryBeginAttempt(Client, out var first));
+        Assert.True(limiter.TryBeginAttempt(Client, out var second));
+        Assert.False(limiter.TryBeginAttempt(Client, out _));
+
+        second.Succeed();
+        second.Fail(); // an attempt ends once: this is ignored
+        Assert.True(limiter.TryBeginAttempt(Client, out var third));
+        third.Dispose();
+        Assert.True(limiter.TryBeginAttempt(Client, out var fourth));
+        first.Fail();
+        first.Dispose();
+        Assert.False(limiter.TryBeginAttempt(Client, out _));
+        fourth.Fail();
+        Assert.True(limiter.IsBlocked(Client));
+
+        // The window expires the failures; the entry goes.
+        _time.Advance(TimeSpan.FromMinutes(15));
+        Assert.True(limiter.TryBeginAttempt(Client, out var later));
+        later.Succeed();
+        Assert.Equal(0, limiter.TrackedCount);
+    }
+
+    [Fact]
+    public void A_failed_attempt_lengthens_the_delay_and_a_success_resets_it()
+    {
+        var limiter = Limiter();
+        Assert.True(limiter.TryBeginAttempt(Client, out var attempt));
+        Assert.Equal(TimeSpan.Zero, limiter.DelayFor(Client));
+        attempt.Fail();
+        Assert.True(limiter.TryBeginAttempt(Client, out attempt));
+        Assert.Equal(TimeSpan.FromSeconds(1), limiter.DelayFor(Client));
+        attempt.Succeed();
+        Assert.Equal(TimeSpan.Zero, limiter.DelayFor(Client));
+    }
+
+    [Fact]
+    public void Reservations_count_per_IPv4_address_and_per_IPv6_64()
+    {
+        var limiter = Limiter(maxFailures: 1);
+        Assert.True(limiter.TryBeginAttempt(IPAddress.Parse("2001:db8:1:2::1"), out _));
+        Assert.False(limiter.TryBeginAttempt(IPAddress.Parse("2001:db8:1:2:ffff::9"), out _));
+        Assert.True(limiter.TryBeginAttempt(IPAddress.Parse("2001:db8:1:3::1"), out _));
+        Assert.True(limiter.TryBeginAttempt(IPAddress.Parse("192.0.2.1"), out _));
+        Assert.False(limiter.TryBeginAttempt(IPAddress.Parse("::ffff:192.0.2.1"), out _));
+        Assert.True(limiter.TryBeginAttempt(IPAddress.Parse("192.0.2.2"), out _));
+    }
 }

@@ -370,6 +370,42 @@ public sealed class ControlServerTests
     }
 
     [Fact]
+    public async Task Other_users_cannot_take_the_slots_kept_for_root_and_the_servers_own_user()
+    {
+        Assert.SkipWhen(UnprivilegedClient.SkipReason() is { } reason, UnprivilegedClient.SkipReason() ?? "");
+        var open = new DelegateHandler("test.open", (_, c, ct) => c.SendAsync(null, ct)) { AnyUser = true };
+        await using var harness = await new ControlHarness(o =>
+        {
+            o.MaxConnections = 6;
+            o.ReservedConnections = 2;
+            o.MaxConnectionsPerUser = 10;
+        }, [open]).StartAsync();
+        UnprivilegedClient.MakeReachable(harness.DataDirectory);
+
+        // Really another uid (nobody, through setpriv): it holds every slot it may have, and asks for more.
+        await using var holder = await UnprivilegedClient.HoldAsync(harness.SocketPath, "{\"command\":\"test.open\"}", connections: 6);
+        var replies = holder.Replies.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(4, replies.Count(r => r.GetProperty("ok").GetBoolean()));
+        var refused = replies.Where(r => !r.GetProperty("ok").GetBoolean()).ToList();
+        Assert.Equal(2, refused.Count);
+        Assert.All(refused, r =>
+        {
+            Assert.Equal(ControlErrorCodes.Busy, r.GetProperty("code").GetString());
+            Assert.Contains("2 kept for root and the server's own user", r.GetProperty("error").GetString());
+        });
+        Assert.Equal(4, harness.Server.ActiveConnections);
+
+        // The operator (root, the server's own uid here) still gets in, to both reserved slots, and runs a privileged command.
+        await using var operatorClient = await harness.ConnectAsync();
+        Assert.True((await operatorClient.RequestAsync(QueueControlCommands.Flush, null, Ct)).Ok);
+        await using var second = await harness.ConnectAsync();
+        Assert.True((await second.RequestAsync("test.echo", null, Ct)).Ok);
+        // The whole limit still holds for everyone.
+        await using (var third = await harness.ConnectRawAsync())
+            Assert.Equal(ControlErrorCodes.Busy, (await third.ReadJsonAsync()).GetProperty("code").GetString());
+    }
+
+    [Fact]
     public void Handler_names_must_be_unique()
     {
         var paths = new MtaPaths(new MtaOptions { DataDirectory = Path.GetTempPath() });

@@ -21,6 +21,19 @@ internal static class UnprivilegedClient
         STDOUT->flush;
         """;
 
+    // As Script, then keeps every connection open until its standard input closes (the test lets go).
+    private const string HoldScript = """
+        use strict; use IO::Socket::UNIX; use IO::Handle;
+        $SIG{PIPE} = 'IGNORE'; alarm 60;
+        my ($path, $n, $request) = @ARGV;
+        my @s;
+        for my $i (1..$n) { push @s, IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or die "connect: $!\n"; }
+        for my $i (0..$#s) { my $s = $s[$i]; print $s "$request\n"; $s->flush; }
+        for my $i (0..$#s) { my $s = $s[$i]; my $l = <$s>; $l = "(closed)\n" unless defined $l; print "$i $l"; }
+        STDOUT->flush;
+        my $wait = <STDIN>;
+        """;
+
     /// <summary>Why the tests cannot run here, or null: they need Linux, root (to switch uid), setpriv and perl.</summary>
     public static string? SkipReason()
     {
@@ -60,6 +73,64 @@ internal static class UnprivilegedClient
             list.Add(line[(space + 1)..]);
         }
         return result;
+    }
+
+    /// <summary>
+    /// Opens <paramref name="connections"/> connections as nobody, sends <paramref name="requestLine"/> on each and reads
+    /// one reply line each; the connections stay open until the returned holder is disposed.
+    /// </summary>
+    public static async Task<Holder> HoldAsync(string socketPath, string requestLine, int connections)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/setpriv")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { $"--reuid={NobodyUid}", $"--regid={NobodyUid}", "--clear-groups", "/usr/bin/perl", "-e", HoldScript,
+                     socketPath, connections.ToString(), requestLine })
+            psi.ArgumentList.Add(a);
+        var process = Process.Start(psi)!;
+        var replies = new List<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (replies.Count < connections)
+        {
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            if (line is null)
+            {
+                var error = await process.StandardError.ReadToEndAsync(timeout.Token);
+                process.Dispose();
+                Assert.Fail($"the unprivileged client ended after {replies.Count} of {connections} replies: {error}");
+            }
+            replies.Add(line[(line.IndexOf(' ') + 1)..]);
+        }
+        return new Holder(process, replies);
+    }
+
+    /// <summary>Connections held open by a process running as nobody; disposing closes them.</summary>
+    public sealed class Holder(Process process, List<string> replies) : IAsyncDisposable
+    {
+        /// <summary>The first reply line of each connection, in connection order.</summary>
+        public IReadOnlyList<string> Replies => replies;
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                process.StandardInput.Close();
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill();
+            }
+            finally
+            {
+                process.Dispose();
+            }
+        }
     }
 
     /// <summary>A test directory nobody can reach: the temporary folder's tree is world-searchable, the socket 0666.</summary>

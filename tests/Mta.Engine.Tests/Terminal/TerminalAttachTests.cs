@@ -245,13 +245,39 @@ public sealed class TerminalAttachTests
     private static PeerCredentials Uid(uint uid) => new(1234, uid, uid);
 
     [Fact]
-    public void A_peer_attaches_as_its_own_login_name_lower_cased()
+    public void A_peer_attaches_as_exactly_its_own_login_name()
     {
         var auth = Authorizer();
-        Assert.Equal("carol", auth.Authorize(Uid(1000), null, null));
-        Assert.Equal("carol", auth.Authorize(Uid(1000), "carol", null));
-        Assert.Equal("carol", auth.Authorize(Uid(1000), " Carol ", null));
+        Assert.Equal("dave", auth.Authorize(Uid(1001), null, null));
+        Assert.Equal("dave", auth.Authorize(Uid(1001), "dave", null));
+        Assert.Equal("dave", auth.Authorize(Uid(1001), " dave ", null));
         Assert.Equal("root", auth.Authorize(Uid(0), null, null));
+        // The name is compared as the passwd database spells it, never case-folded.
+        foreach (var folded in new[] { "Dave", "DAVE" })
+            Assert.Equal("dave may not attach as " + folded + ": only root may attach as another user; or use --token",
+                Assert.Throws<ControlCommandException>(() => auth.Authorize(Uid(1001), folded, null)).Message);
+    }
+
+    [Fact]
+    public void A_login_name_that_folds_onto_another_account_does_not_attach_by_uid()
+    {
+        // Two accounts whose names differ only in case: each uid maps to its own name, and neither takes the other's mailbox.
+        var auth = new TerminalAttachCommand(Create().Sink, Options(), NullLogger<TerminalAttachCommand>.Instance,
+            uid => uid switch { 0 => "root", 1002 => "bob", 1003 => "Bob", 1000 => "Carol", _ => null });
+        Assert.Equal("bob", auth.Authorize(Uid(1002), null, null));
+        Assert.Equal("bob", auth.Authorize(Uid(1002), "bob", null));
+        Assert.Equal(ControlErrorCodes.Forbidden, Assert.Throws<ControlCommandException>(() => auth.Authorize(Uid(1002), "Bob", null)).Code);
+        foreach (var requested in new string?[] { null, "Bob", "bob", "BOB" })
+        {
+            var ex = Assert.Throws<ControlCommandException>(() => auth.Authorize(Uid(1003), requested, null));
+            Assert.Equal(ControlErrorCodes.Forbidden, ex.Code);
+        }
+        Assert.Equal("the login name Bob is not a mailbox name as it stands (mailbox names are lower case, and bob may be another account); use --token",
+            Assert.Throws<ControlCommandException>(() => auth.Authorize(Uid(1003), null, null)).Message);
+        Assert.StartsWith("Carol may not attach as carol", Assert.Throws<ControlCommandException>(() => auth.Authorize(Uid(1000), "carol", null)).Message);
+        // Root still attaches anyone, by name; a token still attaches its own user.
+        Assert.Equal("bob", auth.Authorize(Uid(0), "Bob", null));
+        Assert.Equal("alice", auth.Authorize(Uid(1003), "alice", AliceToken));
     }
 
     [Fact]
@@ -305,7 +331,7 @@ public sealed class TerminalAttachTests
         var options = Options();
         options.Mailboxes.Users = ["carol", "alice"];
         var closed = Authorizer(options);
-        Assert.Equal("carol", closed.Authorize(Uid(1000), null, null));
+        Assert.Equal("carol", closed.Authorize(Uid(0), "carol", null));
         Assert.Equal("dave is not a mailbox user on this server",
             Assert.Throws<ControlCommandException>(() => closed.Authorize(Uid(1001), null, null)).Message);
     }
