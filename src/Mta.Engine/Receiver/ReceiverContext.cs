@@ -34,7 +34,11 @@ public sealed class ReceiverContext
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         Users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
+        DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
+
+    /// <summary>Message data all sessions hold before their final dot (<c>Limits:Data:InFlightBudget</c>).</summary>
+    internal DataBudget DataBudget { get; }
 
     public MtaOptions Options { get; }
 
