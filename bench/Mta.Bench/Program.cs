@@ -5,6 +5,8 @@ using Mta.Bench;
 
 // A separate mode: no SMTP at all, DKIM signatures per second on one thread.
 if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
+// Sessions that hold large messages before their final dot (bench/data-memory.sh).
+if (args.Length > 0 && args[0] == "hold") return await HoldData.RunAsync(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;
