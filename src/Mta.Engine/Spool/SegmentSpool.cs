@@ -117,12 +117,12 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            SpoolFormat.ReturnRecordBuffer(buffer);
             throw new SpoolWriteException($"queue directory {_directory} could not be opened: {ex.Message}", DurableIo.IsDiskFull(ex), ex);
         }
         if (!_commits.Writer.TryWrite(pending))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            SpoolFormat.ReturnRecordBuffer(buffer);
             throw new SpoolWriteException("the spool is shut down", isDiskFull: false);
         }
         await pending.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -165,7 +165,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         };
         if (!_commits.Writer.TryWrite(pending))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            SpoolFormat.ReturnRecordBuffer(buffer);
             throw new SpoolWriteException("the spool is shut down", isDiskFull: false);
         }
         // Not cancellable: whether the record reached the disk decides who deletes the body file.
@@ -615,7 +615,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             }
             foreach (var commit in batch)
             {
-                ArrayPool<byte>.Shared.Return(commit.Buffer);
+                SpoolFormat.ReturnRecordBuffer(commit.Buffer);
                 commit.Completion.TrySetException(new SpoolWriteException(
                     diskFull ? "the queue disk is full" : $"the message could not be written to the queue: {ex.Message}", diskFull, ex));
             }
@@ -625,7 +625,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         var listener = _listener;
         foreach (var commit in batch)
         {
-            ArrayPool<byte>.Shared.Return(commit.Buffer);
+            SpoolFormat.ReturnRecordBuffer(commit.Buffer);
             if (listener is not null)
             {
                 var location = commit.BodyFile is null

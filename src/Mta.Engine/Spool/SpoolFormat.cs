@@ -113,14 +113,14 @@ internal static class SpoolFormat
         header.Length >= SegmentHeaderSize && header[..8].SequenceEqual(SegmentMagic)
         && BinaryPrimitives.ReadInt32LittleEndian(header[8..]) == Version;
 
-    /// <summary>Serialises one record into a pooled buffer; the caller returns it to <see cref="ArrayPool{T}.Shared"/>.</summary>
+    /// <summary>Serialises one record into a buffer; the caller gives it back with <see cref="ReturnRecordBuffer"/>.</summary>
     /// <returns>The buffer, the record's length, and the offset of the message bytes within the record.</returns>
     public static (byte[] Buffer, int Length, int MessageOffset) BuildRecord(SpoolEnvelope envelope, in ReadOnlySequence<byte> message)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(envelope, SpoolJsonContext.Default.SpoolEnvelope);
         var total = (long)RecordOverhead + json.Length + message.Length;
         if (total > int.MaxValue - 64) throw new SpoolWriteException($"message of {message.Length} octets is too large for the spool", isDiskFull: false);
-        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        var buffer = RentRecordBuffer((int)total);
         var span = buffer.AsSpan(0, (int)total);
         RecordMagic.CopyTo(span);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], json.Length);
@@ -142,7 +142,7 @@ internal static class SpoolFormat
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(envelope, SpoolJsonContext.Default.SpoolEnvelope);
         var total = RecordOverhead + BodyReferenceSize + json.Length + prefix.Length;
-        var buffer = ArrayPool<byte>.Shared.Rent(total);
+        var buffer = RentRecordBuffer(total);
         var span = buffer.AsSpan(0, total);
         BodyRecordMagic.CopyTo(span);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], json.Length);
@@ -160,6 +160,19 @@ internal static class SpoolFormat
         BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], Crc32C(0, span[..pos]));
         EndMarker.CopyTo(span[(pos + 4)..]);
         return (buffer, total, messageOffset);
+    }
+
+    // Records up to this size come from the shared pool; larger ones (whole large messages a plugin or a bounce commits)
+    // are plain arrays the GC takes back, so a burst of them is not kept for ever by the pool.
+    private const int MaxPooledRecord = 1024 * 1024;
+
+    private static byte[] RentRecordBuffer(int length) =>
+        length <= MaxPooledRecord ? ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
+
+    /// <summary>Gives a record buffer from <see cref="BuildRecord"/> or <see cref="BuildBodyRecord"/> back.</summary>
+    public static void ReturnRecordBuffer(byte[] buffer)
+    {
+        if (buffer.Length <= MaxPooledRecord) ArrayPool<byte>.Shared.Return(buffer);
     }
 
     public static SpoolEnvelope ParseEnvelope(ReadOnlySpan<byte> json) =>
