@@ -6,7 +6,7 @@
 #   bench/data-memory.sh [sessions=200] [size=9437184]
 #
 # Mta runs in Release from bench/mta-lib.sh (loopback, local delivery to Maildir, default Limits except the connection
-# limits; the default Limits:Data:InFlightBudget of 100 x MaxMessageSize = 1000 MiB is raised to fit the load when
+# limits; the default Limits:Data:InFlightBudget of 200 x MaxMessageSize = 2000 MiB is raised to fit the load when
 # SESSIONS x SIZE passes it). The load is `mta-bench hold`; "held" is when the queue directory holds SESSIONS spill files
 # of at least SIZE - 64 KiB (every session's data is at the server). Deliveries to Maildir are waited for before the
 # settled sample (bounded by SETTLE_DELIVERY seconds). Idle is sampled after a warm-up (200 x 1 KiB and 2 x 1 MiB
@@ -22,8 +22,8 @@ SETTLE=${SETTLE:-60}
 SETTLE_DELIVERY=${SETTLE_DELIVERY:-300}
 total=$((SESSIONS * SIZE))
 . "$here/mta-lib.sh"
-# The default budget (100 x MaxMessageSize = 1000 MiB) would refuse part of 200 x 9 MiB: raise it to fit the load.
-BUDGET=$(( total + 104857600 > 1048576000 ? total + 104857600 : 1048576000 ))
+# A larger load than the default budget (200 x MaxMessageSize = 2000 MiB) fits gets a larger budget.
+BUDGET=$(( total + 104857600 > 2097152000 ? total + 104857600 : 2097152000 ))
 eval "orig_$(declare -f mta_write_config)"
 mta_write_config() {
     local f

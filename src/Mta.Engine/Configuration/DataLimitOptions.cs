@@ -11,8 +11,10 @@ public sealed class DataLimitOptions
 
     /// <summary>Octets of message data all sessions together may hold before their final dot or BDAT LAST (memory and
     /// spill files). A message that would pass it gets <c>451 4.3.1</c> (the rest of its data is read and dropped) and
-    /// the session goes on. Defaults to null: 100 times <see cref="LimitOptions.MaxMessageSize"/> (1000 MiB for the
-    /// default 10 MiB), so a flood of 1000 sessions each at the size limit cannot fill the queue disk.</summary>
+    /// the session goes on. Defaults to null: 200 times <see cref="LimitOptions.MaxMessageSize"/> (2000 MiB for the
+    /// default 10 MiB): 200 sessions at once may each be sending a message at the size limit, while a flood of 1000
+    /// such sessions cannot put 10 GB of unfinished mail on the queue disk. Memory does not depend on it: past
+    /// <see cref="MemoryThreshold"/> message data is on disk.</summary>
     public long? InFlightBudget { get; set; }
 
     /// <summary>Offer CHUNKING and BINARYMIME (RFC 3030) in EHLO and accept BDAT. Defaults to true. Off, BDAT answers 502
@@ -20,5 +22,5 @@ public sealed class DataLimitOptions
     public bool Chunking { get; set; } = true;
 
     /// <summary>The budget in effect: <see cref="InFlightBudget"/>, or its default for <paramref name="maxMessageSize"/>.</summary>
-    public long EffectiveBudget(long maxMessageSize) => InFlightBudget ?? (maxMessageSize > long.MaxValue / 100 ? long.MaxValue : 100 * maxMessageSize);
+    public long EffectiveBudget(long maxMessageSize) => InFlightBudget ?? (maxMessageSize > long.MaxValue / 200 ? long.MaxValue : 200 * maxMessageSize);
 }
