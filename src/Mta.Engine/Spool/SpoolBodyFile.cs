@@ -59,19 +59,6 @@ public sealed class SpoolBodyFile : IDisposable
     /// <summary>A read-only stream over octets <paramref name="start"/>.. of the file (which stays open).</summary>
     public Stream OpenRead(long start = 0) => new SpoolSliceStream(Handle, start, Length - start, ownsHandle: false);
 
-    /// <summary>Reads up to <paramref name="buffer"/>'s length from <paramref name="offset"/>; returns the count read.</summary>
-    public int ReadAt(Span<byte> buffer, long offset)
-    {
-        var total = 0;
-        while (total < buffer.Length)
-        {
-            var n = RandomAccess.Read(Handle, buffer[total..], offset + total);
-            if (n <= 0) break;
-            total += n;
-        }
-        return total;
-    }
-
     public void Dispose()
     {
         var handle = Interlocked.Exchange(ref _handle, null);
