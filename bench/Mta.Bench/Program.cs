@@ -9,6 +9,8 @@ if (args.Length > 0 && args[0] == "sign-rate") return SignRate.Run(args[1..]);
 if (args.Length > 0 && args[0] == "slow-clients") return await SlowClients.RunAsync(args[1..]);
 // Another: parallel AUTH attempts from several addresses and a legitimate client's latency meanwhile.
 if (args.Length > 0 && args[0] == "auth-flood") return await AuthFlood.Run(args[1..]);
+// Sessions that hold large messages before their final dot (bench/data-memory.sh).
+if (args.Length > 0 && args[0] == "hold") return await HoldData.RunAsync(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;

@@ -8,6 +8,9 @@ namespace Mta.Protocol;
 /// CR LF is a real one (or the start of the data), ends the message: bare LF or CR sequences such as
 /// <c>\n.\n</c> or <c>\r\n.\n</c> are data (SMTP smuggling), passed through and flagged in
 /// <see cref="BareLineEndingSeen"/> so the caller can refuse the message. Works on input split at any byte.
+/// In <see cref="DataDecoderMode.Chunks"/> mode (BDAT, RFC 3030) there is no dot-stuffing and no terminator: the
+/// caller says where the message ends, and the same text checks apply; <see cref="DataDecoderMode.Binary"/>
+/// (<c>BODY=BINARYMIME</c>) only counts octets.
 /// </summary>
 public sealed class DataDecoder
 {
@@ -24,18 +27,21 @@ public sealed class DataDecoder
 
     private readonly long _maxMessageSize;
     private readonly int _maxLineLength;
+    private readonly DataDecoderMode _mode;
     private State _state;
     private long _lineLength;
 
     /// <summary>Creates a decoder.</summary>
     /// <param name="maxMessageSize">Octets written at most; more are counted but dropped.</param>
     /// <param name="maxLineLength">Longest line, CRLF included, before <see cref="LineTooLong"/> is set.</param>
-    public DataDecoder(long maxMessageSize, int maxLineLength = SmtpLimits.MaxTextLine)
+    /// <param name="mode">DATA (dot-stuffed, ends at CRLF.CRLF), BDAT text chunks, or BDAT binary chunks.</param>
+    public DataDecoder(long maxMessageSize, int maxLineLength = SmtpLimits.MaxTextLine, DataDecoderMode mode = DataDecoderMode.Data)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxMessageSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLineLength, 3);
         _maxMessageSize = maxMessageSize;
         _maxLineLength = maxLineLength;
+        _mode = mode;
     }
 
     /// <summary>The end-of-data line was seen; further input is not consumed.</summary>
@@ -53,6 +59,12 @@ public sealed class DataDecoder
     /// <summary>Some line exceeded the line length limit, CRLF included.</summary>
     public bool LineTooLong { get; private set; }
 
+    /// <summary>A NUL octet occurred: not allowed in 7bit or 8bitmime text (RFC 5321 4.5.2, RFC 6152 2).</summary>
+    public bool NulSeen { get; private set; }
+
+    /// <summary>True when any text rule was broken (bare CR or LF, NUL, overlong line); never in binary mode.</summary>
+    public bool TextRuleBroken => BareLineEndingSeen || NulSeen || LineTooLong;
+
     /// <summary>Makes the decoder ready for another DATA transfer.</summary>
     public void Reset()
     {
@@ -63,6 +75,14 @@ public sealed class DataDecoder
         SizeExceeded = false;
         BareLineEndingSeen = false;
         LineTooLong = false;
+        NulSeen = false;
+    }
+
+    /// <summary>Chunk modes: the last chunk has been decoded. A CR left waiting for its LF is a bare CR.</summary>
+    public void EndOfChunks()
+    {
+        if (_mode == DataDecoderMode.Chunks && _state == State.Cr) BareLineEndingSeen = true;
+        IsComplete = true;
     }
 
     /// <summary>
@@ -74,6 +94,11 @@ public sealed class DataDecoder
     {
         ArgumentNullException.ThrowIfNull(output);
         if (IsComplete) return input.Start;
+        if (_mode == DataDecoderMode.Binary)
+        {
+            foreach (var segment in input) Emit(segment.Span, output);
+            return input.End;
+        }
         long consumed = 0;
         foreach (var segment in input)
         {
@@ -94,7 +119,7 @@ public sealed class DataDecoder
             {
                 case State.Middle:
                 {
-                    var k = span[i..].IndexOfAny((byte)'\r', (byte)'\n');
+                    var k = span[i..].IndexOfAny((byte)'\r', (byte)'\n', (byte)0);
                     if (k < 0)
                     {
                         AddToLine(span.Length - i);
@@ -103,7 +128,11 @@ public sealed class DataDecoder
                     }
                     AddToLine(k + 1);
                     i += k;
-                    if (span[i] == (byte)'\r')
+                    if (span[i] == 0)
+                    {
+                        NulSeen = true;
+                    }
+                    else if (span[i] == (byte)'\r')
                     {
                         _state = State.Cr;
                     }
@@ -130,7 +159,7 @@ public sealed class DataDecoder
                     }
                     break;
                 case State.LineStart:
-                    if (span[i] == (byte)'.')
+                    if (span[i] == (byte)'.' && _mode == DataDecoderMode.Data)
                     {
                         // The transparency dot does not count toward the text line limit (RFC 5321 4.5.3.1.6).
                         Emit(span[runStart..i], output);
@@ -194,4 +223,15 @@ public sealed class DataDecoder
         MessageSize += data.Length;
         if (MessageSize > _maxMessageSize) SizeExceeded = true;
     }
+}
+
+/// <summary>What a <see cref="DataDecoder"/> decodes.</summary>
+public enum DataDecoderMode
+{
+    /// <summary>DATA: dot-stuffed text ending at CRLF.CRLF.</summary>
+    Data,
+    /// <summary>BDAT chunks of a 7bit or 8bitmime message: taken as they are, with the text checks.</summary>
+    Chunks,
+    /// <summary>BDAT chunks of a <c>BODY=BINARYMIME</c> message: any octets, only the size is checked.</summary>
+    Binary,
 }

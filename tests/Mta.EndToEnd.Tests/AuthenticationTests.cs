@@ -174,4 +174,40 @@ public sealed class AuthenticationTests
             MtaTestServer.DeleteQuietly(keys);
         }
     }
+
+    [Fact]
+    public async Task A_message_large_enough_to_go_to_disk_is_signed_from_its_file_and_verifies()
+    {
+        var keys = Path.Combine(Path.GetTempPath(), "mta-dkim-" + Guid.NewGuid().ToString("n")[..8]);
+        var rsa = Mta.Engine.Authentication.Signing.DkimKeyGenerator.GenerateToFile(Path.Combine(keys, "rsa.key"), Mta.Engine.Configuration.DkimKeyAlgorithm.Rsa);
+        try
+        {
+            await using var server = await MtaTestServer.StartAsync(o =>
+            {
+                o.Relay.TrustedNetworks = ["127.0.0.0/8"];
+                o.Authentication.Signing.Domains["example.test"] = new Mta.Engine.Configuration.DkimDomainOptions
+                {
+                    Selectors = [new() { Selector = "r1", KeyFile = Path.Combine(keys, "rsa.key") }],
+                };
+            });
+            server.Dns.AddTxt("r1._domainkey.example.test", rsa.PublicKeyRecord);
+            await using var c = await SmtpAssert.ConnectAsync(server);
+            await SmtpAssert.EhloAsync(c, "client.test");
+            // Past Limits:Data:MemoryThreshold (256 KiB): the body is hashed from the spill file.
+            var large = Plain("Me <me@example.test>") + string.Concat(Enumerable.Range(0, 6000).Select(i => $"line {i:D6} {new string('z', 70)}\r\n"));
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "me@example.test", ["alice@example.test"], large), 250);
+
+            var delivered = SmtpAssert.ReadBytes((await server.WaitForMailAsync("alice"))[0]);
+            Assert.True(delivered.Length > 400_000);
+            Assert.Single(HeadersOf(Encoding.ASCII.GetString(delivered), "DKIM-Signature"));
+            var verifier = new Mta.Engine.Authentication.Dkim.DkimVerification(
+                server.Services.GetRequiredService<Mta.Abstractions.IDnsResolver>(), TimeProvider.System);
+            var result = Assert.Single(await verifier.VerifyAsync(MimeMessage.Load(new MemoryStream(delivered)), TestContext.Current.CancellationToken));
+            Assert.Equal(DkimResult.Pass, result.Result);
+        }
+        finally
+        {
+            MtaTestServer.DeleteQuietly(keys);
+        }
+    }
 }

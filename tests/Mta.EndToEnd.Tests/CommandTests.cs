@@ -14,9 +14,9 @@ public sealed class CommandTests
         var ehlo = SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
         Assert.Equal("mta.test Hello client.test [127.0.0.1]", ehlo.Lines[0]);
         var keywords = ehlo.Lines.Skip(1).ToList();
-        Assert.Equal(["SIZE 10485760", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "HELP"], keywords);
+        Assert.Equal(["SIZE 10485760", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "CHUNKING", "BINARYMIME", "HELP"], keywords);
         // Not offered, so not advertised.
-        Assert.DoesNotContain(keywords, k => k.StartsWith("STARTTLS") || k.StartsWith("AUTH") || k.StartsWith("CHUNKING"));
+        Assert.DoesNotContain(keywords, k => k.StartsWith("STARTTLS") || k.StartsWith("AUTH"));
     }
 
     [Fact]
@@ -172,7 +172,7 @@ public sealed class CommandTests
         await SmtpAssert.EhloAsync(c);
         await c.SendAsync("BDAT 6\r\nNOOP\r\n");
         await c.SendAsync("NOOP\r\n");
-        SmtpAssert.Reply(await c.ReadReplyAsync(), 502, "5.5.1");
+        SmtpAssert.Reply(await c.ReadReplyAsync(), 503, "5.5.1");
         SmtpAssert.Reply(await c.ReadReplyAsync(), 250, "2.0.0");
         // If the chunk's "NOOP" had been executed, a second 250 would come before HELP's 214.
         SmtpAssert.Reply(await c.CommandAsync("HELP"), 214);
@@ -181,7 +181,7 @@ public sealed class CommandTests
         SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
         const string chunk = "RCPT TO:<alice@example.test>\r\n";
         await c.SendAsync($"BDAT {chunk.Length} LAST\r\n{chunk}");
-        SmtpAssert.Reply(await c.ReadReplyAsync(), 502, "5.5.1");
+        SmtpAssert.Reply(await c.ReadReplyAsync(), 503, "5.5.1");
         SmtpAssert.Reply(await c.CommandAsync("DATA"), 503, "5.5.1");
     }
 

@@ -53,6 +53,15 @@ public sealed class MessageBuffer : IBufferWriter<byte>, IDisposable
         return Sequences.Join(blocks);
     }
 
+    /// <summary>The content as separate blocks, for a gathered write. Valid until the buffer is reset or disposed.</summary>
+    public IReadOnlyList<ReadOnlyMemory<byte>> AsBlocks()
+    {
+        var blocks = new ReadOnlyMemory<byte>[_chunks.Count];
+        for (var i = 0; i < _chunks.Count; i++)
+            blocks[i] = _chunks[i].AsMemory(0, i == _chunks.Count - 1 ? _lastChunkUsed : _chunks[i].Length);
+        return blocks;
+    }
+
     /// <summary>Returns the chunks to the pool and empties the buffer for the next message.</summary>
     public void Reset()
     {

@@ -427,6 +427,9 @@ public sealed class LimitOptions
     /// <summary>Received fields a message may carry before it is taken for a loop (RFC 5321 6.3): 554 5.4.6.
     /// Defaults to 100, the threshold RFC 5321 recommends.</summary>
     public int MaxReceivedHeaders { get; set; } = 100;
+    /// <summary>How message data is held while it arrives: the in-memory head, the server-wide budget, CHUNKING
+    /// (<c>Limits:Data</c>, <see cref="DataLimitOptions"/>).</summary>
+    public DataLimitOptions Data { get; set; } = new();
 }
 
 /// <summary>SMTP AUTH: the users file and the brakes on password guessing (<c>Auth</c>).</summary>

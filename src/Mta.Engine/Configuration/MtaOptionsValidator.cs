@@ -92,6 +92,8 @@ public static class MtaOptionsValidator
         Check(o.Limits.GreetingDelay >= TimeSpan.Zero && o.Limits.GreetingDelay <= TimeSpan.FromMinutes(1), "Limits:GreetingDelay", "must be between 0 and 1 minute");
         Check(o.Limits.MaxSessionTime >= TimeSpan.FromSeconds(1) && o.Limits.MaxSessionTime <= TimeSpan.FromDays(30), "Limits:MaxSessionTime", "must be between 1 second and 30 days");
         Check(o.Limits.MaxDataTime >= TimeSpan.FromSeconds(1) && o.Limits.MaxDataTime <= TimeSpan.FromDays(30), "Limits:MaxDataTime", "must be between 1 second and 30 days");
+        Check(o.Limits.Data.MemoryThreshold is >= 16 * 1024 and <= 64 * 1024 * 1024, "Limits:Data:MemoryThreshold", "must be between 16384 and 67108864 octets");
+        Check(o.Limits.Data.InFlightBudget is null || o.Limits.Data.InFlightBudget >= o.Limits.MaxMessageSize, "Limits:Data:InFlightBudget", "must be at least Limits:MaxMessageSize");
         Check(o.Limits.MaxCommandsPerSession >= 100, "Limits:MaxCommandsPerSession", "must be at least 100");
         Check(o.Limits.MaxHeaderBytes >= 1000, "Limits:MaxHeaderBytes", "must be at least 1000");
         Check(o.Limits.MaxHeaderFields >= 10, "Limits:MaxHeaderFields", "must be at least 10");

@@ -9,9 +9,10 @@ internal static class HelpText
     {
         ["HELO"] = "HELO <domain> - identify yourself (SMTP)",
         ["EHLO"] = "EHLO <domain> - identify yourself and list extensions (ESMTP)",
-        ["MAIL"] = "MAIL FROM:<reverse-path> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] - start a mail transaction",
+        ["MAIL"] = "MAIL FROM:<reverse-path> [SIZE=n] [BODY=7BIT|8BITMIME|BINARYMIME] [SMTPUTF8] - start a mail transaction",
         ["RCPT"] = "RCPT TO:<forward-path> - add a recipient",
         ["DATA"] = "DATA - send the message, ended by a line holding only a period",
+        ["BDAT"] = "BDAT <octets> [LAST] - send the message in chunks of exactly that many octets (RFC 3030; when CHUNKING is offered)",
         ["RSET"] = "RSET - abort the current transaction",
         ["VRFY"] = "VRFY <user> - verify an address",
         ["EXPN"] = "EXPN <list> - expand a mailing list",
@@ -26,12 +27,14 @@ internal static class HelpText
     };
 
     /// <summary>The reply to HELP or HELP topic. The overview lists the optional commands only where this session can use
-    /// them: SEND SOML SAML with terminal delivery, TURN on a listener that allows it, ETRN when configured.</summary>
-    public static SmtpReply For(string? topic, bool terminals = false, bool turn = false, bool etrn = false)
+    /// them: BDAT with CHUNKING, SEND SOML SAML with terminal delivery, TURN on a listener that allows it, ETRN when
+    /// configured.</summary>
+    public static SmtpReply For(string? topic, bool terminals = false, bool turn = false, bool etrn = false, bool chunking = false)
     {
         if (string.IsNullOrWhiteSpace(topic))
         {
-            var optional = new List<string>(6) { "HELP", "VRFY", "EXPN" };
+            var optional = new List<string>(7) { "HELP", "VRFY", "EXPN" };
+            if (chunking) optional.Add("BDAT");
             if (terminals) optional.AddRange(["SEND", "SOML", "SAML"]);
             if (turn) optional.Add("TURN");
             if (etrn) optional.Add("ETRN");

@@ -35,7 +35,11 @@ public sealed class ReceiverContext
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         RecipientPolicy = new LocalRecipientPolicy(options.Mailboxes);
+        DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
+
+    /// <summary>Message data all sessions hold before their final dot (<c>Limits:Data:InFlightBudget</c>).</summary>
+    internal DataBudget DataBudget { get; }
 
     public MtaOptions Options { get; }
 

@@ -16,14 +16,15 @@ internal sealed partial class SmtpSession
     private bool IsOutgoing => AuthenticatedUser is not null || IsTrustedClient;
 
     /// <summary>Removes incoming fields that claim the server's authserv-id or its quarantine mark (RFC 8601 5), from
-    /// every message whoever sent it; rewrites the buffered body only when there is one, which is rare.</summary>
-    private void RemoveForgedFields()
+    /// every message whoever sent it. Only the header section (within <paramref name="window"/>) is read and rewritten,
+    /// which is rare; a spilled body stays where it is on disk.</summary>
+    private void RemoveForgedFields(int window)
     {
-        var forged = ForgedFields.Find(_body.AsSequence(), _ctx.AuthServId);
+        var head = _body.Head(window);
+        var forged = ForgedFields.Find(head, _ctx.AuthServId);
         if (forged.Count == 0) return;
-        var kept = ForgedFields.Remove(_body.AsSequence(), forged);
-        _body.Reset();
-        _body.Write(kept);
+        var end = forged[^1].Offset + forged[^1].Length;
+        _body.ReplaceHead(ForgedFields.Remove(head.Slice(0, end), forged), end);
         LogForgedFieldsRemoved(SessionId, forged.Count);
     }
 
@@ -67,13 +68,14 @@ internal sealed partial class SmtpSession
 
     /// <summary>DKIM-Signature fields for outgoing mail whose <c>From:</c> domain has a signing key; the last change
     /// before the message is queued, so the signature covers the header exactly as it leaves.</summary>
-    private async ValueTask<string?> SignAsync(System.Buffers.ReadOnlySequence<byte> message, CancellationToken aborted)
+    private async ValueTask<string?> SignAsync(byte[] prefix, CancellationToken aborted)
     {
         if (_ctx.Signer is not { } signer || !IsOutgoing) return null;
         HeaderList headers;
         try
         {
-            headers = await HeaderList.LoadAsync(new Buffers.SequenceStream(message), aborted);
+            await using var stream = _body.OpenRead(prefix);
+            headers = await HeaderList.LoadAsync(stream, aborted);
         }
         catch (FormatException)
         {
@@ -83,7 +85,17 @@ internal sealed partial class SmtpSession
         var domains = InboundAuthenticator.FromDomains(headers).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (domains.Count != 1 || !signer.CanSign(domains[0])) return null;
         var domain = domains[0];
-        var fields = signer.CreateSignatureFields(domain, message.IsSingleSegment ? message.First : BuffersExtensions.ToArray(message));
+        IReadOnlyList<string> fields;
+        if (_body.InMemory(prefix) is { } message)
+        {
+            fields = signer.CreateSignatureFields(domain, message.IsSingleSegment ? message.First : BuffersExtensions.ToArray(message));
+        }
+        else
+        {
+            // A spilled message is signed from its file: MimeKit reads the body through a stream for the body hash.
+            var window = prefix.Length + _ctx.Options.Limits.MaxHeaderBytes + 2;
+            fields = signer.CreateSignatureFields(domain, () => _body.OpenRead(prefix), window);
+        }
         if (fields.Count == 0) return null;
         LogSigned(SessionId, domain, fields.Count);
         return string.Concat(fields);

@@ -31,7 +31,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private SslStream? _ssl;
     private TlsInfo? _tls;
     private readonly TimeoutControl _timeouts;
-    private readonly MessageBuffer _body = new();
+    private readonly MessageSink _body;
     private Dictionary<string, object?>? _notes;
     private Transaction? _transaction;
     private volatile bool _stopRequested;
@@ -41,7 +41,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private DateTimeOffset _sessionDeadline = DateTimeOffset.MaxValue;
     private DateTimeOffset _dataDeadline = DateTimeOffset.MaxValue;
     private int _commands;
-    private long _chunkToDiscard;
+    private long _chunkSize;
+    private bool _chunkLast;
+    private SmtpReply? _chunkRefusal;
     private AuthCommand? _pendingAuth;
     private string? _authenticatedUser;
     private readonly bool _allowPlaintextAuth;
@@ -79,6 +81,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         _timeouts = new TimeoutControl(context.Time, OnDeadline, context.Options.Limits.MinDataRate, context.Options.Limits.MinDataRateGracePeriod);
         // The pipes allocate on first use, so an implicit-TLS session that replaces them at once costs nothing here.
         (_reader, _writer) = CreatePipes(stream);
+        _body = new MessageSink(context.Spool, context.DataBudget, context.Options.Limits.Data.MemoryThreshold);
     }
 
     public string SessionId { get; }
@@ -224,6 +227,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             if (handOver)
             {
                 if (next == AfterLine.ReceiveData) await ReceiveDataAsync(aborted);
+                else if (next == AfterLine.ReceiveChunk) await ReceiveChunkAsync(aborted);
                 else if (next == AfterLine.Authenticate) await AuthenticateAsync(_pendingAuth!, aborted);
                 else await DiscardChunkAsync();
                 await FlushAsync();
@@ -238,7 +242,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    private enum AfterLine { ReadCommand, ReceiveData, DiscardChunk, StartTls, Authenticate, Turn }
+    private enum AfterLine { ReadCommand, ReceiveData, ReceiveChunk, DiscardChunk, StartTls, Authenticate, Turn }
 
     /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
     private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
@@ -282,7 +286,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             case MailCommand mail: await OnMailAsync(mail, aborted); return AfterLine.ReadCommand;
             case RcptCommand rcpt: await OnRcptAsync(rcpt, aborted); return AfterLine.ReadCommand;
             case DataCommand: return await OnDataAsync(aborted) ? AfterLine.ReceiveData : AfterLine.ReadCommand;
-            case BdatCommand bdat: _chunkToDiscard = bdat.ChunkSize; return AfterLine.DiscardChunk;
+            case BdatCommand bdat: return await OnBdatAsync(bdat, aborted);
             case RsetCommand: await OnRsetAsync(aborted); return AfterLine.ReadCommand;
             case NoopCommand: await SimpleAsync(new NoopContext(this), Ok, aborted); return AfterLine.ReadCommand;
             case QuitCommand: await OnQuitAsync(aborted); return AfterLine.ReadCommand;
@@ -295,7 +299,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                     new SmtpReply(252, "2.5.0", "Cannot EXPN list, but will accept message and attempt delivery"), aborted);
                 return AfterLine.ReadCommand;
             case HelpCommand help:
-                await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic, _ctx.TerminalsEnabled, OffersTurn, OffersEtrn), aborted);
+                await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic, _ctx.TerminalsEnabled, OffersTurn, OffersEtrn, OffersChunking), aborted);
                 return AfterLine.ReadCommand;
             case TurnCommand:
                 return await OnTurnAsync(aborted);
@@ -352,6 +356,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             return;
         }
         var keywords = new List<string>(10) { first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN" };
+        if (OffersChunking) keywords.AddRange(["CHUNKING", "BINARYMIME"]);
         if (OffersStartTls) keywords.Add("STARTTLS");
         if (OffersAuth && _authenticatedUser is null) keywords.Add("AUTH " + Sasl.Mechanisms);
         if (OffersEtrn) keywords.Add("ETRN");
@@ -396,7 +401,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             SmtpVerb.Saml => TransactionKind.SendAndMail,
             _ => TransactionKind.Mail,
         };
-        var transaction = new Transaction(kind, mail.ReversePath, p.Raw, p.SmtpUtf8);
+        if (p.Body == BodyType.BinaryMime && !OffersChunking)
+        {
+            Reply(new SmtpReply(555, "5.5.4", "BODY=BINARYMIME not available here (BINARYMIME and CHUNKING are not offered)"));
+            return;
+        }
+        var transaction = new Transaction(kind, mail.ReversePath, p.Raw, p.SmtpUtf8) { Binary = p.Body == BodyType.BinaryMime };
         var outcome = await Hooks.RunAsync(new MailContext(this, transaction), aborted);
         if (IsRefusal(outcome))
         {
@@ -472,6 +482,17 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             Reply(new SmtpReply(503, "5.5.1", "Need MAIL command"));
             return false;
         }
+        if (tx.Chunks is not null)
+        {
+            // RFC 3030 2: DATA and BDAT cannot be mixed in one transaction.
+            Reply(new SmtpReply(503, "5.5.1", "DATA not allowed after BDAT in the same transaction"));
+            return false;
+        }
+        if (tx.Binary)
+        {
+            Reply(new SmtpReply(503, "5.5.1", "BODY=BINARYMIME requires BDAT, not DATA (RFC 3030 3)"));
+            return false;
+        }
         if (tx.Recipients.Count == 0)
         {
             Reply(tx.RejectedRecipients > 0
@@ -501,6 +522,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             {
                 var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
                 var consumed = decoder.Decode(result.Buffer, _body);
+                await _body.FlushAsync(decoder.IsComplete, aborted);
                 if (decoder.IsComplete)
                 {
                     _reader.AdvanceTo(consumed);
@@ -531,15 +553,22 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         if (decoder.SizeExceeded)
             return new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets");
+        if (DataRefusal() is { } storageRefusal)
+            return storageRefusal;
+        if (decoder.NulSeen)
+            return new SmtpReply(554, "5.6.0", "Message refused: NUL character found; only BODY=BINARYMIME sent with BDAT may contain NUL (RFC 5321 4.5.2, RFC 3030)");
         if (decoder.BareLineEndingSeen)
             return new SmtpReply(554, "5.6.0", "Message refused: bare CR or LF found; lines must end with CRLF (RFC 5321 2.3.8)");
         if (decoder.LineTooLong)
             return new SmtpReply(554, "5.6.0", $"Message refused: a line is longer than {SmtpLimits.MaxTextLine} octets (RFC 5321 4.5.3.1.6)");
-        if (HeaderLimits.Check(_body.AsSequence(), _ctx.Options.Limits) is { } headerRefusal)
+        // Only the header section is read: a spilled message is never brought back into memory whole.
+        var window = _ctx.Options.Limits.MaxHeaderBytes + 2;
+        if (HeaderLimits.Check(_body.Head(window), _ctx.Options.Limits, truncated: _body.IsSpilled && _body.Length > window) is { } headerRefusal)
             return headerRefusal;
 
-        RemoveForgedFields();
-        var received = new BufferedMessage(_body.AsSequence());
+        RemoveForgedFields(window);
+        using var spilledView = _body.IsSpilled ? new StreamedMessage(() => _body.OpenRead(), _body.Length) : null;
+        IMessageContent received = spilledView ?? (IMessageContent)new BufferedMessage(_body.InMemory()!.Value);
         var (authenticationResults, verificationFailure) = await VerifyAsync(tx, received, aborted);
         if (verificationFailure is not null) return verificationFailure;
         var post = await Hooks.RunAsync(new DataPostContext(this, tx, received), aborted);
@@ -551,16 +580,20 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var queueId = QueueIds.Next();
         var now = _ctx.Time.GetUtcNow();
         var prefix = BuildTracePrefix(tx, queueId, now, authenticationResults, quarantine);
-        var message = _body.AsSequence(prefix);
-        var queue = await Hooks.RunAsync(new QueueContext(this, tx, new BufferedMessage(message)), aborted);
+        var size = prefix.Length + _body.Length;
+        using var queuedView = _body.IsSpilled ? new StreamedMessage(() => _body.OpenRead(prefix), size) : null;
+        var queue = await Hooks.RunAsync(new QueueContext(this, tx, queuedView ?? (IMessageContent)new BufferedMessage(_body.InMemory(prefix)!.Value)), aborted);
         if (IsRefusal(queue)) return FromHook(queue, null);
         if (queue.Result.Decision == HookDecision.Accept)
         {
-            LogTransaction(tx, queueId, message.Length, "taken by " + queue.HandlerName);
+            LogTransaction(tx, queueId, size, "taken by " + queue.HandlerName);
             return FromHook(queue, new SmtpReply(250, "2.0.0", $"Ok: taken as {queueId}"));
         }
-        if (await SignAsync(message, aborted) is { } signatures)
-            message = _body.AsSequence((byte[])[.. Encoding.ASCII.GetBytes(signatures), .. prefix]);
+        if (await SignAsync(prefix, aborted) is { } signatures)
+        {
+            prefix = [.. Encoding.ASCII.GetBytes(signatures), .. prefix];
+            size = prefix.Length + _body.Length;
+        }
 
         var envelope = new SpoolEnvelope(queueId, tx.Kind, now, tx.ReversePath, tx.MailParameters, tx.Recipients.ToArray(),
             ClientLiteral(), HeloName, AuthenticatedUser);
@@ -568,7 +601,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         {
             // Not the session's abort token: once the message is complete, losing the client must not
             // abandon a write that other sessions' group commit may share.
-            await _ctx.Spool.CommitAsync(envelope, message, CancellationToken.None);
+            if (_body.IsSpilled) await _body.CommitSpilledAsync(envelope, prefix, CancellationToken.None);
+            else await _ctx.Spool.CommitAsync(envelope, _body.InMemory(prefix)!.Value, CancellationToken.None);
         }
         catch (SpoolWriteException ex)
         {
@@ -577,8 +611,27 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
                 : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
         }
-        LogTransaction(tx, queueId, message.Length, "queued");
+        LogTransaction(tx, queueId, size, "queued");
         return new SmtpReply(250, "2.0.0", $"Ok: queued as {queueId}");
+    }
+
+    /// <summary>The refusal when the message could not be held: the server-wide budget was used up, or its spill file
+    /// could not be written. The data was read to its end all the same, so the session goes on.</summary>
+    private SmtpReply? DataRefusal()
+    {
+        if (_body.OverBudget)
+        {
+            LogDataBudgetExhausted(SessionId, _ctx.DataBudget.Limit);
+            return new SmtpReply(451, "4.3.1", "Insufficient system storage: too much mail is arriving at once, try again later");
+        }
+        if (_body.WriteFailure is { } failure)
+        {
+            LogSpillFailed(failure, SessionId);
+            return DurableIo.IsDiskFull(failure)
+                ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
+                : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
+        }
+        return null;
     }
 
     private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now, string? authenticationResults, bool quarantine)
@@ -593,10 +646,97 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         return Encoding.UTF8.GetBytes(sb.ToString());
     }
 
+    private bool OffersChunking => IsExtended && _ctx.Options.Limits.Data.Chunking;
+
+    /// <summary>Decides what becomes of a BDAT chunk (RFC 3030): received into the message, or read and dropped with a
+    /// refusal. Either way its octets are consumed, never read as commands.</summary>
+    private async ValueTask<AfterLine> OnBdatAsync(BdatCommand bdat, CancellationToken aborted)
+    {
+        _chunkSize = bdat.ChunkSize;
+        _chunkLast = bdat.Last;
+        _chunkRefusal = null;
+        var tx = _transaction;
+        if (!OffersChunking)
+            _chunkRefusal = new SmtpReply(502, "5.5.1", "BDAT not available (CHUNKING is not offered)");
+        else if (tx is null)
+            _chunkRefusal = new SmtpReply(503, "5.5.1", "Need MAIL command");
+        else if (tx.Recipients.Count == 0)
+            _chunkRefusal = tx.RejectedRecipients > 0 ? new SmtpReply(554, "5.5.1", "No valid recipients") : new SmtpReply(503, "5.5.1", "Need RCPT command");
+        else if (tx.Chunks is null)
+        {
+            // The first chunk stands where DATA would: the data hooks decide on it.
+            var outcome = await Hooks.RunAsync(new DataContext(this, tx), aborted);
+            if (IsRefusal(outcome))
+            {
+                _chunkRefusal = FromHook(outcome, null);
+                EndTransaction();
+            }
+            else
+            {
+                _body.Reset();
+                tx.Chunks = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine,
+                    tx.Binary ? DataDecoderMode.Binary : DataDecoderMode.Chunks);
+                _dataDeadline = _ctx.Time.GetUtcNow() + _ctx.Options.Limits.MaxDataTime;
+            }
+        }
+        return _chunkRefusal is null ? AfterLine.ReceiveChunk : AfterLine.DiscardChunk;
+    }
+
+    /// <summary>Reads one BDAT chunk into the message; after the LAST one, finishes the message as the final dot does.</summary>
+    private async Task ReceiveChunkAsync(CancellationToken aborted)
+    {
+        var tx = _transaction!;
+        var decoder = tx.Chunks!;
+        var remaining = _chunkSize;
+        while (remaining > 0)
+        {
+            var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
+            var take = Math.Min(remaining, result.Buffer.Length);
+            decoder.Decode(result.Buffer.Slice(0, take), _body);
+            _reader.AdvanceTo(result.Buffer.GetPosition(take));
+            remaining -= take;
+            await _body.FlushAsync(final: false, aborted);
+            if (result.IsCompleted && remaining > 0)
+            {
+                _closeReason = "client closed during BDAT";
+                _closing = true;
+                EndTransaction();
+                return;
+            }
+        }
+        if (!_chunkLast)
+        {
+            // A chunk that breaks a limit fails the transaction at once (RFC 3030 2: the client sends no more chunks).
+            var refusal = decoder.SizeExceeded
+                ? new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets")
+                : DataRefusal();
+            if (refusal is not null)
+            {
+                EndTransaction();
+                Reply(refusal);
+                return;
+            }
+            Reply(new SmtpReply(250, "2.0.0", $"{_chunkSize} octets received"));
+            return;
+        }
+        try
+        {
+            decoder.EndOfChunks();
+            await _body.FlushAsync(final: true, aborted);
+            var reply = await FinishMessageAsync(tx, decoder, aborted);
+            if (reply.Code / 100 == 2) Interlocked.Increment(ref _messagesAccepted);
+            Reply(reply);
+        }
+        finally
+        {
+            EndTransaction();
+        }
+    }
+
     private async ValueTask DiscardChunkAsync()
     {
-        // CHUNKING is not offered; still consume the announced chunk so its bytes are never read as commands.
-        var remaining = _chunkToDiscard;
+        // Refused: still consume the announced chunk so its bytes are never read as commands.
+        var remaining = _chunkSize;
         while (remaining > 0)
         {
             var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
@@ -605,7 +745,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             remaining -= take;
             if (result.IsCompleted && remaining > 0) break;
         }
-        Reply(new SmtpReply(502, "5.5.1", "BDAT not available (CHUNKING is not offered)"));
+        Reply(_chunkRefusal ?? new SmtpReply(502, "5.5.1", "BDAT not available (CHUNKING is not offered)"));
     }
 
     private async ValueTask OnRsetAsync(CancellationToken aborted)
@@ -683,7 +823,16 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    private void EndTransaction() => _transaction = null;
+    private void EndTransaction()
+    {
+        // A transaction ended between BDAT chunks (RSET, EHLO, a refused chunk) leaves nothing held.
+        if (_transaction?.Chunks is not null)
+        {
+            _body.Reset();
+            _dataDeadline = DateTimeOffset.MaxValue;
+        }
+        _transaction = null;
+    }
 
     private bool OffersStartTls => _tlsMode == ListenerTlsMode.StartTls && _tls is null;
 
@@ -859,6 +1008,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
     private partial void LogSpoolFailed(Exception exception, string sessionId, string queueId);
+
+    [LoggerMessage(EventId = 260, Level = LogLevel.Warning, Message = "session={SessionId} message refused with 451 4.3.1: the server-wide budget of {Budget} octets of message data in flight is used up (Limits:Data:InFlightBudget)")]
+    private partial void LogDataBudgetExhausted(string sessionId, long budget);
+
+    [LoggerMessage(EventId = 261, Level = LogLevel.Error, Message = "session={SessionId} message body could not be written to the queue directory")]
+    private partial void LogSpillFailed(Exception exception, string sessionId);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "session={SessionId} failed")]
     private partial void LogSessionFailed(Exception exception, string sessionId);

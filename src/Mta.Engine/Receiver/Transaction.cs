@@ -19,6 +19,12 @@ internal sealed class Transaction(TransactionKind kind, SmtpAddress reversePath,
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
     public MessageAuthentication? Authentication { get; set; }
 
+    /// <summary>MAIL said <c>BODY=BINARYMIME</c>: the content comes by BDAT only and skips the text checks (RFC 3030 3).</summary>
+    public bool Binary { get; init; }
+
+    /// <summary>The decoder of the BDAT chunks received so far; null until the first BDAT (and for DATA).</summary>
+    public Mta.Protocol.DataDecoder? Chunks { get; set; }
+
     /// <summary>RCPT commands refused in this transaction; DATA answers 554 rather than 503 when all were.</summary>
     public int RejectedRecipients { get; set; }
 

@@ -16,6 +16,18 @@ public interface IMessageSpool
     /// to its first await, so the caller may reuse the buffer once the returned task completes.</param>
     /// <param name="cancellationToken">Stops waiting; a commit already handed to the writer may still reach the disk.</param>
     ValueTask CommitAsync(SpoolEnvelope envelope, System.Buffers.ReadOnlySequence<byte> message, CancellationToken cancellationToken);
+
+    /// <summary>A new temporary file in the queue directory for a message too large to hold in memory, or null when this
+    /// spool cannot take one (the receiver then keeps the whole message in memory).</summary>
+    SpoolBodyFile? CreateBodyFile() => null;
+
+    /// <summary>
+    /// Commits a message whose content is <paramref name="prefix"/> followed by octets <paramref name="bodyStart"/>.. of
+    /// <paramref name="body"/>: the body file is made durable and becomes part of the record without being copied.
+    /// Returns once everything is durable, as the other overload. The file belongs to the spool afterwards.
+    /// </summary>
+    ValueTask CommitAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> prefix, SpoolBodyFile body, long bodyStart, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("this spool takes no body files");
 }
 
 /// <summary>A commit that failed: the session answers 452 4.3.1 when <see cref="IsDiskFull"/>, else 451 4.3.0.</summary>

@@ -9,8 +9,12 @@ using Mta.Engine.Configuration;
 
 namespace Mta.Engine.Spool;
 
-/// <summary>Where a record lives: its segment, its offset and length there, and the range of its message bytes.</summary>
-public readonly record struct SpoolLocation(long Segment, long Offset, int Length, long MessageOffset, long MessageLength);
+/// <summary>Where a record lives: its segment, its offset and length there, and the range of its message bytes
+/// (<paramref name="MessageLength"/> is the whole message's). A message spilled to disk while it arrived has its first
+/// <c>MessageLength - BodyLength</c> octets in the record and the rest in <paramref name="BodyFile"/> from
+/// <paramref name="BodyStart"/>.</summary>
+public readonly record struct SpoolLocation(long Segment, long Offset, int Length, long MessageOffset, long MessageLength,
+    string? BodyFile = null, long BodyStart = 0, long BodyLength = 0);
 
 /// <summary>A message in the spool, as handed to the queue manager after its commit or at recovery.</summary>
 /// <param name="Envelope">The envelope as stored.</param>
@@ -113,23 +117,80 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            SpoolFormat.ReturnRecordBuffer(buffer);
             throw new SpoolWriteException($"queue directory {_directory} could not be opened: {ex.Message}", DurableIo.IsDiskFull(ex), ex);
         }
         if (!_commits.Writer.TryWrite(pending))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            SpoolFormat.ReturnRecordBuffer(buffer);
             throw new SpoolWriteException("the spool is shut down", isDiskFull: false);
         }
         await pending.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Opens a read-only stream over a record's message bytes.</summary>
+    public SpoolBodyFile? CreateBodyFile()
+    {
+        System.IO.Directory.CreateDirectory(_directory);
+        return SpoolBodyFile.Create(_directory);
+    }
+
+    public async ValueTask CommitAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> prefix, SpoolBodyFile body, long bodyStart, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        ArgumentNullException.ThrowIfNull(body);
+        var name = SpoolFormat.BodyFileName(envelope.QueueId) ?? throw new ArgumentException("queue id unfit for a file name", nameof(envelope));
+        var target = Path.Combine(_directory, name);
+        try
+        {
+            var open = _open;
+            if (open is null || !open.IsCompletedSuccessfully)
+                await RecoverAsync(cancellationToken).ConfigureAwait(false);
+            // fdatasync blocks for as long as the disk takes to write the body: off the session's thread, and the
+            // record that makes it count is written only after it returned.
+            await Task.Run(() => DurableIo.FlushData(body.Handle), CancellationToken.None).ConfigureAwait(false);
+            DurableIo.RenameNoReplace(body.Path, target);
+            body.Path = target;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not SpoolWriteException)
+        {
+            throw new SpoolWriteException($"the message body could not be written to the queue: {ex.Message}", DurableIo.IsDiskFull(ex), ex);
+        }
+        var (buffer, length, messageOffset) = SpoolFormat.BuildBodyRecord(envelope, prefix.Span, bodyStart, body.Length, body.Crc);
+        var pending = new PendingCommit(envelope, buffer, length, messageOffset)
+        {
+            BodyFile = name,
+            BodyStart = bodyStart,
+            BodyLength = body.Length - bodyStart,
+            InlineLength = prefix.Length,
+        };
+        if (!_commits.Writer.TryWrite(pending))
+        {
+            SpoolFormat.ReturnRecordBuffer(buffer);
+            throw new SpoolWriteException("the spool is shut down", isDiskFull: false);
+        }
+        // Not cancellable: whether the record reached the disk decides who deletes the body file.
+        await pending.Completion.Task.ConfigureAwait(false);
+        body.Committed = true;
+    }
+
+    /// <summary>Opens a read-only stream over a record's message bytes (the inline part, then the body file's).</summary>
     public Stream OpenMessage(SpoolLocation location)
     {
         var handle = File.OpenHandle(Path.Combine(_directory, SpoolFormat.SegmentFileName(location.Segment)),
             FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        return new SpoolSliceStream(handle, location.MessageOffset, location.MessageLength);
+        if (location.BodyFile is null) return new SpoolSliceStream(handle, location.MessageOffset, location.MessageLength);
+        var inline = new SpoolSliceStream(handle, location.MessageOffset, location.MessageLength - location.BodyLength);
+        SafeFileHandle body;
+        try
+        {
+            body = File.OpenHandle(Path.Combine(_directory, location.BodyFile), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch
+        {
+            inline.Dispose();
+            throw;
+        }
+        return new Buffers.ConcatenatedStream(inline, new SpoolSliceStream(body, location.BodyStart, location.BodyLength));
     }
 
     /// <summary>
@@ -225,10 +286,12 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         var result = new List<SpooledMessage>();
         var changedDirectory = false;
         long pendingTotal = 0;
+        var referencedBodies = new HashSet<string>(StringComparer.Ordinal);
         foreach (var number in numbers)
         {
             var path = Path.Combine(_directory, SpoolFormat.SegmentFileName(number));
-            var pending = RecoverSegment(number, path, result);
+            var bodies = new List<string>();
+            var pending = RecoverSegment(number, path, result, bodies);
             if (pending == 0)
             {
                 DeleteSegmentFiles(number);
@@ -236,12 +299,24 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
                 continue;
             }
             pendingTotal += pending;
-            _segments[number] = new Segment(number, path, Path.Combine(_directory, SpoolFormat.JournalFileName(number)),
+            var segment = new Segment(number, path, Path.Combine(_directory, SpoolFormat.JournalFileName(number)),
                 Path.Combine(_directory, SpoolFormat.RetryFileName(number)))
             {
                 Pending = pending,
                 Sealed = true,
             };
+            segment.Bodies.AddRange(bodies);
+            referencedBodies.UnionWith(bodies);
+            _segments[number] = segment;
+        }
+        // Bodies of sessions a crash interrupted (*.tmp), and of records that never reached the disk or whose segment
+        // is gone (*.body): nothing refers to them.
+        foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "body-*" + SpoolFormat.TempExtension)
+                     .Concat(System.IO.Directory.EnumerateFiles(_directory, "*" + SpoolFormat.BodyExtension)))
+        {
+            if (referencedBodies.Contains(Path.GetFileName(file))) continue;
+            File.Delete(file);
+            changedDirectory = true;
         }
         // A journal without its segment is left over from a crash between the deletes.
         foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.done").Concat(System.IO.Directory.EnumerateFiles(_directory, "*.retry")))
@@ -259,7 +334,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     }
 
     /// <summary>Reads one segment into <paramref name="result"/>; returns its count of recipients still pending.</summary>
-    private int RecoverSegment(long number, string path, List<SpooledMessage> result)
+    private int RecoverSegment(long number, string path, List<SpooledMessage> result, List<string> bodies)
     {
         var done = ReadJournal(Path.Combine(_directory, SpoolFormat.JournalFileName(number)));
         var retries = ReadRetryJournal(Path.Combine(_directory, SpoolFormat.RetryFileName(number)), out _);
@@ -276,8 +351,20 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         var pending = 0;
         while (position < fileLength)
         {
-            if (!TryReadRecord(handle, position, fileLength, out var envelope, out var length, out var messageOffset, out var messageLength))
+            if (!TryReadRecord(handle, position, fileLength, out var record))
                 break;
+            var (envelope, length, messageOffset, inlineLength, body) = record;
+            if (body is not null)
+            {
+                bodies.Add(body.File);
+                if (!IsBodyIntact(body))
+                {
+                    // Acknowledged, so not torn: the record stays, but there is nothing whole to deliver.
+                    LogBodyLost(body.File, envelope.QueueId);
+                    position += length;
+                    continue;
+                }
+            }
             var final = new HashSet<int>();
             if (done.TryGetValue(position, out var indexes))
                 foreach (var i in indexes) if (i >= 0 && i < envelope.Recipients.Count) final.Add(i);
@@ -288,7 +375,11 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
                 for (var i = 0; i < envelope.Recipients.Count; i++)
                     if (!final.Contains(i) && retries.TryGetValue((position, i), out var deferral))
                         (deferrals ??= [])[i] = deferral;
-                result.Add(new SpooledMessage(envelope, new SpoolLocation(number, position, length, position + messageOffset, messageLength), final, deferrals));
+                var location = body is null
+                    ? new SpoolLocation(number, position, length, position + messageOffset, inlineLength)
+                    : new SpoolLocation(number, position, length, position + messageOffset, inlineLength + body.FileLength - body.Start,
+                        body.File, body.Start, body.FileLength - body.Start);
+                result.Add(new SpooledMessage(envelope, location, final, deferrals));
                 pending += open;
             }
             position += length;
@@ -303,26 +394,32 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         return pending;
     }
 
-    private static bool TryReadRecord(SafeFileHandle handle, long position, long fileLength, out SpoolEnvelope envelope,
-        out int length, out int messageOffset, out long messageLength)
+    /// <summary>A record as recovery reads it; <see cref="Body"/> is set for a body-file record.</summary>
+    private readonly record struct RecordInfo(SpoolEnvelope Envelope, int Length, int MessageOffset, long InlineLength, BodyReference? Body);
+
+    private sealed record BodyReference(string File, long Start, long FileLength, uint Crc);
+
+    private static bool TryReadRecord(SafeFileHandle handle, long position, long fileLength, out RecordInfo record)
     {
-        envelope = null!;
-        length = messageOffset = 0;
-        messageLength = 0;
+        record = default;
         Span<byte> head = stackalloc byte[8];
         if (position + SpoolFormat.RecordOverhead > fileLength || RandomAccess.Read(handle, head, position) < 8) return false;
-        if (!head[..4].SequenceEqual(SpoolFormat.RecordMagic)) return false;
+        var hasBody = head[..4].SequenceEqual(SpoolFormat.BodyRecordMagic);
+        if (!hasBody && !head[..4].SequenceEqual(SpoolFormat.RecordMagic)) return false;
+        var overhead = SpoolFormat.RecordOverhead + (hasBody ? SpoolFormat.BodyReferenceSize : 0);
         var envelopeLength = BinaryPrimitives.ReadInt32LittleEndian(head[4..]);
-        if (envelopeLength is <= 0 or > SpoolFormat.MaxEnvelopeSize || position + SpoolFormat.RecordOverhead + envelopeLength > fileLength) return false;
+        if (envelopeLength is <= 0 or > SpoolFormat.MaxEnvelopeSize || position + overhead + envelopeLength > fileLength) return false;
         var envelopeAndLength = new byte[envelopeLength + 8];
         if (RandomAccess.Read(handle, envelopeAndLength, position + 8) < envelopeAndLength.Length) return false;
-        messageLength = BinaryPrimitives.ReadInt64LittleEndian(envelopeAndLength.AsSpan(envelopeLength));
-        var total = (long)SpoolFormat.RecordOverhead + envelopeLength + messageLength;
+        var messageLength = BinaryPrimitives.ReadInt64LittleEndian(envelopeAndLength.AsSpan(envelopeLength));
+        var total = (long)overhead + envelopeLength + messageLength;
         if (messageLength < 0 || total > int.MaxValue || position + total > fileLength) return false;
 
         var crc = SpoolFormat.Crc32C(0, head);
         crc = SpoolFormat.Crc32C(crc, envelopeAndLength);
         var chunk = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(messageLength, 16), 1 << 20));
+        BodyReference? body = null;
+        Span<byte> reference = stackalloc byte[SpoolFormat.BodyReferenceSize];
         try
         {
             var at = position + 16 + envelopeLength;
@@ -334,6 +431,12 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
                 at += n;
                 left -= n;
             }
+            if (hasBody)
+            {
+                if (RandomAccess.Read(handle, reference, at) < reference.Length) return false;
+                crc = SpoolFormat.Crc32C(crc, reference);
+                at += reference.Length;
+            }
             Span<byte> tail = stackalloc byte[8];
             if (RandomAccess.Read(handle, tail, at) < 8) return false;
             if (BinaryPrimitives.ReadUInt32LittleEndian(tail) != crc || !tail[4..].SequenceEqual(SpoolFormat.EndMarker)) return false;
@@ -342,6 +445,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
+        SpoolEnvelope envelope;
         try
         {
             envelope = SpoolFormat.ParseEnvelope(envelopeAndLength.AsSpan(0, envelopeLength));
@@ -350,9 +454,48 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         {
             return false;
         }
-        length = (int)total;
-        messageOffset = 16 + envelopeLength;
+        if (hasBody)
+        {
+            var name = SpoolFormat.BodyFileName(envelope.QueueId);
+            var start = BinaryPrimitives.ReadInt64LittleEndian(reference);
+            var length = BinaryPrimitives.ReadInt64LittleEndian(reference[8..]);
+            if (name is null || start < 0 || length < start) return false;
+            body = new BodyReference(name, start, length, BinaryPrimitives.ReadUInt32LittleEndian(reference[16..]));
+        }
+        record = new RecordInfo(envelope, (int)total, 16 + envelopeLength, messageLength, body);
         return true;
+    }
+
+    /// <summary>True when a body file is there, whole, with the length and CRC32C its record gives.</summary>
+    private bool IsBodyIntact(BodyReference body)
+    {
+        var path = Path.Combine(_directory, body.File);
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (RandomAccess.GetLength(handle) != body.FileLength) return false;
+            var chunk = ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
+            {
+                uint crc = 0;
+                for (long at = 0; at < body.FileLength;)
+                {
+                    var n = RandomAccess.Read(handle, chunk.AsSpan(0, (int)Math.Min(chunk.Length, body.FileLength - at)), at);
+                    if (n <= 0) return false;
+                    crc = SpoolFormat.Crc32C(crc, chunk.AsSpan(0, n));
+                    at += n;
+                }
+                return crc == body.Crc;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private static Dictionary<long, List<int>> ReadJournal(string path)
@@ -428,13 +571,18 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
                 position = SpoolFormat.SegmentHeaderSize;
             }
             var recipients = 0;
+            var renamedBodies = false;
             foreach (var commit in batch)
             {
                 commit.Offset = position;
                 buffers.Add(commit.Buffer.AsMemory(0, commit.Length));
                 position += commit.Length;
                 recipients += commit.Envelope.Recipients.Count;
+                renamedBodies |= commit.BodyFile is not null;
             }
+            // A body file's new name must be durable before the record that refers to it can be: one directory fsync
+            // serves every body in the batch.
+            if (renamedBodies) DurableIo.FlushDirectory(_directory);
             RandomAccess.Write(segment.Handle!, buffers, start);
             DurableIo.FlushData(segment.Handle!);
             if (segment.NeedsDirectorySync)
@@ -447,6 +595,8 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             {
                 segment.Length = position;
                 segment.Pending += recipients;
+                foreach (var commit in batch)
+                    if (commit.BodyFile is not null) segment.Bodies.Add(commit.BodyFile);
             }
             Interlocked.Increment(ref _batchCount);
             Interlocked.Add(ref _commitCount, batch.Count);
@@ -465,7 +615,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             }
             foreach (var commit in batch)
             {
-                ArrayPool<byte>.Shared.Return(commit.Buffer);
+                SpoolFormat.ReturnRecordBuffer(commit.Buffer);
                 commit.Completion.TrySetException(new SpoolWriteException(
                     diskFull ? "the queue disk is full" : $"the message could not be written to the queue: {ex.Message}", diskFull, ex));
             }
@@ -475,11 +625,14 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         var listener = _listener;
         foreach (var commit in batch)
         {
-            ArrayPool<byte>.Shared.Return(commit.Buffer);
+            SpoolFormat.ReturnRecordBuffer(commit.Buffer);
             if (listener is not null)
             {
-                var location = new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
-                    commit.Length - commit.MessageOffset - 8);
+                var location = commit.BodyFile is null
+                    ? new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
+                        commit.Length - commit.MessageOffset - 8)
+                    : new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
+                        commit.InlineLength + commit.BodyLength, commit.BodyFile, commit.BodyStart, commit.BodyLength);
                 try { listener(new SpooledMessage(commit.Envelope, location, EmptySet)); }
                 catch (Exception ex) { LogListenerFailed(ex, commit.Envelope.QueueId); }
             }
@@ -526,6 +679,8 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         try
         {
             DeleteSegmentFiles(segment.Number);
+            // After the segment: a body left without its record is deleted at the next start, never delivered.
+            foreach (var body in segment.Bodies) File.Delete(Path.Combine(_directory, body));
             DurableIo.FlushDirectory(_directory);
             Interlocked.Increment(ref _segmentsDeleted);
             LogSegmentDeleted(segment.Path);
@@ -682,6 +837,8 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         public bool Sealed { get; set; }
         public bool Deleted { get; set; }
         public bool NeedsDirectorySync { get; set; }
+        /// <summary>Body files its records refer to: deleted with the segment.</summary>
+        public List<string> Bodies { get; } = [];
 
         public void CloseHandles()
         {
@@ -700,6 +857,11 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         public int MessageOffset { get; } = messageOffset;
         public long Offset { get; set; }
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>The body file a body-file record refers to; null for a record that holds its whole message.</summary>
+        public string? BodyFile { get; init; }
+        public long BodyStart { get; init; }
+        public long BodyLength { get; init; }
+        public int InlineLength { get; init; }
     }
 
     private sealed class PendingMark(SpoolLocation location, int recipientIndex, RecipientOutcome outcome, DeferralRecord? deferral = null)
@@ -729,6 +891,9 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
 
     [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Spool segment {Path} could not be deleted; it will be removed at the next start")]
     private partial void LogSegmentDeleteFailed(Exception exception, string path);
+
+    [LoggerMessage(EventId = 308, Level = LogLevel.Error, Message = "Spool body file {File} of acknowledged message {QueueId} is missing or damaged; the message cannot be delivered")]
+    private partial void LogBodyLost(string file, string queueId);
 
     [LoggerMessage(EventId = 306, Level = LogLevel.Error, Message = "Done journal {Path} could not be written; the recipients will be delivered again after a restart")]
     private partial void LogJournalFailed(Exception exception, string path);

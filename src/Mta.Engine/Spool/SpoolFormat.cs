@@ -11,6 +11,11 @@ namespace Mta.Engine.Spool;
 /// Segment file <c>NNNNNNNNNNNN.seg</c>: a 16-byte header ("MTASPOOL", version, reserved), then records back to back.
 /// Record: magic "MTAR", int32 envelope length H, H bytes of envelope JSON, int64 message length M, M message bytes,
 /// CRC32C of everything before it, end marker "MTAE". All integers little-endian.
+/// Body-file record (a message the receiver spilled to disk as it arrived): magic "MTAB", int32 envelope length H, H bytes
+/// of envelope JSON, int64 inline length P, P bytes (the prefix: trace fields, signatures, a rewritten header section),
+/// int64 body start S, int64 body file length F, uint32 CRC32C of the whole body file, CRC32C of everything before it,
+/// end marker "MTAE". The message is the P inline bytes then octets S..F of <c>QUEUEID.body</c> in the same directory,
+/// which is fdatasync'd, renamed to its name and the directory fsync'd before the record is written.
 /// A record that fails any check marks the end of the segment: it was never acknowledged.
 /// Done journal <c>NNNNNNNNNNNN.done</c>: 20-byte entries (int64 record offset, int32 recipient index, int32 outcome,
 /// CRC32C of the first 16 bytes).
@@ -31,6 +36,14 @@ internal static class SpoolFormat
 
     public static ReadOnlySpan<byte> SegmentMagic => "MTASPOOL"u8;
     public static ReadOnlySpan<byte> RecordMagic => "MTAR"u8;
+    public static ReadOnlySpan<byte> BodyRecordMagic => "MTAB"u8;
+    public const int BodyReferenceSize = 8 + 8 + 4;
+    public const string BodyExtension = ".body";
+    public const string TempExtension = ".tmp";
+
+    /// <summary>The body file of a queue id; null when the id could name anything but a plain file in the queue directory.</summary>
+    public static string? BodyFileName(string queueId) =>
+        queueId.Length is > 0 and <= 64 && queueId.All(char.IsAsciiLetterOrDigit) ? queueId + BodyExtension : null;
     public static ReadOnlySpan<byte> EndMarker => "MTAE"u8;
 
     public static string SegmentFileName(long number) => number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ".seg";
@@ -100,14 +113,14 @@ internal static class SpoolFormat
         header.Length >= SegmentHeaderSize && header[..8].SequenceEqual(SegmentMagic)
         && BinaryPrimitives.ReadInt32LittleEndian(header[8..]) == Version;
 
-    /// <summary>Serialises one record into a pooled buffer; the caller returns it to <see cref="ArrayPool{T}.Shared"/>.</summary>
+    /// <summary>Serialises one record into a buffer; the caller gives it back with <see cref="ReturnRecordBuffer"/>.</summary>
     /// <returns>The buffer, the record's length, and the offset of the message bytes within the record.</returns>
     public static (byte[] Buffer, int Length, int MessageOffset) BuildRecord(SpoolEnvelope envelope, in ReadOnlySequence<byte> message)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(envelope, SpoolJsonContext.Default.SpoolEnvelope);
         var total = (long)RecordOverhead + json.Length + message.Length;
         if (total > int.MaxValue - 64) throw new SpoolWriteException($"message of {message.Length} octets is too large for the spool", isDiskFull: false);
-        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        var buffer = RentRecordBuffer((int)total);
         var span = buffer.AsSpan(0, (int)total);
         RecordMagic.CopyTo(span);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], json.Length);
@@ -121,6 +134,45 @@ internal static class SpoolFormat
         BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], Crc32C(0, span[..pos]));
         EndMarker.CopyTo(span[(pos + 4)..]);
         return (buffer, (int)total, messageOffset);
+    }
+
+    /// <summary>Serialises a body-file record (see the type's summary) into a pooled buffer, as <see cref="BuildRecord"/>.</summary>
+    public static (byte[] Buffer, int Length, int MessageOffset) BuildBodyRecord(SpoolEnvelope envelope, ReadOnlySpan<byte> prefix,
+        long bodyStart, long bodyFileLength, uint bodyCrc)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(envelope, SpoolJsonContext.Default.SpoolEnvelope);
+        var total = RecordOverhead + BodyReferenceSize + json.Length + prefix.Length;
+        var buffer = RentRecordBuffer(total);
+        var span = buffer.AsSpan(0, total);
+        BodyRecordMagic.CopyTo(span);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], json.Length);
+        json.CopyTo(span[8..]);
+        var pos = 8 + json.Length;
+        BinaryPrimitives.WriteInt64LittleEndian(span[pos..], prefix.Length);
+        pos += 8;
+        var messageOffset = pos;
+        prefix.CopyTo(span[pos..]);
+        pos += prefix.Length;
+        BinaryPrimitives.WriteInt64LittleEndian(span[pos..], bodyStart);
+        BinaryPrimitives.WriteInt64LittleEndian(span[(pos + 8)..], bodyFileLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[(pos + 16)..], bodyCrc);
+        pos += BodyReferenceSize;
+        BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], Crc32C(0, span[..pos]));
+        EndMarker.CopyTo(span[(pos + 4)..]);
+        return (buffer, total, messageOffset);
+    }
+
+    // Records up to this size come from the shared pool; larger ones (whole large messages a plugin or a bounce commits)
+    // are plain arrays the GC takes back, so a burst of them is not kept for ever by the pool.
+    private const int MaxPooledRecord = 1024 * 1024;
+
+    private static byte[] RentRecordBuffer(int length) =>
+        length <= MaxPooledRecord ? ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
+
+    /// <summary>Gives a record buffer from <see cref="BuildRecord"/> or <see cref="BuildBodyRecord"/> back.</summary>
+    public static void ReturnRecordBuffer(byte[] buffer)
+    {
+        if (buffer.Length <= MaxPooledRecord) ArrayPool<byte>.Shared.Return(buffer);
     }
 
     public static SpoolEnvelope ParseEnvelope(ReadOnlySpan<byte> json) =>

@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Mta.Engine.Spool;
 
-internal sealed class SpoolSliceStream(SafeFileHandle handle, long start, long length) : Stream
+internal sealed class SpoolSliceStream(SafeFileHandle handle, long start, long length, bool ownsHandle = true) : Stream
 {
     private long _position;
 
@@ -57,7 +57,7 @@ internal sealed class SpoolSliceStream(SafeFileHandle handle, long start, long l
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) handle.Dispose();
+        if (disposing && ownsHandle) handle.Dispose();
         base.Dispose(disposing);
     }
 }

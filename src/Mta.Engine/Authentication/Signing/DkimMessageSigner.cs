@@ -41,12 +41,21 @@ public sealed partial class DkimMessageSigner
     /// prepended to it unchanged.</summary>
     /// <param name="domain">The signing domain (<c>d=</c>), normally the <c>From:</c> domain.</param>
     /// <param name="message">The whole message: header section, empty line, body.</param>
-    public IReadOnlyList<string> CreateSignatureFields(string domain, ReadOnlyMemory<byte> message)
+    public IReadOnlyList<string> CreateSignatureFields(string domain, ReadOnlyMemory<byte> message) =>
+        CreateSignatureFields(domain, () => SignableMessage.Parse(message));
+
+    /// <summary>As <see cref="CreateSignatureFields(string, ReadOnlyMemory{byte})"/>, for a message read through a seekable
+    /// stream (one too large to hold in memory): the header section must end within <paramref name="headerWindow"/>
+    /// octets, and the body is read from the stream for the body hash.</summary>
+    internal IReadOnlyList<string> CreateSignatureFields(string domain, Func<Stream> open, int headerWindow) =>
+        CreateSignatureFields(domain, () => SignableMessage.Parse(open, headerWindow));
+
+    private IReadOnlyList<string> CreateSignatureFields(string domain, Func<MimeMessage?> parse)
     {
         if (!_options.Enabled) return [];
         var keys = _keys.SigningKeysFor(domain);
         if (keys.Count == 0) return [];
-        var parsed = SignableMessage.Parse(message);
+        var parsed = parse();
         if (parsed is null)
         {
             LogUnparsable(_logger, domain);

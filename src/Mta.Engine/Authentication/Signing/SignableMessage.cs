@@ -14,6 +14,45 @@ internal static class SignableMessage
     /// <summary>The message, or null when its header section cannot be parsed (nothing is signed then).</summary>
     public static MimeMessage? Parse(ReadOnlyMemory<byte> raw)
     {
+        var (headers, bodyStart) = ParseHeaderSection(raw);
+        if (headers is null) return null;
+        return Build(headers, new RawBody(headers.Where(IsContentField), bodyStart < raw.Length ? raw[bodyStart..] : ReadOnlyMemory<byte>.Empty));
+    }
+
+    /// <summary>The message read through a seekable stream <paramref name="open"/> gives (each call a new one); null when
+    /// its header section cannot be parsed or does not end within <paramref name="headerWindow"/> octets.</summary>
+    public static MimeMessage? Parse(Func<Stream> open, int headerWindow)
+    {
+        byte[] head;
+        long total;
+        using (var stream = open())
+        {
+            total = stream.Length;
+            head = new byte[(int)Math.Min(total, headerWindow)];
+            stream.ReadExactly(head);
+        }
+        var (headers, bodyStart) = ParseHeaderSection(head);
+        if (headers is null) return null;
+        if (bodyStart == head.Length && head.Length < total) return null; // the header section does not end in the window
+        return Build(headers, new RawBody(headers.Where(IsContentField), open, bodyStart));
+    }
+
+    private static MimeMessage? Build(HeaderList headers, RawBody body)
+    {
+        try
+        {
+            // MimeKit's DKIM and ARC code looks up Content-* fields in the body entity's headers and all others in the message's.
+            return new MimeMessage(headers.Where(h => !IsContentField(h))) { Body = body };
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or ParseException)
+        {
+            // A field MimeKit parses on sight (Content-Type, an address list) that it cannot make sense of.
+            return null;
+        }
+    }
+
+    private static (HeaderList? Headers, int BodyStart) ParseHeaderSection(ReadOnlyMemory<byte> raw)
+    {
         var (headerEnd, bodyStart) = SplitHeaderSection(raw.Span);
         HeaderList headers;
         try
@@ -27,24 +66,9 @@ internal static class SignableMessage
         }
         catch (FormatException)
         {
-            return null;
+            return (null, 0);
         }
-        if (headers.Count == 0) return null;
-
-        var body = bodyStart < raw.Length ? raw[bodyStart..] : ReadOnlyMemory<byte>.Empty;
-        try
-        {
-            // MimeKit's DKIM and ARC code looks up Content-* fields in the body entity's headers and all others in the message's.
-            return new MimeMessage(headers.Where(h => !IsContentField(h)))
-            {
-                Body = new RawBody(headers.Where(IsContentField), body),
-            };
-        }
-        catch (Exception ex) when (ex is FormatException or ArgumentException or ParseException)
-        {
-            // A field MimeKit parses on sight (Content-Type, an address list) that it cannot make sense of.
-            return null;
-        }
+        return headers.Count == 0 ? (null, 0) : (headers, bodyStart);
     }
 
     private static bool IsContentField(Header header) => header.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase);
@@ -70,10 +94,20 @@ internal static class SignableMessage
     private sealed class RawBody : MimeEntity
     {
         private readonly ReadOnlyMemory<byte> _content;
+        private readonly Func<Stream>? _open;
+        private readonly long _start;
 
-        public RawBody(IEnumerable<Header> contentFields, ReadOnlyMemory<byte> content) : base(new ContentType("text", "plain"))
+        public RawBody(IEnumerable<Header> contentFields, ReadOnlyMemory<byte> content) : this(contentFields) => _content = content;
+
+        /// <summary>A body read from octet <paramref name="start"/> of the stream <paramref name="open"/> gives, each time.</summary>
+        public RawBody(IEnumerable<Header> contentFields, Func<Stream> open, long start) : this(contentFields)
         {
-            _content = content;
+            _open = open;
+            _start = start;
+        }
+
+        private RawBody(IEnumerable<Header> contentFields) : base(new ContentType("text", "plain"))
+        {
             // The base constructor wrote a Content-Type of its own; only the message's own fields may be signed.
             Headers.Clear();
             foreach (var field in contentFields) Headers.Add(field);
@@ -84,13 +118,27 @@ internal static class SignableMessage
         public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
         {
             if (!contentOnly) Headers.WriteTo(options, stream, cancellationToken);
-            stream.Write(_content.Span);
+            if (_open is null)
+            {
+                stream.Write(_content.Span);
+                return;
+            }
+            using var source = _open();
+            source.Position = _start;
+            source.CopyTo(stream);
         }
 
         public override async Task WriteToAsync(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
         {
             if (!contentOnly) await Headers.WriteToAsync(options, stream, cancellationToken);
-            await stream.WriteAsync(_content, cancellationToken);
+            if (_open is null)
+            {
+                await stream.WriteAsync(_content, cancellationToken);
+                return;
+            }
+            await using var source = _open();
+            source.Position = _start;
+            await source.CopyToAsync(stream, cancellationToken);
         }
     }
 }
