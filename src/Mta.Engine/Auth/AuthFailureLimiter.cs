@@ -171,16 +171,7 @@ public sealed class AuthFailureLimiter
             if (entry.InProgress == 0 && now - entry.LastFailure >= _window) _entries.Remove(key);
     }
 
-    // IPv4-mapped IPv6 counts as the IPv4 address; other IPv6 addresses count per /64.
-    internal static IPAddress Key(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6) return Receiver.ClientAddress.Canonical(address);
-        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return address;
-        Span<byte> bytes = stackalloc byte[16];
-        address.TryWriteBytes(bytes, out _);
-        bytes[8..].Clear();
-        return new IPAddress(bytes);
-    }
+    internal static IPAddress Key(IPAddress address) => Receiver.ClientAddress.LimitKey(address);
 
     /// <summary>One reserved attempt: ends exactly once, as a failure, a success, or (disposed first) a release.</summary>
     public sealed class AuthAttempt : IDisposable

@@ -14,4 +14,17 @@ internal static class ClientAddress
 
     public static IPEndPoint Canonical(IPEndPoint endPoint) =>
         endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
+
+    /// <summary>What per-client limits (connections, AUTH failures) count: an IPv4 address (IPv4-mapped included) by
+    /// itself, an IPv6 address by its /64, since one host is usually given a whole /64 and could otherwise take a new
+    /// address for every connection or guess.</summary>
+    public static IPAddress LimitKey(IPAddress address)
+    {
+        address = Canonical(address);
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return address;
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes);
+    }
 }

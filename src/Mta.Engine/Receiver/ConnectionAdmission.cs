@@ -147,17 +147,8 @@ internal sealed partial class ConnectionAdmission
     /// <summary><c>Limits:MaxErrors</c>, or its stress value when lower.</summary>
     public int MaxErrors => _stressed ? Math.Min(_limits.MaxErrors, _limits.Stress.MaxErrors) : _limits.MaxErrors;
 
-    /// <summary>What per-address limits count: IPv4 (and IPv4-mapped IPv6) by address, IPv6 by /64, since one host is
-    /// usually given a whole /64 and could otherwise take a new address per connection.</summary>
-    public static IPAddress AddressKey(IPAddress address)
-    {
-        address = ClientAddress.Canonical(address);
-        if (address.AddressFamily != AddressFamily.InterNetworkV6) return address;
-        Span<byte> bytes = stackalloc byte[16];
-        address.TryWriteBytes(bytes, out _);
-        bytes[8..].Clear();
-        return new IPAddress(bytes);
-    }
+    /// <summary>What per-address limits count (<see cref="ClientAddress.LimitKey"/>).</summary>
+    public static IPAddress AddressKey(IPAddress address) => ClientAddress.LimitKey(address);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
