@@ -37,7 +37,7 @@ mta_write_config() {
   "DataDirectory": "$dir",
   "Listeners": [ { "Name": "smtp", "Address": "$MTA_ADDR", "Port": $MTA_PORT, "Tls": "None", "AllowPlaintextAuth": true } ],
   "LocalDomains": [ "localhost", "example.test" ],
-  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster" },
+  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster"$MTA_MAILBOX_EXTRA },
   "Queue": { "Path": "$dir/queue" },
   "Limits": { "MaxConnections": $MTA_MAX_CONN, "MaxConnectionsPerIp": $MTA_MAX_CONN },
   "Auth": { "HashIterations": $ITERATIONS, "MaxFailuresPerIp": $MAX_FAILURES },

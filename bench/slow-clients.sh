@@ -37,7 +37,7 @@ mta_write_config() {
   "DataDirectory": "$dir",
   "Listeners": [ { "Name": "smtp", "Address": "$MTA_ADDR", "Port": $MTA_PORT, "Tls": "None" } ],
   "LocalDomains": [ "localhost", "example.test" ],
-  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster" },
+  "Mailboxes": { "Root": "$dir/maildir", "Postmaster": "postmaster"$MTA_MAILBOX_EXTRA },
   "Queue": { "Path": "$dir/queue" },
   "Limits": { "ConnectionLimitExceptions": [] ${LIMITS:+, $LIMITS} },
   "Logging": { "LogLevel": { "Default": "Warning", "Mta.Admission": "Information" } },
