@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Mta.Engine.Auth;
 using Mta.EndToEnd.Tests.Infrastructure;
+using static Mta.Testing.Conditions;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -52,7 +53,8 @@ public sealed class AuthFloodTests
             var attempts = attackers.Select((c, i) => c.CommandAsync("AUTH PLAIN " + Plain("alice", "guess-" + i))).ToList();
 
             // Measured while the hashing threads are busy with the flood.
-            await WaitUntilAsync(() => pool.Pending >= pool.Workers || attempts.All(t => t.IsCompleted));
+            await WaitUntilAsync(() => pool.Pending >= pool.Workers || attempts.All(t => t.IsCompleted),
+                "the flood reaching the hashing threads", TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
             var latencies = new List<double>();
             for (var i = 0; i < 10 && pool.Pending > 0; i++) latencies.Add(await LegitimateTransactionAsync(server, i));
 
@@ -91,13 +93,4 @@ public sealed class AuthFloodTests
         return elapsed;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the flood never reached the hashing threads");
-            await Task.Delay(5, TestContext.Current.CancellationToken);
-        }
-    }
 }

@@ -5,6 +5,7 @@ using Mta.Abstractions;
 using Mta.Engine.Control;
 using Mta.Engine.Terminal;
 using Mta.EndToEnd.Tests.Infrastructure;
+using static Mta.Testing.Conditions;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -169,7 +170,7 @@ public sealed class TerminalCommandsTests
                     var reply = SmtpAssert.Reply(await SmtpAssert.TransactionAsyncAfterMail(c, ["alice@example.test"], $"Subject: {verb}\r\n\r\nhello\r\n"), 250, "2.0.0");
                     ids[SmtpAssert.QueueIdOf(reply.Text)] = kind;
                 }
-                await WaitUntilAsync(() => first.Count == 3, "route hook saw all three messages");
+                await WaitUntilAsync(() => first.Count == 3, "route hook saw all three messages", TimeSpan.FromSeconds(20));
                 Assert.Equal(ids.OrderBy(p => p.Key), first.OrderBy(p => p.Key));
                 await server.Services.GetRequiredService<Engine.Queue.QueueManager>().WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(20));
             }
@@ -198,13 +199,4 @@ public sealed class TerminalCommandsTests
         }
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(what);
-            await Task.Delay(20);
-        }
-    }
 }

@@ -6,6 +6,7 @@ using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Control;
 using Mta.Engine.Queue;
 using Mta.Engine.Terminal;
+using static Mta.Testing.Conditions;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -62,12 +63,6 @@ public sealed class TerminalDeliveryTests
     private static Task IdleAsync(MtaTestServer server) =>
         server.Services.GetRequiredService<QueueManager>().WhenIdleAsync(Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition() && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
-        Assert.True(await condition(), "not reached within 10 s");
-    }
 
     [Fact]
     public async Task Send_reaches_the_attached_terminal_sanitised_and_not_the_mailbox()

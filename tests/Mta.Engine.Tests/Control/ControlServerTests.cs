@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
+using static Mta.Testing.Conditions;
 
 namespace Mta.Engine.Tests.Control;
 
@@ -176,11 +177,6 @@ public sealed class ControlServerTests
         Assert.Equal(gid, peer.GetProperty("gid").GetUInt32());
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(10, Ct);
-    }
 
     private static UnixFileMode ModeOf(string path)
     {

@@ -8,6 +8,7 @@ using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.Engine.Terminal;
 using Mta.Engine.Tests.Control;
+using static Mta.Testing.Conditions;
 
 namespace Mta.Engine.Tests.Terminal;
 
@@ -44,12 +45,6 @@ public sealed class TerminalAttachTests
 
     private static TerminalEvent Read(ControlResponse response) => response.GetResult(TerminalControlJsonContext.Default.TerminalEvent);
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(10, Ct);
-        Assert.True(condition(), "condition not reached within 10 s");
-    }
 
     [Fact]
     public async Task A_peer_attaches_as_itself_is_active_while_attached_and_receives_each_message()
