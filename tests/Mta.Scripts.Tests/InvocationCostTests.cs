@@ -1,9 +1,9 @@
 // Measures one script handler call through the hook pipeline: a measurement, not a check (explicit: run it by name).
 using System.Diagnostics;
-using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Mta.Abstractions;
 using Mta.Engine.Extensibility;
+using Mta.Testing;
 
 namespace Mta.Scripts.Tests;
 
@@ -30,33 +30,5 @@ public sealed class InvocationCostTests(ITestOutputHelper output)
         watch.Stop();
         var perCall = watch.Elapsed.TotalMicroseconds / calls;
         output.WriteLine($"{calls} calls in {watch.ElapsedMilliseconds} ms: {perCall:0.00} us per script handler call");
-    }
-
-    private sealed class FakeSession : ISessionInfo
-    {
-        public string SessionId => "bench";
-        public string ListenerName => "smtp";
-        public IPEndPoint RemoteEndPoint { get; } = new(IPAddress.Loopback, 40000);
-        public IPEndPoint LocalEndPoint { get; } = new(IPAddress.Loopback, 25);
-        public string? HeloName => "client.test";
-        public bool IsExtended => true;
-        public TlsInfo? Tls => null;
-        public string? AuthenticatedUser => null;
-        public bool IsTrustedClient => false;
-        public IDictionary<string, object?> Notes { get; } = new Dictionary<string, object?>();
-    }
-
-    private sealed class FakeTransaction : ITransaction
-    {
-        public TransactionKind Kind => TransactionKind.Mail;
-        public SmtpAddress ReversePath { get; } = new("sender", "remote.test");
-        public IReadOnlyDictionary<string, string?> MailParameters { get; } = new Dictionary<string, string?>();
-        public IReadOnlyList<EnvelopeRecipient> Recipients => [];
-        public void AddRecipient(EnvelopeRecipient recipient) { }
-        public bool RemoveRecipient(SmtpAddress address) => false;
-        public IReadOnlyList<KeyValuePair<string, string>> AddedHeaders => [];
-        public void AddHeader(string name, string value) { }
-        public IDictionary<string, object?> Notes { get; } = new Dictionary<string, object?>();
-        public MessageAuthentication? Authentication => null;
     }
 }

@@ -1,5 +1,4 @@
 // Loads the built plugin assembly and drives it through the contract alone: hand-built contexts, a fake queue.
-using System.Net;
 using System.Reflection;
 using System.Text;
 using Microsoft.Extensions.Configuration;
@@ -7,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
 using Mta.Abstractions;
+using Mta.Testing;
 
 namespace Mta.MailingLists.Tests.Infrastructure;
 
@@ -213,34 +213,4 @@ public sealed class FakeQueuedMessage(string id, SmtpAddress reversePath, IReadO
         ValueTask.FromResult(MimeMessage.Load(OpenRead(), cancellationToken));
     public string[] HeaderValues(string name) =>
         MimeMessage.Load(OpenRead()).Headers.Where(h => h.Field.Equals(name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value.Trim()).ToArray();
-}
-
-public sealed class FakeSession : ISessionInfo
-{
-    public string SessionId => "test";
-    public string ListenerName => "smtp";
-    public IPEndPoint RemoteEndPoint { get; } = new(IPAddress.Loopback, 40000);
-    public IPEndPoint LocalEndPoint { get; } = new(IPAddress.Loopback, 25);
-    public string? HeloName => "client.test";
-    public bool IsExtended => true;
-    public TlsInfo? Tls => null;
-    public string? AuthenticatedUser => null;
-    public bool IsTrustedClient => false;
-    public IDictionary<string, object?> Notes { get; } = new Dictionary<string, object?>();
-}
-
-public sealed class FakeTransaction : ITransaction
-{
-    private readonly List<EnvelopeRecipient> _recipients = [];
-    private readonly List<KeyValuePair<string, string>> _headers = [];
-    public TransactionKind Kind => TransactionKind.Mail;
-    public SmtpAddress ReversePath { get; } = new("sender", "remote.test");
-    public IReadOnlyDictionary<string, string?> MailParameters { get; } = new Dictionary<string, string?>();
-    public IReadOnlyList<EnvelopeRecipient> Recipients => _recipients;
-    public void AddRecipient(EnvelopeRecipient recipient) => _recipients.Add(recipient);
-    public bool RemoveRecipient(SmtpAddress address) => _recipients.RemoveAll(r => r.Address == address) > 0;
-    public IReadOnlyList<KeyValuePair<string, string>> AddedHeaders => _headers;
-    public void AddHeader(string name, string value) => _headers.Add(new(name, value));
-    public IDictionary<string, object?> Notes { get; } = new Dictionary<string, object?>();
-    public MessageAuthentication? Authentication { get; init; }
 }
