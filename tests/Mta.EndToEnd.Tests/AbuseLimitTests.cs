@@ -1,6 +1,7 @@
 // Abuse limits over real sockets: early talkers, session and DATA time caps, commands per session, header limits.
 using System.Text;
 using Mta.EndToEnd.Tests.Infrastructure;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -25,15 +26,15 @@ public sealed class AbuseLimitTests
     [Fact]
     public async Task A_session_that_stays_busy_past_its_time_cap_is_closed_with_421()
     {
-        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxSessionTime = TimeSpan.FromSeconds(2));
+        // The session's clock is a fake one: the cap passes when the test says so, not after real seconds.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxSessionTime = TimeSpan.FromMinutes(2), time: time);
         await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        RawReply reply;
-        do
-        {
-            await Task.Delay(300);
-            reply = await smtp.CommandAsync("NOOP");
-        } while (reply.Code == 250 && DateTime.UtcNow < deadline);
+        Assert.Equal(250, (await smtp.CommandAsync("NOOP")).Code);
+        time.Advance(TimeSpan.FromSeconds(119));
+        Assert.Equal(250, (await smtp.CommandAsync("NOOP")).Code);
+        time.Advance(TimeSpan.FromSeconds(2));
+        var reply = await smtp.CommandAsync("NOOP");
         Assert.Equal(421, reply.Code);
         Assert.StartsWith("4.4.2", reply.Lines[0]);
         Assert.True(await smtp.IsClosedByServerAsync());
@@ -42,17 +43,24 @@ public sealed class AbuseLimitTests
     [Fact]
     public async Task A_slow_drip_DATA_is_cut_at_the_data_time_cap()
     {
-        await using var server = await MtaTestServer.StartAsync(o => o.Limits.MaxDataTime = TimeSpan.FromSeconds(1));
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Limits.MaxDataTime = TimeSpan.FromMinutes(1);
+            o.Limits.MinDataRate = 0; // the cap alone is under test, not the rate check
+        }, time: time);
         await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
         await smtp.CommandAsync("EHLO drip.test");
         await smtp.CommandAsync("MAIL FROM:<a@drip.test>");
         await smtp.CommandAsync("RCPT TO:<alice@example.test>");
         Assert.Equal(354, (await smtp.CommandAsync("DATA")).Code);
         var readTask = smtp.ReadReplyAsync();
+        // Each line comes well within DataTimeout, but together they outlast MaxDataTime.
         for (var i = 0; i < 20 && !readTask.IsCompleted; i++)
         {
             try { await smtp.SendAsync("x\r\n"); } catch (IOException) { break; }
-            await Task.Delay(250);
+            time.Advance(TimeSpan.FromSeconds(10));
+            await Task.WhenAny(readTask, Task.Delay(50, TestContext.Current.CancellationToken));
         }
         var reply = await readTask;
         Assert.Equal(421, reply.Code);
