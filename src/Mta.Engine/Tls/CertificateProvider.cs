@@ -85,16 +85,20 @@ public sealed partial class CertificateProvider : IDisposable
 
     private CipherSuitesPolicy? CreateCipherSuitesPolicy()
     {
-        try
+        if (!OperatingSystem.IsWindows())
         {
-            return new CipherSuitesPolicy([.. TlsCipherSuites.Tls12(_options.Tls), .. TlsCipherSuites.Tls13]);
+            try
+            {
+                return new CipherSuitesPolicy([.. TlsCipherSuites.Tls12(_options.Tls), .. TlsCipherSuites.Tls13]);
+            }
+            catch (PlatformNotSupportedException)
+            {
+                // An OpenSSL too old for suite lists: fall through to the system's choice.
+            }
         }
-        catch (PlatformNotSupportedException)
-        {
-            // Windows (SChannel) takes its suites from the system's policy; OpenSSL platforms all support this.
-            LogNoCipherPolicy();
-            return null;
-        }
+        // Windows (SChannel) takes its suites from the system's policy.
+        LogNoCipherPolicy();
+        return null;
     }
 
     /// <summary>Options for one server-side handshake with the main certificate; built per connection because SslStream
@@ -104,15 +108,17 @@ public sealed partial class CertificateProvider : IDisposable
     private SslServerAuthenticationOptions ServerOptions(bool useRsa)
     {
         var context = (useRsa ? _rsaContext : _context) ?? throw new InvalidOperationException("the TLS certificate is not loaded");
-        return new SslServerAuthenticationOptions
+        var options = new SslServerAuthenticationOptions
         {
             ServerCertificateContext = context,
             EnabledSslProtocols = Protocols,
-            CipherSuitesPolicy = _cipherSuites,
             ClientCertificateRequired = false,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
         };
+        // Windows has no cipher-suite policy (CreateCipherSuitesPolicy logged that and returned null): the system's list applies.
+        if (!OperatingSystem.IsWindows()) options.CipherSuitesPolicy = _cipherSuites;
+        return options;
     }
 
     /// <summary>A server-side SslStream over <paramref name="transport"/> (not owned); with an RSA certificate configured
