@@ -55,8 +55,22 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
     /// <summary>The destination's state (pipeline, limiter, health), created on first use.</summary>
     public DestinationState Destination(string name) => _pipelines.Get(name);
 
-    /// <summary>Closes the circuits of dead destinations so their mail is tried at once (queue flush).</summary>
-    public Task ResetDestinationsAsync(Func<string, bool>? match = null) => _pipelines.ResetAsync(match);
+    /// <summary>Closes the circuits of all dead destinations so their mail is tried at once (queue flush).</summary>
+    public Task ResetDestinationsAsync() => _pipelines.ResetAsync();
+
+    /// <summary>
+    /// Closes the circuits of the destinations mail for <paramref name="domain"/> goes to (ETRN, a flush for a domain):
+    /// the one named after the domain (MX delivery, in any TLS or AUTH variant) and the next hop the router picks for
+    /// it (a route or the smart host). Names are compared whole, case-insensitive, trailing dot ignored: a destination
+    /// whose name merely contains the domain (notexample.org, example.org.evil) is someone else's.
+    /// </summary>
+    public Task ResetDestinationsOfAsync(string domain)
+    {
+        var name = domain.TrimEnd('.');
+        var hop = _selector.Select(name).Key;
+        return _pipelines.ResetAsync(key => string.Equals(key, hop, StringComparison.OrdinalIgnoreCase)
+            || NextHop.NameOfKey(key).TrimEnd('.').Equals(name, StringComparison.OrdinalIgnoreCase));
+    }
 
     /// <summary>
     /// Delivers to the hop, or returns null at once when the destination's concurrency limit is reached; the caller

@@ -22,23 +22,41 @@ public sealed partial class QueueManager
     /// <inheritdoc />
     public int Flush(string? queueId = null, string? domain = null)
     {
-        bool Matches(Work work) =>
+        var wanted = domain?.TrimEnd('.');
+        bool OfDomain(QueuedMessage message, int index) => wanted is null
+            || string.Equals(message.Recipients[index].Address.Domain.TrimEnd('.'), wanted, StringComparison.OrdinalIgnoreCase);
+        var removed = _schedule.RemoveWhere(work =>
             (queueId is null || string.Equals(work.Message.QueueId, queueId, StringComparison.Ordinal))
-            && (domain is null || work.Indexes.Any(i => string.Equals(work.Message.Recipients[i].Address.Domain.TrimEnd('.'),
-                domain.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)));
-        var due = _schedule.RemoveWhere(Matches);
+            && work.Indexes.Any(i => OfDomain(work.Message, i)));
+        var due = new List<Work>(removed.Count);
+        foreach (var work in removed)
+        {
+            // A retry item holds a message's recipients that share a next attempt, whatever their domains: a flush for
+            // one domain takes only that domain's, and the others (held for another domain, say) keep their time.
+            var mine = work.Indexes.Where(i => OfDomain(work.Message, i)).ToArray();
+            due.Add(work with { Indexes = mine });
+            if (mine.Length < work.Indexes.Length) ScheduleAgain(work with { Indexes = work.Indexes.Except(mine).ToArray() });
+        }
         var recipients = due.Sum(w => w.Indexes.Length);
         LogFlushed(queueId ?? "-", domain ?? "-", recipients);
         // An operator's flush means "try now": a destination taken for dead would otherwise defer it unseen, so the
         // circuits close first and the work is released after. Counted busy meanwhile, so the queue is not idle.
         lock (_idleGate) _busy++;
-        _remote.ResetDestinationsAsync(domain is null ? null : name => name.Contains(domain, StringComparison.OrdinalIgnoreCase))
+        (wanted is null ? _remote.ResetDestinationsAsync() : _remote.ResetDestinationsOfAsync(wanted))
             .ContinueWith(_ =>
             {
                 foreach (var work in due) MakeReady(work with { Forced = true }, retry: true);
                 ReleaseBusy();
             }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return recipients;
+    }
+
+    /// <summary>Puts recipients taken out of the retry schedule back in it, at their own next attempt.</summary>
+    private void ScheduleAgain(Work work)
+    {
+        DateTimeOffset at;
+        lock (work.Message.Gate) at = work.Indexes.Select(i => work.Message.Tracks[i].NextAttempt ?? _time.GetUtcNow()).Min();
+        _schedule.Add(work, at);
     }
 
     /// <inheritdoc />

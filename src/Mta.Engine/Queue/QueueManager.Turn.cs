@@ -36,10 +36,7 @@ public sealed partial class QueueManager
             foreach (var work in removed)
             {
                 var rest = work.Indexes.Except(candidates).ToArray();
-                if (rest.Length == 0) continue;
-                DateTimeOffset at;
-                lock (message.Gate) at = rest.Select(i => message.Tracks[i].NextAttempt ?? _time.GetUtcNow()).Min();
-                _schedule.Add(work with { Indexes = rest }, at);
+                if (rest.Length > 0) ScheduleAgain(work with { Indexes = rest });
             }
             if (candidates.Length == 0) continue;
             var claimed = message.Claim(candidates, RecipientState.Active, RecipientState.Deferred);

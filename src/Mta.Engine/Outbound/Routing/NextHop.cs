@@ -30,6 +30,13 @@ public sealed record NextHop(string Name, string Host, bool UseMx, int Port, Out
         ? Name
         : $"{Name}|tls={Tls}|user={UserName}|hold={Hold}" + (UseChunking ? "" : "|bdat=off");
 
+    /// <summary>The <see cref="Name"/> part of a <see cref="Key"/>.</summary>
+    internal static ReadOnlySpan<char> NameOfKey(string key)
+    {
+        var bar = key.IndexOf('|', StringComparison.Ordinal);
+        return bar < 0 ? key : key.AsSpan(0, bar);
+    }
+
     /// <summary>Leaves the password out, so a hop can be logged as it is.</summary>
     public override string ToString() =>
         $"{Name} (host={Host}, mx={UseMx}, port={Port}, tls={Tls}{(UserName is null ? "" : $", user={UserName}")}{(UseChunking ? "" : ", bdat=off")})";
