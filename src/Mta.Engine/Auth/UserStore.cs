@@ -279,15 +279,15 @@ public sealed partial class UserStore
         public static readonly Snapshot Empty = new(new FileStamp(false, DateTime.MinValue, -1), new(StringComparer.OrdinalIgnoreCase), []);
     }
 
-    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Users file {Path} loaded: {Count} account(s)")]
+    [LoggerMessage(EventId = LogEvents.Auth.UsersLoaded, Level = LogLevel.Information, Message = "Users file {Path} loaded: {Count} account(s)")]
     private static partial void LogLoaded(ILogger logger, string path, int count);
 
-    [LoggerMessage(EventId = 901, Level = LogLevel.Warning, Message = "Users file {Path} line {Line} is malformed; that account cannot authenticate")]
+    [LoggerMessage(EventId = LogEvents.Auth.UsersLineMalformed, Level = LogLevel.Warning, Message = "Users file {Path} line {Line} is malformed; that account cannot authenticate")]
     private static partial void LogMalformed(ILogger logger, string path, int line);
 
-    [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "Users file {Path} line {Line} repeats an earlier user; ignored")]
+    [LoggerMessage(EventId = LogEvents.Auth.UsersLineRepeated, Level = LogLevel.Warning, Message = "Users file {Path} line {Line} repeats an earlier user; ignored")]
     private static partial void LogDuplicate(ILogger logger, string path, int line);
 
-    [LoggerMessage(EventId = 903, Level = LogLevel.Error, Message = "Users file {Path} cannot be read ({Reason}); keeping the accounts loaded before")]
+    [LoggerMessage(EventId = LogEvents.Auth.UsersUnreadable, Level = LogLevel.Error, Message = "Users file {Path} cannot be read ({Reason}); keeping the accounts loaded before")]
     private static partial void LogUnreadable(ILogger logger, string path, string reason);
 }

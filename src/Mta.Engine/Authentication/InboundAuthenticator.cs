@@ -141,6 +141,6 @@ public sealed partial class InboundAuthenticator
         return domains;
     }
 
-    [LoggerMessage(EventId = 1140, Level = LogLevel.Warning, Message = "Authentication check {Check} did not finish within {Budget}; recorded as temperror")]
+    [LoggerMessage(EventId = LogEvents.Authentication.CheckTimedOut, Level = LogLevel.Warning, Message = "Authentication check {Check} did not finish within {Budget}; recorded as temperror")]
     private partial void LogTimedOut(string check, TimeSpan budget);
 }

@@ -69,6 +69,6 @@ internal sealed partial class BounceSender
         return queueId;
     }
 
-    [LoggerMessage(EventId = 420, Level = LogLevel.Information, Message = "{QueueId}: sender non-delivery notification: {DsnQueueId} ({Action}) to {To} about {Recipients} recipient(s)")]
+    [LoggerMessage(EventId = LogEvents.Queue.BounceSent, Level = LogLevel.Information, Message = "{QueueId}: sender non-delivery notification: {DsnQueueId} ({Action}) to {To} about {Recipients} recipient(s)")]
     private partial void LogSent(string queueId, string dsnQueueId, string action, string to, int recipients);
 }

@@ -379,51 +379,51 @@ public sealed partial class ControlServer : BackgroundService
     [DllImport("libc")]
     private static extern uint geteuid();
 
-    [LoggerMessage(EventId = 800, Level = LogLevel.Information, Message = "control socket listening on {Path}")]
+    [LoggerMessage(EventId = LogEvents.Control.Listening, Level = LogLevel.Information, Message = "control socket listening on {Path}")]
     private partial void LogListening(string path);
 
-    [LoggerMessage(EventId = 801, Level = LogLevel.Warning, Message = "removed stale control socket {Path} (no server answered on it)")]
+    [LoggerMessage(EventId = LogEvents.Control.RemovedStale, Level = LogLevel.Warning, Message = "removed stale control socket {Path} (no server answered on it)")]
     private partial void LogRemovedStale(string path);
 
-    [LoggerMessage(EventId = 802, Level = LogLevel.Warning, Message = "control socket accept failed")]
+    [LoggerMessage(EventId = LogEvents.Control.AcceptFailed, Level = LogLevel.Warning, Message = "control socket accept failed")]
     private partial void LogAcceptFailed(Exception exception);
 
-    [LoggerMessage(EventId = 803, Level = LogLevel.Debug, Message = "control connection {Id} from pid {Pid} uid {Uid}")]
+    [LoggerMessage(EventId = LogEvents.Control.Connected, Level = LogLevel.Debug, Message = "control connection {Id} from pid {Pid} uid {Uid}")]
     private partial void LogConnected(long id, int? pid, uint? uid);
 
-    [LoggerMessage(EventId = 804, Level = LogLevel.Warning, Message = "control connection {Id} refused: {Active} connections already served (privileged peer: {Privileged})")]
+    [LoggerMessage(EventId = LogEvents.Control.Busy, Level = LogLevel.Warning, Message = "control connection {Id} refused: {Active} connections already served (privileged peer: {Privileged})")]
     private partial void LogBusy(long id, int active, bool privileged);
 
-    [LoggerMessage(EventId = 805, Level = LogLevel.Debug, Message = "control connection {Id}: {Command}")]
+    [LoggerMessage(EventId = LogEvents.Control.Command, Level = LogLevel.Debug, Message = "control connection {Id}: {Command}")]
     private partial void LogCommand(long id, string command);
 
-    [LoggerMessage(EventId = 806, Level = LogLevel.Information, Message = "control connection {Id}: bad request: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Control.BadRequest, Level = LogLevel.Information, Message = "control connection {Id}: bad request: {Reason}")]
     private partial void LogBadRequest(long id, string reason);
 
-    [LoggerMessage(EventId = 807, Level = LogLevel.Information, Message = "control connection {Id}: unknown command {Command}")]
+    [LoggerMessage(EventId = LogEvents.Control.UnknownCommand, Level = LogLevel.Information, Message = "control connection {Id}: unknown command {Command}")]
     private partial void LogUnknownCommand(long id, string command);
 
-    [LoggerMessage(EventId = 808, Level = LogLevel.Error, Message = "control command {Command} failed on connection {Id}")]
+    [LoggerMessage(EventId = LogEvents.Control.HandlerFailed, Level = LogLevel.Error, Message = "control command {Command} failed on connection {Id}")]
     private partial void LogHandlerFailed(Exception exception, string command, long id);
 
-    [LoggerMessage(EventId = 809, Level = LogLevel.Debug, Message = "control connection {Id} closed after the idle timeout")]
+    [LoggerMessage(EventId = LogEvents.Control.Idle, Level = LogLevel.Debug, Message = "control connection {Id} closed after the idle timeout")]
     private partial void LogIdle(long id);
 
-    [LoggerMessage(EventId = 810, Level = LogLevel.Debug, Message = "control connection {Id} lost: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Control.ConnectionLost, Level = LogLevel.Debug, Message = "control connection {Id} lost: {Reason}")]
     private partial void LogConnectionLost(long id, string reason);
 
-    [LoggerMessage(EventId = 811, Level = LogLevel.Error, Message = "control connection {Id} failed")]
+    [LoggerMessage(EventId = LogEvents.Control.ConnectionFailed, Level = LogLevel.Error, Message = "control connection {Id} failed")]
     private partial void LogConnectionFailed(Exception exception, long id);
 
-    [LoggerMessage(EventId = 812, Level = LogLevel.Information, Message = "control socket {Path} closed")]
+    [LoggerMessage(EventId = LogEvents.Control.Stopped, Level = LogLevel.Information, Message = "control socket {Path} closed")]
     private partial void LogStopped(string path);
 
-    [LoggerMessage(EventId = 813, Level = LogLevel.Warning, Message = "cannot delete control socket {Path}: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Control.DeleteFailed, Level = LogLevel.Warning, Message = "cannot delete control socket {Path}: {Reason}")]
     private partial void LogDeleteFailed(string path, string reason);
 
-    [LoggerMessage(EventId = 850, Level = LogLevel.Warning, Message = "control connection {Id} refused: uid {Uid} already has {Active} connections")]
+    [LoggerMessage(EventId = LogEvents.Control.BusyUser, Level = LogLevel.Warning, Message = "control connection {Id} refused: uid {Uid} already has {Active} connections")]
     private partial void LogBusyUser(long id, uint uid, int active);
 
-    [LoggerMessage(EventId = 851, Level = LogLevel.Information, Message = "control connection {Id}: {Command} refused to uid {Uid}")]
+    [LoggerMessage(EventId = LogEvents.Control.Forbidden, Level = LogLevel.Information, Message = "control connection {Id}: {Command} refused to uid {Uid}")]
     private partial void LogForbidden(long id, string command, uint? uid);
 }

@@ -292,10 +292,10 @@ public sealed partial class DnsResolver : IDnsResolver
 
     private sealed record CachedLookup(DnsLookup Lookup, DateTimeOffset Expires);
 
-    [LoggerMessage(EventId = 750, Level = LogLevel.Debug, Message = "DNS lookups go to {Servers}")]
+    [LoggerMessage(EventId = LogEvents.Dns.Servers, Level = LogLevel.Debug, Message = "DNS lookups go to {Servers}")]
     private partial void LogServers(string servers);
 
-    [LoggerMessage(EventId = 755, Level = LogLevel.Warning, Message = "DNS lookup of {Name} type={Type} failed temporarily: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Dns.TemporaryFailure, Level = LogLevel.Warning, Message = "DNS lookup of {Name} type={Type} failed temporarily: {Reason}")]
     private partial void LogTemporary(string name, string type, string reason);
 }
 

@@ -152,10 +152,10 @@ public sealed partial class HookPipeline : IHookRegistrar
         }
     }
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook}")]
+    [LoggerMessage(EventId = LogEvents.Hooks.HandlerFailed, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook}")]
     private partial void LogHandlerFailed(Exception exception, string handler, string hook);
 
-    [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} overran its budget of {BudgetMs} ms and was abandoned")]
+    [LoggerMessage(EventId = LogEvents.Hooks.HandlerTimedOut, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} overran its budget of {BudgetMs} ms and was abandoned")]
     private partial void LogHandlerTimedOut(string handler, string hook, double budgetMs);
 
     private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook, string Owner, int Order, long Sequence, TimeSpan Budget)

@@ -123,13 +123,13 @@ internal sealed partial class DestinationPipelines
         return state;
     }
 
-    [LoggerMessage(EventId = 780, Level = LogLevel.Warning, Message = "Destination {Destination} is not responding: deferring its mail without attempts for {BreakDuration} (last error: {LastError})")]
+    [LoggerMessage(EventId = LogEvents.Outbound.CircuitOpened, Level = LogLevel.Warning, Message = "Destination {Destination} is not responding: deferring its mail without attempts for {BreakDuration} (last error: {LastError})")]
     private partial void LogCircuitOpened(string destination, TimeSpan breakDuration, string lastError);
 
-    [LoggerMessage(EventId = 781, Level = LogLevel.Information, Message = "Destination {Destination} is reachable again")]
+    [LoggerMessage(EventId = LogEvents.Outbound.CircuitClosed, Level = LogLevel.Information, Message = "Destination {Destination} is reachable again")]
     private partial void LogCircuitClosed(string destination);
 
-    [LoggerMessage(EventId = 782, Level = LogLevel.Debug, Message = "Destination {Destination}: try {Try} in {Delay} after: {Error}")]
+    [LoggerMessage(EventId = LogEvents.Outbound.Retrying, Level = LogLevel.Debug, Message = "Destination {Destination}: try {Try} in {Delay} after: {Error}")]
     private partial void LogRetrying(string destination, int @try, TimeSpan delay, string error);
 }
 

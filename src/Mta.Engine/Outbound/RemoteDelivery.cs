@@ -245,9 +245,9 @@ internal sealed partial class RemoteDelivery : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(EventId = 791, Level = LogLevel.Information, Message = "STARTTLS with {Target} failed ({Error}); delivering in clear text (TLS policy may)")]
+    [LoggerMessage(EventId = LogEvents.Outbound.TlsFallback, Level = LogLevel.Information, Message = "STARTTLS with {Target} failed ({Error}); delivering in clear text (TLS policy may)")]
     private partial void LogTlsFallback(string target, string error);
 
-    [LoggerMessage(EventId = 790, Level = LogLevel.Information, Message = "No session with {Target}: {Error}")]
+    [LoggerMessage(EventId = LogEvents.Outbound.TargetFailed, Level = LogLevel.Information, Message = "No session with {Target}: {Error}")]
     private partial void LogTargetFailed(string target, string error);
 }

@@ -112,9 +112,9 @@ public sealed partial class QueueManager
         return new QueueEntrySnapshot(message.QueueId, message.ReceivedAt, message.Content.Size, message.ReversePath.ToString(), recipients);
     }
 
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 410, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Queue flush (id={QueueId}, domain={Domain}): {Recipients} recipients due now")]
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = LogEvents.Queue.Flushed, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Queue flush (id={QueueId}, domain={Domain}): {Recipients} recipients due now")]
     private partial void LogFlushed(string queueId, string domain, int recipients);
 
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 411, Level = Microsoft.Extensions.Logging.LogLevel.Warning, Message = "{QueueId}: deleted by the operator ({Recipients} recipients not delivered, no DSN)")]
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = LogEvents.Queue.Deleted, Level = Microsoft.Extensions.Logging.LogLevel.Warning, Message = "{QueueId}: deleted by the operator ({Recipients} recipients not delivered, no DSN)")]
     private partial void LogDeleted(string queueId, int recipients);
 }

@@ -657,27 +657,27 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         public static Result Fail(string reason) => new(ResultKind.Failed, reason);
     }
 
-    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=delivered ({Detail})")]
+    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=delivered ({Detail})")]
     private partial void LogDelivered(string queueId, string recipient, string route, string detail);
 
-    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
+    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
     private partial void LogDeferred(string queueId, string recipient, string route, string reason, DateTimeOffset nextAttempt);
 
-    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}> route={Route} result=bounced ({Reason})")]
+    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}> route={Route} result=bounced ({Reason})")]
     private partial void LogBounced(string queueId, string recipient, string route, string reason);
 
-    [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "Queue started: {Messages} recovered messages, {Recipients} pending recipients ({Scheduled} waiting for a retry), {Workers} delivery workers")]
+    [LoggerMessage(EventId = LogEvents.Queue.Started, Level = LogLevel.Information, Message = "Queue started: {Messages} recovered messages, {Recipients} pending recipients ({Scheduled} waiting for a retry), {Workers} delivery workers")]
     private partial void LogStarted(int messages, long recipients, int scheduled, int workers);
 
-    [LoggerMessage(EventId = 404, Level = LogLevel.Error, Message = "{QueueId}: delivery attempt to <{Recipient}> failed; will retry")]
+    [LoggerMessage(EventId = LogEvents.Queue.AttemptFailed, Level = LogLevel.Error, Message = "{QueueId}: delivery attempt to <{Recipient}> failed; will retry")]
     private partial void LogAttemptFailed(Exception exception, string queueId, string recipient);
 
-    [LoggerMessage(EventId = 406, Level = LogLevel.Error, Message = "{QueueId}: delivery agent {Agent} threw on <{Recipient}>; will retry")]
+    [LoggerMessage(EventId = LogEvents.Queue.AgentFailed, Level = LogLevel.Error, Message = "{QueueId}: delivery agent {Agent} threw on <{Recipient}>; will retry")]
     private partial void LogAgentFailed(Exception exception, string queueId, string recipient, string agent);
 
-    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "{QueueId}: queue worker failed")]
+    [LoggerMessage(EventId = LogEvents.Queue.WorkerFailed, Level = LogLevel.Error, Message = "{QueueId}: queue worker failed")]
     private partial void LogWorkerFailed(Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 407, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
+    [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
     private partial void LogDsnFailed(Exception exception, string queueId);
 }

@@ -152,15 +152,15 @@ internal sealed partial class ConnectionAdmission
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    [LoggerMessage(EventId = 270, Level = LogLevel.Warning, Message = "stress: {Busy} of {Max} connection slots busy; shorter timeouts and lower per-client limits until the load drops")]
+    [LoggerMessage(EventId = LogEvents.Receiver.StressEntered, Level = LogLevel.Warning, Message = "stress: {Busy} of {Max} connection slots busy; shorter timeouts and lower per-client limits until the load drops")]
     private partial void LogStressEntered(int busy, int max);
 
-    [LoggerMessage(EventId = 271, Level = LogLevel.Information, Message = "stress over: {Busy} of {Max} connection slots busy; usual timeouts and limits again")]
+    [LoggerMessage(EventId = LogEvents.Receiver.StressLeft, Level = LogLevel.Information, Message = "stress over: {Busy} of {Max} connection slots busy; usual timeouts and limits again")]
     private partial void LogStressLeft(int busy, int max);
 
-    [LoggerMessage(EventId = 272, Level = LogLevel.Debug, Message = "refused {Remote}: {Reason} (busy {Busy})")]
+    [LoggerMessage(EventId = LogEvents.Receiver.AdmissionRefused, Level = LogLevel.Debug, Message = "refused {Remote}: {Reason} (busy {Busy})")]
     private partial void LogRefused(IPEndPoint remote, string reason, int busy);
 
-    [LoggerMessage(EventId = 273, Level = LogLevel.Warning, Message = "refused connections: {Full} with all slots busy, {PerAddress} over the per-address limit (busy {Busy} of {Max}, stress {Stress}; latest from {Remote})")]
+    [LoggerMessage(EventId = LogEvents.Receiver.AdmissionRefusals, Level = LogLevel.Warning, Message = "refused connections: {Full} with all slots busy, {PerAddress} over the per-address limit (busy {Busy} of {Max}, stress {Stress}; latest from {Remote})")]
     private partial void LogRefusals(long full, long perAddress, int busy, int max, bool stress, IPEndPoint remote);
 }

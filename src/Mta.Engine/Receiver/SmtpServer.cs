@@ -262,28 +262,28 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         _abort.Dispose();
     }
 
-    [LoggerMessage(EventId = 250, Level = LogLevel.Information, Message = "listener {Name} on {EndPoint}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.Listening, Level = LogLevel.Information, Message = "listener {Name} on {EndPoint}")]
     private partial void LogListening(string name, IPEndPoint endPoint);
 
-    [LoggerMessage(EventId = 251, Level = LogLevel.Warning, Message = "accept failed on listener {Name}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.AcceptFailed, Level = LogLevel.Warning, Message = "accept failed on listener {Name}")]
     private partial void LogAcceptFailed(Exception exception, string name);
 
-    [LoggerMessage(EventId = 253, Level = LogLevel.Error, Message = "connection from {Remote} failed")]
+    [LoggerMessage(EventId = LogEvents.Receiver.ConnectionFailed, Level = LogLevel.Error, Message = "connection from {Remote} failed")]
     private partial void LogConnectionFailed(Exception exception, IPEndPoint remote);
 
-    [LoggerMessage(EventId = 254, Level = LogLevel.Warning, Message = "shutdown: {Count} sessions still running were aborted")]
+    [LoggerMessage(EventId = LogEvents.Receiver.DrainTimedOut, Level = LogLevel.Warning, Message = "shutdown: {Count} sessions still running were aborted")]
     private partial void LogDrainTimedOut(int count);
 
-    [LoggerMessage(EventId = 255, Level = LogLevel.Warning, Message = "listener {Name}: closed the connection from {Peer}: not in ProxyNetworks")]
+    [LoggerMessage(EventId = LogEvents.Receiver.ProxyNotTrusted, Level = LogLevel.Warning, Message = "listener {Name}: closed the connection from {Peer}: not in ProxyNetworks")]
     private partial void LogProxyNotTrusted(string name, IPEndPoint peer);
 
-    [LoggerMessage(EventId = 256, Level = LogLevel.Warning, Message = "listener {Name}: closed the connection from proxy {Peer}: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.ProxyHeaderRefused, Level = LogLevel.Warning, Message = "listener {Name}: closed the connection from proxy {Peer}: {Reason}")]
     private partial void LogProxyHeaderRefused(string name, IPEndPoint peer, string reason);
 
-    [LoggerMessage(EventId = 257, Level = LogLevel.Debug, Message = "listener {Name}: proxy {Peer} gives client {Client} (PROXY v{Version})")]
+    [LoggerMessage(EventId = LogEvents.Receiver.Proxied, Level = LogLevel.Debug, Message = "listener {Name}: proxy {Peer} gives client {Client} (PROXY v{Version})")]
     private partial void LogProxied(string name, IPEndPoint peer, IPEndPoint client, int version);
 
-    [LoggerMessage(EventId = 887, Level = LogLevel.Information, Message = "serving a handed-in connection with {Remote} as listener {Name}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.HandedInConnection, Level = LogLevel.Information, Message = "serving a handed-in connection with {Remote} as listener {Name}")]
     private partial void LogServing(string name, IPEndPoint remote);
 }
 

@@ -190,15 +190,15 @@ internal sealed partial class SmtpSession
             : new SmtpReply(553, "5.7.1", $"{sender.ToPathString()}: Sender address rejected: not owned by user {_authenticatedUser}");
     }
 
-    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=ok")]
+    [LoggerMessage(EventId = LogEvents.Receiver.Authenticated, Level = LogLevel.Information, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=ok")]
     private partial void LogAuthenticated(string sessionId, string mechanism, string user);
 
-    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=failed")]
+    [LoggerMessage(EventId = LogEvents.Receiver.AuthFailed, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} user={User} result=failed")]
     private partial void LogAuthFailed(string sessionId, string mechanism, string user);
 
-    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "session={SessionId} auth from {Address} refused: failures and attempts in progress reach Auth:MaxFailuresPerIp")]
+    [LoggerMessage(EventId = LogEvents.Receiver.AuthThrottled, Level = LogLevel.Warning, Message = "session={SessionId} auth from {Address} refused: failures and attempts in progress reach Auth:MaxFailuresPerIp")]
     private partial void LogAuthThrottled(string sessionId, System.Net.IPAddress address);
 
-    [LoggerMessage(EventId = 213, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} result=busy: the password hashing queue is full (Auth:HashQueueLimit)")]
+    [LoggerMessage(EventId = LogEvents.Receiver.AuthBusy, Level = LogLevel.Warning, Message = "session={SessionId} auth mechanism={Mechanism} result=busy: the password hashing queue is full (Auth:HashQueueLimit)")]
     private partial void LogAuthBusy(string sessionId, string mechanism);
 }

@@ -101,18 +101,18 @@ internal sealed partial class SmtpSession
         return string.Concat(fields);
     }
 
-    [LoggerMessage(EventId = 1110, Level = LogLevel.Information, Message = "{SessionId}: removed {Count} incoming header field(s) claiming this server's authserv-id or quarantine mark")]
+    [LoggerMessage(EventId = LogEvents.Authentication.ForgedFieldsRemoved, Level = LogLevel.Information, Message = "{SessionId}: removed {Count} incoming header field(s) claiming this server's authserv-id or quarantine mark")]
     private partial void LogForgedFieldsRemoved(string sessionId, int count);
 
-    [LoggerMessage(EventId = 1114, Level = LogLevel.Error, Message = "{SessionId}: message authentication failed unexpectedly; the message is deferred")]
+    [LoggerMessage(EventId = LogEvents.Authentication.VerificationFailed, Level = LogLevel.Error, Message = "{SessionId}: message authentication failed unexpectedly; the message is deferred")]
     private partial void LogVerificationFailed(Exception exception, string sessionId);
 
-    [LoggerMessage(EventId = 1111, Level = LogLevel.Information, Message = "{SessionId}: message refused by the DMARC policy of {Domain}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DmarcRejected, Level = LogLevel.Information, Message = "{SessionId}: message refused by the DMARC policy of {Domain}")]
     private partial void LogDmarcRejected(string sessionId, string domain);
 
-    [LoggerMessage(EventId = 1112, Level = LogLevel.Information, Message = "{SessionId}: message quarantined by the DMARC policy of {Domain}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DmarcQuarantined, Level = LogLevel.Information, Message = "{SessionId}: message quarantined by the DMARC policy of {Domain}")]
     private partial void LogDmarcQuarantined(string sessionId, string domain);
 
-    [LoggerMessage(EventId = 1113, Level = LogLevel.Debug, Message = "{SessionId}: DKIM-signed for {Domain} ({Count} signature(s))")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimSignedIncoming, Level = LogLevel.Debug, Message = "{SessionId}: DKIM-signed for {Domain} ({Count} signature(s))")]
     private partial void LogSigned(string sessionId, string domain, int count);
 }

@@ -36,6 +36,6 @@ internal sealed partial class SmtpSession
         return active ? mailbox : new SmtpReply(450, "4.2.1", $"{address.ToPathString()}: not logged in (no active terminal)");
     }
 
-    [LoggerMessage(EventId = 886, Level = LogLevel.Error, Message = "session={SessionId} terminal check for user {User} failed")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TerminalCheckFailed, Level = LogLevel.Error, Message = "session={SessionId} terminal check for user {User} failed")]
     private partial void LogTerminalCheckFailed(Exception exception, string sessionId, string user);
 }

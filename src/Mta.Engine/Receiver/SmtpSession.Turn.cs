@@ -174,21 +174,21 @@ internal sealed partial class SmtpSession
         return new string(chars);
     }
 
-    [LoggerMessage(EventId = 880, Level = LogLevel.Information, Message = "session={SessionId} TURN refused user={User} reply={Code}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TurnRefused, Level = LogLevel.Information, Message = "session={SessionId} TURN refused user={User} reply={Code}")]
     private partial void LogTurnRefused(string sessionId, string user, int code);
 
-    [LoggerMessage(EventId = 881, Level = LogLevel.Information, Message = "session={SessionId} TURN user={User} domains={Domains}: roles reversed, delivering")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TurnStarted, Level = LogLevel.Information, Message = "session={SessionId} TURN user={User} domains={Domains}: roles reversed, delivering")]
     private partial void LogTurnStarted(string sessionId, string user, string domains);
 
-    [LoggerMessage(EventId = 882, Level = LogLevel.Information, Message = "session={SessionId} TURN user={User} done: {Delivered} recipient(s) delivered")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TurnFinished, Level = LogLevel.Information, Message = "session={SessionId} TURN user={User} done: {Delivered} recipient(s) delivered")]
     private partial void LogTurnFinished(string sessionId, string user, int delivered);
 
-    [LoggerMessage(EventId = 883, Level = LogLevel.Warning, Message = "session={SessionId} TURN user={User} failed: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TurnFailed, Level = LogLevel.Warning, Message = "session={SessionId} TURN user={User} failed: {Reason}")]
     private partial void LogTurnFailed(string sessionId, string user, string reason);
 
-    [LoggerMessage(EventId = 884, Level = LogLevel.Information, Message = "session={SessionId} ETRN {Node} user={User}: {Count} recipient(s) made due")]
+    [LoggerMessage(EventId = LogEvents.Receiver.Etrn, Level = LogLevel.Information, Message = "session={SessionId} ETRN {Node} user={User}: {Count} recipient(s) made due")]
     private partial void LogEtrn(string sessionId, string node, string user, int count);
 
-    [LoggerMessage(EventId = 885, Level = LogLevel.Information, Message = "session={SessionId} ETRN {Domain} refused user={User}: node not allowed")]
+    [LoggerMessage(EventId = LogEvents.Receiver.EtrnRefused, Level = LogLevel.Information, Message = "session={SessionId} ETRN {Domain} refused user={User}: node not allowed")]
     private partial void LogEtrnRefused(string sessionId, string domain, string user);
 }

@@ -104,9 +104,9 @@ internal sealed partial class SmtpSession
         Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
     }
 
-    [LoggerMessage(EventId = 230, Level = LogLevel.Warning, Message = "session={SessionId} XCLIENT refused: {Remote} is not in XClient:Networks")]
+    [LoggerMessage(EventId = LogEvents.Receiver.XClientRefused, Level = LogLevel.Warning, Message = "session={SessionId} XCLIENT refused: {Remote} is not in XClient:Networks")]
     private partial void LogXClientRefused(string sessionId, IPEndPoint remote);
 
-    [LoggerMessage(EventId = 231, Level = LogLevel.Information, Message = "session={SessionId} XCLIENT from {Before}: client={Client} name={Name} helo={Helo} user={User} trusted={Trusted}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.XClient, Level = LogLevel.Information, Message = "session={SessionId} XCLIENT from {Before}: client={Client} name={Name} helo={Helo} user={User} trusted={Trusted}")]
     private partial void LogXClient(string sessionId, IPEndPoint before, string client, string name, string helo, string user, bool trusted);
 }

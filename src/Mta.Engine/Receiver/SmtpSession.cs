@@ -988,10 +988,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (_ssl is not null) await _ssl.DisposeAsync();
     }
 
-    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "session={SessionId} connect from {Remote} on {Listener}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.SessionConnected, Level = LogLevel.Information, Message = "session={SessionId} connect from {Remote} on {Listener}")]
     private partial void LogConnected(string sessionId, IPEndPoint remote, string listener);
 
-    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "session={SessionId} disconnect reason={Reason}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.SessionDisconnected, Level = LogLevel.Information, Message = "session={SessionId} disconnect reason={Reason}")]
     private partial void LogDisconnected(string sessionId, string reason);
 
     /// <summary>One line per transaction: who sent what to whom, how big, over what, and what became of it.</summary>
@@ -1003,28 +1003,28 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             _tls is null ? "none" : _tls.Protocol + "/" + _tls.Cipher, _authenticatedUser ?? "-", result);
     }
 
-    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.Transaction, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
     private partial void LogTransactionLine(string sessionId, string queueId, string sender, int count, string recipients, long size, string tls, string user, string result);
 
-    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
+    [LoggerMessage(EventId = LogEvents.Receiver.SpoolFailed, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
     private partial void LogSpoolFailed(Exception exception, string sessionId, string queueId);
 
-    [LoggerMessage(EventId = 260, Level = LogLevel.Warning, Message = "session={SessionId} message refused with 451 4.3.1: the server-wide budget of {Budget} octets of message data in flight is used up (Limits:Data:InFlightBudget)")]
+    [LoggerMessage(EventId = LogEvents.Receiver.DataBudgetExhausted, Level = LogLevel.Warning, Message = "session={SessionId} message refused with 451 4.3.1: the server-wide budget of {Budget} octets of message data in flight is used up (Limits:Data:InFlightBudget)")]
     private partial void LogDataBudgetExhausted(string sessionId, long budget);
 
-    [LoggerMessage(EventId = 261, Level = LogLevel.Error, Message = "session={SessionId} message body could not be written to the queue directory")]
+    [LoggerMessage(EventId = LogEvents.Receiver.SpillFailed, Level = LogLevel.Error, Message = "session={SessionId} message body could not be written to the queue directory")]
     private partial void LogSpillFailed(Exception exception, string sessionId);
 
-    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "session={SessionId} failed")]
+    [LoggerMessage(EventId = LogEvents.Receiver.SessionFailed, Level = LogLevel.Error, Message = "session={SessionId} failed")]
     private partial void LogSessionFailed(Exception exception, string sessionId);
 
-    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "session={SessionId} tls={Protocol} cipher={Cipher}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TlsEstablished, Level = LogLevel.Information, Message = "session={SessionId} tls={Protocol} cipher={Cipher}")]
     private partial void LogTlsEstablished(string sessionId, string protocol, string cipher);
 
-    [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "session={SessionId} TLS handshake failed: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TlsFailed, Level = LogLevel.Warning, Message = "session={SessionId} TLS handshake failed: {Reason}")]
     private partial void LogTlsFailed(string sessionId, string reason);
 
-    [LoggerMessage(EventId = 240, Level = LogLevel.Information, Message = "session={SessionId} closed {Remote}: sending slower than {Rate} bytes per second")]
+    [LoggerMessage(EventId = LogEvents.Receiver.TooSlow, Level = LogLevel.Information, Message = "session={SessionId} closed {Remote}: sending slower than {Rate} bytes per second")]
     private partial void LogTooSlow(string sessionId, IPEndPoint remote, int rate);
 
 }

@@ -874,30 +874,30 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Spool recovered {Messages} messages with {Recipients} pending recipients in {Segments} segments in {ElapsedMs:F0} ms")]
+    [LoggerMessage(EventId = LogEvents.Spool.Recovered, Level = LogLevel.Information, Message = "Spool recovered {Messages} messages with {Recipients} pending recipients in {Segments} segments in {ElapsedMs:F0} ms")]
     private partial void LogRecovered(int messages, long recipients, int segments, double elapsedMs);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Spool segment {Path}: discarded {Bytes} bytes of unacknowledged (torn) data at offset {Offset}")]
+    [LoggerMessage(EventId = LogEvents.Spool.TornRecord, Level = LogLevel.Warning, Message = "Spool segment {Path}: discarded {Bytes} bytes of unacknowledged (torn) data at offset {Offset}")]
     private partial void LogTornRecord(string path, long offset, long bytes);
 
-    [LoggerMessage(EventId = 302, Level = LogLevel.Error, Message = "Spool write of {Count} messages failed (disk full: {DiskFull}); none was acknowledged")]
+    [LoggerMessage(EventId = LogEvents.Spool.BatchFailed, Level = LogLevel.Error, Message = "Spool write of {Count} messages failed (disk full: {DiskFull}); none was acknowledged")]
     private partial void LogBatchFailed(Exception exception, int count, bool diskFull);
 
-    [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "Spool segment {Path} created")]
+    [LoggerMessage(EventId = LogEvents.Spool.SegmentCreated, Level = LogLevel.Debug, Message = "Spool segment {Path} created")]
     private partial void LogSegmentCreated(string path);
 
-    [LoggerMessage(EventId = 304, Level = LogLevel.Debug, Message = "Spool segment {Path} deleted: every recipient is final")]
+    [LoggerMessage(EventId = LogEvents.Spool.SegmentDeleted, Level = LogLevel.Debug, Message = "Spool segment {Path} deleted: every recipient is final")]
     private partial void LogSegmentDeleted(string path);
 
-    [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Spool segment {Path} could not be deleted; it will be removed at the next start")]
+    [LoggerMessage(EventId = LogEvents.Spool.SegmentDeleteFailed, Level = LogLevel.Warning, Message = "Spool segment {Path} could not be deleted; it will be removed at the next start")]
     private partial void LogSegmentDeleteFailed(Exception exception, string path);
 
-    [LoggerMessage(EventId = 308, Level = LogLevel.Error, Message = "Spool body file {File} of acknowledged message {QueueId} is missing or damaged; the message cannot be delivered")]
+    [LoggerMessage(EventId = LogEvents.Spool.BodyLost, Level = LogLevel.Error, Message = "Spool body file {File} of acknowledged message {QueueId} is missing or damaged; the message cannot be delivered")]
     private partial void LogBodyLost(string file, string queueId);
 
-    [LoggerMessage(EventId = 306, Level = LogLevel.Error, Message = "Done journal {Path} could not be written; the recipients will be delivered again after a restart")]
+    [LoggerMessage(EventId = LogEvents.Spool.JournalFailed, Level = LogLevel.Error, Message = "Done journal {Path} could not be written; the recipients will be delivered again after a restart")]
     private partial void LogJournalFailed(Exception exception, string path);
 
-    [LoggerMessage(EventId = 307, Level = LogLevel.Error, Message = "Queue listener failed for {QueueId}; the message stays in the spool until the next start")]
+    [LoggerMessage(EventId = LogEvents.Spool.ListenerFailed, Level = LogLevel.Error, Message = "Queue listener failed for {QueueId}; the message stays in the spool until the next start")]
     private partial void LogListenerFailed(Exception exception, string queueId);
 }

@@ -116,12 +116,12 @@ public sealed partial class ControlTerminalSink : ITerminalSink
         public void Dispose() => sink.Detach(this);
     }
 
-    [LoggerMessage(EventId = 855, Level = LogLevel.Information, Message = "terminal client attached for {User} (control connection {Id}, uid {Uid})")]
+    [LoggerMessage(EventId = LogEvents.Terminal.Attached, Level = LogLevel.Information, Message = "terminal client attached for {User} (control connection {Id}, uid {Uid})")]
     private partial void LogAttached(string user, long id, uint? uid);
 
-    [LoggerMessage(EventId = 856, Level = LogLevel.Information, Message = "terminal client for {User} detached (control connection {Id})")]
+    [LoggerMessage(EventId = LogEvents.Terminal.Detached, Level = LogLevel.Information, Message = "terminal client for {User} detached (control connection {Id})")]
     private partial void LogDetached(string user, long id);
 
-    [LoggerMessage(EventId = 857, Level = LogLevel.Warning, Message = "terminal client for {User} dropped (control connection {Id}): {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Terminal.Dropped, Level = LogLevel.Warning, Message = "terminal client for {User} dropped (control connection {Id}): {Reason}")]
     private partial void LogDropped(string user, long id, string reason);
 }

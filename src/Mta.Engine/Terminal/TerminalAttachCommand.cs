@@ -203,6 +203,6 @@ public sealed partial class TerminalAttachCommand : IControlCommandHandler
 
     private static ControlCommandException Forbidden(string why) => new(why, ControlErrorCodes.Forbidden);
 
-    [LoggerMessage(EventId = 858, Level = LogLevel.Information, Message = "terminal.attach refused on control connection {Id} (uid {Uid}): {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Terminal.AttachRefused, Level = LogLevel.Information, Message = "terminal.attach refused on control connection {Id} (uid {Uid}): {Reason}")]
     private partial void LogRefused(long id, uint? uid, string reason);
 }

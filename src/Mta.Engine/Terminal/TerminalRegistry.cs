@@ -133,12 +133,12 @@ public sealed partial class TerminalRegistry : ITerminals
         }
     }
 
-    [LoggerMessage(EventId = 852, Level = LogLevel.Warning, Message = "terminal sink {Sink} failed ({Operation} for {User})")]
+    [LoggerMessage(EventId = LogEvents.Terminal.SinkFailed, Level = LogLevel.Warning, Message = "terminal sink {Sink} failed ({Operation} for {User})")]
     private partial void LogFailed(Exception exception, string sink, string operation, string user);
 
-    [LoggerMessage(EventId = 853, Level = LogLevel.Warning, Message = "terminal sink {Sink} took longer than {TimeoutMs} ms ({Operation} for {User}); taken as no")]
+    [LoggerMessage(EventId = LogEvents.Terminal.SinkTimedOut, Level = LogLevel.Warning, Message = "terminal sink {Sink} took longer than {TimeoutMs} ms ({Operation} for {User}); taken as no")]
     private partial void LogTimedOut(string sink, string operation, string user, double timeoutMs);
 
-    [LoggerMessage(EventId = 854, Level = LogLevel.Information, Message = "terminal message shown to {User} by sink {Sink}")]
+    [LoggerMessage(EventId = LogEvents.Terminal.Shown, Level = LogLevel.Information, Message = "terminal message shown to {User} by sink {Sink}")]
     private partial void LogDelivered(string sink, string user);
 }

@@ -192,9 +192,9 @@ public sealed partial class TtySink : ITerminalSink
     [DllImport("libc", SetLastError = true)]
     private static extern int close(int fd);
 
-    [LoggerMessage(EventId = 859, Level = LogLevel.Warning, Message = "tty sink: cannot read utmp {Path}: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Terminal.UtmpUnreadable, Level = LogLevel.Warning, Message = "tty sink: cannot read utmp {Path}: {Reason}")]
     private partial void LogUtmpUnreadable(string path, string reason);
 
-    [LoggerMessage(EventId = 860, Level = LogLevel.Information, Message = "tty sink: cannot write to {Tty}: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Terminal.TtyWriteFailed, Level = LogLevel.Information, Message = "tty sink: cannot write to {Tty}: {Reason}")]
     private partial void LogWriteFailed(string tty, string reason);
 }

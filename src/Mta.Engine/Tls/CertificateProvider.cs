@@ -232,15 +232,15 @@ public sealed partial class CertificateProvider : IDisposable
         RsaCertificate?.Dispose();
     }
 
-    [LoggerMessage(EventId = 340, Level = LogLevel.Information, Message = "TLS certificate {Subject} thumbprint={Thumbprint} valid until {NotAfter:u}")]
+    [LoggerMessage(EventId = LogEvents.Tls.CertificateLoaded, Level = LogLevel.Information, Message = "TLS certificate {Subject} thumbprint={Thumbprint} valid until {NotAfter:u}")]
     private partial void LogLoaded(string subject, string thumbprint, DateTime notAfter);
 
-    [LoggerMessage(EventId = 341, Level = LogLevel.Warning, Message = "no Tls:CertificateFile configured: generated a self-signed certificate in {Path}")]
+    [LoggerMessage(EventId = LogEvents.Tls.CertificateGenerated, Level = LogLevel.Warning, Message = "no Tls:CertificateFile configured: generated a self-signed certificate in {Path}")]
     private partial void LogGenerated(string path);
 
-    [LoggerMessage(EventId = 342, Level = LogLevel.Information, Message = "self-signed certificate {Path} is replaced: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Tls.CertificateRegenerating, Level = LogLevel.Information, Message = "self-signed certificate {Path} is replaced: {Reason}")]
     private partial void LogRegenerating(string path, string reason);
 
-    [LoggerMessage(EventId = 343, Level = LogLevel.Warning, Message = "this platform does not let Tls:AllowCbcSuites and Tls:CipherSuites choose the cipher suites; the system's defaults apply")]
+    [LoggerMessage(EventId = LogEvents.Tls.NoCipherPolicy, Level = LogLevel.Warning, Message = "this platform does not let Tls:AllowCbcSuites and Tls:CipherSuites choose the cipher suites; the system's defaults apply")]
     private partial void LogNoCipherPolicy();
 }

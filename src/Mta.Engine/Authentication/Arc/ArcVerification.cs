@@ -162,9 +162,9 @@ public sealed partial class ArcVerification
             throw new NotSupportedException("ARC keys are looked up asynchronously");
     }
 
-    [LoggerMessage(EventId = 1120, Level = LogLevel.Debug, Message = "ARC: {Result}, {Instances} instances {Detail}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.ArcResult, Level = LogLevel.Debug, Message = "ARC: {Result}, {Instances} instances {Detail}")]
     private static partial void LogResult(ILogger logger, ArcResult result, int instances, string? detail);
 
-    [LoggerMessage(EventId = 1121, Level = LogLevel.Warning, Message = "ARC validation failed unexpectedly")]
+    [LoggerMessage(EventId = LogEvents.Authentication.ArcUnexpected, Level = LogLevel.Warning, Message = "ARC validation failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception exception);
 }

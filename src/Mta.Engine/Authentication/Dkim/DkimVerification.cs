@@ -245,9 +245,9 @@ public sealed partial class DkimVerification
             VerifySignature(options, message, signature, algorithm, key, headers, canonicalization, b);
     }
 
-    [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "DKIM d={Domain} s={Selector}: {Result} {Problem} {Detail}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimResult, Level = LogLevel.Debug, Message = "DKIM d={Domain} s={Selector}: {Result} {Problem} {Detail}")]
     private static partial void LogResult(ILogger logger, string domain, string selector, DkimResult result, DkimProblem problem, string? detail);
 
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "DKIM d={Domain} s={Selector}: verification failed unexpectedly")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimUnexpected, Level = LogLevel.Warning, Message = "DKIM d={Domain} s={Selector}: verification failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, string domain, string selector, Exception exception);
 }

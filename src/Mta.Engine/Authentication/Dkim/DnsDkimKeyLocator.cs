@@ -108,6 +108,6 @@ public sealed partial class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
     public override AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("use LocatePublicKeyAsync: DKIM keys are looked up asynchronously");
 
-    [LoggerMessage(EventId = 1100, Level = LogLevel.Debug, Message = "DKIM key {Name}: {Status} {Error}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimKeyLookup, Level = LogLevel.Debug, Message = "DKIM key {Name}: {Status} {Error}")]
     private static partial void LogLookup(ILogger logger, string name, DkimKeyStatus status, string? error);
 }

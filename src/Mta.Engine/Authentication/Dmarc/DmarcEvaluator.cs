@@ -183,12 +183,12 @@ public sealed partial class DmarcEvaluator
 
     private sealed record Lookup(LookupKind Kind, DmarcRecord? Record, string? Detail);
 
-    [LoggerMessage(EventId = 1230, Level = LogLevel.Debug, Message = "DMARC of {FromDomain}: {Result} (policy domain {PolicyDomain}, disposition {Disposition}): {Detail}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DmarcResult, Level = LogLevel.Debug, Message = "DMARC of {FromDomain}: {Result} (policy domain {PolicyDomain}, disposition {Disposition}): {Detail}")]
     private partial void LogResult(string fromDomain, DmarcResult result, string? policyDomain, DmarcPolicy disposition, string? detail);
 
-    [LoggerMessage(EventId = 1231, Level = LogLevel.Debug, Message = "DMARC record at {Name} is invalid: {Error}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DmarcInvalidRecord, Level = LogLevel.Debug, Message = "DMARC record at {Name} is invalid: {Error}")]
     private partial void LogInvalidRecord(string name, string error);
 
-    [LoggerMessage(EventId = 1232, Level = LogLevel.Warning, Message = "DNS resolver threw for {Name}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DmarcResolverThrew, Level = LogLevel.Warning, Message = "DNS resolver threw for {Name}")]
     private partial void LogResolverThrew(string name, Exception exception);
 }

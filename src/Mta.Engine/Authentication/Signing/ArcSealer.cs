@@ -175,9 +175,9 @@ public sealed partial class ArcSealer
             key.Algorithm == DkimKeyAlgorithm.Rsa ? PlatformRsaSha256Signer.ForSigning(key.PrivateKey) ?? base.CreateSigningContext() : base.CreateSigningContext();
     }
 
-    [LoggerMessage(EventId = 1352, Level = LogLevel.Warning, Message = "ARC: not sealed for {Domain}: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.ArcNotSealed, Level = LogLevel.Warning, Message = "ARC: not sealed for {Domain}: {Reason}")]
     private static partial void LogNotSealed(ILogger logger, string domain, string reason);
 
-    [LoggerMessage(EventId = 1353, Level = LogLevel.Debug, Message = "ARC: sealed for {Domain} with selector {Selector}, i={Instance}, cv={ChainValidation}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.ArcSealed, Level = LogLevel.Debug, Message = "ARC: sealed for {Domain} with selector {Selector}, i={Instance}, cv={ChainValidation}")]
     private static partial void LogSealed(ILogger logger, string domain, string selector, int instance, string chainValidation);
 }

@@ -113,6 +113,6 @@ public sealed partial class DkimKeyStore
 
     private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode, 8).PadLeft(4, '0');
 
-    [LoggerMessage(EventId = 1350, Level = LogLevel.Warning, Message = "DKIM key {Path} is readable by its group (mode {Mode}); 0600 is safer")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimKeyGroupReadable, Level = LogLevel.Warning, Message = "DKIM key {Path} is readable by its group (mode {Mode}); 0600 is safer")]
     private static partial void LogGroupReadable(ILogger logger, string path, string mode);
 }

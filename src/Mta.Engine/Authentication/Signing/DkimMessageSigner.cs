@@ -119,9 +119,9 @@ public sealed partial class DkimMessageSigner
             key.Algorithm == DkimKeyAlgorithm.Rsa ? PlatformRsaSha256Signer.ForSigning(key.PrivateKey) ?? base.CreateSigningContext() : base.CreateSigningContext();
     }
 
-    [LoggerMessage(EventId = 1354, Level = LogLevel.Error, Message = "DKIM: signing for {Domain} with selector {Selector} failed; the message goes without that signature")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimSigningFailed, Level = LogLevel.Error, Message = "DKIM: signing for {Domain} with selector {Selector} failed; the message goes without that signature")]
     private static partial void LogSigningFailed(ILogger logger, Exception exception, string domain, string selector);
 
-    [LoggerMessage(EventId = 1351, Level = LogLevel.Warning, Message = "DKIM: the message's header section cannot be parsed; not signed for {Domain}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.DkimUnparsable, Level = LogLevel.Warning, Message = "DKIM: the message's header section cannot be parsed; not signed for {Domain}")]
     private static partial void LogUnparsable(ILogger logger, string domain);
 }

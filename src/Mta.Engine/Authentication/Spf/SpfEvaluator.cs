@@ -472,9 +472,9 @@ public sealed partial class SpfEvaluator
         public static Match Fails(Outcome error) => new(false, error);
     }
 
-    [LoggerMessage(EventId = 1000, Level = LogLevel.Debug, Message = "SPF {Identity} from {Address} (record of {Domain}): {Result} {Detail}")]
+    [LoggerMessage(EventId = LogEvents.Authentication.SpfResult, Level = LogLevel.Debug, Message = "SPF {Identity} from {Address} (record of {Domain}): {Result} {Detail}")]
     private partial void LogResult(string identity, IPAddress address, string domain, SpfResult result, string? detail);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Error, Message = "SPF evaluation of {Domain} failed unexpectedly")]
+    [LoggerMessage(EventId = LogEvents.Authentication.SpfUnexpected, Level = LogLevel.Error, Message = "SPF evaluation of {Domain} failed unexpectedly")]
     private partial void LogUnexpected(Exception exception, string domain);
 }

@@ -95,6 +95,6 @@ public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions opt
     }
 
 
-    [LoggerMessage(EventId = 520, Level = LogLevel.Information, Message = "{QueueId}: submitted from inside the server, from={ReversePath} rcpts={Recipients} size={Size}")]
+    [LoggerMessage(EventId = LogEvents.Plugins.Submitted, Level = LogLevel.Information, Message = "{QueueId}: submitted from inside the server, from={ReversePath} rcpts={Recipients} size={Size}")]
     private partial void LogSubmitted(string queueId, string reversePath, int recipients, long size);
 }

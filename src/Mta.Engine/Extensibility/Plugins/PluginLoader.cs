@@ -236,14 +236,14 @@ public sealed partial class PluginLoader(
     /// <summary>A failure with a reason worded for the operator.</summary>
     private sealed class PluginLoadException(string message, Exception? inner = null) : Exception(message, inner);
 
-    [LoggerMessage(EventId = 500, Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEvents.Plugins.Loaded, Level = LogLevel.Information,
         Message = "Plugin {Plugin} loaded from {Path}, version {Version}; hooks: {Hooks}; delivery agents: {Agents}; terminal sinks: {Sinks}")]
     private partial void LogLoaded(string plugin, string path, string version, string hooks, string agents, int sinks);
 
-    [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "Optional plugin {Plugin} at {Path} was not loaded: {Reason}")]
+    [LoggerMessage(EventId = LogEvents.Plugins.Skipped, Level = LogLevel.Warning, Message = "Optional plugin {Plugin} at {Path} was not loaded: {Reason}")]
     private partial void LogSkipped(Exception? exception, string plugin, string path, string reason);
 
-    [LoggerMessage(EventId = 502, Level = LogLevel.Information, Message = "Plugin {Plugin} is disabled")]
+    [LoggerMessage(EventId = LogEvents.Plugins.Disabled, Level = LogLevel.Information, Message = "Plugin {Plugin} is disabled")]
     private partial void LogDisabled(string plugin);
 }
 

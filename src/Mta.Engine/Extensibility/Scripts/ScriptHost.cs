@@ -442,30 +442,30 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         _stop.Dispose();
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Scripts are disabled (Scripts:Enabled=false)")]
+    [LoggerMessage(EventId = LogEvents.Scripts.Disabled, Level = LogLevel.Information, Message = "Scripts are disabled (Scripts:Enabled=false)")]
     private partial void LogDisabled();
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Information, Message = "No scripts folder {Directory}: no scripts loaded")]
+    [LoggerMessage(EventId = LogEvents.Scripts.NoDirectory, Level = LogLevel.Information, Message = "No scripts folder {Directory}: no scripts loaded")]
     private partial void LogNoDirectory(string directory);
 
-    [LoggerMessage(EventId = 602, Level = LogLevel.Information, Message = "Loaded {Count} script(s) from {Directory} in {ElapsedMs:0} ms ({Cached} from the compile cache)")]
+    [LoggerMessage(EventId = LogEvents.Scripts.Loaded, Level = LogLevel.Information, Message = "Loaded {Count} script(s) from {Directory} in {ElapsedMs:0} ms ({Cached} from the compile cache)")]
     private partial void LogLoaded(int count, string directory, double elapsedMs, int cached);
 
-    [LoggerMessage(EventId = 603, Level = LogLevel.Information, Message = "script {Script} reloaded (generation {Generation})")]
+    [LoggerMessage(EventId = LogEvents.Scripts.Reloaded, Level = LogLevel.Information, Message = "script {Script} reloaded (generation {Generation})")]
     private partial void LogReloaded(string script, int generation);
 
-    [LoggerMessage(EventId = 604, Level = LogLevel.Information, Message = "script {Script} added (generation {Generation})")]
+    [LoggerMessage(EventId = LogEvents.Scripts.Added, Level = LogLevel.Information, Message = "script {Script} added (generation {Generation})")]
     private partial void LogAdded(string script, int generation);
 
-    [LoggerMessage(EventId = 605, Level = LogLevel.Information, Message = "script {Script} removed: its handlers are gone")]
+    [LoggerMessage(EventId = LogEvents.Scripts.Removed, Level = LogLevel.Information, Message = "script {Script} removed: its handlers are gone")]
     private partial void LogRemoved(string script);
 
-    [LoggerMessage(EventId = 606, Level = LogLevel.Error, Message = "script {Script} not reloaded, the previous version keeps running:\n{Errors}")]
+    [LoggerMessage(EventId = LogEvents.Scripts.ReloadFailed, Level = LogLevel.Error, Message = "script {Script} not reloaded, the previous version keeps running:\n{Errors}")]
     private partial void LogReloadFailed(string script, string errors);
 
-    [LoggerMessage(EventId = 607, Level = LogLevel.Warning, Message = "Watching the scripts folder failed; changes may be missed until a restart")]
+    [LoggerMessage(EventId = LogEvents.Scripts.WatchError, Level = LogLevel.Warning, Message = "Watching the scripts folder failed; changes may be missed until a restart")]
     private partial void LogWatchError(Exception exception);
 
-    [LoggerMessage(EventId = 608, Level = LogLevel.Warning, Message = "The script compile cache {Directory} failed; scripts are compiled without it")]
+    [LoggerMessage(EventId = LogEvents.Scripts.CacheFailed, Level = LogLevel.Warning, Message = "The script compile cache {Directory} failed; scripts are compiled without it")]
     private partial void LogCacheFailed(string directory, Exception exception);
 }

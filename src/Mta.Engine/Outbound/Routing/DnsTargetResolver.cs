@@ -218,15 +218,15 @@ public sealed partial class DnsTargetResolver : ITargetResolver
 
     private sealed record HostAddresses(IReadOnlyList<IPAddress> Addresses, bool Temporary, string Detail);
 
-    [LoggerMessage(EventId = 751, Level = LogLevel.Debug, Message = "Next hop {Hop}: {Status} [{Targets}] ({Detail})")]
+    [LoggerMessage(EventId = LogEvents.Dns.NextHopResolved, Level = LogLevel.Debug, Message = "Next hop {Hop}: {Status} [{Targets}] ({Detail})")]
     private partial void LogResolved(string hop, TargetResolutionStatus status, string targets, string detail);
 
-    [LoggerMessage(EventId = 752, Level = LogLevel.Debug, Message = "{Domain} has no MX records; its own A/AAAA records are used (RFC 5321 5.1)")]
+    [LoggerMessage(EventId = LogEvents.Dns.ImplicitMx, Level = LogLevel.Debug, Message = "{Domain} has no MX records; its own A/AAAA records are used (RFC 5321 5.1)")]
     private partial void LogImplicitMx(string domain);
 
-    [LoggerMessage(EventId = 753, Level = LogLevel.Information, Message = "{Domain} publishes a null MX (RFC 7505): it accepts no mail")]
+    [LoggerMessage(EventId = LogEvents.Dns.NullMx, Level = LogLevel.Information, Message = "{Domain} publishes a null MX (RFC 7505): it accepts no mail")]
     private partial void LogNullMx(string domain);
 
-    [LoggerMessage(EventId = 754, Level = LogLevel.Information, Message = "MX host {Exchange} of {Domain} skipped: {Detail}")]
+    [LoggerMessage(EventId = LogEvents.Dns.ExchangeSkipped, Level = LogLevel.Information, Message = "MX host {Exchange} of {Domain} skipped: {Detail}")]
     private partial void LogExchangeSkipped(string exchange, string domain, string detail);
 }
