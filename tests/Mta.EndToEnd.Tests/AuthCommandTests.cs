@@ -14,7 +14,7 @@ public sealed class AuthCommandTests : IAsyncLifetime
     public ValueTask InitializeAsync()
     {
         _dns = StubDnsServer.Start();
-        _config = MtaProcess.WriteConfig(_data, MtaProcess.FreePort());
+        _config = MtaProcess.WriteConfig(_data);
         return ValueTask.CompletedTask;
     }
 
@@ -82,7 +82,7 @@ public sealed class AuthCommandTests : IAsyncLifetime
         var (code, output) = await MtaProcess.RunToEndAsync("dkim", "keygen", "example.org", "--selector", "k1", "--algorithm", "ed25519", "--config", _config);
         Assert.True(code == 0, output);
         _dns.AddTxt("k1._domainkey.example.org", output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("v=DKIM1;", StringComparison.Ordinal)));
-        _config = MtaProcess.WriteConfig(_data, MtaProcess.FreePort(), extra: new Dictionary<string, object?>
+        _config = MtaProcess.WriteConfig(_data, extra: new Dictionary<string, object?>
         {
             ["Authentication"] = new { Signing = new { Domains = new Dictionary<string, object> { ["example.org"] = new { Selectors = new[] { new { Selector = "k1", Algorithm = "Ed25519" } } } } } },
         });
@@ -103,7 +103,7 @@ public sealed class AuthCommandTests : IAsyncLifetime
     [Fact]
     public async Task Mta_check_fails_on_a_configured_DKIM_key_that_is_missing()
     {
-        var config = MtaProcess.WriteConfig(_data, MtaProcess.FreePort(), extra: new Dictionary<string, object?>
+        var config = MtaProcess.WriteConfig(_data, extra: new Dictionary<string, object?>
         {
             ["Authentication"] = new { Signing = new { Domains = new Dictionary<string, object> { ["example.org"] = new { Selectors = new[] { new { Selector = "gone" } } } } } },
         });

@@ -43,8 +43,7 @@ public sealed class ControlSocketLockoutTests : IAsyncDisposable
     public async Task Other_users_holding_every_slot_they_may_have_do_not_lock_out_mta_queue()
     {
         Assert.SkipWhen(SkipReason() is not null, SkipReason() ?? "");
-        var port = MtaProcess.FreePort();
-        var config = MtaProcess.WriteConfig(_data, port, extra: new Dictionary<string, object?>
+        var config = MtaProcess.WriteConfig(_data, extra: new Dictionary<string, object?>
         {
             ["Control"] = new { MaxConnections = 6, ReservedConnections = 2, MaxConnectionsPerUser = 10 },
         });
@@ -52,7 +51,7 @@ public sealed class ControlSocketLockoutTests : IAsyncDisposable
         for (var d = new DirectoryInfo(_data); d is not null && d.FullName != "/" && !OperatingSystem.IsWindows(); d = d.Parent)
             File.SetUnixFileMode(d.FullName, File.GetUnixFileMode(d.FullName) | UnixFileMode.OtherExecute);
         await using var server = MtaProcess.Start("run", "--config", config);
-        await server.WaitForPortAsync(port);
+        await server.WaitForListenerAsync();
         var socket = Path.Combine(_data, "control.sock");
 
         var psi = new ProcessStartInfo("/usr/bin/setpriv")

@@ -12,10 +12,9 @@ namespace Mta.EndToEnd.Tests;
 public sealed class DkimCommandTests : IDisposable
 {
     private readonly string _data = Path.Combine(Path.GetTempPath(), "mta-dkimcmd-" + Guid.NewGuid().ToString("n")[..12]);
-    private readonly int _port = MtaProcess.FreePort();
     private string _config;
 
-    public DkimCommandTests() => _config = MtaProcess.WriteConfig(_data, _port);
+    public DkimCommandTests() => _config = MtaProcess.WriteConfig(_data);
 
     public void Dispose()
     {
@@ -23,7 +22,7 @@ public sealed class DkimCommandTests : IDisposable
     }
 
     private void ConfigureSelectors(params object[] selectors) =>
-        _config = MtaProcess.WriteConfig(_data, _port, extra: new Dictionary<string, object?>
+        _config = MtaProcess.WriteConfig(_data, extra: new Dictionary<string, object?>
         {
             ["Authentication"] = new { Signing = new { Domains = new Dictionary<string, object> { ["example.org"] = new { Selectors = selectors } } } },
         });

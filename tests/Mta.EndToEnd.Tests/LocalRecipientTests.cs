@@ -149,8 +149,7 @@ public sealed class LocalRecipientTests
         var root = Path.Combine(Path.GetTempPath(), "mta-rcpt-" + Guid.NewGuid().ToString("n")[..12]);
         try
         {
-            var port = MtaProcess.FreePort();
-            var config = MtaProcess.WriteConfig(root, port, extra: new Dictionary<string, object?>
+            var config = MtaProcess.WriteConfig(root, extra: new Dictionary<string, object?>
             {
                 ["Mailboxes"] = new { Users = new[] { "alice" } },
             });
@@ -161,7 +160,7 @@ public sealed class LocalRecipientTests
             Assert.Contains("local recipients: any local part", embedded.Output);
 
             await using var server = MtaProcess.Start("run", "--config", config);
-            await server.WaitForPortAsync(port);
+            var port = await server.WaitForListenerAsync();
             await using var c = await RawSmtpClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
             await SmtpAssert.EhloAsync(c);
             SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<sender@remote.test>"), 250);

@@ -23,6 +23,8 @@ public sealed class PostfixFixture : IAsyncLifetime
     {
         // Unavailable (no Postfix, not root): every test skips with the reason instead of failing.
         if (!PostfixInstance.IsAvailable) return;
+        // Chosen before anything binds it: Postfix's transport map must name it before Postfix starts, and Postfix
+        // reads the map only at start. Below the ephemeral range, so no port-0 bind of another test can take it.
         MtaPort = PostfixInstance.FreeLoopbackPort();
         Postfix = await PostfixInstance.StartAsync(new PostfixSettings
         {

@@ -13,12 +13,11 @@ public sealed partial class ProcessTests : IDisposable
     [Fact]
     public async Task Killing_the_server_mid_traffic_loses_no_acknowledged_message()
     {
-        var port = MtaProcess.FreePort();
-        var config = MtaProcess.WriteConfig(_root, port);
+        var config = MtaProcess.WriteConfig(_root);
         var acknowledged = new ConcurrentBag<string>();
         await using (var server = MtaProcess.Start("run", "--config", config))
         {
-            await server.WaitForPortAsync(port);
+            var port = await server.WaitForListenerAsync();
             using var stop = new CancellationTokenSource();
             var clients = Enumerable.Range(0, 8).Select(i => Task.Run(() => SendUntilStoppedAsync(port, i, acknowledged, stop.Token))).ToArray();
             // Kill while messages are being accepted and delivered, not at a quiet moment.
@@ -33,7 +32,7 @@ public sealed partial class ProcessTests : IDisposable
 
         await using (var restarted = MtaProcess.Start("run", "--config", config))
         {
-            await restarted.WaitForPortAsync(port);
+            await restarted.WaitForListenerAsync();
             var missing = await WaitUntilDeliveredAsync(acknowledged.ToHashSet(), TimeSpan.FromSeconds(60));
             Assert.True(missing.Count == 0,
                 $"{missing.Count} of {acknowledged.Count} acknowledged messages lost, e.g. {string.Join(", ", missing.Take(5))}\n{restarted.Output}");
@@ -90,10 +89,9 @@ public sealed partial class ProcessTests : IDisposable
     [Fact]
     public async Task Ctrl_C_tells_idle_clients_421_and_exits_cleanly()
     {
-        var port = MtaProcess.FreePort();
-        var config = MtaProcess.WriteConfig(_root, port);
+        var config = MtaProcess.WriteConfig(_root);
         await using var server = MtaProcess.Start("run", "--config", config);
-        await server.WaitForPortAsync(port);
+        var port = await server.WaitForListenerAsync();
         await using var idle = await RawSmtpClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
         Assert.Equal(250, (await idle.CommandAsync("EHLO idle.test")).Code);
 

@@ -16,7 +16,7 @@ public sealed class QueueCommandTests : IAsyncDisposable
     private readonly string _config;
     private ControlServer? _server;
 
-    public QueueCommandTests() => _config = MtaProcess.WriteConfig(_data, MtaProcess.FreePort());
+    public QueueCommandTests() => _config = MtaProcess.WriteConfig(_data);
 
     public async ValueTask DisposeAsync()
     {

@@ -15,14 +15,14 @@ public sealed class QueueOperatorTests : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private string WriteConfig(int port, int peerPort, int dnsPort)
+    private string WriteConfig(int peerPort, int dnsPort)
     {
         Directory.CreateDirectory(_data);
         var config = new
         {
             HostName = "mta.test",
             DataDirectory = _data,
-            Listeners = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = port, Tls = "None" } },
+            Listeners = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = 0, Tls = "None" } },
             LocalDomains = new[] { "example.test" },
             Relay = new
             {
@@ -32,7 +32,7 @@ public sealed class QueueOperatorTests : IAsyncDisposable
             Dns = new { Servers = new[] { $"127.0.0.1:{dnsPort}" } },
             Scripts = new { Enabled = false },
             ShutdownTimeout = "00:00:10",
-            Logging = new { LogLevel = new { Default = "Warning" } },
+            Logging = MtaProcess.ListenerLogging,
         };
         var path = Path.Combine(_data, "mta.config.json");
         File.WriteAllText(path, JsonSerializer.Serialize(config));
@@ -45,10 +45,9 @@ public sealed class QueueOperatorTests : IAsyncDisposable
         await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { RcptReply = _ => "451 4.7.1 greylisted" });
         await using var dns = StubDnsServer.Start();
         dns.ServFailUnknownNames = true;
-        var port = MtaProcess.FreePort();
-        var config = WriteConfig(port, peer.Port, dns.EndPoint.Port);
+        var config = WriteConfig(peer.Port, dns.EndPoint.Port);
         await using var server = MtaProcess.Start("run", "--config", config);
-        await server.WaitForPortAsync(port);
+        var port = await server.WaitForListenerAsync();
 
         string keep, drop;
         await using (var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port)))
@@ -102,13 +101,12 @@ public sealed class QueueOperatorTests : IAsyncDisposable
         await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { RcptReply = _ => "452 4.2.2 mailbox full" });
         await using var dns = StubDnsServer.Start();
         dns.ServFailUnknownNames = true;
-        var port = MtaProcess.FreePort();
-        var config = WriteConfig(port, peer.Port, dns.EndPoint.Port);
+        var config = WriteConfig(peer.Port, dns.EndPoint.Port);
         string id;
         string before;
         await using (var server = MtaProcess.Start("run", "--config", config))
         {
-            await server.WaitForPortAsync(port);
+            var port = await server.WaitForListenerAsync();
             await using (var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port)))
             {
                 await SmtpAssert.EhloAsync(c);
@@ -124,7 +122,7 @@ public sealed class QueueOperatorTests : IAsyncDisposable
         var refusals = peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal));
 
         await using var again = MtaProcess.Start("run", "--config", config);
-        await again.WaitForPortAsync(port);
+        await again.WaitForListenerAsync();
         var after = await WaitForListAsync(config, l => l.Contains(id, StringComparison.Ordinal));
         // Same message, same error, and the next attempt as scheduled before the kill: not retried at start.
         Assert.Contains("452 4.2.2 mailbox full", after, StringComparison.Ordinal);

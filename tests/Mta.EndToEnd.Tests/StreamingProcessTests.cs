@@ -62,15 +62,14 @@ public sealed partial class StreamingProcessTests : IDisposable
     [Fact]
     public async Task Kill_9_keeps_an_acknowledged_large_message_and_drops_one_cut_mid_DATA()
     {
-        var port = MtaProcess.FreePort();
-        var config = MtaProcess.WriteConfig(_root, port);
+        var config = MtaProcess.WriteConfig(_root);
         var queue = Path.Combine(_root, "queue");
         var acknowledged = Body("acknowledged", 3 * MiB);
         var cut = Body("cut", 3 * MiB);
         string queueId;
         await using (var server = MtaProcess.Start("run", "--config", config))
         {
-            await server.WaitForPortAsync(port);
+            var port = await server.WaitForListenerAsync();
             await using var a = await OpenDataAsync(port, "alice@example.test");
             await a.SendAsync([.. acknowledged, .. ".\r\n"u8]);
             var reply = await a.ReadReplyAsync();
@@ -87,7 +86,7 @@ public sealed partial class StreamingProcessTests : IDisposable
 
         await using (var restarted = MtaProcess.Start("run", "--config", config))
         {
-            await restarted.WaitForPortAsync(port);
+            await restarted.WaitForListenerAsync();
             var alice = Path.Combine(_root, "maildir", "alice", "new");
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while (!(Directory.Exists(alice) && Directory.GetFiles(alice).Length > 0) && DateTime.UtcNow < deadline) await Task.Delay(50);
@@ -104,12 +103,11 @@ public sealed partial class StreamingProcessTests : IDisposable
     public async Task A_hundred_sessions_holding_9_MiB_each_keep_the_process_under_300_MiB()
     {
         const int sessions = 100;
-        var port = MtaProcess.FreePort();
-        var config = MtaProcess.WriteConfig(_root, port, new { MaxConnectionsPerIp = 200 });
+        var config = MtaProcess.WriteConfig(_root, extraLimits: new { MaxConnectionsPerIp = 200 });
         var queue = Path.Combine(_root, "queue");
         var body = Body("held", 9 * MiB);
         await using var server = MtaProcess.Start("run", "--config", config);
-        await server.WaitForPortAsync(port);
+        var port = await server.WaitForListenerAsync();
         var idle = RssBytes(server.Id);
 
         var clients = await Task.WhenAll(Enumerable.Range(0, sessions).Select(i => OpenDataAsync(port, $"user{i % 10}@example.test")));

@@ -10,7 +10,7 @@ public sealed class TerminalCommandTests : IAsyncDisposable
 {
     private const string AliceToken = "alice-token-0123456789";
     private readonly string _data = Path.Combine(Path.GetTempPath(), "mta-term-" + Guid.NewGuid().ToString("n")[..12]);
-    private readonly int _port = MtaProcess.FreePort();
+    private int _port; // the listener's, once the server has bound it
     private readonly List<MtaProcess> _processes = [];
 
     // The mailbox user of whoever runs the tests (root in CI): `mta terminal` without USER attaches as it.
@@ -22,7 +22,7 @@ public sealed class TerminalCommandTests : IAsyncDisposable
         try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
     }
 
-    private string Config(bool enabled = true) => MtaProcess.WriteConfig(_data, _port, extra: new Dictionary<string, object?>
+    private string Config(bool enabled = true) => MtaProcess.WriteConfig(_data, extra: new Dictionary<string, object?>
     {
         ["Terminal"] = new { Enabled = enabled, Tokens = new Dictionary<string, string> { ["alice"] = AliceToken } },
         ["Scripts"] = new { Enabled = false },
@@ -39,7 +39,7 @@ public sealed class TerminalCommandTests : IAsyncDisposable
     {
         var config = Config(enabled);
         var server = Start("run", "--config", config);
-        await server.WaitForPortAsync(_port);
+        _port = await server.WaitForListenerAsync();
         // The control socket is bound before the listeners start; wait for it all the same (a slow start).
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!File.Exists(Path.Combine(_data, "control.sock")) && DateTime.UtcNow < deadline) await Task.Delay(20);

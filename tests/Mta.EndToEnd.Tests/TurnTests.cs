@@ -226,7 +226,10 @@ public sealed class TurnTests
             Assert.True(badPassword.ExitCode == 1, $"exit {badPassword.ExitCode}: {badPassword.Output}");
             Assert.Contains("535", badPassword.Output);
 
-            var nobody = await MtaProcess.RunToEndAsync("turn", $"127.0.0.1:{MtaProcess.FreePort()}", "--domain", "held.test", "--tls", "none", "--config", config);
+            // A port bound here but never listened on refuses connections, and stays ours until the check is done.
+            using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var nobody = await MtaProcess.RunToEndAsync("turn", $"{closed.LocalEndPoint}", "--domain", "held.test", "--tls", "none", "--config", config);
             Assert.True(nobody.ExitCode == 3, $"exit {nobody.ExitCode}: {nobody.Output}");
 
             var noDomain = await MtaProcess.RunToEndAsync("turn", $"127.0.0.1:{server.Port}", "--config", config);
@@ -249,7 +252,7 @@ public sealed class TurnTests
         {
             ["HostName"] = "b.test",
             ["DataDirectory"] = root,
-            ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = MtaProcess.FreePort(), Tls = "None" } },
+            ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = 0, Tls = "None" } },
             ["LocalDomains"] = new[] { "held.test" },
             ["Mailboxes"] = new { AcceptAnyLocalPart = true },
             ["Dns"] = MtaProcess.NoDns,

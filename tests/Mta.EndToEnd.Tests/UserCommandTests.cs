@@ -11,7 +11,7 @@ public sealed class UserCommandTests : IDisposable
     private readonly string _data = Path.Combine(Path.GetTempPath(), "mta-user-" + Guid.NewGuid().ToString("n")[..12]);
     private readonly string _config;
 
-    public UserCommandTests() => _config = MtaProcess.WriteConfig(_data, MtaProcess.FreePort());
+    public UserCommandTests() => _config = MtaProcess.WriteConfig(_data);
 
     public void Dispose()
     {

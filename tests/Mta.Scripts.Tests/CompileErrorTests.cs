@@ -124,7 +124,7 @@ public sealed class CompileErrorTests
         {
             ["HostName"] = "mta.test",
             ["DataDirectory"] = data,
-            ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = MtaProcess.FreePort() } },
+            ["Listeners"] = new[] { new { Name = "smtp", Address = "127.0.0.1", Port = 0 } },
             ["LocalDomains"] = new[] { "example.test" },
             ["Scripts"] = new { Directory = folder.Path },
         };

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Mta.EndToEnd.Tests.Infrastructure;
 
@@ -84,26 +85,6 @@ public sealed class MtaProcess : IAsyncDisposable
         _process.WaitForExit(); // drains the redirected output
     }
 
-    /// <summary>Waits (bounded) until the server accepts TCP connections on the port.</summary>
-    public async Task WaitForPortAsync(int port, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (true)
-        {
-            if (_process.HasExited) throw new InvalidOperationException("mta exited early:\n" + Output);
-            try
-            {
-                using var tcp = new TcpClient();
-                await tcp.ConnectAsync(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-        }
-    }
-
     /// <summary>SIGKILL: the process gets no chance to flush or clean up.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
 
@@ -114,12 +95,37 @@ public sealed class MtaProcess : IAsyncDisposable
         kill.WaitForExit();
     }
 
-    public static int FreePort()
+    /// <summary>Waits (bounded) for the child's log line that names the port a listener bound, and returns it. Listeners in
+    /// tests ask for port 0 and the child binds whatever the system hands out: a number picked by the test and bound
+    /// later by the child could be taken by another test in between. The line is written after listen(), so the port
+    /// accepts connections when this returns. Needs <see cref="ListenerLogging"/> in the config.</summary>
+    public async Task<int> WaitForListenerAsync(string name = "smtp", TimeSpan? timeout = null)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        var pattern = new Regex(@"\[250\] listener " + Regex.Escape(name) + @" on [^\s]*:(\d+)\s*$", RegexOptions.Multiline);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var match = pattern.Match(Output);
+            if (match.Success) return int.Parse(match.Groups[1].Value);
+            // Exited: one last read, the line may have come with the final output.
+            if (_process.HasExited)
+            {
+                _process.WaitForExit();
+                match = pattern.Match(Output);
+                if (match.Success) return int.Parse(match.Groups[1].Value);
+                throw new InvalidOperationException($"mta exited before listener {name} was bound:\n" + Output);
+            }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"listener {name} not bound in time:\n" + Output);
+            await Task.Delay(50);
+        }
     }
+
+    /// <summary>Logging for a test server: warnings and worse, plus the listener's "listener NAME on ADDRESS:PORT" line
+    /// that <see cref="WaitForListenerAsync"/> reads.</summary>
+    public static readonly object ListenerLogging = new
+    {
+        LogLevel = new Dictionary<string, string> { ["Default"] = "Warning", ["Mta.Engine.Receiver.SmtpServer"] = "Information" },
+    };
 
     /// <summary>Tests never ask the machine's resolvers (they are off loopback): a server process that a test did not give
     /// a stub DNS server of its own asks a closed loopback port, and fails at once.</summary>
@@ -130,9 +136,10 @@ public sealed class MtaProcess : IAsyncDisposable
     public static readonly object NoVerification = new { Verify = new { Enabled = false } };
 
     /// <summary>Writes a config file for a loopback server with its data under <paramref name="dataDirectory"/>.</summary>
+    /// <param name="port">0 (the default): the child binds any free port; learn it with <see cref="WaitForListenerAsync"/>.</param>
     /// <param name="extra">More top-level members (e.g. <c>["Terminal"] = new { Enabled = true }</c>); they replace
     /// members of the same name.</param>
-    public static string WriteConfig(string dataDirectory, int port, object? extraLimits = null, IReadOnlyDictionary<string, object?>? extra = null)
+    public static string WriteConfig(string dataDirectory, int port = 0, object? extraLimits = null, IReadOnlyDictionary<string, object?>? extra = null)
     {
         Directory.CreateDirectory(dataDirectory);
         var config = new Dictionary<string, object?>
@@ -145,7 +152,7 @@ public sealed class MtaProcess : IAsyncDisposable
             ["Mailboxes"] = new { AcceptAnyLocalPart = true, SystemUsers = false },
             ["Limits"] = extraLimits ?? new { MaxConnectionsPerIp = 200 },
             ["ShutdownTimeout"] = "00:00:10",
-            ["Logging"] = new { LogLevel = new { Default = "Warning" } },
+            ["Logging"] = ListenerLogging,
             ["Dns"] = NoDns,
             ["Authentication"] = NoVerification,
         };

@@ -415,7 +415,9 @@ public sealed class PostfixInstance : IAsyncDisposable
     }
 
     /// <summary>A TCP port free on 127.0.0.1, below the kernel's ephemeral range where one exists, so that no outgoing
-    /// connection's source port takes it between this check and the listener's bind.</summary>
+    /// connection's source port takes it between this check and the listener's bind. The one place a test picks a port
+    /// for a child to bind later: Postfix's master binds only the port master.cf names and tells nobody what port 0 gave
+    /// it, so the caller retries with another port when the bind loses a race.</summary>
     public static int FreeLoopbackPort()
     {
         var low = 32768;
