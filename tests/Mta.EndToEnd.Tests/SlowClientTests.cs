@@ -118,9 +118,9 @@ public sealed class SlowClientTests
         var dir = Path.Combine(Path.GetTempPath(), "mta-cfg-" + Guid.NewGuid().ToString("n")[..12]);
         try
         {
-            var path = MtaProcess.WriteConfig(dir, 2525, new { ConnectionLimitExceptions = Array.Empty<string>() });
+            var path = MtaProcess.WriteConfig(dir, 0, new { ConnectionLimitExceptions = Array.Empty<string>() });
             Assert.Equal([], Mta.Configuration.ConfigLoader.Load(path).Options.Limits.ConnectionLimitExceptions!);
-            path = MtaProcess.WriteConfig(dir, 2525, new { MaxConnectionsPerIp = 5 });
+            path = MtaProcess.WriteConfig(dir, 0, new { MaxConnectionsPerIp = 5 });
             Assert.Null(Mta.Configuration.ConfigLoader.Load(path).Options.Limits.ConnectionLimitExceptions);
         }
         finally
