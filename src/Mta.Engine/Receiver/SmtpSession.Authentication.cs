@@ -16,11 +16,10 @@ internal sealed partial class SmtpSession
     private bool IsOutgoing => AuthenticatedUser is not null || IsTrustedClient;
 
     /// <summary>Removes incoming fields that claim the server's authserv-id or its quarantine mark (RFC 8601 5), from
-    /// every message whoever sent it. Only the header section (within <paramref name="window"/>) is read and rewritten,
-    /// which is rare; a spilled body stays where it is on disk.</summary>
-    private void RemoveForgedFields(int window)
+    /// every message whoever sent it. Only the header section (<paramref name="head"/>, the message's first octets) is read
+    /// and rewritten, which is rare; a spilled body stays where it is on disk.</summary>
+    private void RemoveForgedFields(ReadOnlySequence<byte> head)
     {
-        var head = _body.Head(window);
         var forged = ForgedFields.Find(head, _ctx.AuthServId);
         if (forged.Count == 0) return;
         var end = forged[^1].Offset + forged[^1].Length;

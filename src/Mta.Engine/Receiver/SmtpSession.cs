@@ -563,10 +563,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             return new SmtpReply(554, "5.6.0", $"Message refused: a line is longer than {SmtpLimits.MaxTextLine} octets (RFC 5321 4.5.3.1.6)");
         // Only the header section is read: a spilled message is never brought back into memory whole.
         var window = _ctx.Options.Limits.MaxHeaderBytes + 2;
-        if (HeaderLimits.Check(_body.Head(window), _ctx.Options.Limits, truncated: _body.IsSpilled && _body.Length > window) is { } headerRefusal)
+        // Read once for both checks: for a spilled message it comes from the body file.
+        var head = _body.Head(window);
+        if (HeaderLimits.Check(head, _ctx.Options.Limits, truncated: _body.IsSpilled && _body.Length > window) is { } headerRefusal)
             return headerRefusal;
 
-        RemoveForgedFields(window);
+        RemoveForgedFields(head);
         using var spilledView = _body.IsSpilled ? new StreamedMessage(() => _body.OpenRead(), _body.Length) : null;
         IMessageContent received = spilledView ?? (IMessageContent)new BufferedMessage(_body.InMemory()!.Value);
         var (authenticationResults, verificationFailure) = await VerifyAsync(tx, received, aborted);
