@@ -26,9 +26,9 @@ public sealed record MessageAuthentication(
     DmarcCheck? Dmarc,
     ArcCheck? Arc)
 {
-    /// <summary>True when a DKIM signature of <paramref name="domain"/> (the <c>d=</c> tag, compared without case) passed.</summary>
+    /// <summary>True when a DKIM signature of <paramref name="domain"/> (the <c>d=</c> tag, compared as a <see cref="Domain"/>: without case or trailing dot) passed.</summary>
     public bool DkimPassed(string domain) =>
-        Dkim.Any(d => d.Result == DkimResult.Pass && string.Equals(d.Domain, domain.TrimEnd('.'), StringComparison.OrdinalIgnoreCase));
+        Dkim.Any(d => d.Result == DkimResult.Pass && Domain.NameComparer.Equals(d.Domain, domain));
 }
 
 /// <summary>SPF results (RFC 7208 section 2.6).</summary>

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using MimeKit;
+using Mta.Abstractions;
 using Mta.Configuration;
 using Mta.Engine.Authentication.Signing;
 using Mta.Engine.Configuration;
@@ -110,7 +111,7 @@ public static class DkimCommand
 
         var signing = loaded.Options.Authentication.Signing;
         var paths = new MtaPaths(loaded.Options);
-        var configured = signing.Domains.FirstOrDefault(d => DkimKeyStore.NormalizeDomain(d.Key) == domain).Value?
+        var configured = signing.Domains.FirstOrDefault(d => Domain.NameComparer.Equals(d.Key, domain)).Value?
             .Selectors.FirstOrDefault(s => string.Equals(s.Selector, selector, StringComparison.OrdinalIgnoreCase));
         var path = configured is not null
             ? DkimKeyStore.ResolveKeyFile(signing, paths, domain, configured)

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
 using Mta.Configuration;
 using Mta.Engine.Configuration;
 using Mta.Engine.Outbound;
@@ -80,7 +81,13 @@ public static class TurnCommand
             return Fail(Usage, ex.Message);
         }
         var options = loaded.Options;
-        var domains = request.Domains.Select(d => d.Trim().TrimEnd('.')).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        var parsedDomains = new List<Domain>();
+        foreach (var text in request.Domains)
+        {
+            if (!Domain.TryParse(text, out var parsed)) return Fail(Usage, $"--domain {text}: not a domain name");
+            parsedDomains.Add(parsed);
+        }
+        var domains = parsedDomains.Distinct().Select(d => d.Name).ToArray();
         Mta.Engine.Outbound.Routing.NextHopSelector routes;
         try
         {
@@ -187,8 +194,7 @@ public static class TurnCommand
         }
     }
 
-    private static bool IsLocal(MtaOptions options, string domain) =>
-        options.LocalDomains.Any(d => string.Equals(d.TrimEnd('.'), domain, StringComparison.OrdinalIgnoreCase));
+    private static bool IsLocal(MtaOptions options, string domain) => options.LocalDomains.Contains(domain, Domain.NameComparer);
 
     /// <summary>HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the port defaults to 25.</summary>
     private static bool TryParseHost(string text, out string host, out int port)

@@ -135,7 +135,9 @@ public sealed partial class InboundAuthenticator
             if (!InternetAddressList.TryParse(header.RawValue, out var list)) continue;
             foreach (var mailbox in list.Mailboxes)
             {
-                if (!string.IsNullOrEmpty(mailbox.Domain)) domains.Add(mailbox.Domain.TrimEnd('.').ToLowerInvariant());
+                // A name that is not a domain (an address literal, say) still counts as an author domain, as given.
+                if (Domain.TryParse(mailbox.Domain, out var domain)) domains.Add(domain.Name);
+                else if (!string.IsNullOrEmpty(mailbox.Domain)) domains.Add(mailbox.Domain.ToLowerInvariant());
             }
         }
         return domains;

@@ -87,8 +87,9 @@ public sealed class DkimSigningOptions
     /// Defaults to <c>dkim</c>.</summary>
     public string KeyDirectory { get; set; } = "dkim";
 
-    /// <summary>Signing domains and their selectors. Defaults to none.</summary>
-    public Dictionary<string, DkimDomainOptions> Domains { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Signing domains and their selectors, keyed as <see cref="Abstractions.Domain"/> compares (no case, no
+    /// trailing dot). Defaults to none.</summary>
+    public Dictionary<string, DkimDomainOptions> Domains { get; set; } = new(Abstractions.Domain.NameComparer);
 
     /// <summary>Header and body canonicalization, <c>relaxed/relaxed</c> (the default), <c>relaxed/simple</c>,
     /// <c>simple/relaxed</c> or <c>simple/simple</c>.</summary>

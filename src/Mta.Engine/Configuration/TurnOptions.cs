@@ -1,4 +1,6 @@
 // Who may take queued mail with TURN (RFC 821) or start a queue run with ETRN (RFC 1985): the "Turn" section.
+using Mta.Abstractions;
+
 namespace Mta.Engine.Configuration;
 
 /// <summary>
@@ -20,9 +22,9 @@ public sealed class TurnOptions
     /// <summary>True when some client could use ETRN at all, so the server answers and advertises it.</summary>
     internal bool EtrnConfigured => EtrnNetworks.Count > 0 || Domains.Any(d => d.Value is { Count: > 0 });
 
-    /// <summary>The domains <paramref name="user"/> may take, without trailing dots; empty when none.</summary>
+    /// <summary>The domains <paramref name="user"/> may take, normalised (<see cref="Domain"/>); empty when none.</summary>
     internal IReadOnlyList<string> DomainsOf(string? user) =>
         user is not null && Domains.TryGetValue(user, out var list) && list is not null
-            ? list.Where(d => !string.IsNullOrWhiteSpace(d)).Select(d => d.Trim().TrimEnd('.')).Distinct(StringComparer.OrdinalIgnoreCase).ToArray()
+            ? list.Select(d => Domain.TryParse(d, out var domain) ? domain : default).Where(d => !d.IsEmpty).Distinct().Select(d => d.Name).ToArray()
             : [];
 }

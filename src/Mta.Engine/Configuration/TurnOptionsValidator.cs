@@ -1,5 +1,6 @@
 // Checks the Turn section (TURN and ETRN policy) and names the offending key.
 using System.Net;
+using Mta.Abstractions;
 
 namespace Mta.Engine.Configuration;
 
@@ -20,10 +21,10 @@ internal static class TurnOptionsValidator
             if (domains is null) continue;
             for (var i = 0; i < domains.Count; i++)
             {
-                var d = domains[i]?.Trim().TrimEnd('.') ?? "";
+                var d = Domain.TryParse(domains[i], out var parsed) ? parsed.Name : "";
                 if (!IsDomain(d)) errors.Add($"Turn:Domains:{user}:{i}: '{domains[i]}' is not a domain name");
                 // Taking a local domain's mail would hand the site's own mailboxes to that user.
-                else if (o.LocalDomains.Any(l => string.Equals(l.TrimEnd('.'), d, StringComparison.OrdinalIgnoreCase)))
+                else if (o.LocalDomains.Contains(d, Domain.NameComparer))
                     errors.Add($"Turn:Domains:{user}:{i}: '{d}' is a local domain; its mail is delivered here, never turned");
             }
         }

@@ -1,5 +1,6 @@
 // What every session shares: options, hooks, spool, clock, and the derived lookups built once at start.
 using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Spool;
@@ -33,7 +34,7 @@ public sealed class ReceiverContext
         TrustedNetworks = new TrustedNetworks(options);
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
-        LocalDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        LocalDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
         RecipientPolicy = new LocalRecipientPolicy(options.Mailboxes);
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
@@ -82,5 +83,5 @@ public sealed class ReceiverContext
     /// <summary>Parsed <c>Turn:EtrnNetworks</c>.</summary>
     internal System.Net.IPNetwork[] EtrnNetworks { get; }
 
-    public bool IsLocalDomain(string domain) => domain.Length > 0 && LocalDomains.Contains(domain.TrimEnd('.'));
+    public bool IsLocalDomain(string domain) => domain.Length > 0 && LocalDomains.Contains(domain);
 }

@@ -81,7 +81,7 @@ internal sealed partial class SmtpSession
             return null; // no parsable header, so no From domain to sign for
         }
         // One author domain, or nothing to sign for: several would each claim the message (RFC 7489 6.6.1).
-        var domains = InboundAuthenticator.FromDomains(headers).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var domains = InboundAuthenticator.FromDomains(headers).Distinct(Domain.NameComparer).ToList();
         if (domains.Count != 1 || !signer.CanSign(domains[0])) return null;
         var domain = domains[0];
         IReadOnlyList<string> fields;

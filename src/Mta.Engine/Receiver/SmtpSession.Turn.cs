@@ -113,7 +113,7 @@ internal sealed partial class SmtpSession
             return;
         }
         var withSubdomains = node.StartsWith('@');
-        var domain = (withSubdomains ? node[1..] : node).TrimEnd('.');
+        var domain = Domain.TryParse(withSubdomains ? node[1..] : node, out var parsed) ? parsed.Name : "";
         if (!TurnOptionsValidator.IsDomain(domain))
         {
             Reply(new SmtpReply(501, "5.5.4", "Syntax: ETRN domain | ETRN @domain"));
@@ -147,21 +147,21 @@ internal sealed partial class SmtpSession
     {
         foreach (var network in _ctx.EtrnNetworks)
             if (network.Contains(RemoteEndPoint.Address)) return true;
-        return _ctx.Options.Turn.DomainsOf(_authenticatedUser).Contains(domain, StringComparer.OrdinalIgnoreCase);
+        return _ctx.Options.Turn.DomainsOf(_authenticatedUser).Contains(domain, Domain.NameComparer);
     }
 
     /// <summary>The domain and every subdomain of it that has a recipient waiting in the queue.</summary>
     private static IEnumerable<string> PendingDomainsUnder(IReadOnlyList<Control.QueueEntrySnapshot> entries, string domain)
     {
-        var found = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { domain };
+        var parent = Domain.Parse(domain);
+        var found = new HashSet<string>(Domain.NameComparer) { domain };
         foreach (var entry in entries)
         {
             foreach (var recipient in entry.Recipients)
             {
                 var at = recipient.Address.LastIndexOf('@');
                 if (at < 0) continue;
-                var d = recipient.Address[(at + 1)..].TrimEnd('.');
-                if (d.EndsWith("." + domain, StringComparison.OrdinalIgnoreCase)) found.Add(d);
+                if (Domain.TryParse(recipient.Address[(at + 1)..], out var d) && d.IsSubdomainOf(parent)) found.Add(d.Name);
             }
         }
         return found;

@@ -64,7 +64,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         _allowTurn = allowTurn;
         // The domains a TURN this side asked for delivers here: their recipients are accepted although they are not local.
         if (acceptDomains is { Count: > 0 })
-            _acceptDomains = new HashSet<string>(acceptDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+            _acceptDomains = new HashSet<string>(acceptDomains, Domain.NameComparer);
         _requireOwnSender = requireOwnSender;
         _allowPlaintextAuth = allowPlaintextAuth && IPAddress.IsLoopback(local.Address);
         _ctx = context;
@@ -469,7 +469,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (isLocal) return _ctx.RecipientPolicy.Reply(address);
         if (IsTrustedClient || AuthenticatedUser is not null)
             return new SmtpReply(250, "2.1.5", "Ok");
-        if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain.TrimEnd('.')))
+        if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain))
             return new SmtpReply(250, "2.1.5", "Ok");
         return new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied");
     }

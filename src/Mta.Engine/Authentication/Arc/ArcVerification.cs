@@ -91,7 +91,7 @@ public sealed partial class ArcVerification
                 continue;
             highest = Math.Max(highest, instance);
             if (header.Id == HeaderId.ArcSeal && tags.TryGetValue("d", out var domain))
-                seals.TryAdd(instance, domain.TrimEnd('.'));
+                seals.TryAdd(instance, Domain.TryParse(domain, out var sealer) ? sealer.Name : domain);
         }
         return (highest, [.. seals.Values], any);
     }

@@ -160,7 +160,7 @@ public sealed class DkimSignatureFields
         {
             var at = Identity.LastIndexOf('@');
             if (at < 0) { Fail(DkimProblem.MalformedSignature, "i= has no @"); return; }
-            if (!IsSameOrSubdomain(Identity[(at + 1)..].TrimEnd('.'), Domain))
+            if (!IsSameOrSubdomain(Identity[(at + 1)..], Domain))
             {
                 Fail(DkimProblem.IdentityMismatch, "the i= domain is not d= or a subdomain of it");
                 return;
@@ -170,8 +170,7 @@ public sealed class DkimSignatureFields
 
     /// <summary>True when <paramref name="name"/> is <paramref name="domain"/> or a subdomain of it, without case.</summary>
     internal static bool IsSameOrSubdomain(string name, string domain) =>
-        name.Equals(domain, StringComparison.OrdinalIgnoreCase)
-        || (name.Length > domain.Length && name.EndsWith(domain, StringComparison.OrdinalIgnoreCase) && name[^(domain.Length + 1)] == '.');
+        Abstractions.Domain.TryParse(name, out var child) && Abstractions.Domain.TryParse(domain, out var parent) && child.IsSameOrSubdomainOf(parent);
 
     private static bool TryParseCanonicalization(string? value, out DkimCanonicalizationAlgorithm header, out DkimCanonicalizationAlgorithm body)
     {

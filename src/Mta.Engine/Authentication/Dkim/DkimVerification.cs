@@ -124,7 +124,7 @@ public sealed partial class DkimVerification
         if (!record.AllowsEmail)
             return Result(fields, DkimResult.PermError, DkimProblem.KeyUnusable, "the key record is not for email (s=)", testing);
         if (record.IsStrictIdentity && fields.Identity is { } identity
-            && !identity[(identity.LastIndexOf('@') + 1)..].TrimEnd('.').Equals(fields.Domain, StringComparison.OrdinalIgnoreCase))
+            && !Domain.NameComparer.Equals(identity[(identity.LastIndexOf('@') + 1)..], fields.Domain))
             return Result(fields, DkimResult.PermError, DkimProblem.IdentityMismatch, "the key record (t=s) requires the i= domain to be d=", testing);
 
         var options = FormatOptions.Default.Clone();

@@ -1,6 +1,7 @@
 // The configured DKIM keys (Authentication:Signing:Domains), all loaded and checked once at start-up.
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Org.BouncyCastle.Crypto.Parameters;
 
@@ -12,7 +13,7 @@ namespace Mta.Engine.Authentication.Signing;
 /// <c>root:mta 0640</c> key is a common, deliberate set-up).</summary>
 public sealed partial class DkimKeyStore
 {
-    private readonly Dictionary<string, IReadOnlyList<DkimSigningKey>> _byDomain = new(StringComparer.Ordinal);
+    private readonly Dictionary<Domain, IReadOnlyList<DkimSigningKey>> _byDomain = [];
 
     public DkimKeyStore(MtaOptions options, MtaPaths paths, ILogger<DkimKeyStore>? logger = null)
     {
@@ -21,7 +22,9 @@ public sealed partial class DkimKeyStore
         KeyDirectory = ResolveKeyDirectory(signing, paths);
         foreach (var (configuredDomain, domainOptions) in signing.Domains)
         {
-            var domain = NormalizeDomain(configuredDomain);
+            var domain = Domain.TryParse(configuredDomain, out var parsed)
+                ? parsed.Name
+                : throw new StartupException($"Authentication:Signing:Domains:{configuredDomain}: is not a domain name");
             var keys = new List<DkimSigningKey>();
             for (var i = 0; i < domainOptions.Selectors.Count; i++)
             {
@@ -30,7 +33,7 @@ public sealed partial class DkimKeyStore
                 var path = ResolveKeyFile(signing, paths, domain, selector);
                 keys.Add(Load(domain, selector, path, configKey, log));
             }
-            _byDomain[domain] = keys;
+            _byDomain[parsed] = keys;
         }
     }
 
@@ -38,22 +41,24 @@ public sealed partial class DkimKeyStore
     public string KeyDirectory { get; }
 
     /// <summary>The domains that have at least one configured selector.</summary>
-    public IEnumerable<string> Domains => _byDomain.Keys;
+    public IEnumerable<string> Domains => _byDomain.Keys.Select(d => d.Name);
 
     /// <summary>The keys that sign for <paramref name="domain"/> (selectors with <c>Sign</c>), in configuration order; empty
     /// when none. The domain is compared without case and without a trailing dot.</summary>
     public IReadOnlyList<DkimSigningKey> SigningKeysFor(string domain) =>
-        _byDomain.TryGetValue(NormalizeDomain(domain), out var keys) ? [.. keys.Where(k => k.Sign)] : [];
+        Domain.TryParse(domain, out var parsed) && _byDomain.TryGetValue(parsed, out var keys) ? [.. keys.Where(k => k.Sign)] : [];
 
     /// <summary>Whether <paramref name="domain"/> has a key that signs.</summary>
     public bool HasKey(string domain) => SigningKeysFor(domain).Count > 0;
 
     /// <summary>Every configured key of <paramref name="domain"/>, signing or not.</summary>
     public IEnumerable<DkimSigningKey> AllKeys(string domain) =>
-        _byDomain.TryGetValue(NormalizeDomain(domain), out var keys) ? keys : [];
+        Domain.TryParse(domain, out var parsed) && _byDomain.TryGetValue(parsed, out var keys) ? keys : [];
 
-    /// <summary>Lower case, no trailing dot: how signing domains are compared and written in <c>d=</c>.</summary>
-    public static string NormalizeDomain(string domain) => domain.Trim().TrimEnd('.').ToLowerInvariant();
+    /// <summary>Lower case, no trailing dot (<see cref="Domain"/>'s form): how signing domains are written in <c>d=</c>
+    /// and named on disk. Throws <see cref="FormatException"/> for a name that is not a domain; configured and
+    /// command-line names are checked before they get here.</summary>
+    public static string NormalizeDomain(string domain) => Domain.Parse(domain).Name;
 
     /// <summary>The full path of the key directory: <c>KeyDirectory</c> relative to the data directory.</summary>
     public static string ResolveKeyDirectory(DkimSigningOptions signing, MtaPaths paths) =>

@@ -20,7 +20,7 @@ public static partial class DkimSigningValidator
         foreach (var (domain, domainOptions) in signing.Domains)
         {
             var domainKey = $"{prefix}:Domains:{domain}";
-            check(DomainName().IsMatch(domain.TrimEnd('.')), domainKey, "is not a domain name");
+            check(IsValidName(domain), domainKey, "is not a domain name");
             check(domainOptions.Selectors.Count > 0, $"{domainKey}:Selectors", "needs at least one selector");
             var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             for (var i = 0; i < domainOptions.Selectors.Count; i++)

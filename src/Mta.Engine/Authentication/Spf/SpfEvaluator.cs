@@ -326,7 +326,7 @@ public sealed partial class SpfEvaluator
             state.ValidatedNames = validated;
         }
         var names = state.ValidatedNames;
-        return names.FirstOrDefault(n => string.Equals(n, domain, StringComparison.OrdinalIgnoreCase))
+        return names.FirstOrDefault(n => Domain.NameComparer.Equals(n, domain))
             ?? names.FirstOrDefault(n => IsSameOrSubdomain(n, domain))
             ?? names.FirstOrDefault()
             ?? "unknown";
@@ -387,13 +387,8 @@ public sealed partial class SpfEvaluator
         }
     }
 
-    private static bool IsSameOrSubdomain(string name, string domain)
-    {
-        name = name.TrimEnd('.');
-        domain = domain.TrimEnd('.');
-        return name.Equals(domain, StringComparison.OrdinalIgnoreCase)
-            || (name.Length > domain.Length && name.EndsWith(domain, StringComparison.OrdinalIgnoreCase) && name[^(domain.Length + 1)] == '.');
-    }
+    private static bool IsSameOrSubdomain(string name, string domain) =>
+        Domain.TryParse(name, out var child) && Domain.TryParse(domain, out var parent) && child.IsSameOrSubdomainOf(parent);
 
     /// <summary>True for a name DNS can carry: at most 253 characters, labels of 1 to 63 characters and no control
     /// characters; with <paramref name="multiLabel"/> at least two labels, with <paramref name="visibleOnly"/> only visible
