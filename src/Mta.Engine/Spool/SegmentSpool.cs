@@ -51,6 +51,7 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     private readonly string _directory;
     private readonly long _segmentSize;
     private readonly ILogger _logger;
+    private readonly ISegmentFileWriter _files;
     private readonly Channel<PendingCommit> _commits = Channel.CreateUnbounded<PendingCommit>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<PendingMark> _marks = Channel.CreateUnbounded<PendingMark>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Lock _gate = new();
@@ -68,14 +69,18 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     private long _commitCount, _batchCount, _failedBatchCount, _segmentsCreated, _segmentsDeleted, _journalEntries, _journalBatches;
 
     public SegmentSpool(MtaOptions options, MtaPaths paths, ILogger<SegmentSpool> logger)
+        : this(options, paths, logger, SegmentFileWriter.Instance)
+    {
+    }
+
+    /// <summary>A spool whose segment writes and flushes go through <paramref name="files"/> (tests pass a failing one).</summary>
+    internal SegmentSpool(MtaOptions options, MtaPaths paths, ILogger<SegmentSpool> logger, ISegmentFileWriter files)
     {
         _directory = paths.QueueDirectory;
         _segmentSize = options.Queue.SegmentSize;
         _logger = logger;
+        _files = files;
     }
-
-    /// <summary>Test hook: throws from the writer thread just before a batch is written, to simulate I/O failures.</summary>
-    internal Func<Exception?>? WriteFault { get; set; }
 
     /// <summary>The queue directory.</summary>
     public string Directory => _directory;
@@ -558,7 +563,6 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         long start = 0;
         try
         {
-            if (WriteFault?.Invoke() is { } fault) throw fault;
             if (_active is { } current && current.Length > SpoolFormat.SegmentHeaderSize && current.Length + bytes > _segmentSize)
                 Seal(current);
             segment = _active ??= CreateSegment();
@@ -583,8 +587,8 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             // A body file's new name must be durable before the record that refers to it can be: one directory fsync
             // serves every body in the batch.
             if (renamedBodies) DurableIo.FlushDirectory(_directory);
-            RandomAccess.Write(segment.Handle!, buffers, start);
-            DurableIo.FlushData(segment.Handle!);
+            _files.Write(segment.Handle!, buffers, start);
+            _files.FlushData(segment.Handle!);
             if (segment.NeedsDirectorySync)
             {
                 // The new file's name must be durable before any record in it is acknowledged.

@@ -1,5 +1,7 @@
 // Commit, group commit, recovery, torn records, done journal and segment life cycle of the segment spool.
 using System.Buffers;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Spool;
@@ -248,19 +250,22 @@ public sealed class SegmentSpoolTests : IDisposable
     {
         var options = Options(_dir.Path);
         var good = new List<string>();
-        using (var spool = OpenSpool(options))
+        var files = new FailingSegmentFiles();
+        using (var spool = new SegmentSpool(options, new MtaPaths(options), NullLogger<SegmentSpool>.Instance, files))
         {
             var first = Envelope();
             await spool.CommitAsync(first, Seq(Message("ok1")), Ct);
             good.Add(first.QueueId);
 
-            spool.WriteFault = () => new IOException("No space left on device", 28);
+            files.WriteFault = new IOException("No space left on device", 28);
             var ex = await Assert.ThrowsAsync<SpoolWriteException>(async () => await spool.CommitAsync(Envelope(), Seq(Message("lost")), Ct));
             Assert.True(ex.IsDiskFull);
-            spool.WriteFault = () => new IOException("Input/output error", 5);
+            files.WriteFault = null;
+            // The data reached the file but fdatasync failed: the kernel may have dropped it, so it is not acknowledged.
+            files.FlushFault = new IOException("Input/output error", 5);
             ex = await Assert.ThrowsAsync<SpoolWriteException>(async () => await spool.CommitAsync(Envelope(), Seq(Message("lost")), Ct));
             Assert.False(ex.IsDiskFull);
-            spool.WriteFault = null;
+            files.FlushFault = null;
 
             var second = Envelope();
             await spool.CommitAsync(second, Seq(Message("ok2")), Ct);
@@ -290,6 +295,25 @@ public sealed class SegmentSpoolTests : IDisposable
         await spool.CommitAsync(Envelope(), Seq(Message("x")), Ct);
         spool.Dispose();
         await Assert.ThrowsAnyAsync<Exception>(async () => await spool.CommitAsync(Envelope(), Seq(Message("y")), Ct));
+    }
+
+    /// <summary>The real segment writes, failing as told: a full disk on write, a failing one on fdatasync.</summary>
+    private sealed class FailingSegmentFiles : ISegmentFileWriter
+    {
+        public volatile IOException? WriteFault;
+        public volatile IOException? FlushFault;
+
+        public void Write(SafeFileHandle segment, IReadOnlyList<ReadOnlyMemory<byte>> buffers, long offset)
+        {
+            if (WriteFault is { } fault) throw fault;
+            SegmentFileWriter.Instance.Write(segment, buffers, offset);
+        }
+
+        public void FlushData(SafeFileHandle segment)
+        {
+            if (FlushFault is { } fault) throw fault;
+            SegmentFileWriter.Instance.FlushData(segment);
+        }
     }
 
     private sealed class Segment : ReadOnlySequenceSegment<byte>
