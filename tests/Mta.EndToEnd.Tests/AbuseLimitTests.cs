@@ -1,6 +1,7 @@
 // Abuse limits over real sockets: early talkers, session and DATA time caps, commands per session, header limits.
 using System.Text;
 using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Mta.EndToEnd.Tests;
@@ -140,16 +141,12 @@ public sealed class AbuseLimitTests
         Assert.Equal(221, (await held[0].CommandAsync("QUIT")).Code);
         Assert.True(await held[0].IsClosedByServerAsync());
         await held[0].DisposeAsync();
-        // The slot is released when the session ends; allow the server a moment to notice.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (true)
+        // The slot is released when the session ends, on the server's side of the close: wait for it, bounded.
+        await Conditions.WaitUntilAsync(async () =>
         {
             await using var next = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
-            var greeting = await next.ReadReplyAsync();
-            if (greeting.Code == 220) break;
-            Assert.True(DateTime.UtcNow < deadline, "the freed slot was never reused");
-            await Task.Delay(50);
-        }
+            return (await next.ReadReplyAsync()).Code == 220;
+        }, "the freed slot reused");
         foreach (var c in held.Skip(1)) await c.DisposeAsync();
     }
 }

@@ -9,6 +9,7 @@ using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Testing;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -48,12 +49,8 @@ public sealed class TurnTests
             SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "sender@example.test", [recipient], $"Subject: {subject}\r\n\r\nheld for you\r\n"), 250);
         }
         var admin = server.Services.GetRequiredService<IQueueAdministration>();
-        var deadline = DateTime.UtcNow + Bound;
-        while (!admin.List().SelectMany(e => e.Recipients).Any(r => r.Address == recipient && r.State == "deferred"))
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{recipient} was not held");
-            await Task.Delay(20);
-        }
+        await Conditions.WaitUntilAsync(() => admin.List().SelectMany(e => e.Recipients).Any(r => r.Address == recipient && r.State == "deferred"),
+            $"{recipient} held", Bound);
     }
 
     private static string Plain(string user, string password) => Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"));
@@ -87,12 +84,8 @@ public sealed class TurnTests
         Assert.True(await peer.IsClosedAsync(), "server A did not close the connection after its QUIT");
 
         // held.test is done; elsewhere.test is not u's and still waits.
-        var deadline = DateTime.UtcNow + Bound;
-        while (Pending(server).Any(r => r.Address.EndsWith("@held.test", StringComparison.Ordinal)))
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("held.test still pending");
-            await Task.Delay(20);
-        }
+        await Conditions.WaitUntilAsync(() => !Pending(server).Any(r => r.Address.EndsWith("@held.test", StringComparison.Ordinal)),
+            "held.test done", Bound);
         Assert.Contains(Pending(server), r => r.Address == "dave@elsewhere.test");
     }
 
@@ -169,12 +162,7 @@ public sealed class TurnTests
             Assert.Contains("Subject: over the turned connection", text);
             // B's Received field names server A as the client it received from.
             Assert.Contains("by b.test", text);
-            var deadline = DateTime.UtcNow + Bound;
-            while (Pending(server).Count > 0)
-            {
-                if (DateTime.UtcNow > deadline) throw new TimeoutException("server A still holds the mail");
-                await Task.Delay(20);
-            }
+            await Conditions.WaitUntilAsync(() => Pending(server).Count == 0, "server A's queue emptied", Bound);
         }
         finally
         {
