@@ -93,11 +93,12 @@ public readonly struct Domain : IEquatable<Domain>
         return true;
     }
 
+    // Only ASCII letters change: a U-label keeps its characters as given (see the remarks above).
     private static string Lower(ReadOnlySpan<char> name)
     {
-        Span<char> lower = name.Length <= 256 ? stackalloc char[name.Length] : new char[name.Length];
+        Span<char> lower = stackalloc char[MaxNameLength];
         for (var i = 0; i < name.Length; i++) lower[i] = char.IsAsciiLetterUpper(name[i]) ? (char)(name[i] | 0x20) : name[i];
-        return new string(lower);
+        return new string(lower[..name.Length]);
     }
 
     /// <summary>True when this domain lies strictly below <paramref name="parent"/>, as <c>mx.example.org</c> lies
@@ -139,7 +140,7 @@ public readonly struct Domain : IEquatable<Domain>
         public bool Equals(string? x, string? y) =>
             x is null || y is null ? ReferenceEquals(x, y) : Trimmed(x).Equals(Trimmed(y), StringComparison.OrdinalIgnoreCase);
 
-        public int GetHashCode(string obj) => string.GetHashCode(Trimmed(obj), StringComparison.OrdinalIgnoreCase);
+        public int GetHashCode(string obj) => obj is null ? 0 : string.GetHashCode(Trimmed(obj), StringComparison.OrdinalIgnoreCase);
 
         private static ReadOnlySpan<char> Trimmed(string name) => name.EndsWith('.') ? name.AsSpan(0, name.Length - 1) : name;
     }
