@@ -129,6 +129,24 @@ public sealed class EtrnTests
     }
 
     [Fact]
+    public async Task ETRN_and_Turn_Domains_compare_domains_without_case_or_trailing_dot()
+    {
+        await using var routeHost = await TestSmtpServer.StartAsync();
+        await using var server = await StartAsync(routeHost, o =>
+        {
+            o.Listeners[0].AllowPlaintextAuth = true;
+            o.Turn.Domains["u"] = ["Held.Test."];
+        });
+        await SubmitHeldAsync(server, "bob@held.test");
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("AUTH PLAIN " + Plain("u", "secret")), 235);
+        SmtpAssert.Reply(await c.CommandAsync("ETRN HELD.test."), 253, "2.0.0", "OK, 1 pending message for node HELD.test. started");
+        await routeHost.WaitForTransactionsAsync(1, Bound);
+        Assert.Equal(["bob@held.test"], Assert.Single(routeHost.Received).Recipients);
+    }
+
+    [Fact]
     public async Task ETRN_queue_names_syntax_and_sequence_errors()
     {
         await using var routeHost = await TestSmtpServer.StartAsync();
