@@ -70,7 +70,8 @@ public sealed class PluginHarness
         var route = await RouteAsync(message, recipient);
         if (route is null) return null;
         Assert.Equal(RouteKind.Agent, route.Kind);
-        return await _agents[route.Target].DeliverAsync(message, recipient, route, CancellationToken.None);
+        var result = await _agents[route.Target].DeliverAsync(new DeliveryRequest(message, [recipient], route), CancellationToken.None);
+        return Assert.Single(result.Recipients);
     }
 
     /// <summary>
