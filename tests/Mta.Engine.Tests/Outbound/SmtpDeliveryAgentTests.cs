@@ -114,6 +114,32 @@ public sealed class SmtpDeliveryAgentTests
         Assert.StartsWith("4.4.1 ", outcome.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_destination_whose_circuit_opened_is_suspended_with_4_4_1_until_a_flush_closes_it()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { Greeting = _ => "421 4.3.2 go away" });
+        var options = new MtaOptions { HostName = "mta.test" };
+        options.Relay.Resilience.ConnectRetries = 0;
+        options.Relay.Resilience.BreakerMinimumThroughput = 2;
+        await using var agent = new SmtpDeliveryAgent(options, new NextHopSelector(options),
+            new FixedResolver(new SmtpTarget("mx.remote.test", IPAddress.Loopback, peer.Port)), new FakeTimeProvider(), NullLogger<SmtpDeliveryAgent>.Instance);
+        var request = new TestMessage("bob@remote.test").To(RouteKind.Remote, "remote.test");
+
+        var first = Assert.Single((await agent.DeliverAsync(request, Ct)).Recipients);
+        await agent.DeliverAsync(request, Ct);
+        var connections = peer.ConnectionCount;
+        var suspended = Assert.Single((await agent.DeliverAsync(request, Ct)).Recipients);
+
+        Assert.Equal((DeliveryStatus.Deferred, "4.4.1"), (first.Status, first.EnhancedStatus));
+        Assert.Equal((DeliveryStatus.Deferred, "4.4.1"), (suspended.Status, suspended.EnhancedStatus));
+        Assert.StartsWith("4.4.1 delivery temporarily suspended until ", suspended.Detail, StringComparison.Ordinal);
+        Assert.Equal(connections, peer.ConnectionCount);
+
+        await agent.ResetDestinationsOfAsync("Remote.Test.");
+        await agent.DeliverAsync(request, Ct);
+        Assert.True(peer.ConnectionCount > connections, "the flush closed the circuit, so the destination was tried again");
+    }
+
     [Theory]
     [InlineData(SessionStage.Mail, 451, "4.7.1", "4.7.1")] // a transient reply's own code
     [InlineData(SessionStage.Mail, 451, null, "4.0.0")]
