@@ -19,7 +19,7 @@ namespace Mta.Engine.Queue;
 /// start. <see cref="QueueOptions.DeliveryConcurrency"/> workers take ready work from a two-lane
 /// <see cref="ReadyQueue{T}"/> (new mail and due retries, so neither starves) and, per message, run each recipient
 /// through the route hook (or the built-in router) and the deliver hook; local recipients go to their Maildir, remote
-/// ones are grouped by next hop so each destination gets one transaction (<see cref="RemoteDelivery"/>).
+/// ones are grouped by next hop so each destination gets one transaction (<see cref="SmtpDeliveryAgent"/>).
 /// A delivered or failed recipient is journaled in the spool; a failed one gets a DSN first (<see cref="BounceSender"/>).
 /// A deferred recipient's next attempt (<see cref="RetryPolicy"/>) is written to the spool's retry journal, so the
 /// schedule survives a restart, and kept in a <see cref="RetrySchedule{T}"/> until due.
