@@ -53,7 +53,7 @@ public sealed class ProbePlugin : IMtaPlugin
     }
 
     /// <summary>Records each delivery in the plugin's state store; <c>resubmit@</c> also submits a new message; <c>agentthrows@</c>
-    /// makes the whole call throw, <c>agentfails@</c> fails that recipient.</summary>
+    /// makes the whole call throw, <c>agentfails@</c> fails that recipient, <c>agentcode@</c> with a code, a remote reply and host.</summary>
     private sealed class MemoryAgent(IPluginContext context, string resubmitTo) : IDeliveryAgent
     {
         public async ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken ct)
@@ -69,6 +69,8 @@ public sealed class ProbePlugin : IMtaPlugin
             var local = recipient.Address.LocalPart.ToLowerInvariant();
             if (local == "agentthrows") throw new InvalidOperationException("probe agent failure");
             if (local == "agentfails") return DeliveryOutcome.Failed("probe agent refuses");
+            if (local == "agentcode")
+                return DeliveryOutcome.Failed("5.7.1", "probe agent refuses with a code") with { RemoteReply = "550 5.7.1 not wanted here", RemoteHost = "probe.test[192.0.2.1]" };
             var mime = await message.Content.GetMimeMessageAsync(ct);
             context.State.Set("delivered:" + recipient.Address, mime.Subject ?? "");
             context.State.Increment("deliveries");
