@@ -8,18 +8,40 @@ namespace Mta.Plugins.MailingLists;
 /// <summary>
 /// Expands a list at delivery time rather than at RCPT time so that the membership used is the one current when
 /// the message leaves, a big list costs the client nothing, and each member gets its own per-recipient status in
-/// the new queue entry (the list's own recipient is "delivered" once the entry is safely spooled).
+/// the new queue entry (the list's own recipient is "delivered" once the entry is safely spooled). One request may
+/// carry several lists (a message to two lists): each is expanded on its own, and one that cannot be spooled now is
+/// deferred alone, so the lists already expanded are not expanded twice by the retry.
 /// </summary>
 public sealed class ListExpansionAgent(ListCatalog catalog, IMessageSubmitter queue, ILogger logger, int maxDepth) : IDeliveryAgent
 {
     /// <summary>The agent name recipients are routed to.</summary>
     public const string AgentName = "lists";
 
-    public async ValueTask<DeliveryOutcome> DeliverAsync(IQueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken cancellationToken)
+    public async ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var outcomes = new DeliveryOutcome[request.Recipients.Count];
+        for (var i = 0; i < outcomes.Length; i++)
+        {
+            var recipient = request.Recipients[i];
+            try
+            {
+                outcomes[i] = await ExpandAsync(request.Message, recipient, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogError(ex, "{QueueId}: expanding <{List}> failed; will retry", request.Message.QueueId, recipient.Address);
+                outcomes[i] = DeliveryOutcome.Deferred("4.3.0", $"expanding <{recipient.Address}> failed: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+        return new DeliveryResult(outcomes);
+    }
+
+    private async ValueTask<DeliveryOutcome> ExpandAsync(IQueuedMessage message, EnvelopeRecipient recipient, CancellationToken cancellationToken)
     {
         var list = catalog.Find(recipient.Address);
         // Routing and delivery run in the same attempt, so this only happens when a list file vanished in between.
-        if (list is null) return DeliveryOutcome.Failed($"5.1.1 <{recipient.Address}> is no longer a mailing list");
+        if (list is null) return DeliveryOutcome.Failed("5.1.1", $"<{recipient.Address}> is no longer a mailing list");
 
         byte[] original;
         await using (var stream = message.Content.OpenRead())
@@ -35,9 +57,9 @@ public sealed class ListExpansionAgent(ListCatalog catalog, IMessageSubmitter qu
         var self = Addresses.Key(list.Address);
         if (loops.Any(l => l.Equals(self, StringComparison.OrdinalIgnoreCase))
             || header.Values("List-Id").Any(v => ListIdOf(v).Equals(list.ListId, StringComparison.OrdinalIgnoreCase)))
-            return DeliveryOutcome.Failed($"5.4.6 mail loop detected for {list.Address}");
+            return DeliveryOutcome.Failed("5.4.6", $"mail loop detected for {list.Address}");
         if (loops.Count >= maxDepth)
-            return DeliveryOutcome.Failed($"5.4.6 list nesting deeper than {maxDepth} at {list.Address}");
+            return DeliveryOutcome.Failed("5.4.6", $"list nesting deeper than {maxDepth} at {list.Address}");
 
         // A member that is this list or one already in the chain would only come back here and be refused as a loop;
         // leaving it out saves the owner a bounce per expansion.

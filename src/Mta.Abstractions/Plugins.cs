@@ -110,14 +110,42 @@ public sealed record SubmitOptions
     public bool ArcSeal { get; init; }
 }
 
-/// <summary>Delivers recipients routed to it (<see cref="RouteKind.Agent"/>).</summary>
+/// <summary>
+/// A delivery agent: takes the recipients of one message that were routed to it (<see cref="RouteKind.Agent"/> with
+/// the agent's name) and says what became of each. The server's own agents (Maildir, terminal, SMTP) implement the
+/// same interface. The queue calls an agent with every due recipient of a message that shares one route, so one call
+/// may carry several recipients; the agent answers for each of them, in order.
+/// </summary>
+/// <remarks>
+/// Throwing counts as a temporary failure of every recipient of the request (<c>4.3.0</c>): a plugin's bug must not
+/// bounce mail. An agent that returns a result of the wrong length is treated the same way.
+/// </remarks>
 public interface IDeliveryAgent
 {
-    /// <summary>Delivers one recipient's copy. Throwing counts as a temporary failure.</summary>
-    ValueTask<DeliveryOutcome> DeliverAsync(IQueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken cancellationToken);
+    /// <summary>Delivers <see cref="DeliveryRequest.Recipients"/>' copies of the message.</summary>
+    /// <param name="request">The message, the recipients and the route they were given.</param>
+    /// <param name="cancellationToken">Cancelled when the server stops; the recipients are then retried after the restart.</param>
+    /// <returns>One outcome per recipient, index-aligned with <see cref="DeliveryRequest.Recipients"/>.</returns>
+    ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken);
 }
 
-/// <summary>How a delivery attempt ended.</summary>
+/// <summary>What a delivery agent is asked to deliver: some recipients of one queued message, all on one route.</summary>
+/// <param name="Message">The queued message (envelope and content).</param>
+/// <param name="Recipients">The recipients to deliver now: a subset of <see cref="IQueuedMessage.Recipients"/>.</param>
+/// <param name="Route">The route they share (for a plugin agent, <see cref="RouteKind.Agent"/> and the agent's name).</param>
+public sealed record DeliveryRequest(IQueuedMessage Message, IReadOnlyList<EnvelopeRecipient> Recipients, Route Route)
+{
+    /// <summary>A result that gives every recipient of this request the same outcome.</summary>
+    /// <param name="outcome">The outcome of each recipient.</param>
+    public DeliveryResult ForAll(DeliveryOutcome outcome) =>
+        new(Enumerable.Repeat(outcome ?? throw new ArgumentNullException(nameof(outcome)), Recipients?.Count ?? 0).ToArray());
+}
+
+/// <summary>The outcome of a <see cref="DeliveryRequest"/>, one entry per recipient.</summary>
+/// <param name="Recipients">Index-aligned with <see cref="DeliveryRequest.Recipients"/>.</param>
+public sealed record DeliveryResult(IReadOnlyList<DeliveryOutcome> Recipients);
+
+/// <summary>How a delivery attempt ended for one recipient.</summary>
 public enum DeliveryStatus
 {
     /// <summary>Done; the recipient is final.</summary>
@@ -128,15 +156,80 @@ public enum DeliveryStatus
     Failed,
 }
 
-/// <summary>The result of a delivery attempt, with a human-readable detail for logs and bounces.</summary>
-public sealed record DeliveryOutcome(DeliveryStatus Status, string Detail)
+/// <summary>Which success notice (RFC 3464 action) a delivered recipient gets when its sender asked for NOTIFY=SUCCESS.</summary>
+public enum SuccessNotice
 {
-    /// <summary>Delivered.</summary>
-    public static DeliveryOutcome Delivered(string detail) => new(DeliveryStatus.Delivered, detail);
-    /// <summary>Try again later.</summary>
-    public static DeliveryOutcome Deferred(string reason) => new(DeliveryStatus.Deferred, reason);
-    /// <summary>Give up: the recipient bounces.</summary>
-    public static DeliveryOutcome Failed(string reason) => new(DeliveryStatus.Failed, reason);
+    /// <summary>Final delivery (a mailbox, a terminal, a program): <c>Action: delivered</c>.</summary>
+    Delivered,
+    /// <summary>Handed to a next hop that does not send DSNs itself: <c>Action: relayed</c>.</summary>
+    Relayed,
+    /// <summary>Delivered to a list or alias that forwarded it to several recipients: <c>Action: expanded</c>.</summary>
+    Expanded,
+    /// <summary>No notice from this server: dropped on purpose, or the next hop took the DSN duty.</summary>
+    None,
+}
+
+/// <summary>
+/// The structured outcome of one recipient's delivery: the status, an RFC 3463 enhanced status code whose class agrees
+/// with it (2 delivered, 4 deferred, 5 failed), a detail line for logs and DSNs, and what the remote side said.
+/// </summary>
+/// <param name="Status">Delivered, deferred or failed.</param>
+/// <param name="EnhancedStatus">The RFC 3463 code, e.g. <c>5.1.1</c>; it becomes the DSN's <c>Status</c> field.</param>
+/// <param name="Detail">One line for the log, the queue listing and the DSN.</param>
+public sealed record DeliveryOutcome(DeliveryStatus Status, string EnhancedStatus, string Detail)
+{
+    /// <summary>The reply of the remote server that decided it, as sent (<c>550 5.1.1 no such user</c>), or null.
+    /// It becomes the DSN's <c>Diagnostic-Code</c>.</summary>
+    public string? RemoteReply { get; init; }
+
+    /// <summary>The remote host that answered (<c>mx.example.org[192.0.2.1]</c>), or null. It becomes the DSN's
+    /// <c>Remote-MTA</c>.</summary>
+    public string? RemoteHost { get; init; }
+
+    /// <summary>For a delivered recipient: which success notice NOTIFY=SUCCESS gets. Defaults to
+    /// <see cref="SuccessNotice.Delivered"/>.</summary>
+    public SuccessNotice Notice { get; init; } = SuccessNotice.Delivered;
+
+    /// <summary>Delivered (<c>2.0.0</c>).</summary>
+    /// <param name="detail">What was done, e.g. the file or the remote id.</param>
+    public static DeliveryOutcome Delivered(string detail) => new(DeliveryStatus.Delivered, "2.0.0", detail);
+
+    /// <summary>Try again later (<c>4.0.0</c>).</summary>
+    /// <param name="reason">Why.</param>
+    public static DeliveryOutcome Deferred(string reason) => new(DeliveryStatus.Deferred, "4.0.0", reason);
+
+    /// <summary>Try again later, with an RFC 3463 code of class 4 (e.g. <c>4.2.2</c> mailbox full).</summary>
+    /// <param name="enhancedStatus">The code; its class must be 4.</param>
+    /// <param name="reason">Why.</param>
+    public static DeliveryOutcome Deferred(string enhancedStatus, string reason) =>
+        new(DeliveryStatus.Deferred, Checked(enhancedStatus, '4'), reason);
+
+    /// <summary>Give up: the recipient bounces (<c>5.0.0</c>).</summary>
+    /// <param name="reason">Why.</param>
+    public static DeliveryOutcome Failed(string reason) => new(DeliveryStatus.Failed, "5.0.0", reason);
+
+    /// <summary>Give up with an RFC 3463 code of class 5 (e.g. <c>5.1.1</c> no such user).</summary>
+    /// <param name="enhancedStatus">The code; its class must be 5.</param>
+    /// <param name="reason">Why.</param>
+    public static DeliveryOutcome Failed(string enhancedStatus, string reason) =>
+        new(DeliveryStatus.Failed, Checked(enhancedStatus, '5'), reason);
+
+    /// <summary>True when <paramref name="code"/> is an RFC 3463 code: class 2, 4 or 5, subject 0-999, detail 0-999.</summary>
+    /// <param name="code">The text to check, e.g. <c>5.1.1</c>.</param>
+    public static bool IsEnhancedStatus(string? code)
+    {
+        if (code is null) return false;
+        var parts = code.Split('.');
+        return parts.Length == 3 && parts[0] is "2" or "4" or "5"
+            && parts.Skip(1).All(p => p.Length is >= 1 and <= 3 && p.All(char.IsAsciiDigit));
+    }
+
+    private static string Checked(string code, char expectedClass)
+    {
+        if (!IsEnhancedStatus(code) || code[0] != expectedClass)
+            throw new ArgumentException($"'{code}' is not an RFC 3463 status code of class {expectedClass}.", nameof(code));
+        return code;
+    }
 }
 
 /// <summary>Shows messages on users' terminals (RFC 821 SEND, SOML, SAML).</summary>

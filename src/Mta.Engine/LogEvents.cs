@@ -76,7 +76,7 @@ internal static class LogEvents
         public const int NoCipherPolicy = 343;
     }
 
-    // 400-499: the queue manager and bounces (Queue/, Bounces/).
+    // 400-499: the queue manager, the delivery agents' own failures and bounces (Queue/, Delivery/, Bounces/).
     internal static class Queue
     {
         public const int Delivered = 400;
@@ -87,6 +87,7 @@ internal static class LogEvents
         public const int WorkerFailed = 405;
         public const int AgentFailed = 406;
         public const int DsnFailed = 407;
+        public const int LocalDeliveryFailed = 408;
         public const int Flushed = 410;
         public const int Deleted = 411;
         public const int BounceSent = 420;

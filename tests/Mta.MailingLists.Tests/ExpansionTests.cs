@@ -78,8 +78,8 @@ public sealed class ExpansionTests
 
         var outcome = await plugin.DeliverAsync(message, message.Recipients[0]);
 
-        Assert.Equal(DeliveryStatus.Failed, outcome!.Status);
-        Assert.Contains("mail loop detected for dev@example.test", outcome.Detail);
+        Assert.Equal((DeliveryStatus.Failed, "5.4.6"), (outcome!.Status, outcome.EnhancedStatus));
+        Assert.Equal("mail loop detected for dev@example.test", outcome.Detail);
         Assert.Empty(plugin.Queue.Submissions);
     }
 
@@ -150,6 +150,22 @@ public sealed class ExpansionTests
         Assert.Equal(5, run.Mailboxes.Count); // u1..u5: five expansions, the default MaxDepth
         var cut = Assert.Single(run.Outcomes, o => o.Outcome.Status == DeliveryStatus.Failed);
         Assert.Equal("l6@example.test", cut.Address);
+    }
+
+    [Fact]
+    public async Task Two_lists_in_one_call_are_expanded_each_on_its_own_and_a_failed_one_is_deferred_alone()
+    {
+        var plugin = Dev();
+        // The spool takes the copy for dev's members, then fails for ops's: dev must not be expanded again by the retry.
+        plugin.Queue.Failure = recipients => recipients.Any(r => r.Address.LocalPart == "carol") ? new IOException("disk full") : null;
+        var message = Message("sender@remote.test", ["dev@example.test", "ops@example.test"], SampleMessage);
+
+        var result = await plugin.DeliverTogetherAsync(message, "lists");
+
+        Assert.Equal((DeliveryStatus.Delivered, "2.0.0"), (result.Recipients[0].Status, result.Recipients[0].EnhancedStatus));
+        Assert.Equal((DeliveryStatus.Deferred, "4.3.0", "expanding <ops@example.test> failed: IOException: disk full"),
+            (result.Recipients[1].Status, result.Recipients[1].EnhancedStatus, result.Recipients[1].Detail));
+        Assert.Single(plugin.Queue.Submissions);
     }
 
     [Fact]

@@ -17,12 +17,12 @@ public sealed class AgentRoutingTests
             o.Plugins["probe"] = PluginConfig.Probe(0, ("Agent", "true"), ("ResubmitTo", "copy@example.test"));
         }, hooks: hooks);
 
-    private static async Task SendAsync(MtaTestServer server, string to, string subject)
+    private static async Task SendAsync(MtaTestServer server, string to, string subject, string from = "sender@remote.test")
     {
         await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint);
         await SmtpAssert.EhloAsync(c);
-        SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "sender@remote.test", [to],
-            $"From: <sender@remote.test>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\nHello.\r\n"), 250);
+        SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, from, [to],
+            $"From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\nHello.\r\n"), 250);
     }
 
     private static async Task<T> WaitForStateAsync<T>(IStateStore state, string key)
@@ -121,5 +121,20 @@ public sealed class AgentRoutingTests
         Assert.Contains("probe agent failure", await deferred.Task.WaitAsync(TimeSpan.FromSeconds(20)));
         await SendAsync(server, "agentfails@agent.test", "fails");
         Assert.Equal("agent memory: probe agent refuses", await bounced.Task.WaitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task The_bounce_of_an_agents_failure_carries_its_status_code_remote_reply_and_host()
+    {
+        await using var server = await StartWithAgentAsync();
+        await SendAsync(server, "agentcode@agent.test", "refused with a code", from: "alice@example.test");
+
+        var dsn = await File.ReadAllTextAsync(Assert.Single(await server.WaitForMailAsync("alice")));
+
+        // The status comes from the outcome's code, not from its text; the reply and host become Diagnostic-Code and Remote-MTA.
+        Assert.Contains("Status: 5.7.1", dsn, StringComparison.Ordinal);
+        Assert.Contains("Diagnostic-Code: smtp; 550 5.7.1 not wanted here", dsn, StringComparison.Ordinal);
+        Assert.Contains("Remote-MTA: dns; probe.test", dsn, StringComparison.Ordinal);
+        Assert.Contains("agent memory: probe agent refuses with a code", dsn, StringComparison.Ordinal);
     }
 }

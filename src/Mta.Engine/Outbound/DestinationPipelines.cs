@@ -1,6 +1,5 @@
-// One Polly resilience pipeline per destination, from a registry: concurrency limit, circuit breaker, retries, attempt timeout.
+// One Polly resilience pipeline per destination, from a registry: circuit breaker, retries, attempt timeout.
 using System.Collections.Concurrent;
-using System.Threading.RateLimiting;
 using Microsoft.Extensions.Logging;
 using Mta.Engine.Configuration;
 using Polly;
@@ -15,8 +14,6 @@ namespace Mta.Engine.Outbound;
 /// The resilience of delivery to one destination (a mail domain, or a smart host / transport-map next hop), built
 /// on first use from <see cref="DestinationResilienceOptions"/>. Outer to inner:
 /// <list type="number">
-/// <item>a concurrency limit without a queue: a delivery over the limit is refused at once and parked by the caller
-/// (<see cref="DestinationState.Park"/>) instead of holding a delivery worker while it waits;</item>
 /// <item>a circuit breaker: when every attempt in the sampling window failed to reach the destination (and there were
 /// at least a few — tuned for small destinations, unlike Polly's default of 100), the destination is taken for dead
 /// and its mail is deferred without an attempt for the break duration, as Postfix's dead-destination cache does;</item>
@@ -25,7 +22,9 @@ namespace Mta.Engine.Outbound;
 /// <item>a timeout on each try.</item>
 /// </list>
 /// Per-recipient replies (a 4xx or 5xx to RCPT) are results, not failures: they never trip the breaker.
-/// The long-term retry (minutes to days) is not here: it lives in the durable queue.
+/// The long-term retry (minutes to days) is not here: it lives in the durable queue; nor is the number of deliveries
+/// at once to a destination, which the queue's scheduler keeps (its per-destination window), so no delivery waits
+/// inside a pipeline.
 /// </summary>
 internal sealed partial class DestinationPipelines
 {
@@ -64,17 +63,11 @@ internal sealed partial class DestinationPipelines
 
     private DestinationState Create(string destination)
     {
-        var limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
-        {
-            PermitLimit = _options.DestinationConcurrency,
-            QueueLimit = 0,
-        });
         var control = new CircuitBreakerManualControl();
-        var state = new DestinationState(destination, limiter, control);
+        var state = new DestinationState(destination, control);
         state.Pipeline = _registry.GetOrAddPipeline(destination, (builder, _) =>
         {
             builder.TimeProvider = _time;
-            builder.AddRateLimiter(limiter);
             builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 FailureRatio = _options.BreakerFailureRatio,
@@ -133,14 +126,11 @@ internal sealed partial class DestinationPipelines
     private partial void LogRetrying(string destination, int @try, TimeSpan delay, string error);
 }
 
-/// <summary>One destination: its pipeline, its concurrency limiter, the deliveries parked on it, and its health.</summary>
-internal sealed class DestinationState(string name, ConcurrencyLimiter limiter, CircuitBreakerManualControl control)
+/// <summary>One destination: its pipeline and its health.</summary>
+internal sealed class DestinationState(string name, CircuitBreakerManualControl control)
 {
-    private readonly ConcurrentQueue<Action> _parked = new();
-
     public string Name { get; } = name;
     public ResiliencePipeline Pipeline { get; set; } = ResiliencePipeline.Empty;
-    public ConcurrencyLimiter Limiter { get; } = limiter;
     public CircuitBreakerManualControl Control { get; } = control;
 
     /// <summary>Why the last attempt failed, for the "not responding" deferrals and the operator.</summary>
@@ -148,25 +138,6 @@ internal sealed class DestinationState(string name, ConcurrencyLimiter limiter, 
 
     /// <summary>While the circuit is open: when it half-opens.</summary>
     public DateTimeOffset? DeadUntil { get; set; }
-
-    /// <summary>Deliveries waiting for a free slot.</summary>
-    public int ParkedCount => _parked.Count;
-
-    /// <summary>
-    /// Parks a delivery the limiter refused; <paramref name="resume"/> runs when a slot frees. Checked again after
-    /// parking: a slot freed between the refusal and the park would otherwise never wake it.
-    /// </summary>
-    public void Park(Action resume)
-    {
-        _parked.Enqueue(resume);
-        if (Limiter.GetStatistics()?.CurrentAvailablePermits > 0) ResumeOne();
-    }
-
-    /// <summary>Wakes one parked delivery; called after each delivery to this destination ends.</summary>
-    public void ResumeOne()
-    {
-        if (_parked.TryDequeue(out var resume)) resume();
-    }
 }
 
 /// <summary>No address of the destination accepted a session; the message says why for the last one tried.</summary>

@@ -52,7 +52,12 @@ public enum RecipientStatus
 /// <param name="Status">Delivered, deferred or failed.</param>
 /// <param name="Reply">The server reply that decided it (RCPT's, or the one after DATA), or null when none did.</param>
 /// <param name="Detail">One line for logs and DSNs, e.g. <c>host mx.example.org[192.0.2.1] said: 550 5.1.1 no such user (in reply to RCPT TO command)</c>.</param>
-public sealed record RecipientResult(RecipientStatus Status, SmtpReply? Reply, string Detail);
+public sealed record RecipientResult(RecipientStatus Status, SmtpReply? Reply, string Detail)
+{
+    /// <summary>The RFC 3463 code when no reply decided it (a message this side refused to send, e.g. <c>5.3.4</c> over
+    /// the server's SIZE), or null: the delivery agent then derives it from <see cref="Reply"/>.</summary>
+    public string? EnhancedStatus { get; init; }
+}
 
 /// <summary>The outcome of one transaction.</summary>
 /// <param name="Recipients">Index-aligned with <see cref="OutboundEnvelope.Recipients"/>.</param>

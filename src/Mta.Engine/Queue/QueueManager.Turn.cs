@@ -45,20 +45,9 @@ public sealed partial class QueueManager
             try
             {
                 var unit = new PassOutcomes(message);
-                var recipients = claimed.Select(i => message.Recipients[i]).ToArray();
-                var envelope = RemoteDelivery.BuildEnvelope(message, recipients);
-                await DeliverBatchAsync(unit, new Route(RouteKind.Remote, "turn:" + connection.Target.HostName), claimed, async ct =>
-                {
-                    try
-                    {
-                        var result = await connection.SendAsync(envelope, message.Content, ct).ConfigureAwait(false);
-                        return new RemoteBatchResult(result.Recipients, connection.Target.ToString(), result.DsnPassedOn);
-                    }
-                    catch (SmtpSessionException ex)
-                    {
-                        return new RemoteBatchResult(recipients.Select(_ => new RecipientResult(RecipientStatus.Deferred, null, "4.4.2 " + ex.Message)).ToArray(), null, false);
-                    }
-                }, () => { }, cancellationToken).ConfigureAwait(false);
+                var route = new Route(RouteKind.Remote, "turn:" + connection.Target.HostName);
+                var request = new DeliveryRequest(message, claimed.Select(i => message.Recipients[i]).ToArray(), route);
+                await DeliverBatchAsync(unit, route, claimed, ct => _remote.DeliverOverAsync(connection, request, ct), cancellationToken).ConfigureAwait(false);
                 delivered += unit.DeliveredCount;
                 await CompleteAsync(unit, cancellationToken).ConfigureAwait(false);
             }

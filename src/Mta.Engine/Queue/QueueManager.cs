@@ -19,16 +19,14 @@ namespace Mta.Engine.Queue;
 /// start. <see cref="QueueOptions.DeliveryConcurrency"/> workers take ready work from a two-lane
 /// <see cref="ReadyQueue{T}"/> (new mail and due retries, so neither starves) and, per message, run each recipient
 /// through the route hook (or the built-in router) and the deliver hook; local recipients go to their Maildir, remote
-/// ones are grouped by next hop so each destination gets one transaction (<see cref="RemoteDelivery"/>).
+/// ones are grouped by next hop so each destination gets one transaction (<see cref="SmtpDeliveryAgent"/>).
 /// A delivered or failed recipient is journaled in the spool; a failed one gets a DSN first (<see cref="BounceSender"/>).
 /// A deferred recipient's next attempt (<see cref="RetryPolicy"/>) is written to the spool's retry journal, so the
 /// schedule survives a restart, and kept in a <see cref="RetrySchedule{T}"/> until due.
 /// </summary>
 public sealed partial class QueueManager : BackgroundService, Control.IQueueAdministration
 {
-    internal const string TerminalNotAvailable = "no terminal delivery configured";
-    internal const string TerminalGone = "is no longer logged in on any terminal";
-    internal const string AgentNotRegistered = "no delivery agent named '{0}' is registered";
+    internal const string TerminalNotAvailable = TerminalAgent.NotAvailable;
 
     private readonly MtaOptions _options;
     private readonly QueueOptions _queue;
@@ -38,9 +36,13 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SegmentSpool _spool;
-    private readonly MaildirDelivery _maildir;
-    private readonly ExtensionRegistry _extensions;
-    private readonly RemoteDelivery _remote;
+    private readonly MaildirAgent _mailbox;
+    private readonly TerminalAgent _terminal;
+    private readonly DiscardAgent _discard = new();
+    private readonly PluginAgents _agents;
+    private readonly SmtpDeliveryAgent _remote;
+    // Interim, until the scheduler's per-destination windows: deliveries at once per destination (DestinationConcurrency).
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _windows = new(StringComparer.OrdinalIgnoreCase);
     private readonly BounceSender _bounces;
     private readonly Terminal.ITerminals? _terminals;
     private readonly ReadyQueue<Work> _ready;
@@ -54,7 +56,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
     private long _delivered, _bounced, _deferred;
 
     internal QueueManager(MtaOptions options, HookPipeline hooks, TimeProvider time, ILogger<QueueManager> logger,
-        SegmentSpool spool, MaildirDelivery maildir, ExtensionRegistry? extensions = null, RemoteDelivery? remote = null,
+        SegmentSpool spool, MaildirDelivery maildir, ExtensionRegistry? extensions = null, SmtpDeliveryAgent? remote = null,
         BounceSender? bounces = null, ILoggerFactory? loggerFactory = null, Terminal.ITerminals? terminals = null)
     {
         _options = options;
@@ -65,12 +67,13 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         _time = time;
         _logger = logger;
         _spool = spool;
-        _maildir = maildir;
-        _extensions = extensions ?? new ExtensionRegistry();
         loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
-        _remote = remote ?? new RemoteDelivery(options, new NextHopSelector(options),
+        _mailbox = new MaildirAgent(maildir, options, loggerFactory.CreateLogger<MaildirAgent>());
+        _terminal = new TerminalAgent(terminals, _mailbox, options, loggerFactory.CreateLogger<TerminalAgent>());
+        _agents = new PluginAgents(extensions ?? new ExtensionRegistry(), loggerFactory.CreateLogger<PluginAgents>());
+        _remote = remote ?? new SmtpDeliveryAgent(options, new NextHopSelector(options),
             new DnsTargetResolver(new Dns.DnsResolver(options.Dns, time, loggerFactory.CreateLogger<Dns.DnsResolver>()),
-                loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<RemoteDelivery>());
+                loggerFactory.CreateLogger<DnsTargetResolver>()), time, loggerFactory.CreateLogger<SmtpDeliveryAgent>());
         _bounces = bounces ?? new BounceSender(options,
             new Extensibility.Plugins.MessageSubmitter(spool, options, time, loggerFactory.CreateLogger<Extensibility.Plugins.MessageSubmitter>()),
             time, loggerFactory.CreateLogger<BounceSender>());
@@ -91,7 +94,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
     public (long Delivered, long Bounced, long Deferred) Totals =>
         (Interlocked.Read(ref _delivered), Interlocked.Read(ref _bounced), Interlocked.Read(ref _deferred));
 
-    internal RemoteDelivery Remote => _remote;
+    internal SmtpDeliveryAgent Remote => _remote;
 
     /// <summary>
     /// Completes when no work is ready or being delivered: every recipient is final or waiting for a retry. A message
@@ -287,7 +290,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             {
                 // Whatever broke (disk, hook bug) may be gone next time: a crash in delivery is never a bounce.
                 LogAttemptFailed(ex, message.QueueId, recipient.Address.ToString());
-                result = Result.Defer("4.3.0 " + ex.Message);
+                result = Result.Defer("4.3.0 " + ex.Message) with { Status = "4.3.0" };
             }
             await FinishAsync(unit, index, route, result, ct).ConfigureAwait(false);
         }
@@ -306,29 +309,28 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         {
             // A held domain (we are its backup MX) waits for its server to ask: ETRN flushes it, TURN takes it.
             foreach (var index in indexes)
-                await FinishAsync(unit, index, route, Result.Defer($"4.3.2 held for {hop.Name} until it asks with ETRN or TURN"), ct).ConfigureAwait(false);
+                await FinishAsync(unit, index, route, Result.Defer($"4.3.2 held for {hop.Name} until it asks with ETRN or TURN") with { Status = "4.3.2" }, ct).ConfigureAwait(false);
             return;
         }
-        var recipients = indexes.Select(i => message.Recipients[i]).ToArray();
-        await DeliverBatchAsync(unit, route, indexes, c => _remote.TryDeliverAsync(hop, message, recipients, c), () =>
+        var request = new DeliveryRequest(message, indexes.Select(i => message.Recipients[i]).ToArray(), route);
+        var window = _windows.GetOrAdd(hop.Key, _ => new SemaphoreSlim(_options.Relay.Resilience.DestinationConcurrency));
+        await window.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
-            // The destination is at its concurrency limit: wait for a slot without holding this worker.
-            lock (_idleGate) _busy++;
-            _remote.Destination(hop.Key).Park(() =>
-            {
-                MakeReady(new Work(message, indexes, hop, forced), retry: false);
-                ReleaseBusy();
-            });
-        }, ct).ConfigureAwait(false);
+            await DeliverBatchAsync(unit, route, indexes, c => _remote.DeliverAsync(hop, request, c), ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            window.Release();
+        }
     }
 
-    /// <summary>Runs one remote transaction (or parks it when <paramref name="deliver"/> returns null) and records its results.</summary>
-    private async Task DeliverBatchAsync(PassOutcomes unit, Route route, int[] indexes, Func<CancellationToken, Task<RemoteBatchResult?>> deliver,
-        Action park, CancellationToken ct)
+    /// <summary>Runs one remote transaction and records its results.</summary>
+    private async Task DeliverBatchAsync(PassOutcomes unit, Route route, int[] indexes, Func<CancellationToken, Task<DeliveryResult>> deliver,
+        CancellationToken ct)
     {
         var message = unit.Message;
-        var recipients = indexes.Select(i => message.Recipients[i]).ToArray();
-        RemoteBatchResult? batch;
+        DeliveryResult batch;
         try
         {
             batch = await deliver(ct).ConfigureAwait(false);
@@ -340,90 +342,25 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         catch (Exception ex)
         {
             LogAttemptFailed(ex, message.QueueId, route.Target);
-            batch = new RemoteBatchResult(recipients.Select(_ => new RecipientResult(RecipientStatus.Deferred, null, "4.3.0 " + ex.Message)).ToArray(), null, false);
-        }
-        if (batch is null)
-        {
-            park();
-            return;
+            batch = new DeliveryResult(indexes.Select(_ => DeliveryOutcome.Deferred("4.3.0", "4.3.0 " + ex.Message)).ToArray());
         }
         for (var i = 0; i < indexes.Length; i++)
-        {
-            var r = batch.Results[i];
-            var result = r.Status switch
-            {
-                RecipientStatus.Delivered => Result.Delivered(r.Detail, batch.DsnPassedOn ? null : DsnAction.Relayed),
-                RecipientStatus.Failed => Result.Fail(r.Detail),
-                _ => Result.Defer(r.Detail),
-            } with { Reply = r.Reply, RemoteHost = batch.RemoteHost };
-            await FinishAsync(unit, indexes[i], route, result, ct).ConfigureAwait(false);
-        }
+            await FinishAsync(unit, indexes[i], route, Result.From(batch.Recipients[i]), ct).ConfigureAwait(false);
     }
 
     private async Task<Result> DeliverLocallyAsync(QueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
     {
-        switch (route.Kind)
+        IDeliveryAgent? agent = route.Kind switch
         {
-            case RouteKind.Mailbox:
-                if (!MaildirDelivery.IsValidUser(route.Target))
-                    return Result.Fail($"5.1.3 '{route.Target}' is not a usable mailbox name");
-                // A DMARC quarantine mark can only have been set by this server's receiver, which removes incoming ones.
-                var dmarc = _options.Authentication.Dmarc;
-                var folder = dmarc is { Enforce: true, Quarantine: DmarcQuarantine.Junk } && Authentication.QuarantineMark.IsMarked(message.Content)
-                    ? Authentication.QuarantineMark.JunkFolder : null;
-                var path = await _maildir.DeliverAsync(route.Target, recipient.Address, message.ReversePath, message.Content, ct, folder).ConfigureAwait(false);
-                return Result.Delivered("maildir " + Path.GetFileName(path), DsnAction.Delivered);
-            case RouteKind.Discard:
-                return Result.Delivered("discarded: " + route.Target, null);
-            case RouteKind.Terminal:
-                if (_terminals is not { Enabled: true }) return Result.Defer("4.3.2 " + TerminalNotAvailable);
-                var shown = await ShowOnTerminalAsync(message, route.Target, ct).ConfigureAwait(false);
-                // SAML goes to the mailbox as well (RFC 821 3.4); SOML goes there when the user left the terminal between
-                // routing and now; SEND has nowhere else to go and bounces.
-                if (message.Kind == TransactionKind.SendAndMail || (!shown && message.Kind != TransactionKind.Send))
-                {
-                    var mailbox = await DeliverLocallyAsync(message, recipient, new Route(RouteKind.Mailbox, route.Target), ct).ConfigureAwait(false);
-                    return shown ? mailbox with { Detail = "terminal and " + mailbox.Detail } : mailbox;
-                }
-                return shown ? Result.Delivered("terminal " + route.Target, DsnAction.Delivered) : Result.Fail($"5.2.1 {route.Target} {TerminalGone}");
-            case RouteKind.Agent:
-                return await DeliverToAgentAsync(message, recipient, route, ct).ConfigureAwait(false);
-            default:
-                return Result.Fail($"5.3.0 unknown route kind {route.Kind}");
-        }
-    }
-
-    /// <summary>
-    /// Hands the recipient to a plugin's delivery agent. A missing agent is deferred, not bounced: the plugin may be
-    /// back after the operator fixes its config and restarts, and the mail must still be there.
-    /// </summary>
-    private async Task<Result> DeliverToAgentAsync(QueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
-    {
-        if (!_extensions.TryGetDeliveryAgent(route.Target, out var agent))
-            return Result.Defer("4.3.5 " + string.Format(System.Globalization.CultureInfo.InvariantCulture, AgentNotRegistered, route.Target));
-        DeliveryOutcome? outcome;
-        try
-        {
-            outcome = await agent.DeliverAsync(message, recipient, route, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            // The contract says a throwing agent is a temporary failure: the plugin's bug must not bounce mail.
-            LogAgentFailed(ex, message.QueueId, recipient.Address.ToString(), route.Target);
-            return Result.Defer($"4.3.0 agent {route.Target} failed: {ex.GetType().Name}: {ex.Message}");
-        }
-        if (outcome is null) return Result.Defer($"4.3.0 agent {route.Target} returned no outcome");
-        var detail = $"agent {route.Target}: {outcome.Detail}";
-        return outcome.Status switch
-        {
-            DeliveryStatus.Delivered => Result.Delivered(detail, DsnAction.Delivered),
-            DeliveryStatus.Failed => Result.Fail(detail),
-            _ => Result.Defer(detail),
+            RouteKind.Mailbox => _mailbox,
+            RouteKind.Terminal => _terminal,
+            RouteKind.Discard => _discard,
+            RouteKind.Agent => _agents,
+            _ => null,
         };
+        if (agent is null) return Result.Fail($"5.3.0 unknown route kind {route.Kind}") with { Status = "5.3.0" };
+        var result = await agent.DeliverAsync(new DeliveryRequest(message, [recipient], route), ct).ConfigureAwait(false);
+        return Result.From(result.Recipients[0]);
     }
 
     private static Result FromHook(HookOutcome outcome, string hook)
@@ -432,10 +369,10 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
         var text = $"{hook} hook {outcome.HandlerName}: {r.Code} {r.EnhancedCode} {r.Text}".Replace("  ", " ", StringComparison.Ordinal).TrimEnd();
         return r.Decision switch
         {
-            HookDecision.Accept => Result.Delivered(text, DsnAction.Delivered),
-            HookDecision.Reject => Result.Fail(text) with { Status = r.EnhancedCode },
+            HookDecision.Accept => Result.Delivered(text, DsnAction.Delivered) with { Status = r.EnhancedCode ?? "2.0.0" },
+            HookDecision.Reject => Result.Fail(text) with { Status = r.EnhancedCode ?? "5.0.0" },
             // Disconnect has no meaning here; treat it like a temporary refusal rather than losing mail.
-            _ => Result.Defer(text) with { Status = r.EnhancedCode },
+            _ => Result.Defer(text) with { Status = r.EnhancedCode ?? "4.0.0" },
         };
     }
 
@@ -459,14 +396,6 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
                 => new Route(RouteKind.Terminal, user),
             _ => new Route(RouteKind.Mailbox, user),
         };
-    }
-
-    /// <summary>Shows the message on the user's terminals; false when terminals are off or the user is on none.</summary>
-    private async ValueTask<bool> ShowOnTerminalAsync(QueuedMessage message, string user, CancellationToken ct)
-    {
-        if (_terminals is not { Enabled: true }) return false;
-        var text = await Terminal.TerminalText.FromMessageAsync(message, _options.Terminal.MaxTextBytes, ct).ConfigureAwait(false);
-        return await _terminals.DeliverAsync(user, text, ct).ConfigureAwait(false);
     }
 
     /// <summary>Records one recipient's outcome of this pass: observers, counters, and what to journal and report at its end.</summary>
@@ -505,7 +434,7 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
             }
             result = Result.Fail($"4.4.7 message expired after {_queue.MaxLifetime} in the queue; last error: {result.Detail}") with
             {
-                Reply = result.Reply,
+                RemoteReply = result.RemoteReply,
                 RemoteHost = result.RemoteHost,
                 Status = "4.4.7",
             };
@@ -536,10 +465,9 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
 
     private DsnRecipient Report(EnvelopeRecipient recipient, DsnAction action, Result result, DateTimeOffset now)
     {
-        var reply = result.Reply;
         // An explicit status (4.4.7 for an expired message) wins over the last reply's, which stays in Diagnostic-Code.
-        var status = result.Status ?? reply?.EnhancedCode ?? DsnPolicy.StatusFrom(result.Detail, action == DsnAction.Failed);
-        var diagnostic = reply is null ? null : $"{reply.Code} {(reply.EnhancedCode is null ? "" : reply.EnhancedCode + " ")}{string.Join(" ", reply.Lines)}";
+        var status = result.Status ?? (action switch { DsnAction.Failed => "5.0.0", DsnAction.Delayed => "4.0.0", _ => "2.0.0" });
+        var diagnostic = result.RemoteReply;
         var host = result.RemoteHost is { } h ? h.Split('[')[0] : null;
         // Will-Retry-Until of a delay report is filled in with the message's expiry when the DSN is sent.
         return new DsnRecipient(recipient, action, status, diagnostic, result.Detail, host, now, null);
@@ -644,13 +572,33 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
     private enum ResultKind { Delivered, Deferred, Failed }
 
     /// <summary>One recipient's outcome. <see cref="SuccessAction"/>: which success DSN NOTIFY=SUCCESS gets (none when the
-    /// next server took the DSN duty); <see cref="Status"/>: an RFC 3463 code when no reply carries one.</summary>
+    /// next server took the DSN duty); <see cref="Status"/>: its RFC 3463 code.</summary>
     private sealed record Result(ResultKind Kind, string Detail)
     {
         public DsnAction? SuccessAction { get; init; }
-        public SmtpReply? Reply { get; init; }
+        public string? RemoteReply { get; init; }
         public string? RemoteHost { get; init; }
         public string? Status { get; init; }
+
+        /// <summary>A delivery agent's outcome.</summary>
+        public static Result From(DeliveryOutcome o) => new(o.Status switch
+        {
+            DeliveryStatus.Delivered => ResultKind.Delivered,
+            DeliveryStatus.Failed => ResultKind.Failed,
+            _ => ResultKind.Deferred,
+        }, o.Detail)
+        {
+            SuccessAction = o.Notice switch
+            {
+                SuccessNotice.Delivered => DsnAction.Delivered,
+                SuccessNotice.Relayed => DsnAction.Relayed,
+                SuccessNotice.Expanded => DsnAction.Expanded,
+                _ => null,
+            },
+            RemoteReply = o.RemoteReply,
+            RemoteHost = o.RemoteHost,
+            Status = o.EnhancedStatus,
+        };
 
         public static Result Delivered(string detail, DsnAction? successAction) => new(ResultKind.Delivered, detail) { SuccessAction = successAction };
         public static Result Defer(string reason) => new(ResultKind.Deferred, reason);
@@ -671,9 +619,6 @@ public sealed partial class QueueManager : BackgroundService, Control.IQueueAdmi
 
     [LoggerMessage(EventId = LogEvents.Queue.AttemptFailed, Level = LogLevel.Error, Message = "{QueueId}: delivery attempt to <{Recipient}> failed; will retry")]
     private partial void LogAttemptFailed(Exception exception, string queueId, string recipient);
-
-    [LoggerMessage(EventId = LogEvents.Queue.AgentFailed, Level = LogLevel.Error, Message = "{QueueId}: delivery agent {Agent} threw on <{Recipient}>; will retry")]
-    private partial void LogAgentFailed(Exception exception, string queueId, string recipient, string agent);
 
     [LoggerMessage(EventId = LogEvents.Queue.WorkerFailed, Level = LogLevel.Error, Message = "{QueueId}: queue worker failed")]
     private partial void LogWorkerFailed(Exception exception, string queueId);

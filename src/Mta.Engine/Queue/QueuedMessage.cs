@@ -21,7 +21,7 @@ internal sealed class RecipientTrack
 }
 
 /// <summary>A spooled message as the queue manager and the route/deliver hooks see it.</summary>
-internal sealed class QueuedMessage : IQueuedMessage
+internal sealed class QueuedMessage : ISpooledMessage
 {
     public QueuedMessage(SpooledMessage spooled, SegmentSpool spool)
     {

@@ -70,7 +70,18 @@ public sealed class PluginHarness
         var route = await RouteAsync(message, recipient);
         if (route is null) return null;
         Assert.Equal(RouteKind.Agent, route.Kind);
-        return await _agents[route.Target].DeliverAsync(message, recipient, route, CancellationToken.None);
+        var result = await _agents[route.Target].DeliverAsync(new DeliveryRequest(message, [recipient], route), CancellationToken.None);
+        return Assert.Single(result.Recipients);
+    }
+
+    /// <summary>Delivers several recipients of <paramref name="message"/> in one call of the agent, as the queue does for
+    /// recipients that share a route.</summary>
+    public async Task<DeliveryResult> DeliverTogetherAsync(IQueuedMessage message, string agent)
+    {
+        var result = await _agents[agent].DeliverAsync(new DeliveryRequest(message, message.Recipients, new Route(RouteKind.Agent, agent)),
+            CancellationToken.None);
+        Assert.Equal(message.Recipients.Count, result.Recipients.Count);
+        return result;
     }
 
     /// <summary>
@@ -184,10 +195,14 @@ public sealed class RecordingSubmitter : IMessageSubmitter
     private readonly Lock _gate = new();
     public List<FakeQueuedMessage> Submissions { get; } = [];
 
+    /// <summary>Makes a submission fail as a full spool would: the recipients to the exception, or null to accept.</summary>
+    public Func<IReadOnlyList<EnvelopeRecipient>, Exception?>? Failure { get; set; }
+
     public ValueTask<string> SubmitAsync(SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients, ReadOnlyMemory<byte> message,
         CancellationToken cancellationToken)
     {
         Assert.NotEmpty(recipients);
+        if (Failure?.Invoke(recipients) is { } failure) throw failure;
         lock (_gate)
         {
             var id = "S" + (Submissions.Count + 1);

@@ -52,14 +52,25 @@ public sealed class ProbePlugin : IMtaPlugin
             throw new InvalidOperationException("probe Register failure");
     }
 
-    /// <summary>Records each delivery in the plugin's state store; <c>resubmit@</c> also submits a new message.</summary>
+    /// <summary>Records each delivery in the plugin's state store; <c>resubmit@</c> also submits a new message; <c>agentthrows@</c>
+    /// makes the whole call throw, <c>agentfails@</c> fails that recipient, <c>agentcode@</c> with a code, a remote reply and host.</summary>
     private sealed class MemoryAgent(IPluginContext context, string resubmitTo) : IDeliveryAgent
     {
-        public async ValueTask<DeliveryOutcome> DeliverAsync(IQueuedMessage message, EnvelopeRecipient recipient, Route route, CancellationToken ct)
+        public async ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken ct)
+        {
+            var outcomes = new List<DeliveryOutcome>();
+            foreach (var recipient in request.Recipients)
+                outcomes.Add(await DeliverOneAsync(request.Message, recipient, ct));
+            return new DeliveryResult(outcomes);
+        }
+
+        private async ValueTask<DeliveryOutcome> DeliverOneAsync(IQueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
         {
             var local = recipient.Address.LocalPart.ToLowerInvariant();
             if (local == "agentthrows") throw new InvalidOperationException("probe agent failure");
             if (local == "agentfails") return DeliveryOutcome.Failed("probe agent refuses");
+            if (local == "agentcode")
+                return DeliveryOutcome.Failed("5.7.1", "probe agent refuses with a code") with { RemoteReply = "550 5.7.1 not wanted here", RemoteHost = "probe.test[192.0.2.1]" };
             var mime = await message.Content.GetMimeMessageAsync(ct);
             context.State.Set("delivered:" + recipient.Address, mime.Subject ?? "");
             context.State.Increment("deliveries");

@@ -42,8 +42,9 @@ public sealed partial class SmtpClientConnection
 
         if (RefuseLocally(envelope) is { } refusal)
         {
-            LogRefusedLocally(_host, refusal);
-            return new TransactionResult(Fill(envelope.Recipients.Count, new RecipientResult(RecipientStatus.Failed, null, refusal)), false);
+            LogRefusedLocally(_host, refusal.Detail);
+            return new TransactionResult(Fill(envelope.Recipients.Count,
+                new RecipientResult(RecipientStatus.Failed, null, refusal.Detail) { EnhancedStatus = refusal.Status }), false);
         }
         EnsureInStep();
 
@@ -292,26 +293,26 @@ public sealed partial class SmtpClientConnection
     }
 
     /// <summary>The checks a server's EHLO lets us make before sending anything: nothing on the wire can fix these.</summary>
-    private string? RefuseLocally(OutboundEnvelope envelope)
+    private (string Status, string Detail)? RefuseLocally(OutboundEnvelope envelope)
     {
         var caps = Capabilities;
         if (caps.Size is { } limit && envelope.Size > limit)
-            return $"5.3.4 message size {envelope.Size} exceeds the fixed limit {limit} of {_host}";
+            return ("5.3.4", $"5.3.4 message size {envelope.Size} exceeds the fixed limit {limit} of {_host}");
         if (envelope.Body == BodyType.EightBitMime && !caps.EightBitMime)
-            return $"5.6.3 message requires 8BITMIME, which {_host} does not offer";
+            return ("5.6.3", $"5.6.3 message requires 8BITMIME, which {_host} does not offer");
         // RFC 3030 3: a binary body goes with BDAT only, never DATA; converting it to 7bit is not required of a relay.
         if (envelope.Body == BodyType.BinaryMime)
         {
             if (!caps.BinaryMime || !caps.Chunking)
             {
                 var missing = caps.BinaryMime ? "CHUNKING" : caps.Chunking ? "BINARYMIME" : "BINARYMIME and CHUNKING";
-                return $"5.6.3 message requires BINARYMIME (binary body, RFC 3030), but {_host} does not offer {missing}";
+                return ("5.6.3", $"5.6.3 message requires BINARYMIME (binary body, RFC 3030), but {_host} does not offer {missing}");
             }
             if (!_settings.UseChunking)
-                return $"5.6.3 message requires BINARYMIME, which needs BDAT, and BDAT is turned off for {_host} (Relay:UseChunking)";
+                return ("5.6.3", $"5.6.3 message requires BINARYMIME, which needs BDAT, and BDAT is turned off for {_host} (Relay:UseChunking)");
         }
         if (envelope.RequiresSmtpUtf8 && !caps.SmtpUtf8)
-            return $"5.6.7 message requires SMTPUTF8, which {_host} does not offer";
+            return ("5.6.7", $"5.6.7 message requires SMTPUTF8, which {_host} does not offer");
         return null;
     }
 
@@ -350,7 +351,7 @@ public sealed partial class SmtpClientConnection
         for (var i = 0; i < results.Length; i++)
         {
             // Every path decides every recipient; this fallback only guards against a future path that forgets one.
-            done[i] = results[i] ?? new RecipientResult(RecipientStatus.Deferred, null, $"4.3.0 no result from {_host}");
+            done[i] = results[i] ?? new RecipientResult(RecipientStatus.Deferred, null, $"4.3.0 no result from {_host}") { EnhancedStatus = "4.3.0" };
             if (done[i].Status == RecipientStatus.Delivered) delivered++;
         }
         LogTransaction(_host, delivered, results.Length, last is null ? "-" : Describe(last));

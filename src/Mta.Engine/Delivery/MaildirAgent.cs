@@ -1,0 +1,60 @@
+// The Maildir delivery agent: recipients routed to a local mailbox user get a copy in that user's Maildir.
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Authentication;
+using Mta.Engine.Configuration;
+
+namespace Mta.Engine.Delivery;
+
+/// <summary>
+/// Delivers <see cref="RouteKind.Mailbox"/> routes: the route's target is the mailbox user, and every recipient of the
+/// request gets its own copy (its own <c>Delivered-To:</c>) through <see cref="MaildirDelivery"/>. A message that this
+/// server's DMARC check marked for quarantine goes to the user's Junk folder when
+/// <see cref="DmarcOptions.Quarantine"/> is <see cref="DmarcQuarantine.Junk"/>. A copy that cannot be written (disk
+/// full, permissions) defers that recipient alone: the copies already written stay delivered.
+/// </summary>
+internal sealed partial class MaildirAgent(MaildirDelivery maildir, MtaOptions options, ILogger<MaildirAgent> logger) : IDeliveryAgent
+{
+    private readonly ILogger _logger = logger;
+
+    public async ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var outcomes = new DeliveryOutcome[request.Recipients.Count];
+        for (var i = 0; i < outcomes.Length; i++)
+            outcomes[i] = await DeliverOneAsync(request.Message, request.Recipients[i], request.Route.Target, cancellationToken).ConfigureAwait(false);
+        return new DeliveryResult(outcomes);
+    }
+
+    /// <summary>One recipient's copy into <paramref name="user"/>'s Maildir (also the mailbox half of terminal delivery).</summary>
+    internal async ValueTask<DeliveryOutcome> DeliverOneAsync(IQueuedMessage message, EnvelopeRecipient recipient, string user,
+        CancellationToken cancellationToken)
+    {
+        if (!MaildirDelivery.IsValidUser(user))
+            return DeliveryOutcome.Failed("5.1.3", $"5.1.3 '{user}' is not a usable mailbox name");
+        try
+        {
+            // A DMARC quarantine mark can only have been set by this server's receiver, which removes incoming ones.
+            var dmarc = options.Authentication.Dmarc;
+            var folder = dmarc is { Enforce: true, Quarantine: DmarcQuarantine.Junk } && QuarantineMark.IsMarked(message.Content)
+                ? QuarantineMark.JunkFolder : null;
+            var path = await maildir.DeliverAsync(user, recipient.Address, message.ReversePath, message.Content, cancellationToken, folder)
+                .ConfigureAwait(false);
+            return DeliveryOutcome.Delivered("maildir " + Path.GetFileName(path));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // A full disk or a bad permission may be fixed by the next attempt: a local write failure never bounces.
+            LocalDeliveryLog.Failed(_logger, ex, message.QueueId, recipient.Address.ToString(), "mailbox:" + user);
+            return DeliveryOutcome.Deferred("4.3.0", "4.3.0 " + ex.Message);
+        }
+    }
+}
+
+/// <summary>The log line of the local agents (Maildir, terminal) when one recipient's copy failed.</summary>
+internal static partial class LocalDeliveryLog
+{
+    [LoggerMessage(EventId = LogEvents.Queue.LocalDeliveryFailed, Level = LogLevel.Error,
+        Message = "{QueueId}: local delivery to <{Recipient}> (route {Route}) failed; will retry")]
+    public static partial void Failed(ILogger logger, Exception exception, string queueId, string recipient, string route);
+}
