@@ -63,7 +63,6 @@ internal static class LogEvents
         public const int SegmentDeleted = 304;
         public const int SegmentDeleteFailed = 305;
         public const int JournalFailed = 306;
-        public const int ListenerFailed = 307;
         public const int BodyLost = 308;
     }
 
@@ -88,6 +87,7 @@ internal static class LogEvents
         public const int AgentFailed = 406;
         public const int DsnFailed = 407;
         public const int LocalDeliveryFailed = 408;
+        public const int IntakeFailed = 409;
         public const int Flushed = 410;
         public const int Deleted = 411;
         public const int BounceSent = 420;

@@ -225,12 +225,12 @@ public static class QueueCommand
         return code;
     }
 
-    private static bool IsFinal(string state) => state is "delivered" or "failed" or "deleted";
+    private static bool IsFinal(QueueRecipientState state) => !state.IsPending();
 
     // "deferred, 2 attempts, next Tue Jun 03 12:30:00"
     private static string Describe(RecipientSnapshot recipient)
     {
-        var text = new StringBuilder(recipient.State);
+        var text = new StringBuilder(recipient.State.ToDisplayName());
         text.Append(", ").Append(recipient.Attempts.ToString(Invariant)).Append(recipient.Attempts == 1 ? " attempt" : " attempts");
         if (recipient.NextAttempt is { } next) text.Append(", next ").Append(ShortDate(next));
         return text.ToString();

@@ -179,19 +179,25 @@ public static class TurnCommand
 
             // What came in is on disk already; delivering it now is a courtesy, bounded like a shutdown. The rest stays
             // queued for the next `mta run` or `mta turn`.
-            var queue = host.Services.GetRequiredService<QueueManager>();
-            try
-            {
-                await queue.WhenIdleAsync(cancellationToken).WaitAsync(options.ShutdownTimeout, cancellationToken);
-            }
-            catch (TimeoutException)
-            {
+            var queue = host.Services.GetRequiredService<QueueScheduler>();
+            if (!await WaitForIdleQueueAsync(queue, options.ShutdownTimeout, cancellationToken))
                 Console.Error.WriteLine($"queue still busy after {options.ShutdownTimeout}; the rest is delivered by the next run");
-            }
             var ended = served.CloseReason == "quit" ? "" : $" (session ended: {served.CloseReason})";
             Console.WriteLine($"received {served.MessagesAccepted} message(s) from {target}{ended}");
             return Ok;
         }
+    }
+
+    /// <summary>Waits until the queue has nothing to do now (every pending recipient waits for a retry), at most <paramref name="limit"/>.</summary>
+    private static async Task<bool> WaitForIdleQueueAsync(QueueScheduler queue, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var until = DateTime.UtcNow + limit;
+        while (!queue.IsIdle)
+        {
+            if (DateTime.UtcNow >= until) return false;
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
+        }
+        return true;
     }
 
     private static bool IsLocal(MtaOptions options, string domain) => options.LocalDomains.Contains(domain, Domain.NameComparer);

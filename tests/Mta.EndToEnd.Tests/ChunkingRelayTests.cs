@@ -6,6 +6,7 @@ using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Configuration;
 using Mta.Engine.Queue;
 using Mta.Testing;
+using Mta.Engine.Control;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -112,13 +113,13 @@ public sealed class ChunkingRelayTests
         await using var server = await StartMtaAsync(peer);
         await SendAsync(server, Message(10));
 
-        var queue = server.Services.GetRequiredService<QueueManager>();
+        var queue = server.Services.GetRequiredService<QueueAdministration>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         string? lastError = null;
         while (DateTime.UtcNow < deadline)
         {
             var rcpt = queue.List().SingleOrDefault()?.Recipients.SingleOrDefault();
-            if (rcpt is { State: "deferred" })
+            if (rcpt is { State: QueueRecipientState.Deferred })
             {
                 lastError = rcpt.LastError;
                 break;

@@ -47,7 +47,7 @@ public sealed class EtrnTests
     /// <summary>The recipient's queue entry while it is held (deferred), else null.</summary>
     private static RecipientSnapshot? Held(MtaTestServer server, string recipient) =>
         server.Services.GetRequiredService<IQueueAdministration>().List().SelectMany(e => e.Recipients)
-            .FirstOrDefault(r => r.Address == recipient && r.State == "deferred");
+            .FirstOrDefault(r => r.Address == recipient && r.State == QueueRecipientState.Deferred);
 
     private static string Plain(string user, string password) => Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"));
 
@@ -57,7 +57,7 @@ public sealed class EtrnTests
         await using var routeHost = await TestSmtpServer.StartAsync();
         await using var server = await StartAsync(routeHost, o => o.Turn.EtrnNetworks = ["127.0.0.0/8"]);
         await SubmitHeldAsync(server, "bob@held.test");
-        await server.Services.GetRequiredService<QueueManager>().WhenIdleAsync().WaitAsync(Bound);
+        await server.Services.GetRequiredService<QueueScheduler>().WaitForIdleAsync(Bound);
         Assert.Empty(routeHost.Received);
         Assert.Equal(0, routeHost.ConnectionCount);
 

@@ -100,10 +100,10 @@ public sealed class QueueCommandTests : IAsyncDisposable
 
         queue.Add(new QueueEntrySnapshot("4Xq2AAAA", Arrival, 1500, "alice@example.test",
         [
-            new RecipientSnapshot("bob@remote.test", "deferred", 2, Arrival.AddMinutes(30), "connect to mx.remote.test[192.0.2.1]:25: Connection refused"),
-            new RecipientSnapshot("carol@example.test", "delivered", 0, null, null),
+            new RecipientSnapshot("bob@remote.test", QueueRecipientState.Deferred, 2, Arrival.AddMinutes(30), "connect to mx.remote.test[192.0.2.1]:25: Connection refused"),
+            new RecipientSnapshot("carol@example.test", QueueRecipientState.Delivered, 0, null, null),
         ]), "Subject: a\r\n\r\nbody\r\n");
-        queue.Add(new QueueEntrySnapshot("4Xq2BBBB", Arrival.AddHours(1), 2000, "", [new RecipientSnapshot("alice@remote.test", "ready", 0, null, null)]), "x");
+        queue.Add(new QueueEntrySnapshot("4Xq2BBBB", Arrival.AddHours(1), 2000, "", [new RecipientSnapshot("alice@remote.test", QueueRecipientState.Ready, 0, null, null)]), "x");
 
         (code, output) = await MtaProcess.RunToEndAsync("queue", "list", "--config", _config);
         Assert.True(code == 0, output);
@@ -133,8 +133,8 @@ public sealed class QueueCommandTests : IAsyncDisposable
         var body = string.Concat(Enumerable.Range(0, 2000).Select(i => $"line {i}\r\n"));
         queue.Add(new QueueEntrySnapshot("4Xq2AAAA", Arrival, 1500, "alice@example.test",
         [
-            new RecipientSnapshot("bob@remote.test", "deferred", 2, Arrival.AddMinutes(30), "451 4.7.1 greylisted"),
-            new RecipientSnapshot("carol@example.test", "delivered", 0, null, null),
+            new RecipientSnapshot("bob@remote.test", QueueRecipientState.Deferred, 2, Arrival.AddMinutes(30), "451 4.7.1 greylisted"),
+            new RecipientSnapshot("carol@example.test", QueueRecipientState.Delivered, 0, null, null),
         ]), "Subject: hello\r\n\r\n" + body);
 
         var (code, output) = await MtaProcess.RunToEndAsync("queue", "show", "4Xq2AAAA", "--config", _config);
@@ -164,7 +164,7 @@ public sealed class QueueCommandTests : IAsyncDisposable
     {
         var queue = await StartServerAsync();
         queue.Add(new QueueEntrySnapshot("4Xq2AAAA", Arrival, 1500, "alice@example.test",
-            [new RecipientSnapshot("bob@remote.test", "deferred", 1, Arrival, "x"), new RecipientSnapshot("eve@remote.test", "deferred", 1, Arrival, "x")]), "x");
+            [new RecipientSnapshot("bob@remote.test", QueueRecipientState.Deferred, 1, Arrival, "x"), new RecipientSnapshot("eve@remote.test", QueueRecipientState.Deferred, 1, Arrival, "x")]), "x");
 
         var (code, output) = await MtaProcess.RunToEndAsync("queue", "flush", "--config", _config);
         Assert.True(code == 0, output);
@@ -184,7 +184,7 @@ public sealed class QueueCommandTests : IAsyncDisposable
         Assert.Contains("Mail queue is empty", output);
     }
 
-    // The queue the lead's QueueManager will be; here only what the commands read and do.
+    // A queue with only what the commands read and do.
     private sealed class FakeQueue : IQueueAdministration
     {
         private readonly List<(QueueEntrySnapshot Entry, byte[] Message)> _messages = [];
@@ -216,7 +216,7 @@ public sealed class QueueCommandTests : IAsyncDisposable
             lock (_messages)
             {
                 Flushes.Add((queueId, domain));
-                return _messages.Sum(m => m.Entry.Recipients.Count(r => r.State == "deferred"));
+                return _messages.Sum(m => m.Entry.Recipients.Count(r => r.State == QueueRecipientState.Deferred));
             }
         }
 
@@ -226,7 +226,7 @@ public sealed class QueueCommandTests : IAsyncDisposable
             {
                 var index = _messages.FindIndex(m => m.Entry.QueueId == queueId);
                 if (index < 0) return Task.FromResult(0);
-                var count = _messages[index].Entry.Recipients.Count(r => r.State is not ("delivered" or "failed"));
+                var count = _messages[index].Entry.Recipients.Count(r => r.State.IsPending());
                 _messages.RemoveAt(index);
                 return Task.FromResult(count);
             }

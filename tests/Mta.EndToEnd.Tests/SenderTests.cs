@@ -38,9 +38,10 @@ public sealed class SenderTests
         return SmtpAssert.QueueIdOf(reply.Lines[^1]);
     }
 
-    private static QueueManager Queue(MtaTestServer server) => server.Services.GetRequiredService<QueueManager>();
+    private static QueueScheduler Queue(MtaTestServer server) => server.Services.GetRequiredService<QueueScheduler>();
+    private static QueueAdministration Admin(MtaTestServer server) => server.Services.GetRequiredService<QueueAdministration>();
 
-    private static Task IdleAsync(MtaTestServer server) => Queue(server).WhenIdleAsync(Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+    private static Task IdleAsync(MtaTestServer server) => Queue(server).WaitForIdleAsync(TimeSpan.FromSeconds(30), Ct);
 
     private static async Task AdvanceAsync(MtaTestServer server, FakeTimeProvider time, TimeSpan by)
     {
@@ -84,7 +85,7 @@ public sealed class SenderTests
         Assert.Contains($"id {id}", tx.DataText, StringComparison.Ordinal);
         Assert.EndsWith(body, tx.DataText, StringComparison.Ordinal);
         Assert.Equal(0, Queue(server).PendingRecipients);
-        Assert.Empty(Queue(server).List());
+        Assert.Empty(Admin(server).List());
     }
 
     [Fact]
@@ -203,10 +204,10 @@ public sealed class SenderTests
         await IdleAsync(server);
         Assert.Empty(peer.Received);
 
-        var entry = Assert.Single(Queue(server).List());
+        var entry = Assert.Single(Admin(server).List());
         Assert.Equal(id, entry.QueueId);
         var rcpt = Assert.Single(entry.Recipients);
-        Assert.Equal("deferred", rcpt.State);
+        Assert.Equal(QueueRecipientState.Deferred, rcpt.State);
         Assert.Equal(1, rcpt.Attempts);
         Assert.Equal(T0 + TimeSpan.FromMinutes(5), rcpt.NextAttempt);
         Assert.Contains("451 4.7.1 greylisted", rcpt.LastError, StringComparison.Ordinal);
@@ -216,10 +217,10 @@ public sealed class SenderTests
         Assert.Equal(1, peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal)));
         await AdvanceAsync(server, time, TimeSpan.FromSeconds(1));
         Assert.Equal(2, peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal)));
-        Assert.Equal(T0 + TimeSpan.FromMinutes(10), Assert.Single(Assert.Single(Queue(server).List()).Recipients).NextAttempt);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(10), Assert.Single(Assert.Single(Admin(server).List()).Recipients).NextAttempt);
         await AdvanceAsync(server, time, TimeSpan.FromMinutes(5));
         await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
-        Assert.Empty(Queue(server).List());
+        Assert.Empty(Admin(server).List());
         Assert.False(Directory.Exists(server.MaildirNew("alice")), "no DSN for a message that was delivered");
     }
 
@@ -231,14 +232,14 @@ public sealed class SenderTests
         await using var server = await StartMtaAsync(peer, time);
         await SendAsync(server, "alice@example.test", ["bob@remote.test"], "Subject: drop\r\n\r\nbody\r\n");
         await IdleAsync(server);
-        var rcpt = Assert.Single(Assert.Single(Queue(server).List()).Recipients);
-        Assert.Equal("deferred", rcpt.State);
+        var rcpt = Assert.Single(Assert.Single(Admin(server).List()).Recipients);
+        Assert.Equal(QueueRecipientState.Deferred, rcpt.State);
 
         peer.Options.DropAt = DropPoint.None;
         await AdvanceAsync(server, time, TimeSpan.FromMinutes(5));
         await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
         await IdleAsync(server);
-        Assert.Empty(Queue(server).List());
+        Assert.Empty(Admin(server).List());
     }
 
     [Fact]
@@ -252,8 +253,8 @@ public sealed class SenderTests
         });
         await SendAsync(server, "alice@example.test", ["bob@remote.test"], "Subject: slow\r\n\r\nbody\r\n");
         await IdleAsync(server);
-        var rcpt = Assert.Single(Assert.Single(Queue(server).List()).Recipients);
-        Assert.Equal("deferred", rcpt.State);
+        var rcpt = Assert.Single(Assert.Single(Admin(server).List()).Recipients);
+        Assert.Equal(QueueRecipientState.Deferred, rcpt.State);
         Assert.Empty(peer.Received);
     }
 
@@ -279,7 +280,7 @@ public sealed class SenderTests
         await SendAsync(server, "alice@example.test", ["late@remote.test"], "Subject: 4\r\n\r\nbody\r\n");
         await IdleAsync(server);
         Assert.Equal(3, peer.ConnectionCount);
-        var late = Queue(server).List().Single(e => e.Recipients[0].Address == "late@remote.test").Recipients[0];
+        var late = Admin(server).List().Single(e => e.Recipients[0].Address == "late@remote.test").Recipients[0];
         Assert.Contains("not responding", late.LastError, StringComparison.Ordinal);
 
         // The destination recovers. After the break the circuit is half open: one delivery probes it (the others
@@ -290,7 +291,7 @@ public sealed class SenderTests
         await AdvanceAsync(server, time, TimeSpan.FromMinutes(5));
         await peer.WaitForTransactionsAsync(4, TimeSpan.FromSeconds(20));
         await IdleAsync(server);
-        Assert.Empty(Queue(server).List());
+        Assert.Empty(Admin(server).List());
     }
 
     [Fact]
@@ -315,9 +316,9 @@ public sealed class SenderTests
             await IdleAsync(second);
             // Not retried at start: it waits for its time, which the restart kept, with its last error.
             Assert.Equal(1, peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal)));
-            var rcpt = Assert.Single(Assert.Single(Queue(second).List()).Recipients);
-            Assert.Equal(id, Queue(second).List()[0].QueueId);
-            Assert.Equal("deferred", rcpt.State);
+            var rcpt = Assert.Single(Assert.Single(Admin(second).List()).Recipients);
+            Assert.Equal(id, Admin(second).List()[0].QueueId);
+            Assert.Equal(QueueRecipientState.Deferred, rcpt.State);
             Assert.Equal(T0 + TimeSpan.FromMinutes(5), rcpt.NextAttempt);
             Assert.Contains("452 4.2.2 mailbox full", rcpt.LastError, StringComparison.Ordinal);
 
@@ -458,7 +459,7 @@ public sealed class SenderTests
         await IdleAsync(server);
         // One at a time: each waiting delivery was parked and woken when the slot freed, then reused the one connection.
         Assert.Equal(1, peer.ConnectionCount);
-        Assert.Empty(Queue(server).List());
+        Assert.Empty(Admin(server).List());
     }
 
     [Fact]
@@ -506,8 +507,8 @@ public sealed class SenderTests
         });
         await SendAsync(server, "alice@example.test", ["bob@remote.test"], "Subject: secret\r\n\r\nbody\r\n");
         await IdleAsync(server);
-        var rcpt = Assert.Single(Assert.Single(Queue(server).List()).Recipients);
-        Assert.Equal("deferred", rcpt.State);
+        var rcpt = Assert.Single(Assert.Single(Admin(server).List()).Recipients);
+        Assert.Equal(QueueRecipientState.Deferred, rcpt.State);
         Assert.Contains("STARTTLS", rcpt.LastError, StringComparison.Ordinal);
         Assert.DoesNotContain(peer.Commands, c => c.StartsWith("MAIL", StringComparison.Ordinal));
     }
@@ -526,9 +527,9 @@ public sealed class SenderTests
             SendAsync(server, "alice@example.test", [$"u{i}@remote.test"], $"Subject: {i}\r\n\r\nbody\r\n")));
         // Idle means nobody is parked or active any more: every one was tried or refused by the open circuit.
         await IdleAsync(server);
-        var states = Queue(server).List().SelectMany(e => e.Recipients).Select(r => r.State).ToArray();
+        var states = Admin(server).List().SelectMany(e => e.Recipients).Select(r => r.State).ToArray();
         Assert.Equal(8, states.Length);
-        Assert.All(states, s => Assert.Equal("deferred", s));
+        Assert.All(states, s => Assert.Equal(QueueRecipientState.Deferred, s));
     }
 
     [Fact]
@@ -546,8 +547,8 @@ public sealed class SenderTests
         await IdleAsync(server);
         // The clear-text route delivered; the one that requires TLS did not go out in clear over the same host.
         Assert.Equal(["bob@remote.test"], Assert.Single(peer.Received).Recipients);
-        var secret = Assert.Single(Assert.Single(Queue(server).List()).Recipients, r => r.Address == "carol@secret.test");
-        Assert.Equal("deferred", secret.State);
+        var secret = Assert.Single(Assert.Single(Admin(server).List()).Recipients, r => r.Address == "carol@secret.test");
+        Assert.Equal(QueueRecipientState.Deferred, secret.State);
         Assert.Contains("STARTTLS", secret.LastError, StringComparison.Ordinal);
     }
 }

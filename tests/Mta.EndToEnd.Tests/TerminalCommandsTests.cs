@@ -6,6 +6,7 @@ using Mta.Engine.Control;
 using Mta.Engine.Terminal;
 using Mta.EndToEnd.Tests.Infrastructure;
 using static Mta.Testing.Conditions;
+using Mta.Testing;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -172,7 +173,7 @@ public sealed class TerminalCommandsTests
                 }
                 await WaitUntilAsync(() => first.Count == 3, "route hook saw all three messages", TimeSpan.FromSeconds(20));
                 Assert.Equal(ids.OrderBy(p => p.Key), first.OrderBy(p => p.Key));
-                await server.Services.GetRequiredService<Engine.Queue.QueueManager>().WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(20));
+                await server.Services.GetRequiredService<Engine.Queue.QueueScheduler>().WaitForIdleAsync(TimeSpan.FromSeconds(20));
             }
 
             // Second life: recovered from the spool, and flushed so the route hook sees them again.

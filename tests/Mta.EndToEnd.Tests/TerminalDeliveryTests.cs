@@ -7,6 +7,7 @@ using Mta.Engine.Control;
 using Mta.Engine.Queue;
 using Mta.Engine.Terminal;
 using static Mta.Testing.Conditions;
+using Mta.Testing;
 
 namespace Mta.EndToEnd.Tests;
 
@@ -61,7 +62,7 @@ public sealed class TerminalDeliveryTests
     }
 
     private static Task IdleAsync(MtaTestServer server) =>
-        server.Services.GetRequiredService<QueueManager>().WhenIdleAsync(Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        server.Services.GetRequiredService<QueueScheduler>().WaitForIdleAsync(TimeSpan.FromSeconds(30), Ct);
 
 
     [Fact]

@@ -49,7 +49,7 @@ public sealed class TurnTests
             SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "sender@example.test", [recipient], $"Subject: {subject}\r\n\r\nheld for you\r\n"), 250);
         }
         var admin = server.Services.GetRequiredService<IQueueAdministration>();
-        await Conditions.WaitUntilAsync(() => admin.List().SelectMany(e => e.Recipients).Any(r => r.Address == recipient && r.State == "deferred"),
+        await Conditions.WaitUntilAsync(() => admin.List().SelectMany(e => e.Recipients).Any(r => r.Address == recipient && r.State == QueueRecipientState.Deferred),
             $"{recipient} held", Bound);
     }
 
@@ -57,7 +57,7 @@ public sealed class TurnTests
 
     private static IReadOnlyList<RecipientSnapshot> Pending(MtaTestServer server) =>
         server.Services.GetRequiredService<IQueueAdministration>().List().SelectMany(e => e.Recipients)
-            .Where(r => r.State is not ("delivered" or "failed")).ToArray();
+            .Where(r => r.State.IsPending()).ToArray();
 
     [Fact]
     public async Task A_raw_client_that_turns_receives_the_users_held_mail_and_only_that()

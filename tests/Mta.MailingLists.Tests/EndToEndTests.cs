@@ -8,6 +8,7 @@ using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Configuration;
 using Mta.Engine.Queue;
 using Mta.MailingLists.Tests.Infrastructure;
+using Mta.Testing;
 
 namespace Mta.MailingLists.Tests;
 
@@ -55,7 +56,7 @@ public sealed class EndToEndTests
     }
 
     private static async Task WaitIdleAsync(MtaTestServer server) =>
-        await server.Services.GetRequiredService<QueueManager>().WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await server.Services.GetRequiredService<QueueScheduler>().WaitForIdleAsync(TimeSpan.FromSeconds(30));
 
     private static string[] Mail(MtaTestServer server, string user) =>
         Directory.Exists(server.MaildirNew(user)) ? [.. Directory.GetFiles(server.MaildirNew(user)).Select(File.ReadAllText)] : [];
@@ -85,7 +86,7 @@ public sealed class EndToEndTests
         Assert.Contains("\r\nX-Loop: ops@example.test\r\n", carol);
         Assert.False(Directory.Exists(server.MaildirNew("dev")));
         Assert.False(Directory.Exists(server.MaildirNew("ops")));
-        Assert.Equal(0, server.Services.GetRequiredService<QueueManager>().PendingRecipients);
+        Assert.Equal(0, server.Services.GetRequiredService<QueueScheduler>().PendingRecipients);
     }
 
     [Fact]
@@ -107,7 +108,7 @@ public sealed class EndToEndTests
         // An idle queue has nothing left to expand: a loop would have left a recipient pending or a second copy.
         Assert.Single(Mail(server, "alice"));
         Assert.Single(Mail(server, "bob"));
-        var queue = server.Services.GetRequiredService<QueueManager>();
+        var queue = server.Services.GetRequiredService<QueueScheduler>();
         Assert.Equal(0, queue.PendingRecipients);
         Assert.Equal(0, queue.Totals.Bounced);
     }

@@ -5,6 +5,7 @@ using Mta.Abstractions;
 using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Extensibility.State;
 using Mta.Plugins.Tests.Infrastructure;
+using Mta.Testing;
 
 namespace Mta.Plugins.Tests;
 
@@ -45,8 +46,8 @@ public sealed class AgentRoutingTests
         await using var server = await StartWithAgentAsync();
         await SendAsync(server, "x@agent.test", "for the agent");
         Assert.Equal("for the agent", await WaitForStateAsync<string>(ProbeState(server), "delivered:x@agent.test"));
-        await server.Services.GetRequiredService<Mta.Engine.Queue.QueueManager>().WhenIdleAsync();
-        Assert.Equal(1, server.Services.GetRequiredService<Mta.Engine.Queue.QueueManager>().Totals.Delivered);
+        await server.Services.GetRequiredService<Mta.Engine.Queue.QueueScheduler>().WaitForIdleAsync();
+        Assert.Equal(1, server.Services.GetRequiredService<Mta.Engine.Queue.QueueScheduler>().Totals.Delivered);
         // The agent took it: nothing went to a Maildir.
         Assert.False(Directory.Exists(server.MaildirNew("x")));
     }

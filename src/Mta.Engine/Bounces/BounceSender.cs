@@ -2,7 +2,6 @@
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
-using Mta.Engine.Queue;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Spool;
 using Mta.Protocol;
@@ -42,7 +41,7 @@ internal sealed partial class BounceSender
     /// Which of <paramref name="recipients"/> a DSN of <paramref name="action"/> is due for: those whose NOTIFY asks
     /// for it, or, for a failure of a message sent from <c>&lt;&gt;</c>, all of them (to the postmaster).
     /// </summary>
-    public bool IsDue(QueuedMessage message, EnvelopeRecipient recipient, DsnAction action)
+    public bool IsDue(ISpooledMessage message, EnvelopeRecipient recipient, DsnAction action)
     {
         if (message.Envelope.Notification == DoubleBounceNotification) return false;
         if (message.ReversePath.IsNull) return action == DsnAction.Failed;
@@ -51,7 +50,7 @@ internal sealed partial class BounceSender
 
     /// <summary>Builds and spools one DSN about <paramref name="recipients"/> of <paramref name="message"/>.</summary>
     /// <returns>The DSN's queue id, or null when none was due.</returns>
-    public async Task<string?> SendAsync(QueuedMessage message, IReadOnlyList<DsnRecipient> recipients, CancellationToken cancellationToken)
+    public async Task<string?> SendAsync(ISpooledMessage message, IReadOnlyList<DsnRecipient> recipients, CancellationToken cancellationToken)
     {
         if (recipients.Count == 0 || message.Envelope.Notification == DoubleBounceNotification) return null;
         var doubleBounce = message.ReversePath.IsNull;

@@ -1,4 +1,6 @@
 // What the operator's `mta queue` commands ask of the running queue, through the control socket.
+using System.Text.Json.Serialization;
+
 namespace Mta.Engine.Control;
 
 /// <summary>The queue as the operator sees it: list, show, flush and delete messages.</summary>
@@ -34,9 +36,37 @@ public sealed record QueueEntrySnapshot(string QueueId, DateTimeOffset ReceivedA
 
 /// <summary>One recipient of a queued message.</summary>
 /// <param name="Address">The forward-path without brackets.</param>
-/// <param name="State"><c>ready</c> (waiting for a worker), <c>active</c> (being delivered), <c>deferred</c> (waiting for
-/// its next attempt), <c>delivered</c> or <c>failed</c> (final).</param>
+/// <param name="State">Where it is; on the control socket the lower-case name (<c>ready</c>, <c>active</c>, ...).</param>
 /// <param name="Attempts">Failed delivery attempts so far.</param>
 /// <param name="NextAttempt">When a deferred recipient is tried next, else null.</param>
 /// <param name="LastError">The reason of the last temporary failure, else null.</param>
-public sealed record RecipientSnapshot(string Address, string State, int Attempts, DateTimeOffset? NextAttempt, string? LastError);
+public sealed record RecipientSnapshot(string Address, QueueRecipientState State, int Attempts, DateTimeOffset? NextAttempt, string? LastError);
+
+/// <summary>Where a queued recipient is, as the operator sees it; written lower-case on the control socket.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<QueueRecipientState>))]
+public enum QueueRecipientState
+{
+    /// <summary>Waiting for a delivery worker.</summary>
+    [JsonStringEnumMemberName("ready")] Ready,
+    /// <summary>Being delivered (or waiting for a slot of its destination).</summary>
+    [JsonStringEnumMemberName("active")] Active,
+    /// <summary>Waiting for its next attempt (or held until its domain asks with ETRN or TURN).</summary>
+    [JsonStringEnumMemberName("deferred")] Deferred,
+    /// <summary>Final: delivered.</summary>
+    [JsonStringEnumMemberName("delivered")] Delivered,
+    /// <summary>Final: failed (a DSN went to the sender).</summary>
+    [JsonStringEnumMemberName("failed")] Failed,
+    /// <summary>Final: deleted by the operator.</summary>
+    [JsonStringEnumMemberName("deleted")] Deleted,
+}
+
+/// <summary>Extensions of <see cref="QueueRecipientState"/>.</summary>
+public static class QueueRecipientStates
+{
+    /// <summary>True for a recipient still to be delivered: ready, active or deferred.</summary>
+    public static bool IsPending(this QueueRecipientState state) =>
+        state is QueueRecipientState.Ready or QueueRecipientState.Active or QueueRecipientState.Deferred;
+
+    /// <summary>The name the operator sees (<c>deferred</c>), as on the control socket.</summary>
+    public static string ToDisplayName(this QueueRecipientState state) => state.ToString().ToLowerInvariant();
+}

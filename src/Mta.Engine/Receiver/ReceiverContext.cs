@@ -14,7 +14,7 @@ public sealed class ReceiverContext
     /// without terminal delivery or a queue manager still starts (SEND/SOML/SAML then answer 502, ETRN and TURN 502/458).</summary>
     public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
         CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures,
-        Terminal.ITerminals? terminals = null, Queue.QueueManager? queue = null,
+        Terminal.ITerminals? terminals = null, Queue.QueueAdministration? queue = null,
         Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null)
     {
         Authenticator = authenticator;
@@ -75,7 +75,7 @@ public sealed class ReceiverContext
     public bool TerminalsEnabled => Terminals?.Enabled == true;
 
     /// <summary>The queue ETRN flushes and TURN delivers from, or null when the host has none.</summary>
-    public Queue.QueueManager? Queue { get; }
+    public Queue.QueueAdministration? Queue { get; }
 
     /// <summary>Parsed <c>XClient:Networks</c>: who may send XCLIENT.</summary>
     internal NetworkList XClientNetworks { get; }

@@ -2,6 +2,7 @@
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
+using Mta.Engine.Control;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Client;
 using Mta.Protocol;
@@ -130,7 +131,7 @@ internal sealed partial class SmtpSession
         var entries = queue.List();
         var domains = withSubdomains ? PendingDomainsUnder(entries, domain).ToArray() : [domain];
         // RFC 1985's 253 carries the number of messages waiting for the node, whatever state their recipients are in.
-        var messages = entries.Count(e => e.Recipients.Any(r => r.State is "ready" or "active" or "deferred"
+        var messages = entries.Count(e => e.Recipients.Any(r => r.State.IsPending()
             && domains.Any(d => r.Address.EndsWith("@" + d, StringComparison.OrdinalIgnoreCase))));
         var count = 0;
         foreach (var d in domains)

@@ -63,7 +63,9 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     private FileStream? _lockFile;
     private Segment? _active;
     private long _nextSegment = 1;
-    private Action<SpooledMessage>? _listener;
+    // Unbounded: the writer thread must never wait for the queue; what it holds is envelopes of mail already on disk.
+    // Not SingleReader: that variant cannot count, and the queue's idle check counts.
+    private readonly Channel<SpooledMessage> _committed = Channel.CreateUnbounded<SpooledMessage>();
     private bool _disposed;
 
     private long _commitCount, _batchCount, _failedBatchCount, _segmentsCreated, _segmentsDeleted, _journalEntries, _journalBatches;
@@ -104,8 +106,12 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
         return _open.WaitAsync(cancellationToken);
     }
 
-    /// <summary>Called on the writer thread for every acknowledged record, right after its fsync (the queue manager's feed).</summary>
-    internal void SetCommitListener(Action<SpooledMessage> listener) => _listener = listener;
+    /// <summary>
+    /// Every acknowledged record, in commit order, written by the writer thread right after its fsync and before the
+    /// committer is told: the queue's feed. The writer only hands it over; the queue reads it on its own thread, so a
+    /// slow queue never holds up a commit.
+    /// </summary>
+    internal ChannelReader<SpooledMessage> Committed => _committed.Reader;
 
     public async ValueTask CommitAsync(SpoolEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
     {
@@ -626,20 +632,15 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
             return;
         }
 
-        var listener = _listener;
         foreach (var commit in batch)
         {
             SpoolFormat.ReturnRecordBuffer(commit.Buffer);
-            if (listener is not null)
-            {
-                var location = commit.BodyFile is null
-                    ? new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
-                        commit.Length - commit.MessageOffset - 8)
-                    : new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
-                        commit.InlineLength + commit.BodyLength, commit.BodyFile, commit.BodyStart, commit.BodyLength);
-                try { listener(new SpooledMessage(commit.Envelope, location, EmptySet)); }
-                catch (Exception ex) { LogListenerFailed(ex, commit.Envelope.QueueId); }
-            }
+            var location = commit.BodyFile is null
+                ? new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
+                    commit.Length - commit.MessageOffset - 8)
+                : new SpoolLocation(segment.Number, commit.Offset, commit.Length, commit.Offset + commit.MessageOffset,
+                    commit.InlineLength + commit.BodyLength, commit.BodyFile, commit.BodyStart, commit.BodyLength);
+            _committed.Writer.TryWrite(new SpooledMessage(commit.Envelope, location, EmptySet));
             commit.Completion.TrySetResult();
         }
         if (segment.Length >= _segmentSize) Seal(segment);
@@ -901,7 +902,4 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
 
     [LoggerMessage(EventId = LogEvents.Spool.JournalFailed, Level = LogLevel.Error, Message = "Done journal {Path} could not be written; the recipients will be delivered again after a restart")]
     private partial void LogJournalFailed(Exception exception, string path);
-
-    [LoggerMessage(EventId = LogEvents.Spool.ListenerFailed, Level = LogLevel.Error, Message = "Queue listener failed for {QueueId}; the message stays in the spool until the next start")]
-    private partial void LogListenerFailed(Exception exception, string queueId);
 }

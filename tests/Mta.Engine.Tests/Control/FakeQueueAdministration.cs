@@ -35,5 +35,5 @@ internal sealed class FakeQueueAdministration : IQueueAdministration
     }
 
     public Task<int> DeleteAsync(string queueId, CancellationToken cancellationToken) =>
-        Task.FromResult(_messages.TryRemove(queueId, out var m) ? m.Entry.Recipients.Count(r => r.State is not ("delivered" or "failed")) : 0);
+        Task.FromResult(_messages.TryRemove(queueId, out var m) ? m.Entry.Recipients.Count(r => r.State.IsPending()) : 0);
 }

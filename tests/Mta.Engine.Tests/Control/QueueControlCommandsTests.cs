@@ -12,9 +12,9 @@ public sealed class QueueControlCommandsTests
 
     private static QueueEntrySnapshot Deferred(string id, string sender = "alice@example.test") => new(id, Arrival, 1234, sender,
     [
-        new RecipientSnapshot("bob@remote.test", "deferred", 2, Arrival.AddMinutes(30), "connect to mx.remote.test[192.0.2.1]:25: Connection refused"),
-        new RecipientSnapshot("carol@example.test", "delivered", 0, null, null),
-        new RecipientSnapshot("dave@other.test", "ready", 0, null, null),
+        new RecipientSnapshot("bob@remote.test", QueueRecipientState.Deferred, 2, Arrival.AddMinutes(30), "connect to mx.remote.test[192.0.2.1]:25: Connection refused"),
+        new RecipientSnapshot("carol@example.test", QueueRecipientState.Delivered, 0, null, null),
+        new RecipientSnapshot("dave@other.test", QueueRecipientState.Ready, 0, null, null),
     ]);
 
     [Fact]

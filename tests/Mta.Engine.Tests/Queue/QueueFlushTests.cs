@@ -1,5 +1,6 @@
 // Flush for one domain (ETRN, mta queue flush --domain): releases that domain's recipients and closes its destinations' circuits, no others.
 using Mta.Engine.Configuration;
+using Mta.Engine.Control;
 using Mta.Engine.Tests.Spool;
 using Mta.Testing;
 
@@ -27,19 +28,19 @@ public sealed class QueueFlushTests : IDisposable
         await q.SubmitAsync(Body, "bob@one.test", "carol@two.test");
         Assert.Equal(1, q.Manager.ScheduledRetries);
 
-        var released = q.Manager.Flush(domain: "one.test");
+        var released = q.Administration.Flush(domain: "one.test");
         await q.IdleAsync();
 
         await routeHost.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
         Assert.Equal(["bob@one.test"], Assert.Single(routeHost.Received).Recipients);
         Assert.Equal(1, released);
-        var carol = Assert.Single(Assert.Single(q.Manager.List()).Recipients, r => r.State != "delivered");
-        Assert.Equal(("carol@two.test", "deferred", 1), (carol.Address, carol.State, carol.Attempts));
+        var carol = Assert.Single(Assert.Single(q.Administration.List()).Recipients, r => r.State != QueueRecipientState.Delivered);
+        Assert.Equal(("carol@two.test", QueueRecipientState.Deferred, 1), (carol.Address, carol.State, carol.Attempts));
         Assert.Contains("held for", carol.LastError, StringComparison.Ordinal);
         Assert.Equal(1, q.Manager.ScheduledRetries);
 
         // The other domain's own flush still finds it.
-        Assert.Equal(1, q.Manager.Flush(domain: "two.test"));
+        Assert.Equal(1, q.Administration.Flush(domain: "two.test"));
         await q.IdleAsync();
         await routeHost.WaitForTransactionsAsync(2, TimeSpan.FromSeconds(20));
         Assert.Equal(["carol@two.test"], routeHost.Received[1].Recipients);
@@ -52,14 +53,14 @@ public sealed class QueueFlushTests : IDisposable
         await using var q = new QueueHarness(_dir.Path, configure: o =>
             o.Relay.Routes["routed.test"] = new() { Host = "[127.0.0.1]", Port = 2525, Tls = OutboundTlsPolicy.None, Hold = true });
         await q.StartAsync();
-        var remote = q.Manager.Remote;
+        var remote = q.Remote;
         var routedKey = remote.Select("routed.test").Key;
         string[] destinations = ["remote.test", "notremote.test", "remote.test.evil", "sub.remote.test", routedKey];
         var dead = q.Time.GetUtcNow() + TimeSpan.FromMinutes(10);
         foreach (var name in destinations) remote.Destination(name).DeadUntil = dead;
 
-        q.Manager.Flush(domain: "remote.test");
-        q.Manager.Flush(domain: "Routed.Test.");
+        q.Administration.Flush(domain: "remote.test");
+        q.Administration.Flush(domain: "Routed.Test.");
         await q.IdleAsync();
 
         var closed = destinations.Where(d => remote.Destination(d).DeadUntil is null).ToArray();

@@ -1,11 +1,15 @@
 // A spool, a hook pipeline, a fake clock and a running queue manager over a temporary data directory.
 using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Delivery;
 using Mta.Engine.Extensibility;
+using Mta.Engine.Outbound;
+using Mta.Testing;
 using Mta.Engine.Queue;
 using Mta.Engine.Spool;
 using Mta.Engine.Tests.Spool;
@@ -31,8 +35,21 @@ internal sealed class QueueHarness : IAsyncDisposable
         Time = time ?? new FakeTimeProvider(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));
         Hooks = new HookPipeline(NullLogger<HookPipeline>.Instance, TimeSpan.FromSeconds(30));
         Spool = SpoolTestData.OpenSpool(Options);
-        Maildir = new MaildirDelivery(Paths, Time);
-        Manager = new QueueManager(Options, Hooks, Time, NullLogger<QueueManager>.Instance, Spool, Maildir);
+        // The server's own composition root, with this harness's clock, hooks, spool and resolver.
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        services.AddSingleton(Options);
+        services.AddSingleton(Paths);
+        services.AddSingleton<TimeProvider>(Time);
+        services.AddSingleton(Hooks);
+        services.AddSingleton(Spool);
+        services.AddMtaQueue();
+        Services = services.BuildServiceProvider();
+        Maildir = Services.GetRequiredService<MaildirDelivery>();
+        Manager = Services.GetRequiredService<QueueScheduler>();
+        Administration = Services.GetRequiredService<QueueAdministration>();
+        Remote = Services.GetRequiredService<SmtpDeliveryAgent>();
         Hooks.Register<DeliveredContext>("record", (c, _) => { Delivered.Add(c); return ValueTask.FromResult(HookResult.Continue); });
         Hooks.Register<DeferredContext>("record", (c, _) => { Deferred.Add(c); return ValueTask.FromResult(HookResult.Continue); });
         Hooks.Register<BouncedContext>("record", (c, _) => { Bounced.Add(c); return ValueTask.FromResult(HookResult.Continue); });
@@ -44,8 +61,11 @@ internal sealed class QueueHarness : IAsyncDisposable
     public FakeTimeProvider Time { get; }
     public HookPipeline Hooks { get; }
     public SegmentSpool Spool { get; }
+    public ServiceProvider Services { get; }
     public MaildirDelivery Maildir { get; }
-    public QueueManager Manager { get; }
+    public QueueScheduler Manager { get; }
+    public QueueAdministration Administration { get; }
+    public SmtpDeliveryAgent Remote { get; }
     public ConcurrentBag<DeliveredContext> Delivered { get; } = [];
     /// <summary>Deliveries other than the DSNs to <see cref="Sender"/>.</summary>
     public DeliveredContext[] DeliveredMail => Delivered.Where(d => !d.Recipient.Address.Equals(Sender)).ToArray();
@@ -73,7 +93,7 @@ internal sealed class QueueHarness : IAsyncDisposable
         return envelope;
     }
 
-    public Task IdleAsync() => Manager.WhenIdleAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30));
+    public Task IdleAsync() => Manager.WaitForIdleAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 
     /// <summary>Moves the fake clock and waits for the retries it released.</summary>
     public async Task AdvanceAsync(TimeSpan by)
@@ -91,7 +111,7 @@ internal sealed class QueueHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Manager.StopAsync(CancellationToken.None);
-        Manager.Dispose();
+        await Services.DisposeAsync();
         Spool.Dispose();
         await Dns.DisposeAsync();
     }

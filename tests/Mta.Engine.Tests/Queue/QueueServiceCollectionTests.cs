@@ -18,7 +18,7 @@ public sealed class QueueServiceCollectionTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public async Task AddMtaQueue_registers_spool_delivery_and_hosted_queue_manager()
+    public async Task AddMtaQueue_registers_spool_delivery_and_the_hosted_scheduler()
     {
         var options = SpoolTestData.Options(_dir.Path);
         var services = new ServiceCollection();
@@ -32,6 +32,6 @@ public sealed class QueueServiceCollectionTests : IDisposable
         await using var provider = services.BuildServiceProvider();
 
         Assert.Same(provider.GetRequiredService<SegmentSpool>(), provider.GetRequiredService<IMessageSpool>());
-        Assert.Same(provider.GetRequiredService<QueueManager>(), Assert.Single(provider.GetServices<IHostedService>()));
+        Assert.Same(provider.GetRequiredService<QueueScheduler>(), Assert.Single(provider.GetServices<IHostedService>()));
     }
 }

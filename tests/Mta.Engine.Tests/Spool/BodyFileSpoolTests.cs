@@ -34,13 +34,13 @@ public sealed class BodyFileSpoolTests : IDisposable
         var content = Large("big");
         const int skipped = 25; // a rewritten head replaced the first octets
         var envelope = Envelope();
-        SpooledMessage? announced = null;
+        SpooledMessage? announced;
         using (var spool = OpenSpool(options))
         {
             await spool.RecoverAsync(Ct);
-            spool.SetCommitListener(m => announced = m);
             using var body = await WriteBodyAsync(spool, content);
             await spool.CommitAsync(envelope, prefix, body, skipped, Ct);
+            announced = spool.Committed.TryRead(out var committed) ? committed : null;
             Assert.Equal(Path.Combine(QueueDir(options), envelope.QueueId + ".body"), body.Path);
             Assert.NotNull(announced);
             Assert.Equal(prefix.Length + content.Length - skipped, announced.Location.MessageLength);
@@ -120,10 +120,10 @@ public sealed class BodyFileSpoolTests : IDisposable
     {
         var options = Options(_dir.Path, segmentSize: 1024 * 1024);
         var envelope = Envelope();
-        var seen = new List<SpooledMessage>();
+        var seen = new CommitFeed();
         using var spool = OpenSpool(options);
         await spool.RecoverAsync(Ct);
-        spool.SetCommitListener(seen.Add);
+        seen.Attach(spool);
         using (var body = await WriteBodyAsync(spool, Large("retired")))
             await spool.CommitAsync(envelope, "P: 1\r\n"u8.ToArray(), body, 0, Ct);
         var path = Path.Combine(QueueDir(options), envelope.QueueId + ".body");

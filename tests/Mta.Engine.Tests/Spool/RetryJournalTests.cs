@@ -108,12 +108,12 @@ public sealed class RetryJournalTests : IDisposable
         Assert.Equal(SpoolFormat.MaxRetryErrorBytes, entries[(16, 0)].LastError!.Length);
     }
 
-    /// <summary>Commits one message and returns its location, as the queue manager learns it from the commit listener.</summary>
+    /// <summary>Commits one message and returns its location, as the queue learns it from the spool's commit channel.</summary>
     private async Task<SpoolLocation> CommitAsync(SegmentSpool spool, params string[] recipients)
     {
-        SpoolLocation location = default;
-        spool.SetCommitListener(m => location = m.Location);
         await spool.CommitAsync(Envelope(null, recipients), Seq(Message("m")), Ct);
-        return location;
+        while (spool.Committed.TryRead(out var committed))
+            if (committed.Envelope.Recipients.Count == recipients.Length) return committed.Location;
+        throw new InvalidOperationException("the commit was not announced");
     }
 }

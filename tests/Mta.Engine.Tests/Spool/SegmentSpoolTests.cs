@@ -61,8 +61,8 @@ public sealed class SegmentSpoolTests : IDisposable
         var first = new Segment(Message("split")[..10]);
         var last = first.Append(Message("split")[10..]);
         using var spool = OpenSpool(options);
-        var seen = new List<SpooledMessage>();
-        spool.SetCommitListener(seen.Add);
+        var seen = new CommitFeed();
+        seen.Attach(spool);
         await spool.CommitAsync(Envelope(), new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length), Ct);
         Assert.Equal(Message("split"), ReadAll(spool.OpenMessage(Assert.Single(seen).Location)));
     }
@@ -93,10 +93,10 @@ public sealed class SegmentSpoolTests : IDisposable
     public async Task Corrupted_byte_fails_the_checksum_and_ends_the_segment_there()
     {
         var options = Options(_dir.Path);
-        var seen = new List<SpooledMessage>();
+        var seen = new CommitFeed();
         using (var spool = OpenSpool(options))
         {
-            spool.SetCommitListener(seen.Add);
+            seen.Attach(spool);
             for (var i = 0; i < 3; i++) await spool.CommitAsync(Envelope(), Seq(Message("m" + i)), Ct);
         }
         var segment = Path.Combine(QueueDir(options), Assert.Single(Segments(QueueDir(options))));
@@ -170,10 +170,10 @@ public sealed class SegmentSpoolTests : IDisposable
     public async Task Done_journal_prevents_redelivery_after_restart()
     {
         var options = Options(_dir.Path);
-        var seen = new List<SpooledMessage>();
+        var seen = new CommitFeed();
         using (var spool = OpenSpool(options))
         {
-            spool.SetCommitListener(seen.Add);
+            seen.Attach(spool);
             await spool.CommitAsync(Envelope(null, "a@example.org", "b@example.org"), Seq(Message("1")), Ct);
             await spool.CommitAsync(Envelope(null, "c@example.org", "d@example.org"), Seq(Message("2")), Ct);
             await spool.MarkFinalAsync(seen[0].Location, 0, RecipientOutcome.Delivered, Ct);
@@ -191,10 +191,10 @@ public sealed class SegmentSpoolTests : IDisposable
     public async Task Torn_journal_entry_is_ignored()
     {
         var options = Options(_dir.Path);
-        var seen = new List<SpooledMessage>();
+        var seen = new CommitFeed();
         using (var spool = OpenSpool(options))
         {
-            spool.SetCommitListener(seen.Add);
+            seen.Attach(spool);
             await spool.CommitAsync(Envelope(null, "a@example.org", "b@example.org"), Seq(Message("1")), Ct);
             await spool.MarkFinalAsync(seen[0].Location, 0, RecipientOutcome.Delivered, Ct);
         }
@@ -209,9 +209,9 @@ public sealed class SegmentSpoolTests : IDisposable
     public async Task Sealed_segment_is_deleted_when_every_recipient_is_final_but_the_active_one_is_kept()
     {
         var options = Options(_dir.Path, segmentSize: 4096);
-        var seen = new List<SpooledMessage>();
+        var seen = new CommitFeed();
         using var spool = OpenSpool(options);
-        spool.SetCommitListener(seen.Add);
+        seen.Attach(spool);
         await spool.CommitAsync(Envelope(null, "a@example.org", "b@example.org"), Seq(Message("first", 3000)), Ct);
         await spool.CommitAsync(Envelope(), Seq(Message("second", 3000)), Ct); // does not fit: rolls to segment 2
         Assert.NotEqual(seen[0].Location.Segment, seen[1].Location.Segment);
@@ -232,10 +232,10 @@ public sealed class SegmentSpoolTests : IDisposable
     public async Task Fully_delivered_segments_are_deleted_at_recovery()
     {
         var options = Options(_dir.Path);
-        var seen = new List<SpooledMessage>();
+        var seen = new CommitFeed();
         using (var spool = OpenSpool(options))
         {
-            spool.SetCommitListener(seen.Add);
+            seen.Attach(spool);
             await spool.CommitAsync(Envelope(), Seq(Message("1")), Ct);
             await spool.MarkFinalAsync(seen[0].Location, 0, RecipientOutcome.Delivered, Ct);
         }

@@ -5,7 +5,7 @@ using Mta.Engine.Tests.Spool;
 
 namespace Mta.Engine.Tests.Queue;
 
-public sealed class QueueManagerTests : IDisposable
+public sealed class QueueSchedulerTests : IDisposable
 {
     private readonly TestDirectory _dir = new();
 
@@ -185,7 +185,7 @@ public sealed class QueueManagerTests : IDisposable
         // A bounce from elsewhere (null reverse-path): its failure report goes to the postmaster, here "root".
         await q.SubmitFromAsync(SmtpAddress.Null, Body, "someone@remote.test", "tty@example.org");
         Assert.Contains(q.Deferred, d => d.Reason.StartsWith("4.4.3 ", StringComparison.Ordinal));
-        Assert.Contains(q.Deferred, d => d.Reason.Contains(QueueManager.TerminalNotAvailable, StringComparison.Ordinal));
+        Assert.Contains(q.Deferred, d => d.Reason.Contains(Mta.Engine.Delivery.TerminalAgent.NotAvailable, StringComparison.Ordinal));
 
         // Tries at 0, 5, 10, 20, 40 and 80 minutes (the wait is the message's age), then at the 2-hour lifetime.
         for (var i = 0; i < 200 && q.Manager.ScheduledRetries > 0; i++)

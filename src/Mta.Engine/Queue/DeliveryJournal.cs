@@ -1,0 +1,267 @@
+// Records what became of each recipient: counters, log lines, observer hooks, DSNs, the spool's journals, and the next attempt of a deferred one.
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Bounces;
+using Mta.Engine.Configuration;
+using Mta.Engine.Extensibility;
+using Mta.Engine.Spool;
+
+namespace Mta.Engine.Queue;
+
+/// <summary>
+/// The scheduler's book-keeping of outcomes. A pass (<see cref="Begin"/>) collects the outcomes of some recipients of
+/// one message; <see cref="CompleteAsync"/> then spools the DSNs first, journals the outcomes they report on after
+/// (a crash in between sends a DSN twice, never not at all), records the deferrals in the retry journal, and returns
+/// the deferred recipients grouped by their next attempt for the scheduler's retry queue. A final outcome nobody is
+/// told about is journaled at once. A deferred recipient past <see cref="QueueOptions.MaxLifetime"/> fails with
+/// <c>4.4.7</c>.
+/// </summary>
+internal sealed partial class DeliveryJournal
+{
+    private readonly QueueOptions _queue;
+    private readonly SegmentSpool _spool;
+    private readonly BounceSender _bounces;
+    private readonly HookPipeline _hooks;
+    private readonly QueueCounters _counters;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public DeliveryJournal(MtaOptions options, SegmentSpool spool, BounceSender bounces, HookPipeline hooks, QueueCounters counters,
+        TimeProvider time, ILogger<DeliveryJournal> logger)
+    {
+        _queue = options.Queue;
+        _spool = spool;
+        _bounces = bounces;
+        _hooks = hooks;
+        _counters = counters;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Starts collecting the outcomes of one pass over some recipients of <paramref name="message"/>.</summary>
+    public static PassOutcomes Begin(QueuedMessage message) => new(message);
+
+    /// <summary>Records one recipient's outcome of this pass: observers, counters, and what to journal and report at its end.</summary>
+    /// <param name="pass">The pass.</param>
+    /// <param name="index">The recipient's index in the message.</param>
+    /// <param name="route">The route it was delivered on (or refused on), or null when the route hook decided.</param>
+    /// <param name="outcome">What became of it.</param>
+    /// <param name="cancellationToken">Cancelled when the server stops.</param>
+    public async Task RecordAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, CancellationToken cancellationToken)
+    {
+        var message = pass.Message;
+        var recipient = message.Recipients[index];
+        var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
+        var now = _time.GetUtcNow();
+        if (outcome.Status == DeliveryStatus.Deferred)
+        {
+            if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
+            {
+                await DeferAsync(pass, index, routeText, outcome, now, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            // RFC 3464 keeps the 4.4.7 of an expired message even though the action is "failed".
+            outcome = new DeliveryOutcome(DeliveryStatus.Failed, "4.4.7",
+                $"4.4.7 message expired after {_queue.MaxLifetime} in the queue; last error: {outcome.Detail}")
+            {
+                RemoteReply = outcome.RemoteReply,
+                RemoteHost = outcome.RemoteHost,
+            };
+        }
+
+        if (outcome.Status == DeliveryStatus.Delivered)
+        {
+            pass.DeliveredCount++;
+            _counters.CountDelivered();
+            LogDelivered(message.QueueId, recipient.Address.ToString(), routeText, outcome.Detail);
+            await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), outcome.Detail),
+                cancellationToken).ConfigureAwait(false);
+            var action = SuccessAction(outcome.Notice);
+            var reported = action is { } a && _bounces.IsDue(message, recipient, a);
+            if (reported) pass.Reports.Add((index, Report(recipient, action!.Value, outcome, now)));
+            pass.Finals.Add((index, RecipientOutcome.Delivered, outcome.Detail, reported));
+        }
+        else
+        {
+            _counters.CountBounced();
+            LogBounced(message.QueueId, recipient.Address.ToString(), routeText, outcome.Detail);
+            await _hooks.NotifyAsync(new BouncedContext(message, recipient, outcome.Detail), cancellationToken).ConfigureAwait(false);
+            var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
+            if (reported) pass.Reports.Add((index, Report(recipient, DsnAction.Failed, outcome, now)));
+            pass.Finals.Add((index, RecipientOutcome.Failed, outcome.Detail, reported));
+        }
+        await JournalFinalsAsync(pass, reportedOnly: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DeferAsync(PassOutcomes pass, int index, string routeText, DeliveryOutcome outcome, DateTimeOffset now, CancellationToken ct)
+    {
+        var message = pass.Message;
+        var recipient = message.Recipients[index];
+        var next = RetryPolicy.NextAttempt(message.ReceivedAt, now, _queue);
+        DeferralRecord record;
+        var warn = false;
+        lock (message.Gate)
+        {
+            var track = message.Tracks[index];
+            track.Attempts++;
+            track.LastError = outcome.Detail;
+            track.NextAttempt = next;
+            if (!track.DelayWarned && RetryPolicy.IsDelayWarningDue(message.ReceivedAt, now, _queue)
+                && _bounces.IsDue(message, recipient, DsnAction.Delayed))
+            {
+                track.DelayWarned = warn = true;
+            }
+            record = new DeferralRecord(track.Attempts, next, track.DelayWarned, track.LastError);
+        }
+        pass.Deferrals.Add((index, record));
+        if (warn) pass.Reports.Add((index, Report(recipient, DsnAction.Delayed, outcome, now)));
+        _counters.CountDeferred();
+        LogDeferred(message.QueueId, recipient.Address.ToString(), routeText, outcome.Detail, next);
+        await _hooks.NotifyAsync(new DeferredContext(message, recipient, outcome.Detail, next), ct).ConfigureAwait(false);
+    }
+
+    private static DsnAction? SuccessAction(SuccessNotice notice) => notice switch
+    {
+        SuccessNotice.Delivered => DsnAction.Delivered,
+        SuccessNotice.Relayed => DsnAction.Relayed,
+        SuccessNotice.Expanded => DsnAction.Expanded,
+        _ => null,
+    };
+
+    private static DsnRecipient Report(EnvelopeRecipient recipient, DsnAction action, DeliveryOutcome outcome, DateTimeOffset now)
+    {
+        // Remote-MTA names the host, not the address and port the log shows.
+        var host = outcome.RemoteHost is { } h ? h.Split('[')[0] : null;
+        // Will-Retry-Until of a delay report is filled in with the message's expiry when the DSN is sent.
+        return new DsnRecipient(recipient, action, outcome.EnhancedStatus, outcome.RemoteReply, outcome.Detail, host, now, null);
+    }
+
+    /// <summary>
+    /// End of a pass: DSNs first (spooled), then the outcomes they report on, then the retry journal. Returns the
+    /// deferred recipients (now in state Deferred) grouped by their next attempt, for the scheduler's retry queue.
+    /// </summary>
+    public async Task<IReadOnlyList<(DateTimeOffset At, int[] Indexes)>> CompleteAsync(PassOutcomes pass, CancellationToken cancellationToken)
+    {
+        var message = pass.Message;
+        foreach (var group in pass.Reports.GroupBy(r => r.Report.Action))
+        {
+            var reports = group.Select(g => g.Report).ToArray();
+            if (group.Key == DsnAction.Delayed)
+                reports = reports.Select(r => r with { WillRetryUntil = RetryPolicy.ExpiresAt(message.ReceivedAt, _queue) }).ToArray();
+            try
+            {
+                await _bounces.SendAsync(message, reports, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                LogDsnFailed(ex, message.QueueId);
+                // A success or delay notice is best effort: delivering the message again to retry it would be worse.
+                if (group.Key is not DsnAction.Failed) continue;
+                // A failure notice must not be lost: its recipients stay in the queue, fail again later and then retry it.
+                foreach (var (index, _) in group)
+                {
+                    pass.Finals.RemoveAll(f => f.Index == index);
+                    var next = _time.GetUtcNow() + _queue.MinRetryDelay;
+                    lock (message.Gate)
+                    {
+                        var track = message.Tracks[index];
+                        track.NextAttempt = next;
+                        track.LastError = "could not queue the delivery status notification: " + ex.Message;
+                        pass.Deferrals.Add((index, new DeferralRecord(track.Attempts, next, track.DelayWarned, track.LastError)));
+                    }
+                }
+            }
+        }
+        await JournalFinalsAsync(pass, reportedOnly: true, cancellationToken).ConfigureAwait(false);
+        if (pass.Deferrals.Count == 0) return [];
+
+        foreach (var (index, record) in pass.Deferrals)
+        {
+            try
+            {
+                await _spool.RecordDeferralAsync(message.Location, index, record, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
+            }
+        }
+        var retries = new List<(DateTimeOffset, int[])>();
+        foreach (var group in pass.Deferrals.GroupBy(d => d.Record.NextAttempt))
+        {
+            var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Deferred, RecipientState.Active);
+            if (indexes.Length > 0) retries.Add((group.Key, indexes));
+        }
+        return retries;
+    }
+
+    /// <summary>Makes every recipient not yet final of <paramref name="message"/> final as deleted (no DSN), as postsuper -d.</summary>
+    /// <returns>How many recipients were removed.</returns>
+    public async Task<int> DeleteAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        var removed = 0;
+        for (var i = 0; i < message.Tracks.Length; i++)
+        {
+            // A recipient in delivery right now is made final here; its delivery's outcome is then ignored.
+            if (!message.TryMakeFinal(i, RecipientOutcome.Deleted, "deleted by the operator")) continue;
+            removed++;
+            await MarkFinalAsync(message, i, RecipientOutcome.Deleted, cancellationToken).ConfigureAwait(false);
+        }
+        return removed;
+    }
+
+    private async Task JournalFinalsAsync(PassOutcomes pass, bool reportedOnly, CancellationToken ct)
+    {
+        var message = pass.Message;
+        for (var i = pass.Finals.Count - 1; i >= 0; i--)
+        {
+            var (index, outcome, text, reported) = pass.Finals[i];
+            if (reported && !reportedOnly) continue;
+            pass.Finals.RemoveAt(i);
+            if (!message.TryMakeFinal(index, outcome, text)) continue;
+            await MarkFinalAsync(message, index, outcome, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task MarkFinalAsync(QueuedMessage message, int index, RecipientOutcome outcome, CancellationToken ct)
+    {
+        try
+        {
+            await _spool.MarkFinalAsync(message.Location, index, outcome, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The spool logged it; the outcome stands in memory, and a restart may deliver this recipient again.
+        }
+        _counters.RecipientFinal();
+    }
+
+    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=delivered ({Detail})")]
+    private partial void LogDelivered(string queueId, string recipient, string route, string detail);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
+    private partial void LogDeferred(string queueId, string recipient, string route, string reason, DateTimeOffset nextAttempt);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}> route={Route} result=bounced ({Reason})")]
+    private partial void LogBounced(string queueId, string recipient, string route, string reason);
+
+    [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
+    private partial void LogDsnFailed(Exception exception, string queueId);
+}
+
+/// <summary>What one pass decided, kept until its end so DSNs are spooled before the outcomes they report.</summary>
+internal sealed class PassOutcomes(QueuedMessage message)
+{
+    public QueuedMessage Message { get; } = message;
+    public List<(int Index, RecipientOutcome Outcome, string Text, bool Reported)> Finals { get; } = [];
+    public List<(int Index, DsnRecipient Report)> Reports { get; } = [];
+    public List<(int Index, DeferralRecord Record)> Deferrals { get; } = [];
+
+
+    /// <summary>Recipients delivered in this pass (TURN counts them for its reply).</summary>
+    public int DeliveredCount { get; set; }
+}

@@ -1,0 +1,164 @@
+// The operator's view of the queue (mta queue list/show/flush/delete, ETRN) and TURN's delivery over a reversed connection.
+using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Control;
+using Mta.Engine.Outbound;
+using Mta.Engine.Outbound.Client;
+using Mta.Engine.Spool;
+
+namespace Mta.Engine.Queue;
+
+/// <summary>
+/// What the operator and the SMTP commands that release mail (ETRN, TURN) ask of the running queue. It acts through
+/// the scheduler's retry queue and the journal; it never delivers by itself except for TURN, whose connection the
+/// client handed over.
+/// </summary>
+public sealed partial class QueueAdministration : IQueueAdministration
+{
+    private readonly QueueScheduler _scheduler;
+    private readonly DeliveryJournal _journal;
+    private readonly SmtpDeliveryAgent _smtp;
+    private readonly ILogger _logger;
+
+    internal QueueAdministration(QueueScheduler scheduler, DeliveryJournal journal, SmtpDeliveryAgent smtp, ILogger<QueueAdministration> logger)
+    {
+        _scheduler = scheduler;
+        _journal = journal;
+        _smtp = smtp;
+        _logger = logger;
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<QueueEntrySnapshot> List() =>
+        _scheduler.Messages.Where(m => !m.IsComplete).OrderBy(m => m.ReceivedAt).ThenBy(m => m.QueueId, StringComparer.Ordinal)
+            .Select(Snapshot).ToArray();
+
+    /// <inheritdoc />
+    public QueueEntrySnapshot? Find(string queueId) =>
+        _scheduler.TryGetMessage(queueId, out var message) ? Snapshot(message) : null;
+
+    /// <inheritdoc />
+    public Stream? OpenMessage(string queueId) =>
+        _scheduler.TryGetMessage(queueId, out var message) ? message.Content.OpenRead() : null;
+
+    /// <inheritdoc />
+    public int Flush(string? queueId = null, string? domain = null)
+    {
+        var wanted = domain?.TrimEnd('.');
+        bool OfDomain(QueuedMessage message, int index) => wanted is null
+            || string.Equals(message.Recipients[index].Address.Domain.TrimEnd('.'), wanted, StringComparison.OrdinalIgnoreCase);
+        var removed = _scheduler.TakeScheduled(work =>
+            (queueId is null || string.Equals(work.Message.QueueId, queueId, StringComparison.Ordinal))
+            && work.Indexes.Any(i => OfDomain(work.Message, i)));
+        var due = new List<QueueWork>(removed.Count);
+        foreach (var work in removed)
+        {
+            // A retry item holds a message's recipients that share a next attempt, whatever their domains: a flush for
+            // one domain takes only that domain's, and the others (held for another domain, say) keep their time.
+            var mine = work.Indexes.Where(i => OfDomain(work.Message, i)).ToArray();
+            due.Add(work with { Indexes = mine });
+            if (mine.Length < work.Indexes.Length) _scheduler.ScheduleAgain(work with { Indexes = work.Indexes.Except(mine).ToArray() });
+        }
+        var recipients = due.Sum(w => w.Indexes.Length);
+        LogFlushed(queueId ?? "-", domain ?? "-", recipients);
+        // An operator's flush means "try now": a destination taken for dead would otherwise defer it unseen, so the
+        // circuits close first and the work is released after. The queue is not idle meanwhile.
+        var activity = _scheduler.BeginActivity();
+        (wanted is null ? _smtp.ResetDestinationsAsync() : _smtp.ResetDestinationsOfAsync(wanted))
+            .ContinueWith(_ =>
+            {
+                foreach (var work in due) _scheduler.ReleaseNow(work, forced: true);
+                activity.Dispose();
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return recipients;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> DeleteAsync(string queueId, CancellationToken cancellationToken)
+    {
+        if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
+        _scheduler.TakeScheduled(w => ReferenceEquals(w.Message, message));
+        var removed = await _journal.DeleteAsync(message, cancellationToken).ConfigureAwait(false);
+        _scheduler.Forget(message);
+        LogDeleted(queueId, removed);
+        return removed;
+    }
+
+    /// <summary>
+    /// TURN (RFC 821): delivers every recipient waiting for a retry whose domain is one of <paramref name="domains"/>
+    /// over <paramref name="connection"/>, one transaction per message, and records the outcomes as any delivery does
+    /// (journal, DSNs, retry queue). A recipient in delivery elsewhere, or just arrived, keeps its own path (a held one
+    /// is deferred and waits for the next TURN), so no recipient ever has two deliveries in flight.
+    /// </summary>
+    /// <returns>How many recipients the other side accepted.</returns>
+    internal async Task<int> DeliverOverAsync(IReadOnlyCollection<string> domains, SmtpClientConnection connection, CancellationToken cancellationToken)
+    {
+        var wanted = new HashSet<string>(domains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        var route = new Route(RouteKind.Remote, "turn:" + connection.Target.HostName);
+        var delivered = 0;
+        using var activity = _scheduler.BeginActivity();
+        foreach (var message in _scheduler.Messages.OrderBy(m => m.ReceivedAt).ToArray())
+        {
+            if (!connection.IsUsable) break;
+            var removed = _scheduler.TakeScheduled(w => ReferenceEquals(w.Message, message));
+            int[] candidates;
+            lock (message.Gate)
+            {
+                candidates = removed.SelectMany(w => w.Indexes).Distinct()
+                    .Where(i => message.Tracks[i].State == RecipientState.Deferred
+                                && wanted.Contains(message.Recipients[i].Address.Domain.TrimEnd('.')))
+                    .ToArray();
+            }
+            // What else the retry queue held for this message goes back at its time.
+            foreach (var work in removed)
+            {
+                var rest = work.Indexes.Except(candidates).ToArray();
+                if (rest.Length > 0) _scheduler.ScheduleAgain(work with { Indexes = rest });
+            }
+            if (candidates.Length == 0) continue;
+            var claimed = message.Claim(candidates, RecipientState.Active, RecipientState.Deferred);
+            if (claimed.Length == 0) continue;
+            var pass = DeliveryJournal.Begin(message);
+            var request = new DeliveryRequest(message, claimed.Select(i => message.Recipients[i]).ToArray(), route);
+            var outcomes = (await _smtp.DeliverOverAsync(connection, request, cancellationToken).ConfigureAwait(false)).Recipients;
+            for (var i = 0; i < claimed.Length; i++)
+                await _journal.RecordAsync(pass, claimed[i], route, outcomes[i], cancellationToken).ConfigureAwait(false);
+            delivered += pass.DeliveredCount;
+            await _scheduler.CompleteAsync(pass, cancellationToken).ConfigureAwait(false);
+        }
+        return delivered;
+    }
+
+    private static QueueEntrySnapshot Snapshot(QueuedMessage message)
+    {
+        var recipients = new RecipientSnapshot[message.Tracks.Length];
+        lock (message.Gate)
+        {
+            for (var i = 0; i < recipients.Length; i++)
+            {
+                var track = message.Tracks[i];
+                var state = track.State switch
+                {
+                    RecipientState.Ready => QueueRecipientState.Ready,
+                    RecipientState.Active => QueueRecipientState.Active,
+                    RecipientState.Deferred => QueueRecipientState.Deferred,
+                    _ => track.Outcome switch
+                    {
+                        RecipientOutcome.Failed => QueueRecipientState.Failed,
+                        RecipientOutcome.Deleted => QueueRecipientState.Deleted,
+                        _ => QueueRecipientState.Delivered,
+                    },
+                };
+                recipients[i] = new RecipientSnapshot(message.Recipients[i].Address.ToString(), state, track.Attempts,
+                    track.State == RecipientState.Deferred ? track.NextAttempt : null, track.LastError);
+            }
+        }
+        return new QueueEntrySnapshot(message.QueueId, message.ReceivedAt, message.Content.Size, message.ReversePath.ToString(), recipients);
+    }
+
+    [LoggerMessage(EventId = LogEvents.Queue.Flushed, Level = LogLevel.Information, Message = "Queue flush (id={QueueId}, domain={Domain}): {Recipients} recipients due now")]
+    private partial void LogFlushed(string queueId, string domain, int recipients);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Deleted, Level = LogLevel.Warning, Message = "{QueueId}: deleted by the operator ({Recipients} recipients not delivered, no DSN)")]
+    private partial void LogDeleted(string queueId, int recipients);
+}
