@@ -13,7 +13,7 @@ namespace Mta.Engine.Receiver;
 internal sealed partial class SmtpSession
 {
     /// <summary>AUTH is offered inside TLS, or in clear text only where a loopback listener allows it.</summary>
-    private bool OffersAuth => _tls is not null || _allowPlaintextAuth;
+    private bool OffersAuth => Tls is not null || _allowPlaintextAuth;
 
     /// <summary>The checks that need no further input; the exchange itself runs after the command buffer is released,
     /// because the client's responses are lines of their own.</summary>
@@ -56,7 +56,7 @@ internal sealed partial class SmtpSession
             var response = auth.InitialResponse;
             if (response is null)
             {
-                _writer.Write(SaslReplies.EmptyChallenge);
+                _connection.Output.Write(SaslReplies.EmptyChallenge);
                 response = await ReadAuthLineAsync(attempt);
                 if (response is null) return;
             }
@@ -153,23 +153,23 @@ internal sealed partial class SmtpSession
         await FlushAsync();
         while (true)
         {
-            var result = await ReadAsync(_ctx.Options.Limits.CommandTimeout, awaitingCommand: false);
+            var result = await _connection.ReadAsync(ReadKind.AuthResponse);
             var buffer = result.Buffer;
             var status = SmtpLineReader.TryReadLine(buffer, SmtpLimits.MaxAuthLine, out var line, out var consumed);
             if (status == LineStatus.Complete)
             {
                 var text = Encoding.ASCII.GetString(line);
-                _reader.AdvanceTo(consumed);
+                _connection.Input.AdvanceTo(consumed);
                 return text;
             }
             if (status == LineStatus.TooLong)
             {
-                _reader.AdvanceTo(buffer.Start, buffer.End);
+                _connection.Input.AdvanceTo(buffer.Start, buffer.End);
                 _skippingLongLine = true;
                 await FailAsync(attempt, SaslReplies.Malformed("Authentication response too long"));
                 return null;
             }
-            _reader.AdvanceTo(buffer.Start, buffer.End);
+            _connection.Input.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
                 _closing = true;

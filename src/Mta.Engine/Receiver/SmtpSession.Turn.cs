@@ -64,9 +64,7 @@ internal sealed partial class SmtpSession
         _closeReason = "turn";
         // The command pipes end here. Bytes the client sent behind TURN were out of turn (RFC 2920 3.1: TURN ends a
         // group) and are dropped with them, so nothing sent before our 250 can pass for the other side's greeting.
-        await _reader.CompleteAsync();
-        await _writer.CompleteAsync();
-        var stream = (Stream?)_ssl ?? _stream;
+        var stream = await _connection.ReleaseTransportAsync();
         var target = new SmtpTarget(HeloName ?? ClientLiteral(), RemoteEndPoint.Address, RemoteEndPoint.Port);
         var relay = _ctx.Options.Relay;
         // No STARTTLS inside the reversed session: the client chose the connection's protection before it authenticated,

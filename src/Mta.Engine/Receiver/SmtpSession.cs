@@ -1,10 +1,6 @@
 // One SMTP conversation: reads command lines and DATA from the socket, runs check -> hook -> proceed, writes replies.
 using System.Buffers;
-using System.IO.Pipelines;
 using System.Net;
-using System.Net.Sockets;
-using System.Net.Security;
-using System.Security.Authentication;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
@@ -23,23 +19,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private readonly ReceiverContext _ctx;
     private readonly ILogger _logger;
-    private readonly Stream _stream;
+    private readonly SmtpConnection _connection;
     private readonly ListenerTlsMode _tlsMode;
-    // Replaced once by STARTTLS or implicit TLS; the plaintext pair is completed first and never read again.
-    private PipeReader _reader;
-    private PipeWriter _writer;
-    private SslStream? _ssl;
-    private TlsInfo? _tls;
-    private readonly TimeoutControl _timeouts;
     private readonly MessageSink _body;
     private Dictionary<string, object?>? _notes;
     private Transaction? _transaction;
-    private volatile bool _stopRequested;
-    private volatile bool _awaitingCommand;
-    private volatile bool _aborted;
     private bool _skippingLongLine;
-    private DateTimeOffset _sessionDeadline = DateTimeOffset.MaxValue;
-    private DateTimeOffset _dataDeadline = DateTimeOffset.MaxValue;
     private int _commands;
     private long _chunkSize;
     private bool _chunkLast;
@@ -56,7 +41,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private int _errors;
     private string _closeReason = "client closed";
 
-    public SmtpSession(ReceiverContext context, Stream stream, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local,
+    public SmtpSession(ReceiverContext context, SmtpConnection connection, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local,
         bool allowPlaintextAuth = false, ListenerRole role = ListenerRole.Smtp, bool requireOwnSender = true, bool allowTurn = false,
         IReadOnlyCollection<string>? acceptDomains = null)
     {
@@ -69,7 +54,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         _allowPlaintextAuth = allowPlaintextAuth && IPAddress.IsLoopback(local.Address);
         _ctx = context;
         _logger = context.Logger;
-        _stream = stream;
+        _connection = connection;
         _tlsMode = tlsMode;
         ListenerName = listenerName;
         RemoteEndPoint = remote;
@@ -78,9 +63,6 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         IsTrustedClient = context.TrustedNetworks.Contains(remote.Address);
         // Decided once, on the address the connection came from: an XCLIENT cannot grant itself the next one.
         _xclientAllowed = context.XClientNetworks.Contains(remote.Address);
-        _timeouts = new TimeoutControl(context.Time, OnDeadline, context.Options.Limits.MinDataRate, context.Options.Limits.MinDataRateGracePeriod);
-        // The pipes allocate on first use, so an implicit-TLS session that replaces them at once costs nothing here.
-        (_reader, _writer) = CreatePipes(stream);
         _body = new MessageSink(context.Spool, context.DataBudget, context.Options.Limits.Data.MemoryThreshold);
     }
 
@@ -91,7 +73,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public IPEndPoint LocalEndPoint { get; private set; }
     public string? HeloName { get; private set; }
     public bool IsExtended { get; private set; }
-    public TlsInfo? Tls => _tls;
+    public TlsInfo? Tls => _connection.Tls;
     public string? AuthenticatedUser => _authenticatedUser;
     public bool IsTrustedClient { get; private set; }
     public IDictionary<string, object?> Notes => _notes ??= new(StringComparer.Ordinal);
@@ -106,25 +88,15 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private string HostName => _ctx.Options.HostName;
 
     /// <summary>Asks an idle session to close with 421; a session inside DATA finishes its message first.</summary>
-    public void RequestStop()
-    {
-        _stopRequested = true;
-        // Pairs with the barrier in ReadAsync: either this sees the session waiting, or the session sees the flag.
-        Interlocked.MemoryBarrier();
-        if (_awaitingCommand) _reader.CancelPendingRead();
-    }
+    public void RequestStop() => _connection.RequestStop();
 
     /// <summary>Ends the session now, whatever it is doing (shutdown grace period over).</summary>
-    public void Abort()
-    {
-        _aborted = true;
-        OnDeadline();
-    }
+    public void Abort() => _connection.Abort();
 
     public async Task RunAsync(CancellationToken aborted)
     {
         LogConnected(SessionId, RemoteEndPoint, ListenerName);
-        _sessionDeadline = _ctx.Time.GetUtcNow() + _ctx.Options.Limits.MaxSessionTime;
+        _connection.StartSessionClock();
         try
         {
             // RFC 8314 3.3: on an implicit TLS port the handshake comes before any SMTP byte, the greeting included.
@@ -137,7 +109,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await FlushAsync();
                 return;
             }
-            if (await IsEarlyTalkerAsync(aborted))
+            if (await _connection.IsEarlyTalkerAsync(aborted))
             {
                 Reply(new SmtpReply(554, "5.5.0", "Protocol error: data sent before the greeting"), countError: false);
                 _closeReason = "early talker";
@@ -184,7 +156,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         while (!_closing)
         {
-            var result = await ReadAsync(_ctx.Options.Limits.CommandTimeout, awaitingCommand: true);
+            var result = await _connection.ReadAsync(ReadKind.Command, stopWhenIdle: _transaction is null);
             var buffer = result.Buffer;
             var next = AfterLine.ReadCommand;
             while (!_closing)
@@ -211,7 +183,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             // DATA and BDAT hand the bytes after their line to a reader of their own, so the command
             // buffer must be released exactly there: what follows is message data, never commands.
             var handOver = next != AfterLine.ReadCommand;
-            _reader.AdvanceTo(buffer.Start, handOver ? buffer.Start : buffer.End);
+            _connection.Input.AdvanceTo(buffer.Start, handOver ? buffer.Start : buffer.End);
             await FlushAsync();
             if (next == AfterLine.Turn)
             {
@@ -238,7 +210,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 _closeReason = "client closed";
                 return;
             }
-            if (_stopRequested && _transaction is null) throw new SessionStoppingException();
+            if (_connection.StopRequested && _transaction is null) throw new SessionStoppingException();
         }
     }
 
@@ -309,7 +281,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                     Reply(new SmtpReply(502, "5.5.1", "STARTTLS not available"));
                     return AfterLine.ReadCommand;
                 }
-                if (_tls is not null)
+                if (Tls is not null)
                 {
                     Reply(new SmtpReply(503, "5.5.1", "TLS already active"));
                     return AfterLine.ReadCommand;
@@ -515,20 +487,20 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var tx = _transaction!;
         var decoder = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine);
         _body.Reset();
-        _dataDeadline = _ctx.Time.GetUtcNow() + _ctx.Options.Limits.MaxDataTime;
+        _connection.StartMessageClock();
         try
         {
             while (true)
             {
-                var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
+                var result = await _connection.ReadAsync(ReadKind.Data);
                 var consumed = decoder.Decode(result.Buffer, _body);
                 await _body.FlushAsync(decoder.IsComplete, aborted);
                 if (decoder.IsComplete)
                 {
-                    _reader.AdvanceTo(consumed);
+                    _connection.Input.AdvanceTo(consumed);
                     break;
                 }
-                _reader.AdvanceTo(consumed, result.Buffer.End);
+                _connection.Input.AdvanceTo(consumed, result.Buffer.End);
                 if (result.IsCompleted)
                 {
                     _closeReason = "client closed during DATA";
@@ -543,7 +515,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
         finally
         {
-            _dataDeadline = DateTimeOffset.MaxValue;
+            _connection.StopMessageClock();
             _body.Reset();
             EndTransaction();
         }
@@ -678,7 +650,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 _body.Reset();
                 tx.Chunks = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine,
                     tx.Binary ? DataDecoderMode.Binary : DataDecoderMode.Chunks);
-                _dataDeadline = _ctx.Time.GetUtcNow() + _ctx.Options.Limits.MaxDataTime;
+                _connection.StartMessageClock();
             }
         }
         return _chunkRefusal is null ? AfterLine.ReceiveChunk : AfterLine.DiscardChunk;
@@ -692,10 +664,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var remaining = _chunkSize;
         while (remaining > 0)
         {
-            var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
+            var result = await _connection.ReadAsync(ReadKind.Data);
             var take = Math.Min(remaining, result.Buffer.Length);
             decoder.Decode(result.Buffer.Slice(0, take), _body);
-            _reader.AdvanceTo(result.Buffer.GetPosition(take));
+            _connection.Input.AdvanceTo(result.Buffer.GetPosition(take));
             remaining -= take;
             await _body.FlushAsync(final: false, aborted);
             if (result.IsCompleted && remaining > 0)
@@ -741,9 +713,9 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         var remaining = _chunkSize;
         while (remaining > 0)
         {
-            var result = await ReadAsync(_ctx.Options.Limits.DataTimeout, awaitingCommand: false);
+            var result = await _connection.ReadAsync(ReadKind.Data);
             var take = Math.Min(remaining, result.Buffer.Length);
-            _reader.AdvanceTo(result.Buffer.GetPosition(take));
+            _connection.Input.AdvanceTo(result.Buffer.GetPosition(take));
             remaining -= take;
             if (result.IsCompleted && remaining > 0) break;
         }
@@ -803,10 +775,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     /// <summary>The one place replies are written; also keeps the error budget (Postfix's hard error limit).</summary>
     private void Reply(SmtpReply reply, bool countError = true)
     {
-        reply.WriteTo(_writer);
+        reply.WriteTo(_connection.Output);
         if (countError && reply.Code >= 400 && !_closing && ++_errors >= _ctx.Admission.MaxErrors)
         {
-            new SmtpReply(421, "4.7.0", $"{HostName} Error: too many errors").WriteTo(_writer);
+            new SmtpReply(421, "4.7.0", $"{HostName} Error: too many errors").WriteTo(_connection.Output);
             _closing = true;
             _closeReason = "too many errors";
         }
@@ -816,7 +788,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         try
         {
-            reply.WriteTo(_writer);
+            reply.WriteTo(_connection.Output);
             await FlushAsync();
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SessionTimeoutException or InvalidOperationException)
@@ -831,163 +803,42 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (_transaction?.Chunks is not null)
         {
             _body.Reset();
-            _dataDeadline = DateTimeOffset.MaxValue;
+            _connection.StopMessageClock();
         }
         _transaction = null;
     }
 
-    private bool OffersStartTls => _tlsMode == ListenerTlsMode.StartTls && _tls is null;
-
-    private (PipeReader, PipeWriter) CreatePipes(Stream stream)
-    {
-        _timeouts.ResetLine();
-        // Small buffers: thousands of idle sessions must fit in little memory. The reader counts what arrives, for the data rate.
-        return (PipeReader.Create(new ReceiveCountingStream(stream, _timeouts), new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
-            PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true)));
-    }
+    private bool OffersStartTls => _tlsMode == ListenerTlsMode.StartTls && Tls is null;
 
     /// <summary>Runs the server handshake over the connection; false means it failed and the connection must close
     /// (no reply can be sent: the client is no longer speaking clear text).</summary>
     private async ValueTask<bool> StartTlsAsync(CancellationToken aborted)
     {
-        // CVE-2011-0411: anything pipelined behind STARTTLS sits in the plaintext reader's buffer. It is dropped with
-        // that reader, so no byte that arrived before the handshake can ever run as a command inside TLS.
-        await _reader.CompleteAsync();
-        await _writer.CompleteAsync();
-        var ssl = _ctx.Certificates.CreateServerStream(_stream);
-        _ssl = ssl;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        deadline.CancelAfter(_ctx.Admission.CommandTimeout);
-        try
+        if (await _connection.UpgradeToTlsAsync(aborted) is { } failure)
         {
-            await _ctx.Certificates.AuthenticateAsync(ssl, deadline.Token);
-        }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            LogTlsFailed(SessionId, ex.GetBaseException().Message);
+            LogTlsFailed(SessionId, failure);
             _closeReason = "TLS handshake failed";
             _closing = true;
             return false;
         }
-        _tls = new TlsInfo(ProtocolName(ssl.SslProtocol), ssl.NegotiatedCipherSuite.ToString());
-        (_reader, _writer) = CreatePipes(ssl);
         // RFC 3207 4.2: forget everything learnt from the client in clear text; it must EHLO again.
         HeloName = null;
         IsExtended = false;
         _authenticatedUser = null;
         _skippingLongLine = false;
         EndTransaction();
-        LogTlsEstablished(SessionId, _tls.Protocol, _tls.Cipher);
+        LogTlsEstablished(SessionId, Tls!.Protocol, Tls.Cipher);
         return true;
     }
 
-    private static string ProtocolName(SslProtocols protocol) => protocol switch
-    {
-        SslProtocols.Tls13 => "TLSv1.3",
-        SslProtocols.Tls12 => "TLSv1.2",
-        _ => protocol.ToString(),
-    };
-
     private string ClientLiteral() => RemoteEndPoint.Address.ToString();
 
-    private async ValueTask<ReadResult> ReadAsync(TimeSpan timeout, bool awaitingCommand)
-    {
-        // The per-read timeout (shorter under stress), but never past the session's or the current message's time cap
-        // (slow drip). One absolute deadline for the whole read: a stop request or a stale wake-up that loops back
-        // below waits for what is left of it, never for a fresh timeout.
-        timeout = _ctx.Admission.ReadTimeout(timeout, awaitingCommand);
-        var now = _ctx.Time.GetUtcNow();
-        var cap = awaitingCommand || _dataDeadline == DateTimeOffset.MaxValue ? _sessionDeadline : Min(_sessionDeadline, _dataDeadline);
-        if (cap - now < timeout) timeout = cap - now;
-        if (timeout <= TimeSpan.Zero) throw new SessionTimeoutException();
-        var deadline = _timeouts.After(timeout);
-        while (true)
-        {
-            _awaitingCommand = awaitingCommand;
-            Interlocked.MemoryBarrier();
-            if (awaitingCommand && _stopRequested && _transaction is null)
-            {
-                _awaitingCommand = false;
-                throw new SessionStoppingException();
-            }
-            _timeouts.BeginRead(deadline, awaitingCommand);
-            ReadResult result = default;
-            var expired = TimeoutReason.None;
-            try
-            {
-                result = await _reader.ReadAsync();
-            }
-            finally
-            {
-                _awaitingCommand = false;
-                expired = _timeouts.EndRead(result.Buffer, result.IsCanceled, awaitingCommand);
-            }
-            // Data that arrived is taken even if the deadline passed at the same moment: the client made it.
-            if (!result.IsCanceled) return result;
-            if (_aborted) throw new OperationCanceledException("session aborted");
-            if (expired != TimeoutReason.None) throw new SessionTimeoutException(expired);
-            // Otherwise a stop request or a cancellation left over from an earlier wait: loop, and the stop check decides.
-        }
-    }
+    private ValueTask FlushAsync() => _connection.FlushAsync();
 
-    private async ValueTask FlushAsync()
+    public ValueTask DisposeAsync()
     {
-        if (_writer.UnflushedBytes == 0) return;
-        var deadline = _timeouts.After(_ctx.Admission.CommandTimeout);
-        while (true)
-        {
-            _timeouts.BeginWrite(deadline);
-            var expired = TimeoutReason.None;
-            FlushResult result = default;
-            try
-            {
-                result = await _writer.FlushAsync();
-            }
-            finally
-            {
-                expired = _timeouts.EndWrite();
-            }
-            if (!result.IsCanceled) return;
-            if (_aborted) throw new OperationCanceledException("session aborted");
-            if (expired != TimeoutReason.None) throw new SessionTimeoutException();
-            // A cancellation left over from a read's deadline: flush again, within the same deadline.
-        }
-    }
-
-    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
-
-    /// <summary>True when the client sent anything before the greeting (after <c>Limits:GreetingDelay</c>).</summary>
-    private async ValueTask<bool> IsEarlyTalkerAsync(CancellationToken aborted)
-    {
-        // Only a plain socket can be peeked without consuming; under implicit TLS the handshake already happened.
-        if (_stream is not NetworkStream network || _tls is not null) return false;
-        var delay = _ctx.Admission.GreetingDelay;
-        if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time, aborted);
-        return network.DataAvailable;
-    }
-
-    private void OnDeadline()
-    {
-        // A client that stops reading or writing must not hold the session: cancel whichever side waits.
-        // The timer can fire while the session is being disposed; on a pool thread a throw would end the process.
-        try
-        {
-            _reader.CancelPendingRead();
-            _writer.CancelPendingFlush();
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-        {
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _timeouts.DisposeAsync();
         _body.Dispose();
-        // After STARTTLS the plaintext pipes are already completed; completing again is harmless.
-        try { await _reader.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException) { }
-        try { await _writer.CompleteAsync(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException) { }
-        if (_ssl is not null) await _ssl.DisposeAsync();
+        return ValueTask.CompletedTask;
     }
 
     [LoggerMessage(EventId = LogEvents.Receiver.SessionConnected, Level = LogLevel.Information, Message = "session={SessionId} connect from {Remote} on {Listener}")]
@@ -1002,7 +853,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         if (!_logger.IsEnabled(LogLevel.Information)) return;
         LogTransactionLine(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count,
             string.Join(',', tx.Recipients.Select(r => r.Address.ToPathString())), size,
-            _tls is null ? "none" : _tls.Protocol + "/" + _tls.Cipher, _authenticatedUser ?? "-", result);
+            Tls is null ? "none" : Tls.Protocol + "/" + Tls.Cipher, _authenticatedUser ?? "-", result);
     }
 
     [LoggerMessage(EventId = LogEvents.Receiver.Transaction, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
@@ -1030,5 +881,3 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     private partial void LogTooSlow(string sessionId, IPEndPoint remote, int rate);
 
 }
-
-internal sealed class SessionStoppingException : Exception;
