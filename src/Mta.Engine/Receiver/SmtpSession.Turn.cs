@@ -2,6 +2,7 @@
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
+using Mta.Engine.Receiver.Commands;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Client;
 using Mta.Protocol;
@@ -22,20 +23,15 @@ internal sealed partial class SmtpSession
     /// TURN: the built-in checks (listener, sequence, AUTH, the user's domains), then the TurnContext hook, which may
     /// only refuse. An unauthenticated TURN is never honoured: whoever asks would get the mail (RFC 2645 section 1).
     /// </summary>
-    private async ValueTask<AfterLine> OnTurnAsync(CancellationToken aborted)
+    internal async ValueTask<AfterLine> OnTurnAsync(CancellationToken aborted)
     {
-        SmtpReply? refusal = null;
-        IReadOnlyList<string> domains = [];
-        if (!OffersTurn) refusal = new SmtpReply(502, "5.5.1", "TURN not available");
-        else if (HeloName is null) refusal = new SmtpReply(503, "5.5.1", "Send HELO or EHLO first");
-        else if (_transaction is not null) refusal = new SmtpReply(503, "5.5.1", "TURN not allowed during a mail transaction");
-        else if (_authenticatedUser is null) refusal = Protocol.Sasl.SaslReplies.Required;
-        else if ((domains = _ctx.Options.Turn.DomainsOf(_authenticatedUser)).Count == 0)
-            // RFC 5321 4.2.3: 550 is also "command rejected for policy reasons".
-            refusal = new SmtpReply(550, "5.7.1", $"TURN refused: no mail is held here for user {_authenticatedUser}");
-        if (refusal is not null)
+        // Offered, greeted, no transaction, authenticated: the table checked (and logged a refusal through OnTurnRefused).
+        var domains = _ctx.Options.Turn.DomainsOf(_authenticatedUser);
+        if (domains.Count == 0)
         {
-            if (refusal.Code != 502) LogTurnRefused(SessionId, _authenticatedUser ?? "-", refusal.Code);
+            // RFC 5321 4.2.3: 550 is also "command rejected for policy reasons".
+            var refusal = new SmtpReply(550, "5.7.1", $"TURN refused: no mail is held here for user {_authenticatedUser}");
+            OnTurnRefused(refusal);
             Reply(refusal);
             return AfterLine.ReadCommand;
         }
@@ -50,6 +46,12 @@ internal sealed partial class SmtpSession
         _turnDomains = domains;
         Reply(new SmtpReply(250, "2.0.0", "OK, turning around"), countError: false);
         return AfterLine.Turn;
+    }
+
+    /// <summary>A refused TURN is logged, unless it is simply not offered here.</summary>
+    internal void OnTurnRefused(SmtpReply refusal)
+    {
+        if (refusal.Code != 502) LogTurnRefused(SessionId, _authenticatedUser ?? "-", refusal.Code);
     }
 
     /// <summary>
@@ -86,23 +88,9 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>ETRN (RFC 1985): a queue run for one domain (or, with <c>@</c>, a domain and its subdomains).</summary>
-    private void OnEtrn(string argument)
+    internal void OnEtrn(string argument)
     {
-        if (!OffersEtrn)
-        {
-            Reply(new SmtpReply(502, "5.5.1", "ETRN not available"));
-            return;
-        }
-        if (HeloName is null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Send HELO or EHLO first"));
-            return;
-        }
-        if (_transaction is not null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "ETRN not allowed during a mail transaction"));
-            return;
-        }
+        // Offered, greeted, no transaction: the table checked.
         var node = argument.Trim();
         if (node.StartsWith('#'))
         {

@@ -1,15 +1,12 @@
 // One SMTP conversation: reads command lines and DATA from the socket, runs check -> hook -> proceed, writes replies.
 using System.Buffers;
 using System.Net;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
-using Mta.Engine.Buffers;
 using Mta.Engine.Configuration;
 using Mta.Engine.Extensibility;
-using Mta.Engine.Spool;
+using Mta.Engine.Receiver.Commands;
 using Mta.Protocol;
-using Mta.Protocol.Sasl;
 
 namespace Mta.Engine.Receiver;
 
@@ -214,8 +211,6 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
     }
 
-    private enum AfterLine { ReadCommand, ReceiveData, ReceiveChunk, DiscardChunk, StartTls, Authenticate, Turn }
-
     /// <summary>Parses and runs one command line, and says what the bytes after it are.</summary>
     private async ValueTask<AfterLine> ExecuteLineAsync(ReadOnlySequence<byte> line, CancellationToken aborted)
     {
@@ -251,491 +246,51 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
 
         var command = parsed.Command!;
-        switch (command)
+        // Look up, check the table's rules (the one place sequencing is decided), then run the handler.
+        if (CommandTable.For(command.Verb) is not { } row)
         {
-            case HeloCommand helo: await OnHeloAsync(helo.Domain, extended: false, aborted); return AfterLine.ReadCommand;
-            case EhloCommand ehlo: await OnHeloAsync(ehlo.Domain, extended: true, aborted); return AfterLine.ReadCommand;
-            case MailCommand mail: await OnMailAsync(mail, aborted); return AfterLine.ReadCommand;
-            case RcptCommand rcpt: await OnRcptAsync(rcpt, aborted); return AfterLine.ReadCommand;
-            case DataCommand: return await OnDataAsync(aborted) ? AfterLine.ReceiveData : AfterLine.ReadCommand;
-            case BdatCommand bdat: return await OnBdatAsync(bdat, aborted);
-            case RsetCommand: await OnRsetAsync(aborted); return AfterLine.ReadCommand;
-            case NoopCommand: await SimpleAsync(new NoopContext(this), Ok, aborted); return AfterLine.ReadCommand;
-            case QuitCommand: await OnQuitAsync(aborted); return AfterLine.ReadCommand;
-            case VrfyCommand vrfy:
-                await SimpleAsync(new VrfyContext(this, vrfy.Argument),
-                    new SmtpReply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"), aborted);
-                return AfterLine.ReadCommand;
-            case ExpnCommand expn:
-                await SimpleAsync(new ExpnContext(this, expn.Argument),
-                    new SmtpReply(252, "2.5.0", "Cannot EXPN list, but will accept message and attempt delivery"), aborted);
-                return AfterLine.ReadCommand;
-            case HelpCommand help:
-                await SimpleAsync(new HelpContext(this, help.Topic), HelpText.For(help.Topic, _ctx.TerminalsEnabled, OffersTurn, OffersEtrn, OffersChunking), aborted);
-                return AfterLine.ReadCommand;
-            case TurnCommand:
-                return await OnTurnAsync(aborted);
-            case StartTlsCommand:
-                if (_tlsMode == ListenerTlsMode.None)
-                {
-                    Reply(new SmtpReply(502, "5.5.1", "STARTTLS not available"));
-                    return AfterLine.ReadCommand;
-                }
-                if (Tls is not null)
-                {
-                    Reply(new SmtpReply(503, "5.5.1", "TLS already active"));
-                    return AfterLine.ReadCommand;
-                }
-                Reply(new SmtpReply(220, "2.0.0", "Ready to start TLS"), countError: false);
-                return AfterLine.StartTls;
-            case AuthCommand auth:
-                return BeginAuth(auth);
-            case XClientCommand xclient:
-                await OnXClientAsync(xclient, aborted);
-                return AfterLine.ReadCommand;
-            case EtrnCommand etrn:
-                OnEtrn(etrn.Argument);
-                return AfterLine.ReadCommand;
-            case UnknownCommand unknown:
-                await SimpleAsync(new UnrecognizedCommandContext(this, unknown.VerbText.ToUpperInvariant(), unknown.Line),
-                    new SmtpReply(500, "5.5.2", "Command not recognized"), aborted);
-                return AfterLine.ReadCommand;
-            default:
-                Reply(new SmtpReply(502, "5.5.1", "Command not implemented"));
-                return AfterLine.ReadCommand;
+            Reply(new SmtpReply(502, "5.5.1", "Command not implemented"));
+            return AfterLine.ReadCommand;
         }
+        if (CommandTable.Check(row, Facts) is { } refusal)
+        {
+            row.Refused?.Invoke(this, refusal);
+            if (row.RefusalConsumesPayload) return RefuseChunk((BdatCommand)command, refusal);
+            Reply(refusal, countError: row.CountsErrors);
+            return AfterLine.ReadCommand;
+        }
+        return await row.Handler(this, command, aborted);
     }
 
-    private async ValueTask OnHeloAsync(string domain, bool extended, CancellationToken aborted)
+    /// <summary>The session as the command table sees it, taken before each command.</summary>
+    private SessionFacts Facts
     {
-        var outcome = extended
-            ? await Hooks.RunAsync(new EhloContext(this, domain), aborted)
-            : await Hooks.RunAsync(new HeloContext(this, domain), aborted);
-        if (IsRefusal(outcome))
+        get
         {
-            Reply(FromHook(outcome, null));
-            return;
-        }
-        // RFC 5321 4.1.4: a new greeting ends any transaction in progress.
-        EndTransaction();
-        HeloName = domain;
-        IsExtended = extended;
-        var first = $"{HostName} Hello {domain} [{ClientLiteral()}]";
-        if (outcome.Result.Decision == HookDecision.Accept && outcome.Result.Text is { } text) first = text;
-        if (!extended)
-        {
-            Reply(new SmtpReply(250, null, first));
-            return;
-        }
-        var keywords = new List<string>(10) { first, $"SIZE {_ctx.Options.Limits.MaxMessageSize}", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN" };
-        if (OffersChunking) keywords.AddRange(["CHUNKING", "BINARYMIME"]);
-        if (OffersStartTls) keywords.Add("STARTTLS");
-        if (OffersAuth && _authenticatedUser is null) keywords.Add("AUTH " + Sasl.Mechanisms);
-        if (OffersEtrn) keywords.Add("ETRN");
-        // SEND, SOML, SAML and TURN are RFC 821 commands, not registered ESMTP keywords (RFC 5321 dropped them); they are
-        // listed, as Exchange lists TURN, so a client can see they work here. Clients ignore keywords they do not know
-        // (RFC 5321 4.1.1.1).
-        if (_ctx.TerminalsEnabled) keywords.AddRange(["SEND", "SOML", "SAML"]);
-        if (OffersTurn) keywords.Add("TURN");
-        if (_xclientAllowed) keywords.Add(XClientCommand.EhloKeyword);
-        keywords.Add("HELP");
-        var lines = keywords.ToArray();
-        Reply(new SmtpReply(250, null, lines));
-    }
-
-    private async ValueTask OnMailAsync(MailCommand mail, CancellationToken aborted)
-    {
-        if (HeloName is null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Send HELO or EHLO first"));
-            return;
-        }
-        if (_transaction is not null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Nested MAIL command"));
-            return;
-        }
-        if (_role == ListenerRole.Submission && SubmissionRefusal(mail.ReversePath) is { } refusal)
-        {
-            Reply(refusal);
-            return;
-        }
-        var p = mail.Parameters;
-        if (p.Size is { } declared && declared > _ctx.Options.Limits.MaxMessageSize)
-        {
-            Reply(new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets"));
-            return;
-        }
-        var kind = mail.Verb switch
-        {
-            SmtpVerb.Send => TransactionKind.Send,
-            SmtpVerb.Soml => TransactionKind.SendOrMail,
-            SmtpVerb.Saml => TransactionKind.SendAndMail,
-            _ => TransactionKind.Mail,
-        };
-        if (p.Body == BodyType.BinaryMime && !OffersChunking)
-        {
-            Reply(new SmtpReply(555, "5.5.4", "BODY=BINARYMIME not available here (BINARYMIME and CHUNKING are not offered)"));
-            return;
-        }
-        var transaction = new Transaction(kind, mail.ReversePath, p.Raw, p.SmtpUtf8) { Binary = p.Body == BodyType.BinaryMime };
-        var outcome = await Hooks.RunAsync(new MailContext(this, transaction), aborted);
-        if (IsRefusal(outcome))
-        {
-            Reply(FromHook(outcome, null));
-            return;
-        }
-        // With terminal delivery on, SEND/SOML/SAML open a transaction as MAIL does; without it only a hook's Accept can.
-        if (kind != TransactionKind.Mail && !_ctx.TerminalsEnabled && outcome.Result.Decision != HookDecision.Accept)
-        {
-            Reply(new SmtpReply(502, "5.5.1", $"{mail.Verb.ToString().ToUpperInvariant()} not available: no terminal delivery is configured"));
-            return;
-        }
-        _transaction = transaction;
-        Reply(FromHook(outcome, Ok));
-    }
-
-    private async ValueTask OnRcptAsync(RcptCommand rcpt, CancellationToken aborted)
-    {
-        var tx = _transaction;
-        if (tx is null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Need MAIL command"));
-            return;
-        }
-        var recipient = new EnvelopeRecipient(rcpt.ForwardPath, rcpt.Parameters.Notify, rcpt.Parameters.OriginalRecipient);
-        var address = rcpt.ForwardPath;
-        if (tx.Recipients.Count >= _ctx.Options.Limits.MaxRecipients)
-        {
-            // RFC 5321 4.5.3.1.10: 452 asks the client to send the rest in another transaction.
-            Reply(new SmtpReply(452, "4.5.3", "Too many recipients"));
-            tx.RejectedRecipients++;
-            return;
-        }
-        var isLocal = address.Domain.Length == 0 || _ctx.IsLocalDomain(address.Domain);
-        var outcome = await Hooks.RunAsync(new RcptContext(this, tx, recipient, isLocal), aborted);
-        SmtpReply reply;
-        if (IsRefusal(outcome))
-        {
-            reply = FromHook(outcome, null);
-        }
-        else if (outcome.Result.Decision == HookDecision.Accept)
-        {
-            reply = FromHook(outcome, new SmtpReply(250, "2.1.5", "Ok"));
-        }
-        else if (tx.Kind != TransactionKind.Mail)
-        {
-            reply = await TerminalRecipientCheckAsync(tx.Kind, address, isLocal, aborted);
-        }
-        else
-        {
-            reply = BuiltInRecipientCheck(address, isLocal);
-        }
-        if (reply.Code / 100 == 2) tx.AddRecipient(recipient);
-        else tx.RejectedRecipients++;
-        Reply(reply);
-    }
-
-    private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal)
-    {
-        if (isLocal) return _ctx.RecipientPolicy.Reply(address);
-        if (IsTrustedClient || AuthenticatedUser is not null)
-            return new SmtpReply(250, "2.1.5", "Ok");
-        if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain.TrimEnd('.')))
-            return new SmtpReply(250, "2.1.5", "Ok");
-        return new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied");
-    }
-
-    private async ValueTask<bool> OnDataAsync(CancellationToken aborted)
-    {
-        var tx = _transaction;
-        if (tx is null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Need MAIL command"));
-            return false;
-        }
-        if (tx.Chunks is not null)
-        {
-            // RFC 3030 2: DATA and BDAT cannot be mixed in one transaction.
-            Reply(new SmtpReply(503, "5.5.1", "DATA not allowed after BDAT in the same transaction"));
-            return false;
-        }
-        if (tx.Binary)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "BODY=BINARYMIME requires BDAT, not DATA (RFC 3030 3)"));
-            return false;
-        }
-        if (tx.Recipients.Count == 0)
-        {
-            Reply(tx.RejectedRecipients > 0
-                ? new SmtpReply(554, "5.5.1", "No valid recipients")
-                : new SmtpReply(503, "5.5.1", "Need RCPT command"));
-            return false;
-        }
-        var outcome = await Hooks.RunAsync(new DataContext(this, tx), aborted);
-        if (IsRefusal(outcome))
-        {
-            Reply(FromHook(outcome, null));
-            return false;
-        }
-        Reply(new SmtpReply(354, null, "End data with <CR><LF>.<CR><LF>"));
-        return true;
-    }
-
-    private async Task ReceiveDataAsync(CancellationToken aborted)
-    {
-        var tx = _transaction!;
-        var decoder = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine);
-        _body.Reset();
-        _connection.StartMessageClock();
-        try
-        {
-            while (true)
+            var state = SessionState.None;
+            if (HeloName is null) state |= SessionState.NotGreeted;
+            if (!IsExtended) state |= SessionState.NotExtended;
+            if (_authenticatedUser is not null) state |= SessionState.Authenticated;
+            if (_transaction is not { } tx)
             {
-                var result = await _connection.ReadAsync(ReadKind.Data);
-                var consumed = decoder.Decode(result.Buffer, _body);
-                await _body.FlushAsync(decoder.IsComplete, aborted);
-                if (decoder.IsComplete)
-                {
-                    _connection.Input.AdvanceTo(consumed);
-                    break;
-                }
-                _connection.Input.AdvanceTo(consumed, result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    _closeReason = "client closed during DATA";
-                    _closing = true;
-                    EndTransaction();
-                    return;
-                }
-            }
-            var reply = await FinishMessageAsync(tx, decoder, aborted);
-            if (reply.Code / 100 == 2) Interlocked.Increment(ref _messagesAccepted);
-            Reply(reply);
-        }
-        finally
-        {
-            _connection.StopMessageClock();
-            _body.Reset();
-            EndTransaction();
-        }
-    }
-
-    private async ValueTask<SmtpReply> FinishMessageAsync(Transaction tx, DataDecoder decoder, CancellationToken aborted)
-    {
-        if (decoder.SizeExceeded)
-            return new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets");
-        if (DataRefusal() is { } storageRefusal)
-            return storageRefusal;
-        if (decoder.NulSeen)
-            return new SmtpReply(554, "5.6.0", "Message refused: NUL character found; only BODY=BINARYMIME sent with BDAT may contain NUL (RFC 5321 4.5.2, RFC 3030)");
-        if (decoder.BareLineEndingSeen)
-            return new SmtpReply(554, "5.6.0", "Message refused: bare CR or LF found; lines must end with CRLF (RFC 5321 2.3.8)");
-        if (decoder.LineTooLong)
-            return new SmtpReply(554, "5.6.0", $"Message refused: a line is longer than {SmtpLimits.MaxTextLine} octets (RFC 5321 4.5.3.1.6)");
-        // Only the header section is read: a spilled message is never brought back into memory whole.
-        var window = _ctx.Options.Limits.MaxHeaderBytes + 2;
-        // Read once for both checks: for a spilled message it comes from the body file.
-        var head = _body.Head(window);
-        if (HeaderLimits.Check(head, _ctx.Options.Limits, truncated: _body.IsSpilled && _body.Length > window) is { } headerRefusal)
-            return headerRefusal;
-
-        RemoveForgedFields(head);
-        using var spilledView = _body.IsSpilled ? new StreamedMessage(() => _body.OpenRead(), _body.Length) : null;
-        IMessageContent received = spilledView ?? (IMessageContent)new BufferedMessage(_body.InMemory()!.Value);
-        var (authenticationResults, verificationFailure) = await VerifyAsync(tx, received, aborted);
-        if (verificationFailure is not null) return verificationFailure;
-        var post = await Hooks.RunAsync(new DataPostContext(this, tx, received), aborted);
-        if (IsRefusal(post)) return FromHook(post, null);
-        if (tx.Recipients.Count == 0) return new SmtpReply(554, "5.5.1", "No valid recipients");
-        var (dmarcRefusal, quarantine) = post.Result.Decision == HookDecision.Accept ? (null, false) : ApplyDmarcPolicy(tx);
-        if (dmarcRefusal is not null) return dmarcRefusal;
-
-        var queueId = QueueIds.Next();
-        var now = _ctx.Time.GetUtcNow();
-        var prefix = BuildTracePrefix(tx, queueId, now, authenticationResults, quarantine);
-        var size = prefix.Length + _body.Length;
-        using var queuedView = _body.IsSpilled ? new StreamedMessage(() => _body.OpenRead(prefix), size) : null;
-        var queue = await Hooks.RunAsync(new QueueContext(this, tx, queuedView ?? (IMessageContent)new BufferedMessage(_body.InMemory(prefix)!.Value)), aborted);
-        if (IsRefusal(queue)) return FromHook(queue, null);
-        if (queue.Result.Decision == HookDecision.Accept)
-        {
-            LogTransaction(tx, queueId, size, "taken by " + queue.HandlerName);
-            return FromHook(queue, new SmtpReply(250, "2.0.0", $"Ok: taken as {queueId}"));
-        }
-        if (await SignAsync(prefix, aborted) is { } signatures)
-        {
-            prefix = [.. Encoding.ASCII.GetBytes(signatures), .. prefix];
-            size = prefix.Length + _body.Length;
-        }
-
-        var envelope = new SpoolEnvelope(queueId, tx.Kind, now, tx.ReversePath, tx.MailParameters, tx.Recipients.ToArray(),
-            ClientLiteral(), HeloName, AuthenticatedUser);
-        try
-        {
-            // Not the session's abort token: once the message is complete, losing the client must not
-            // abandon a write that other sessions' group commit may share.
-            if (_body.IsSpilled) await _body.CommitSpilledAsync(envelope, prefix, CancellationToken.None);
-            else await _ctx.Spool.CommitAsync(envelope, _body.InMemory(prefix)!.Value, CancellationToken.None);
-        }
-        catch (SpoolWriteException ex)
-        {
-            LogSpoolFailed(ex, SessionId, queueId);
-            return ex.IsDiskFull
-                ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
-                : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
-        }
-        LogTransaction(tx, queueId, size, "queued");
-        return new SmtpReply(250, "2.0.0", $"Ok: queued as {queueId}");
-    }
-
-    /// <summary>The refusal when the message could not be held: the server-wide budget was used up, or its spill file
-    /// could not be written. The data was read to its end all the same, so the session goes on.</summary>
-    private SmtpReply? DataRefusal()
-    {
-        if (_body.OverBudget)
-        {
-            LogDataBudgetExhausted(SessionId, _ctx.DataBudget.Limit);
-            return new SmtpReply(451, "4.3.1", "Insufficient system storage: too much mail is arriving at once, try again later");
-        }
-        if (_body.WriteFailure is { } failure)
-        {
-            LogSpillFailed(failure, SessionId);
-            return DurableIo.IsDiskFull(failure)
-                ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
-                : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
-        }
-        return null;
-    }
-
-    private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now, string? authenticationResults, bool quarantine)
-    {
-        var sb = new StringBuilder(ReceivedHeader.Build(this, HostName, queueId, tx.Utf8, tx.Recipients, now, _clientName));
-        if (authenticationResults is not null)
-            sb.Append(Authentication.AuthenticationResultsField.Name).Append(": ").Append(authenticationResults).Append("\r\n");
-        if (quarantine)
-            sb.Append(Authentication.QuarantineMark.Field("dmarc"));
-        foreach (var (name, value) in tx.AddedHeaders)
-            sb.Append(name).Append(": ").Append(value).Append("\r\n");
-        return Encoding.UTF8.GetBytes(sb.ToString());
-    }
-
-    private bool OffersChunking => IsExtended && _ctx.Options.Limits.Data.Chunking;
-
-    /// <summary>Decides what becomes of a BDAT chunk (RFC 3030): received into the message, or read and dropped with a
-    /// refusal. Either way its octets are consumed, never read as commands.</summary>
-    private async ValueTask<AfterLine> OnBdatAsync(BdatCommand bdat, CancellationToken aborted)
-    {
-        _chunkSize = bdat.ChunkSize;
-        _chunkLast = bdat.Last;
-        _chunkRefusal = null;
-        var tx = _transaction;
-        if (!OffersChunking)
-            _chunkRefusal = new SmtpReply(502, "5.5.1", "BDAT not available (CHUNKING is not offered)");
-        else if (tx is null)
-            _chunkRefusal = new SmtpReply(503, "5.5.1", "Need MAIL command");
-        else if (tx.Recipients.Count == 0)
-            _chunkRefusal = tx.RejectedRecipients > 0 ? new SmtpReply(554, "5.5.1", "No valid recipients") : new SmtpReply(503, "5.5.1", "Need RCPT command");
-        else if (tx.Chunks is null)
-        {
-            // The first chunk stands where DATA would: the data hooks decide on it.
-            var outcome = await Hooks.RunAsync(new DataContext(this, tx), aborted);
-            if (IsRefusal(outcome))
-            {
-                _chunkRefusal = FromHook(outcome, null);
-                EndTransaction();
+                state |= SessionState.NoTransaction;
             }
             else
             {
-                _body.Reset();
-                tx.Chunks = new DataDecoder(_ctx.Options.Limits.MaxMessageSize, SmtpLimits.MaxTextLine,
-                    tx.Binary ? DataDecoderMode.Binary : DataDecoderMode.Chunks);
-                _connection.StartMessageClock();
+                state |= SessionState.InTransaction;
+                if (tx.Chunks is not null) state |= SessionState.Chunking;
+                if (tx.Binary) state |= SessionState.BinaryBody;
+                if (tx.Recipients.Count == 0)
+                    state |= tx.RejectedRecipients > 0 ? SessionState.NoValidRecipients | SessionState.NoRecipients : SessionState.NoRecipients;
             }
+            var features = Feature.None;
+            if (_tlsMode != ListenerTlsMode.None) features |= Feature.Tls;
+            if (OffersChunking) features |= Feature.Chunking;
+            if (OffersTurn) features |= Feature.Turn;
+            if (OffersEtrn) features |= Feature.Etrn;
+            if (_xclientAllowed) features |= Feature.XClient;
+            return new SessionFacts(state, features, Tls is not null, _allowPlaintextAuth, _role == ListenerRole.Submission);
         }
-        return _chunkRefusal is null ? AfterLine.ReceiveChunk : AfterLine.DiscardChunk;
-    }
-
-    /// <summary>Reads one BDAT chunk into the message; after the LAST one, finishes the message as the final dot does.</summary>
-    private async Task ReceiveChunkAsync(CancellationToken aborted)
-    {
-        var tx = _transaction!;
-        var decoder = tx.Chunks!;
-        var remaining = _chunkSize;
-        while (remaining > 0)
-        {
-            var result = await _connection.ReadAsync(ReadKind.Data);
-            var take = Math.Min(remaining, result.Buffer.Length);
-            decoder.Decode(result.Buffer.Slice(0, take), _body);
-            _connection.Input.AdvanceTo(result.Buffer.GetPosition(take));
-            remaining -= take;
-            await _body.FlushAsync(final: false, aborted);
-            if (result.IsCompleted && remaining > 0)
-            {
-                _closeReason = "client closed during BDAT";
-                _closing = true;
-                EndTransaction();
-                return;
-            }
-        }
-        if (!_chunkLast)
-        {
-            // A chunk that breaks a limit fails the transaction at once (RFC 3030 2: the client sends no more chunks).
-            var refusal = decoder.SizeExceeded
-                ? new SmtpReply(552, "5.3.4", $"Message size exceeds fixed limit of {_ctx.Options.Limits.MaxMessageSize} octets")
-                : DataRefusal();
-            if (refusal is not null)
-            {
-                EndTransaction();
-                Reply(refusal);
-                return;
-            }
-            Reply(new SmtpReply(250, "2.0.0", $"{_chunkSize} octets received"));
-            return;
-        }
-        try
-        {
-            decoder.EndOfChunks();
-            await _body.FlushAsync(final: true, aborted);
-            var reply = await FinishMessageAsync(tx, decoder, aborted);
-            if (reply.Code / 100 == 2) Interlocked.Increment(ref _messagesAccepted);
-            Reply(reply);
-        }
-        finally
-        {
-            EndTransaction();
-        }
-    }
-
-    private async ValueTask DiscardChunkAsync()
-    {
-        // Refused: still consume the announced chunk so its bytes are never read as commands.
-        var remaining = _chunkSize;
-        while (remaining > 0)
-        {
-            var result = await _connection.ReadAsync(ReadKind.Data);
-            var take = Math.Min(remaining, result.Buffer.Length);
-            _connection.Input.AdvanceTo(result.Buffer.GetPosition(take));
-            remaining -= take;
-            if (result.IsCompleted && remaining > 0) break;
-        }
-        Reply(_chunkRefusal ?? new SmtpReply(502, "5.5.1", "BDAT not available (CHUNKING is not offered)"));
-    }
-
-    private async ValueTask OnRsetAsync(CancellationToken aborted)
-    {
-        await Hooks.RunAsync(new RsetContext(this), aborted);
-        // RSET always succeeds (RFC 5321 4.1.1.5): a hook can observe it but not refuse it.
-        EndTransaction();
-        Reply(Ok);
-    }
-
-    private async ValueTask OnQuitAsync(CancellationToken aborted)
-    {
-        await Hooks.RunAsync(new QuitContext(this), aborted);
-        Reply(new SmtpReply(221, "2.0.0", $"{HostName} closing connection"), countError: false);
-        _closeReason = "quit";
-        _closing = true;
     }
 
     /// <summary>For commands whose hooks may answer in full (NOOP, VRFY, EXPN, HELP, TURN, unknown).</summary>
@@ -808,29 +363,6 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         _transaction = null;
     }
 
-    private bool OffersStartTls => _tlsMode == ListenerTlsMode.StartTls && Tls is null;
-
-    /// <summary>Runs the server handshake over the connection; false means it failed and the connection must close
-    /// (no reply can be sent: the client is no longer speaking clear text).</summary>
-    private async ValueTask<bool> StartTlsAsync(CancellationToken aborted)
-    {
-        if (await _connection.UpgradeToTlsAsync(aborted) is { } failure)
-        {
-            LogTlsFailed(SessionId, failure);
-            _closeReason = "TLS handshake failed";
-            _closing = true;
-            return false;
-        }
-        // RFC 3207 4.2: forget everything learnt from the client in clear text; it must EHLO again.
-        HeloName = null;
-        IsExtended = false;
-        _authenticatedUser = null;
-        _skippingLongLine = false;
-        EndTransaction();
-        LogTlsEstablished(SessionId, Tls!.Protocol, Tls.Cipher);
-        return true;
-    }
-
     private string ClientLiteral() => RemoteEndPoint.Address.ToString();
 
     private ValueTask FlushAsync() => _connection.FlushAsync();
@@ -846,27 +378,6 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     [LoggerMessage(EventId = LogEvents.Receiver.SessionDisconnected, Level = LogLevel.Information, Message = "session={SessionId} disconnect reason={Reason}")]
     private partial void LogDisconnected(string sessionId, string reason);
-
-    /// <summary>One line per transaction: who sent what to whom, how big, over what, and what became of it.</summary>
-    private void LogTransaction(Transaction tx, string queueId, long size, string result)
-    {
-        if (!_logger.IsEnabled(LogLevel.Information)) return;
-        LogTransactionLine(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count,
-            string.Join(',', tx.Recipients.Select(r => r.Address.ToPathString())), size,
-            Tls is null ? "none" : Tls.Protocol + "/" + Tls.Cipher, _authenticatedUser ?? "-", result);
-    }
-
-    [LoggerMessage(EventId = LogEvents.Receiver.Transaction, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
-    private partial void LogTransactionLine(string sessionId, string queueId, string sender, int count, string recipients, long size, string tls, string user, string result);
-
-    [LoggerMessage(EventId = LogEvents.Receiver.SpoolFailed, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
-    private partial void LogSpoolFailed(Exception exception, string sessionId, string queueId);
-
-    [LoggerMessage(EventId = LogEvents.Receiver.DataBudgetExhausted, Level = LogLevel.Warning, Message = "session={SessionId} message refused with 451 4.3.1: the server-wide budget of {Budget} octets of message data in flight is used up (Limits:Data:InFlightBudget)")]
-    private partial void LogDataBudgetExhausted(string sessionId, long budget);
-
-    [LoggerMessage(EventId = LogEvents.Receiver.SpillFailed, Level = LogLevel.Error, Message = "session={SessionId} message body could not be written to the queue directory")]
-    private partial void LogSpillFailed(Exception exception, string sessionId);
 
     [LoggerMessage(EventId = LogEvents.Receiver.SessionFailed, Level = LogLevel.Error, Message = "session={SessionId} failed")]
     private partial void LogSessionFailed(Exception exception, string sessionId);
