@@ -1,6 +1,7 @@
 // MAIL (and SEND, SOML, SAML), RCPT and DATA: a mail transaction up to the 354.
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
+using Mta.Engine.Routing;
 using Mta.Protocol;
 
 namespace Mta.Engine.Receiver;
@@ -63,7 +64,7 @@ internal sealed partial class SmtpSession
             tx.RejectedRecipients++;
             return;
         }
-        var isLocal = address.Domain.Length == 0 || _ctx.IsLocalDomain(address.Domain);
+        var isLocal = _ctx.Recipients.IsLocal(address);
         var outcome = await Hooks.RunAsync(new RcptContext(this, tx, recipient, isLocal), aborted);
         SmtpReply reply;
         if (IsRefusal(outcome))
@@ -87,15 +88,9 @@ internal sealed partial class SmtpSession
         Reply(reply);
     }
 
-    private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal)
-    {
-        if (isLocal) return _ctx.RecipientPolicy.Reply(address);
-        if (IsTrustedClient || AuthenticatedUser is not null)
-            return new SmtpReply(250, "2.1.5", "Ok");
-        if (_acceptDomains is not null && _acceptDomains.Contains(address.Domain.TrimEnd('.')))
-            return new SmtpReply(250, "2.1.5", "Ok");
-        return new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied");
-    }
+    /// <summary>The router side's decision (Routing/RecipientPolicy): local mailboxes, or relaying for this client.</summary>
+    private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal) =>
+        _ctx.Recipients.Decide(address, isLocal, new RelayClient(IsTrustedClient, AuthenticatedUser, _acceptDomains)).Reply;
 
     /// <summary>DATA in a transaction with recipients and no BDAT (the table's rules); true when the 354 went out.</summary>
     internal async ValueTask<bool> OnDataAsync(CancellationToken aborted)
