@@ -2,6 +2,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -115,14 +116,18 @@ public sealed record SmtpTestReply(int Code, IReadOnlyList<string> Lines)
 /// <summary>The client's end of an in-memory session: write bytes, read replies, see the close.</summary>
 public sealed class InMemorySmtpClient : IAsyncDisposable
 {
-    private readonly PipeReader _replies;
-    private readonly PipeWriter _commands;
+    private readonly PipeReader _rawReplies;
+    private readonly PipeWriter _rawCommands;
     private readonly Task<ServedSession> _served;
+    // Replaced by StartTlsAsync with pipes over the client's TLS stream.
+    private PipeReader _replies;
+    private PipeWriter _commands;
+    private SslStream? _tls;
 
     internal InMemorySmtpClient(PipeReader replies, PipeWriter commands, Task<ServedSession> served)
     {
-        _replies = replies;
-        _commands = commands;
+        _replies = _rawReplies = replies;
+        _commands = _rawCommands = commands;
         _served = served;
     }
 
@@ -137,6 +142,18 @@ public sealed class InMemorySmtpClient : IAsyncDisposable
     public async Task SendAsync(byte[] bytes)
     {
         await _commands.WriteAsync(bytes);
+    }
+
+    /// <summary>The client's TLS handshake over the in-memory pipe (after 220 to STARTTLS, or at once on an implicit-TLS
+    /// listener), once every clear-text reply has been read; the server's certificate is not checked.</summary>
+    public async Task StartTlsAsync()
+    {
+        var ssl = new SslStream(new DuplexPipeStream(_rawReplies, _rawCommands), leaveInnerStreamOpen: true, (_, _, _, _) => true);
+        using var timeout = new CancellationTokenSource(ReadTimeout);
+        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mta.test" }, timeout.Token);
+        _tls = ssl;
+        _replies = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
+        _commands = PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true));
     }
 
     /// <summary>Sends one command line (CRLF added) and reads its reply.</summary>
@@ -191,9 +208,16 @@ public sealed class InMemorySmtpClient : IAsyncDisposable
     /// <summary>Closes the client's side (the session sees end of stream) and waits for the session to end.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _commands.CompleteAsync();
+        if (_tls is not null)
+        {
+            await _commands.CompleteAsync();
+            await _replies.CompleteAsync();
+            try { await _tls.ShutdownAsync(); } catch (Exception) { }
+            _tls.Dispose();
+        }
+        await _rawCommands.CompleteAsync();
         try { await _served.WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception) { }
-        await _replies.CompleteAsync();
+        await _rawReplies.CompleteAsync();
     }
 }
 
