@@ -1,4 +1,4 @@
-// One SMTP conversation: reads command lines and DATA from the socket, runs check -> hook -> proceed, writes replies.
+// One SMTP conversation: reads command lines and DATA from its connection, checks each command against the command table, runs hook -> handler, writes replies.
 using System.Buffers;
 using System.Net;
 using Microsoft.Extensions.Logging;
