@@ -63,7 +63,7 @@ check.SetAction(parse =>
             return 2;
         }
         Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
-        Console.WriteLine($"local recipients: {new Mta.Engine.Receiver.LocalRecipientPolicy(loaded.Options.Mailboxes).Describe()}");
+        Console.WriteLine($"local recipients: {new Mta.Engine.Routing.LocalRecipientPolicy(loaded.Options.Mailboxes).Describe()}");
         return 0;
     }
     catch (ConfigException ex)

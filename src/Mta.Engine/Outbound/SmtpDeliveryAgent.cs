@@ -68,10 +68,9 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
     public Task ResetDestinationsOfAsync(string domain)
     {
         ArgumentNullException.ThrowIfNull(domain);
-        var name = domain.TrimEnd('.');
-        var hop = _selector.Select(name).Key;
+        var hop = _selector.Select(domain).Key;
         return _pipelines.ResetAsync(key => string.Equals(key, hop, StringComparison.OrdinalIgnoreCase)
-            || NextHop.NameOfKey(key).TrimEnd('.').Equals(name, StringComparison.OrdinalIgnoreCase));
+            || Domain.NameComparer.Equals(NextHop.NameOfKey(key).ToString(), domain));
     }
 
     /// <summary>Delivers to the next hop of the route's target (a recipient domain, <see cref="RouteKind.Remote"/>).</summary>

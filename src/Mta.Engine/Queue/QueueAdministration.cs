@@ -44,9 +44,9 @@ public sealed partial class QueueAdministration : IQueueAdministration
     /// <inheritdoc />
     public int Flush(string? queueId = null, string? domain = null)
     {
-        var wanted = domain?.TrimEnd('.');
+        var wanted = domain;
         bool OfDomain(QueuedMessage message, int index) => wanted is null
-            || string.Equals(message.Recipients[index].Address.Domain.TrimEnd('.'), wanted, StringComparison.OrdinalIgnoreCase);
+            || Domain.NameComparer.Equals(message.Recipients[index].Address.Domain, wanted);
         var removed = _scheduler.TakeScheduled(work =>
             (queueId is null || string.Equals(work.Message.QueueId, queueId, StringComparison.Ordinal))
             && work.Indexes.Any(i => OfDomain(work.Message, i)));
@@ -93,7 +93,7 @@ public sealed partial class QueueAdministration : IQueueAdministration
     /// <returns>How many recipients the other side accepted.</returns>
     internal async Task<int> DeliverOverAsync(IReadOnlyCollection<string> domains, SmtpClientConnection connection, CancellationToken cancellationToken)
     {
-        var wanted = new HashSet<string>(domains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        var wanted = new HashSet<string>(domains, Domain.NameComparer);
         var route = new Route(RouteKind.Remote, "turn:" + connection.Target.HostName);
         var delivered = 0;
         using var activity = _scheduler.BeginActivity();
@@ -106,7 +106,7 @@ public sealed partial class QueueAdministration : IQueueAdministration
             {
                 candidates = removed.SelectMany(w => w.Indexes).Distinct()
                     .Where(i => message.Tracks[i].State == RecipientState.Deferred
-                                && wanted.Contains(message.Recipients[i].Address.Domain.TrimEnd('.')))
+                                && wanted.Contains(message.Recipients[i].Address.Domain))
                     .ToArray();
             }
             // What else the retry queue held for this message goes back at its time.

@@ -35,7 +35,7 @@ public sealed class ReceiverContext
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
-        RecipientPolicy = new LocalRecipientPolicy(options.Mailboxes);
+        Recipients = new Routing.RecipientPolicy(LocalDomains, new Routing.LocalRecipientPolicy(options.Mailboxes));
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
 
@@ -65,8 +65,8 @@ public sealed class ReceiverContext
     internal ConnectionAdmission Admission { get; }
     public HashSet<string> LocalDomains { get; }
 
-    /// <summary>Which local parts of local domains have a mailbox (the built-in RCPT check).</summary>
-    public LocalRecipientPolicy RecipientPolicy { get; }
+    /// <summary>The built-in RCPT decision: local mailboxes and relaying.</summary>
+    public Routing.RecipientPolicy Recipients { get; }
 
     /// <summary>Terminal delivery (SEND, SOML, SAML), or null when the host has none.</summary>
     public Terminal.ITerminals? Terminals { get; }

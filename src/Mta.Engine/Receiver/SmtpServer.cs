@@ -199,7 +199,9 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     private async Task<ServedSession> RunSessionAsync(Stream stream, IPEndPoint remote, IPEndPoint local, ListenerOptions options,
         IReadOnlyCollection<string>? acceptDomains, CancellationToken aborted)
     {
-        await using var session = new SmtpSession(_ctx, stream, options.Name, options.Tls, ClientAddress.Canonical(remote), local,
+        // Disposed after the session (declared first): the session's last words are flushed through it.
+        await using var connection = new SmtpConnection(_ctx, stream);
+        await using var session = new SmtpSession(_ctx, connection, options.Name, options.Tls, ClientAddress.Canonical(remote), local,
             allowPlaintextAuth: options.AllowPlaintextAuth, role: options.Role, requireOwnSender: options.RequireOwnSender,
             allowTurn: options.AllowTurn, acceptDomains: acceptDomains);
         // Registered before it runs, so a stop that comes at any moment finds it.

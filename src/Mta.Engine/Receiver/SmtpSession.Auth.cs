@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
+using Mta.Engine.Receiver.Commands;
 using Mta.Protocol;
 using Mta.Protocol.Sasl;
 
@@ -13,17 +14,14 @@ namespace Mta.Engine.Receiver;
 internal sealed partial class SmtpSession
 {
     /// <summary>AUTH is offered inside TLS, or in clear text only where a loopback listener allows it.</summary>
-    private bool OffersAuth => _tls is not null || _allowPlaintextAuth;
+    private bool OffersAuth => Tls is not null || _allowPlaintextAuth;
 
     /// <summary>The checks that need no further input; the exchange itself runs after the command buffer is released,
     /// because the client's responses are lines of their own.</summary>
-    private AfterLine BeginAuth(AuthCommand auth)
+    internal AfterLine BeginAuth(AuthCommand auth)
     {
-        if (!IsExtended) Reply(new SmtpReply(503, "5.5.1", "Send EHLO first"));
-        else if (!OffersAuth) Reply(_tlsMode == ListenerTlsMode.None ? new SmtpReply(503, "5.5.1", "Authentication not enabled") : SaslReplies.EncryptionRequired);
-        else if (_authenticatedUser is not null) Reply(SaslReplies.AlreadyAuthenticated);
-        else if (_transaction is not null) Reply(SaslReplies.NotDuringTransaction);
-        else if (!Sasl.IsSupported(auth.Mechanism)) Reply(SaslReplies.UnsupportedMechanism);
+        // EHLO given, inside TLS (or allowed in clear text), not yet authenticated, no transaction: the table checked.
+        if (!Sasl.IsSupported(auth.Mechanism)) Reply(SaslReplies.UnsupportedMechanism);
         else if (_ctx.AuthFailures.IsBlocked(RemoteEndPoint.Address)) Reply(SaslReplies.TemporaryFailure);
         else
         {
@@ -56,7 +54,7 @@ internal sealed partial class SmtpSession
             var response = auth.InitialResponse;
             if (response is null)
             {
-                _writer.Write(SaslReplies.EmptyChallenge);
+                _connection.Output.Write(SaslReplies.EmptyChallenge);
                 response = await ReadAuthLineAsync(attempt);
                 if (response is null) return;
             }
@@ -153,23 +151,23 @@ internal sealed partial class SmtpSession
         await FlushAsync();
         while (true)
         {
-            var result = await ReadAsync(_ctx.Options.Limits.CommandTimeout, awaitingCommand: false);
+            var result = await _connection.ReadAsync(ReadKind.AuthResponse);
             var buffer = result.Buffer;
             var status = SmtpLineReader.TryReadLine(buffer, SmtpLimits.MaxAuthLine, out var line, out var consumed);
             if (status == LineStatus.Complete)
             {
                 var text = Encoding.ASCII.GetString(line);
-                _reader.AdvanceTo(consumed);
+                _connection.Input.AdvanceTo(consumed);
                 return text;
             }
             if (status == LineStatus.TooLong)
             {
-                _reader.AdvanceTo(buffer.Start, buffer.End);
+                _connection.Input.AdvanceTo(buffer.Start, buffer.End);
                 _skippingLongLine = true;
                 await FailAsync(attempt, SaslReplies.Malformed("Authentication response too long"));
                 return null;
             }
-            _reader.AdvanceTo(buffer.Start, buffer.End);
+            _connection.Input.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
                 _closing = true;
@@ -182,8 +180,8 @@ internal sealed partial class SmtpSession
     /// <summary>Submission (RFC 6409): only authenticated users, and by default only from their own addresses.</summary>
     private SmtpReply? SubmissionRefusal(SmtpAddress sender)
     {
-        if (_authenticatedUser is null) return SaslReplies.Required;
-        if (!_requireOwnSender || sender.IsNull) return null;
+        // AUTH itself is the table's rule (AuthRule.OnSubmission): only the sender is checked here.
+        if (!_requireOwnSender || sender.IsNull || _authenticatedUser is null) return null;
         var own = _ctx.UserStore.AllowedSenders(_authenticatedUser);
         return own.Contains(sender.ToString(), StringComparer.OrdinalIgnoreCase)
             ? null

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
+using Mta.Engine.Receiver.Commands;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Client;
 using Mta.Protocol;
@@ -23,20 +24,15 @@ internal sealed partial class SmtpSession
     /// TURN: the built-in checks (listener, sequence, AUTH, the user's domains), then the TurnContext hook, which may
     /// only refuse. An unauthenticated TURN is never honoured: whoever asks would get the mail (RFC 2645 section 1).
     /// </summary>
-    private async ValueTask<AfterLine> OnTurnAsync(CancellationToken aborted)
+    internal async ValueTask<AfterLine> OnTurnAsync(CancellationToken aborted)
     {
-        SmtpReply? refusal = null;
-        IReadOnlyList<string> domains = [];
-        if (!OffersTurn) refusal = new SmtpReply(502, "5.5.1", "TURN not available");
-        else if (HeloName is null) refusal = new SmtpReply(503, "5.5.1", "Send HELO or EHLO first");
-        else if (_transaction is not null) refusal = new SmtpReply(503, "5.5.1", "TURN not allowed during a mail transaction");
-        else if (_authenticatedUser is null) refusal = Protocol.Sasl.SaslReplies.Required;
-        else if ((domains = _ctx.Options.Turn.DomainsOf(_authenticatedUser)).Count == 0)
-            // RFC 5321 4.2.3: 550 is also "command rejected for policy reasons".
-            refusal = new SmtpReply(550, "5.7.1", $"TURN refused: no mail is held here for user {_authenticatedUser}");
-        if (refusal is not null)
+        // Offered, greeted, no transaction, authenticated: the table checked (and logged a refusal through OnTurnRefused).
+        var domains = _ctx.Options.Turn.DomainsOf(_authenticatedUser);
+        if (domains.Count == 0)
         {
-            if (refusal.Code != 502) LogTurnRefused(SessionId, _authenticatedUser ?? "-", refusal.Code);
+            // RFC 5321 4.2.3: 550 is also "command rejected for policy reasons".
+            var refusal = new SmtpReply(550, "5.7.1", $"TURN refused: no mail is held here for user {_authenticatedUser}");
+            OnTurnRefused(refusal);
             Reply(refusal);
             return AfterLine.ReadCommand;
         }
@@ -53,6 +49,12 @@ internal sealed partial class SmtpSession
         return AfterLine.Turn;
     }
 
+    /// <summary>A refused TURN is logged, unless it is simply not offered here.</summary>
+    internal void OnTurnRefused(SmtpReply refusal)
+    {
+        if (refusal.Code != 502) LogTurnRefused(SessionId, _authenticatedUser ?? "-", refusal.Code);
+    }
+
     /// <summary>
     /// After our 250 to TURN: this side becomes the client on the same connection (inside its TLS, if any), waits for the
     /// other side's 220, and delivers the mail queued for the user's domains; then QUIT, and the session ends.
@@ -65,9 +67,7 @@ internal sealed partial class SmtpSession
         _closeReason = "turn";
         // The command pipes end here. Bytes the client sent behind TURN were out of turn (RFC 2920 3.1: TURN ends a
         // group) and are dropped with them, so nothing sent before our 250 can pass for the other side's greeting.
-        await _reader.CompleteAsync();
-        await _writer.CompleteAsync();
-        var stream = (Stream?)_ssl ?? _stream;
+        var stream = await _connection.ReleaseTransportAsync();
         var target = new SmtpTarget(HeloName ?? ClientLiteral(), RemoteEndPoint.Address, RemoteEndPoint.Port);
         var relay = _ctx.Options.Relay;
         // No STARTTLS inside the reversed session: the client chose the connection's protection before it authenticated,
@@ -89,23 +89,9 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>ETRN (RFC 1985): a queue run for one domain (or, with <c>@</c>, a domain and its subdomains).</summary>
-    private void OnEtrn(string argument)
+    internal void OnEtrn(string argument)
     {
-        if (!OffersEtrn)
-        {
-            Reply(new SmtpReply(502, "5.5.1", "ETRN not available"));
-            return;
-        }
-        if (HeloName is null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Send HELO or EHLO first"));
-            return;
-        }
-        if (_transaction is not null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "ETRN not allowed during a mail transaction"));
-            return;
-        }
+        // Offered, greeted, no transaction: the table checked.
         var node = argument.Trim();
         if (node.StartsWith('#'))
         {

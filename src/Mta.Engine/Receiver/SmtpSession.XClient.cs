@@ -20,19 +20,9 @@ internal sealed partial class SmtpSession
     /// state after the greeting (HELO, PROTO and LOGIN are kept only when this command gave them), the connect hook runs
     /// again on the new facts, and a new 220 greeting follows. Trusted-network status is worked out anew from ADDR.
     /// </summary>
-    private async ValueTask OnXClientAsync(XClientCommand command, CancellationToken aborted)
+    internal async ValueTask OnXClientAsync(XClientCommand command, CancellationToken aborted)
     {
-        if (!_xclientAllowed)
-        {
-            LogXClientRefused(SessionId, RemoteEndPoint);
-            Reply(new SmtpReply(550, "5.7.0", "Error: insufficient authorization"));
-            return;
-        }
-        if (_transaction is not null)
-        {
-            Reply(new SmtpReply(503, "5.5.1", "Error: MAIL transaction in progress"));
-            return;
-        }
+        // From XClient:Networks, no transaction: the table checked.
 
         var address = RemoteEndPoint.Address;
         var port = RemoteEndPoint.Port;
@@ -102,6 +92,12 @@ internal sealed partial class SmtpSession
             return;
         }
         Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
+    }
+
+    /// <summary>A client outside <c>XClient:Networks</c> tried XCLIENT: worth a warning.</summary>
+    internal void OnXClientRefused(SmtpReply refusal)
+    {
+        if (!_xclientAllowed) LogXClientRefused(SessionId, RemoteEndPoint);
     }
 
     [LoggerMessage(EventId = LogEvents.Receiver.XClientRefused, Level = LogLevel.Warning, Message = "session={SessionId} XCLIENT refused: {Remote} is not in XClient:Networks")]

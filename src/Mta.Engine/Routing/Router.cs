@@ -57,7 +57,7 @@ internal sealed class Router
         _hops = hops;
         _agents = agents;
         _terminals = terminals;
-        _localDomains = new HashSet<string>(options.LocalDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        _localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
         _postmaster = options.Mailboxes.Postmaster;
         _remoteWindow = options.Relay.Resilience.DestinationConcurrency;
     }
@@ -117,7 +117,7 @@ internal sealed class Router
     private async ValueTask<Route> BuiltInRouteAsync(IQueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
     {
         var address = recipient.Address;
-        if (address.Domain.Length > 0 && !_localDomains.Contains(address.Domain.TrimEnd('.')))
+        if (address.Domain.Length > 0 && !_localDomains.Contains(address.Domain))
             return new Route(RouteKind.Remote, address.Domain);
         var user = address.IsPostmaster ? _postmaster : address.LocalPart.ToLowerInvariant();
         return message.Kind switch

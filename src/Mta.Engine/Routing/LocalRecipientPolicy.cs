@@ -5,7 +5,7 @@ using Mta.Engine.Configuration;
 using Mta.Engine.Delivery;
 using Mta.Protocol;
 
-namespace Mta.Engine.Receiver;
+namespace Mta.Engine.Routing;
 
 /// <summary>What the built-in policy says about one local recipient.</summary>
 public enum LocalRecipientVerdict

@@ -2,10 +2,10 @@
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Delivery;
-using Mta.Engine.Receiver;
+using Mta.Engine.Routing;
 using Mta.Engine.Terminal;
 
-namespace Mta.Engine.Tests.Receiver;
+namespace Mta.Engine.Tests.Routing;
 
 public sealed class LocalRecipientPolicyTests
 {

@@ -1,0 +1,56 @@
+// Who may send to whom, decided at RCPT: local recipients by the mailbox policy, other domains (relay) by who the client is.
+using Mta.Abstractions;
+using Mta.Protocol;
+
+namespace Mta.Engine.Routing;
+
+/// <summary>The facts about the client that decide relaying.</summary>
+/// <param name="IsTrusted">The client is in <c>Relay:TrustedNetworks</c> (as its address was given last: socket, PROXY or XCLIENT).</param>
+/// <param name="AuthenticatedUser">The user AUTH (or XCLIENT LOGIN) established; null when none.</param>
+/// <param name="AcceptDomains">Domains whose mail this connection may hand in although they are not local (the domains a
+/// TURN this side asked for), in a set compared with <see cref="Domain.NameComparer"/>; null for none.</param>
+public readonly record struct RelayClient(bool IsTrusted, string? AuthenticatedUser, IReadOnlySet<string>? AcceptDomains = null);
+
+/// <summary>The built-in decision on one recipient: accepted, or the reply that refuses it.</summary>
+/// <param name="Reply">250 2.1.5 when accepted; otherwise the refusal, code, enhanced code and text as the client sees them.</param>
+public readonly record struct RecipientDecision(SmtpReply Reply)
+{
+    /// <summary>True when the recipient is accepted.</summary>
+    public bool IsAccepted => Reply.Code / 100 == 2;
+}
+
+/// <summary>
+/// The built-in RCPT policy (the RCPT hooks run first, and their Accept or Reject overrides it; so does terminal
+/// delivery for SEND, SOML and SAML). A recipient in a local domain (or with no domain) is the mailbox policy's
+/// (<see cref="LocalRecipientPolicy"/>); any other domain is relaying, allowed only to a trusted or authenticated
+/// client, or for a domain the connection was opened to deliver (TURN); everyone else gets 554 5.7.1, so this server is
+/// never an open relay.
+/// </summary>
+public sealed class RecipientPolicy
+{
+    private static readonly RecipientDecision Accepted = new(new SmtpReply(250, "2.1.5", "Ok"));
+    private readonly IReadOnlySet<string> _localDomains;
+
+    /// <param name="localDomains">The local domains (compared as <see cref="Domain"/>s: no case, no trailing dot).</param>
+    /// <param name="mailboxes">Which local parts of local domains have a mailbox.</param>
+    public RecipientPolicy(IEnumerable<string> localDomains, LocalRecipientPolicy mailboxes)
+    {
+        _localDomains = new HashSet<string>(localDomains, Domain.NameComparer);
+        Mailboxes = mailboxes;
+    }
+
+    /// <summary>Which local parts of local domains have a mailbox.</summary>
+    public LocalRecipientPolicy Mailboxes { get; }
+
+    /// <summary>True for an address this server delivers itself: a local domain, or no domain at all.</summary>
+    public bool IsLocal(SmtpAddress address) => address.Domain.Length == 0 || _localDomains.Contains(address.Domain);
+
+    /// <summary>The decision on <paramref name="address"/>; <paramref name="isLocal"/> as <see cref="IsLocal"/> gave it.</summary>
+    public RecipientDecision Decide(SmtpAddress address, bool isLocal, RelayClient client)
+    {
+        if (isLocal) return new RecipientDecision(Mailboxes.Reply(address));
+        if (client.IsTrusted || client.AuthenticatedUser is not null) return Accepted;
+        if (client.AcceptDomains is not null && client.AcceptDomains.Contains(address.Domain)) return Accepted;
+        return new RecipientDecision(new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied"));
+    }
+}
