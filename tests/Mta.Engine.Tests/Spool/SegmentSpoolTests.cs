@@ -55,6 +55,24 @@ public sealed class SegmentSpoolTests : IDisposable
     }
 
     [Fact]
+    public async Task Commits_are_announced_on_the_channel_in_order_and_never_wait_for_its_reader()
+    {
+        var options = Options(_dir.Path);
+        using var spool = OpenSpool(options);
+        await spool.RecoverAsync(Ct);
+        // Nobody reads the channel: every commit must still be acknowledged (the queue's pace never holds a session's 250).
+        var envelopes = Enumerable.Range(0, 200).Select(_ => Envelope()).ToArray();
+        await Task.WhenAll(envelopes.Select(e => spool.CommitAsync(e, Seq(Message("c")), Ct).AsTask()));
+        Assert.Equal(envelopes.Length, spool.Committed.Count);
+        var announced = new List<SpooledMessage>();
+        while (spool.Committed.TryRead(out var message)) announced.Add(message);
+        Assert.Equal(envelopes.Select(e => e.QueueId).Order(StringComparer.Ordinal), announced.Select(m => m.Envelope.QueueId).Order(StringComparer.Ordinal));
+        // In the order of the segment: each announced record starts after the one before it.
+        Assert.True(announced.Zip(announced.Skip(1)).All(p => (p.First.Location.Segment, p.First.Location.Offset).CompareTo((p.Second.Location.Segment, p.Second.Location.Offset)) < 0));
+        Assert.All(announced, m => Assert.Empty(m.FinalRecipients));
+    }
+
+    [Fact]
     public async Task Message_split_over_several_segments_of_a_sequence_is_stored_whole()
     {
         var options = Options(_dir.Path);
