@@ -17,14 +17,9 @@ internal sealed partial class MaildirAgent(MaildirDelivery maildir, MtaOptions o
 {
     private readonly ILogger _logger = logger;
 
-    public async ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var outcomes = new DeliveryOutcome[request.Recipients.Count];
-        for (var i = 0; i < outcomes.Length; i++)
-            outcomes[i] = await DeliverOneAsync(request.Message, request.Recipients[i], request.Route.Target, cancellationToken).ConfigureAwait(false);
-        return new DeliveryResult(outcomes);
-    }
+    public ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken) =>
+        PerRecipient.DeliverEachAsync(request, (recipient, ct) => DeliverOneAsync(request.Message, recipient, request.Route.Target, ct),
+            cancellationToken);
 
     /// <summary>One recipient's copy into <paramref name="user"/>'s Maildir (also the mailbox half of terminal delivery).</summary>
     internal async ValueTask<DeliveryOutcome> DeliverOneAsync(IQueuedMessage message, EnvelopeRecipient recipient, string user,

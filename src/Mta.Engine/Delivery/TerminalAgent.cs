@@ -20,14 +20,9 @@ internal sealed class TerminalAgent(ITerminals? terminals, MaildirAgent mailbox,
     /// <summary>The bounce reason of a SEND whose user left, after the user name.</summary>
     internal const string Gone = "is no longer logged in on any terminal";
 
-    public async ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var outcomes = new DeliveryOutcome[request.Recipients.Count];
-        for (var i = 0; i < outcomes.Length; i++)
-            outcomes[i] = await DeliverOneAsync(request.Message, request.Recipients[i], request.Route.Target, cancellationToken).ConfigureAwait(false);
-        return new DeliveryResult(outcomes);
-    }
+    public ValueTask<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken) =>
+        PerRecipient.DeliverEachAsync(request, (recipient, ct) => DeliverOneAsync(request.Message, recipient, request.Route.Target, ct),
+            cancellationToken);
 
     private async ValueTask<DeliveryOutcome> DeliverOneAsync(IQueuedMessage message, EnvelopeRecipient recipient, string user,
         CancellationToken cancellationToken)
