@@ -23,12 +23,13 @@
 #   DRAIN_MAX=120 (s to wait for a queue to empty between runs)  WARMUP=3000 (uncounted msgs per target first)
 #   MTA_BEFORE_DLL=  (a mta.dll of an earlier build: adds target mta-before on :$MTA_BEFORE_PORT (2529), run
 #                     beside mta with the same load, for before/after figures of one change in one run;
-#                     MTA_BEFORE_MAILBOX_EXTRA='' is its Mailboxes extra, see mta-lib.sh)
+#                     MTA_BEFORE_MAILBOX_EXTRA='' is its Mailboxes extra, see mta-lib.sh; MTA_BEFORE_FIRST=1
+#                     measures it before mta in each size and warm-up, to alternate the order between runs)
 #   + mta-lib.sh's MTA_* knobs
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/mta-lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+case "${1:-}" in -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 
 SHARED_DIR=${SHARED_DIR:-$MTA_REPO/../shared}
 SB=$SHARED_DIR/bench
@@ -99,8 +100,13 @@ if [ "$MTA" = 1 ]; then
 fi
 
 targets=()
-[ "$mta_up" = 1 ] && targets+=("mta:$MTA_PORT")
-[ "$before_up" = 1 ] && targets+=("mta-before:$MTA_BEFORE_PORT")
+if [ "${MTA_BEFORE_FIRST:-0}" = 1 ]; then
+    [ "$before_up" = 1 ] && targets+=("mta-before:$MTA_BEFORE_PORT")
+    [ "$mta_up" = 1 ] && targets+=("mta:$MTA_PORT")
+else
+    [ "$mta_up" = 1 ] && targets+=("mta:$MTA_PORT")
+    [ "$before_up" = 1 ] && targets+=("mta-before:$MTA_BEFORE_PORT")
+fi
 [ "$have_postfix" = 1 ] && targets+=("postfix-maildir:$PF_PORT" "postfix-discard:$PF_DISCARD_PORT")
 [ "$have_sink" = 1 ] && targets+=("smtp-sink:$SINK_PORT")
 tools=(mta-bench); [ "$have_source" = 1 ] && tools+=(smtp-source)

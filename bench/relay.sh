@@ -23,8 +23,19 @@
 # Env (defaults): SHARED_DIR=<repo>/../shared SINK_PORT=2527 PF_RELAY_PORT=2530 TO=rcpt@relay.test
 #   FROM=a@example.test WARMUP=500 (0 = none) PERSIST=0 INJECT_TIMEOUT=300 (s) DRAIN_TIMEOUT=300 (s, per drain)
 #   RELAY_MAX=1200 (s, the whole script; past it everything is stopped) POSTFIX=1 MTA=1 (0 = skip that relay)
-#   MTA_RELAY_CONCURRENCY=20  PF_KEEP_TMP=0 (1 = keep the Postfix instance's folder and log)  + mta-lib.sh's MTA_* knobs
+#   MTA_RELAY_CONCURRENCY=20  MTA_RELAY_EXTRA= (JSON members added to Mta's relay config above, e.g.
+#   '"Authentication": { "Verify": { "Enabled": false } }' where DNS is slow)  PF_KEEP_TMP=0 (1 = keep the Postfix instance's folder and log)  + mta-lib.sh's MTA_* knobs
 #   PF_MAIN_EXTRA= (lines appended to the Postfix instance's main.cf, for experiments)
+#
+# Before/after of one change, in one run:
+#
+#   sudo MTA_BEFORE_DLL=/tmp/mta-before/mta.dll bench/relay.sh [messages] [sessions] [size]
+#
+# MTA_BEFORE_DLL= (a mta.dll of an earlier build) adds the relay row mta-before: that build, on 127.0.0.1:
+# $MTA_BEFORE_PORT (2529), with the same config, load, warm-up and sink as mta (its Mailboxes extra is
+# MTA_BEFORE_MAILBOX_EXTRA, default as MTA_MAILBOX_EXTRA; '' for a build older than AcceptAnyLocalPart), measured
+# after mta, or before it with MTA_BEFORE_FIRST=1 (alternate the order between runs to see the drift). Then a line
+# mta/mta-before gives the ratios. Works in both modes. Unset (the default): no such row, nothing else changes.
 #
 # Drain mode, the relay rate alone (queue -> SMTP out), without the accepting in the way:
 #
@@ -52,7 +63,7 @@
 # destination starts at initial_destination_concurrency, 5, and grows with each success up to 20).
 # Env: DRAIN=0 DRAIN_SINK_PORT=2531; the others as above.
 set -uo pipefail
-case "${1:-}" in -h|--help) sed -n '2,53p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+case "${1:-}" in -h|--help) sed -n '2,63p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 
 # The overall bound: re-run under timeout(1); its TERM reaches the trap below, which stops everything.
 RELAY_MAX=${RELAY_MAX:-1200}
@@ -73,7 +84,8 @@ MTA_RETRY_JSON=; [ "$DRAIN" = 1 ] && MTA_RETRY_JSON=', "MinRetryDelay": "01:00:0
 # Mta's config: no scripts or plugins (the engine alone, as in compare.sh), relaying from loopback to the sink.
 MTA_EXTENSIONS=${MTA_EXTENSIONS:-"\"Scripts\": { \"Enabled\": false },
   \"Queue\": { \"DeliveryConcurrency\": $MTA_RELAY_CONCURRENCY$MTA_RETRY_JSON },
-  \"Relay\": { \"TrustedNetworks\": [\"127.0.0.0/8\"], \"SmartHost\": { \"Host\": \"[127.0.0.1]\", \"Port\": $SINK_PORT, \"Tls\": \"None\" } }"}
+  \"Relay\": { \"TrustedNetworks\": [\"127.0.0.0/8\"], \"SmartHost\": { \"Host\": \"[127.0.0.1]\", \"Port\": $SINK_PORT, \"Tls\": \"None\" } }${MTA_RELAY_EXTRA:+,
+  $MTA_RELAY_EXTRA}"}
 . "$here/mta-lib.sh"
 SHARED_DIR=${SHARED_DIR:-$MTA_REPO/../shared}
 SB=$SHARED_DIR/bench
@@ -83,6 +95,9 @@ TO=${TO:-rcpt@relay.test}; FROM=${FROM:-a@example.test}
 WARMUP=${WARMUP:-$([ "$DRAIN" = 1 ] && echo 0 || echo 500)}; PERSIST=${PERSIST:-0}
 INJECT_TIMEOUT=${INJECT_TIMEOUT:-300}; DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-300}
 POSTFIX=${POSTFIX:-1}; MTA=${MTA:-1}; PF_KEEP_TMP=${PF_KEEP_TMP:-0}; PF_MAIN_EXTRA=${PF_MAIN_EXTRA:-}
+MTA_BEFORE_DLL=${MTA_BEFORE_DLL:-}; MTA_BEFORE_PORT=${MTA_BEFORE_PORT:-2529}; MTA_BEFORE_FIRST=${MTA_BEFORE_FIRST:-0}
+MTA_BEFORE_MAILBOX_EXTRA=${MTA_BEFORE_MAILBOX_EXTRA-$MTA_MAILBOX_EXTRA}
+if [ -n "$MTA_BEFORE_DLL" ] && [ ! -f "$MTA_BEFORE_DLL" ]; then echo "no $MTA_BEFORE_DLL (MTA_BEFORE_DLL)" >&2; exit 1; fi
 for n in "$MESSAGES" "$SESSIONS" "$SIZE" "$WARMUP" "$DRAIN_SINK_PORT"; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
 done
@@ -270,7 +285,7 @@ delivered() { # name -> recipients delivered so far, from the relay's own log
     local n
     case "$1" in
         postfix) n=$(grep -c ' status=sent ' "$PF_DIR/maillog" 2>/dev/null) ;;
-        mta) n=$(grep -c 'result=delivered' "$MTA_LOG" 2>/dev/null) ;;
+        mta|mta-before) n=$(grep -c 'result=delivered' "$MTA_LOG" 2>/dev/null) ;;
     esac
     echo "${n:-0}"
 }
@@ -278,7 +293,7 @@ deferred() {
     local n
     case "$1" in
         postfix) n=$(grep -c ' status=deferred ' "$PF_DIR/maillog" 2>/dev/null) ;;
-        mta) n=$(grep -c 'result=deferred' "$MTA_LOG" 2>/dev/null) ;;
+        mta|mta-before) n=$(grep -c 'result=deferred' "$MTA_LOG" 2>/dev/null) ;;
     esac
     echo "${n:-0}"
 }
@@ -286,7 +301,7 @@ queue_empty() { # name -> 0 when the relay's own queue listing says it is empty 
     local out
     case "$1" in
         postfix) out=$(timeout 30 "$PF_BIN/postqueue" -c "$PF_DIR/etc" -p 2>&1) ;;
-        mta) out=$(timeout 30 dotnet "$MTA_DLL" queue list --config "$MTA_CONFIG" 2>&1) ;;
+        mta|mta-before) out=$(timeout 30 dotnet "$MTA_DLL" queue list --config "$MTA_CONFIG" 2>&1) ;;
     esac
     case "$out" in
         *"Mail queue is empty"*) echo "#   $1 queue listing: Mail queue is empty" >&2; return 0 ;;
@@ -359,9 +374,9 @@ measure() { # name port
 }
 
 # ---- drain mode: queue with the next hop down, then flush ------------------------------------------------------
-log_of() { case "$1" in postfix) echo "$PF_DIR/maillog" ;; mta) echo "$MTA_LOG" ;; esac; }
-sent_re() { case "$1" in postfix) echo ' status=sent ' ;; mta) echo 'result=delivered' ;; esac; }
-deferred_re() { case "$1" in postfix) echo ' status=deferred ' ;; mta) echo 'result=deferred' ;; esac; }
+log_of() { case "$1" in postfix) echo "$PF_DIR/maillog" ;; mta|mta-before) echo "$MTA_LOG" ;; esac; }
+sent_re() { case "$1" in postfix) echo ' status=sent ' ;; mta|mta-before) echo 'result=delivered' ;; esac; }
+deferred_re() { case "$1" in postfix) echo ' status=deferred ' ;; mta|mta-before) echo 'result=deferred' ;; esac; }
 # since NAME OFFSET: the relay's log from byte OFFSET on (so the polling reads only what the drain wrote)
 since() { tail -c +$(( $2 + 1 )) "$(log_of "$1")" 2>/dev/null; }
 # queue_count NAME: messages in the relay's own queue listing (0 when empty); nothing when the listing says neither
@@ -369,7 +384,7 @@ queue_count() {
     local out
     case "$1" in
         postfix) out=$(timeout 60 "$PF_BIN/postqueue" -c "$PF_DIR/etc" -p 2>&1) ;;
-        mta) out=$(timeout 60 dotnet "$MTA_DLL" queue list --config "$MTA_CONFIG" 2>&1) ;;
+        mta|mta-before) out=$(timeout 60 dotnet "$MTA_DLL" queue list --config "$MTA_CONFIG" 2>&1) ;;
     esac
     case "$out" in *"Mail queue is empty"*) echo 0; return 0 ;; esac
     # Postfix: "-- 5126 Kbytes in 5000 Requests."  Mta: "-- 5126 KiB in 5000 messages."
@@ -378,7 +393,7 @@ queue_count() {
 flush_cmd() { # name: the relay's own "deliver the deferred mail now"
     case "$1" in
         postfix) timeout 30 "$PF_BIN/postqueue" -c "$PF_DIR/etc" -f ;;
-        mta) timeout 30 dotnet "$MTA_DLL" queue flush --config "$MTA_CONFIG" ;;
+        mta|mta-before) timeout 30 dotnet "$MTA_DLL" queue flush --config "$MTA_CONFIG" ;;
     esac
 }
 measure_drain() { # name port
@@ -462,14 +477,28 @@ if [ "$POSTFIX" = 1 ]; then
     if pf_start; then run_one postfix "$PF_RELAY_PORT"; else note "postfix relay did not start: its row is skipped"; fi
     pf_stop
 fi
-if [ "$MTA" = 1 ]; then
-    if mta_build && mta_start; then
-        mta_up=1
-        run_one mta "$MTA_PORT"
-        mta_stop; mta_up=0
+# run_mta NAME: this tree's build (mta) or MTA_BEFORE_DLL (mta-before), one at a time: mta-lib.sh's MTA_DLL,
+# MTA_PORT and MTA_MAILBOX_EXTRA are set for the one that runs, so every helper above reads that instance.
+AFTER_DLL=$MTA_DLL; AFTER_PORT=$MTA_PORT; AFTER_MAILBOX_EXTRA=$MTA_MAILBOX_EXTRA
+run_mta() {
+    local name=$1
+    if [ "$name" = mta-before ]; then
+        MTA_DLL=$MTA_BEFORE_DLL; MTA_PORT=$MTA_BEFORE_PORT; MTA_MAILBOX_EXTRA=$MTA_BEFORE_MAILBOX_EXTRA
+        if mta_start; then mta_up=1; else note "the MTA_BEFORE_DLL build did not start: its row is skipped"; fi
     else
-        note "Mta did not build or start: its row is skipped"
+        MTA_DLL=$AFTER_DLL; MTA_PORT=$AFTER_PORT; MTA_MAILBOX_EXTRA=$AFTER_MAILBOX_EXTRA
+        if mta_build && mta_start; then mta_up=1; else note "Mta did not build or start: its row is skipped"; fi
     fi
+    [ "$mta_up" = 1 ] || return 0
+    run_one "$name" "$MTA_PORT"
+    mta_stop; mta_up=0
+}
+if [ "$MTA" = 1 ]; then
+    mta_order=(mta)
+    if [ -n "$MTA_BEFORE_DLL" ]; then
+        if [ "$MTA_BEFORE_FIRST" = 1 ]; then mta_order=(mta-before mta); else mta_order=(mta mta-before); fi
+    fi
+    for name in "${mta_order[@]}"; do run_mta "$name"; done
 fi
 
 # ---- report -------------------------------------------------------------------------------------------------
@@ -479,26 +508,32 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$
 echo
 if [ "$DRAIN" = 1 ]; then
     echo "== relay drain: $MESSAGES x $SIZE bytes queued with the next hop down ($SESSIONS sessions), then flushed -> smtp-sink :$SINK_PORT =="
-    printf '%-8s %7s %12s %8s %11s %8s %8s %12s %14s\n' relay msgs inject-msg/s defer-s flush-cmd-s first-s drain-s drain-msg/s after-1st-msg/s
-    for name in postfix mta; do
+    printf '%-10s %7s %12s %8s %11s %8s %8s %12s %14s\n' relay msgs inject-msg/s defer-s flush-cmd-s first-s drain-s drain-msg/s after-1st-msg/s
+    for name in postfix mta mta-before; do
         [ -n "${R[$name/drain_s]:-}" ] || continue
-        printf '%-8s %7s %12s %8s %11s %8s %8s %12s %14s\n' "$name" "${R[$name/n]}" "$(fmt "${R[$name/inj_rate]}")" \
+        printf '%-10s %7s %12s %8s %11s %8s %8s %12s %14s\n' "$name" "${R[$name/n]}" "$(fmt "${R[$name/inj_rate]}")" \
             "$(fmt "${R[$name/defer_s]}")" "$(fmt2 "${R[$name/flush_s]}")" "$(fmt2 "${R[$name/first_s]}")" \
             "$(fmt2 "${R[$name/drain_s]}")" "$(fmt "${R[$name/drain_rate]}")" "$(fmt "${R[$name/after_rate]}")"
     done
     if [ -n "${R[postfix/drain_s]:-}" ] && [ -n "${R[mta/drain_s]:-}" ]; then
         echo "mta/postfix: drain $(ratio "${R[mta/drain_rate]}" "${R[postfix/drain_rate]}"), from the first delivery $(ratio "${R[mta/after_rate]}" "${R[postfix/after_rate]}")"
     fi
+    if [ -n "${R[mta-before/drain_s]:-}" ] && [ -n "${R[mta/drain_s]:-}" ]; then
+        echo "mta/mta-before: drain $(ratio "${R[mta/drain_rate]}" "${R[mta-before/drain_rate]}"), from the first delivery $(ratio "${R[mta/after_rate]}" "${R[mta-before/after_rate]}")"
+    fi
 else
     echo "== relay: $MESSAGES x $SIZE bytes, $SESSIONS sessions, smtp-source $([ "$PERSIST" = 1 ] && echo "persistent (-d)" || echo "one connection per message") -> relay -> smtp-sink :$SINK_PORT =="
-    printf '%-8s %9s %10s %12s %10s %12s\n' relay msgs inject-s inject-msg/s e2e-s e2e-msg/s
-    for name in postfix mta; do
+    printf '%-10s %9s %10s %12s %10s %12s\n' relay msgs inject-s inject-msg/s e2e-s e2e-msg/s
+    for name in postfix mta mta-before; do
         [ -n "${R[$name/n]:-}" ] || continue
-        printf '%-8s %9s %10s %12s %10s %12s\n' "$name" "${R[$name/n]}" "$(fmt "${R[$name/inj_s]}")" "$(fmt "${R[$name/inj_rate]}")" \
+        printf '%-10s %9s %10s %12s %10s %12s\n' "$name" "${R[$name/n]}" "$(fmt "${R[$name/inj_s]}")" "$(fmt "${R[$name/inj_rate]}")" \
             "$(fmt "${R[$name/e2e_s]}")" "$(fmt "${R[$name/e2e_rate]}")"
     done
     if [ -n "${R[postfix/n]:-}" ] && [ -n "${R[mta/n]:-}" ]; then
         echo "mta/postfix: inject $(ratio "${R[mta/inj_rate]}" "${R[postfix/inj_rate]}"), end to end $(ratio "${R[mta/e2e_rate]:-}" "${R[postfix/e2e_rate]:-}")"
+    fi
+    if [ -n "${R[mta-before/n]:-}" ] && [ -n "${R[mta/n]:-}" ]; then
+        echo "mta/mta-before: inject $(ratio "${R[mta/inj_rate]}" "${R[mta-before/inj_rate]}"), end to end $(ratio "${R[mta/e2e_rate]:-}" "${R[mta-before/e2e_rate]:-}")"
     fi
 fi
 if [ "${#NOTES[@]}" -gt 0 ]; then
