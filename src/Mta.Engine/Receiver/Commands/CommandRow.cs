@@ -44,7 +44,8 @@ internal sealed record CommandRow(SmtpVerb Verb, CommandHandler Handler)
     public SmtpReply? NotOffered { get; init; }
 
     /// <summary>The states in which the verb is out of sequence, each with its reply (the allowed states are the rest).</summary>
-    public IReadOnlyList<(SessionState State, SmtpReply Reply)> RefusedIn { get; init; } = [];
+    // An array, not a list interface: Check walks it for every command, and an array walk allocates nothing.
+    public (SessionState State, SmtpReply Reply)[] RefusedIn { get; init; } = [];
 
     /// <summary>Whether the verb needs TLS.</summary>
     public TlsRule Tls { get; init; }

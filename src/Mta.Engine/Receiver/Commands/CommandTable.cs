@@ -144,7 +144,7 @@ internal static class CommandTable
         foreach (var row in rows)
         {
             if (byVerb[(int)row.Verb] is not null) throw new InvalidOperationException($"two rows for {row.Verb}");
-            for (var i = 1; i < row.RefusedIn.Count; i++)
+            for (var i = 1; i < row.RefusedIn.Length; i++)
                 if (row.RefusedIn[i].State <= row.RefusedIn[i - 1].State)
                     throw new InvalidOperationException($"{row.Verb}: refused states out of SessionState order");
             byVerb[(int)row.Verb] = row;

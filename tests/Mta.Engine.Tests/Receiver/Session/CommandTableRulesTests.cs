@@ -23,7 +23,7 @@ public sealed class CommandTableRulesTests
     public void Every_refused_state_of_a_row_is_listed_in_check_order()
     {
         foreach (var row in CommandTable.All)
-            for (var i = 1; i < row.RefusedIn.Count; i++)
+            for (var i = 1; i < row.RefusedIn.Length; i++)
                 Assert.True(row.RefusedIn[i - 1].State < row.RefusedIn[i].State, $"{row.Verb}: {row.RefusedIn[i - 1].State} before {row.RefusedIn[i].State}");
     }
 
