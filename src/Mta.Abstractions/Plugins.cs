@@ -182,7 +182,7 @@ public sealed record DeliveryOutcome(DeliveryStatus Status, string EnhancedStatu
     /// It becomes the DSN's <c>Diagnostic-Code</c>.</summary>
     public string? RemoteReply { get; init; }
 
-    /// <summary>The remote host that answered (<c>mx.example.org[192.0.2.1]</c>), or null. It becomes the DSN's
+    /// <summary>The remote host that answered (<c>mx.example.org[192.0.2.1]:25</c>), or null. Its host name becomes the DSN's
     /// <c>Remote-MTA</c>.</summary>
     public string? RemoteHost { get; init; }
 
