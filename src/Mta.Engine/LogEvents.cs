@@ -91,6 +91,7 @@ internal static class LogEvents
         public const int Flushed = 410;
         public const int Deleted = 411;
         public const int BounceSent = 420;
+        public const int LmtpFailed = 421;
     }
 
     // 500-599: plugin loading and in-server submission (Extensibility/Plugins/).

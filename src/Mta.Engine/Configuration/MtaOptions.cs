@@ -212,6 +212,8 @@ public sealed class MailboxOptions
     /// <summary>Highest uid of a system account that receives mail. Defaults to 60000 (UID_MAX in Debian's login.defs),
     /// which leaves out nobody (65534).</summary>
     public uint MaxSystemUid { get; set; } = 60000;
+    /// <summary>Hand local mailboxes to an LMTP server instead of <see cref="Root"/>. Defaults to off (no endpoint).</summary>
+    public LmtpOptions Lmtp { get; set; } = new();
 }
 
 /// <summary>Who may send mail to non-local domains, and how mail for them leaves (<c>Relay</c>).</summary>

@@ -43,6 +43,8 @@ public static class MtaOptionsValidator
         Check(IsMailboxName(o.Mailboxes.Postmaster), "Mailboxes:Postmaster", $"'{o.Mailboxes.Postmaster}' is not a usable mailbox name");
         for (var i = 0; i < o.Mailboxes.Users.Count; i++)
             Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name ({Delivery.MailboxNames.Rule})");
+        Check(!o.Mailboxes.Lmtp.Enabled || o.Mailboxes.Lmtp.SocketPath is { Length: > 0 } || o.Mailboxes.Lmtp.TryGetTcpEndpoint(out _),
+            "Mailboxes:Lmtp:Endpoint", $"'{o.Mailboxes.Lmtp.Endpoint}' is neither unix:/path nor address:port (e.g. 127.0.0.1:24)");
         Check(o.Mailboxes.MinSystemUid <= o.Mailboxes.MaxSystemUid, "Mailboxes:MinSystemUid", $"{o.Mailboxes.MinSystemUid} is above Mailboxes:MaxSystemUid ({o.Mailboxes.MaxSystemUid})");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");

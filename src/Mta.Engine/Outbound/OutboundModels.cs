@@ -6,16 +6,24 @@ using Mta.Protocol;
 
 namespace Mta.Engine.Outbound;
 
-/// <summary>One address to connect to: the host's name (for TLS and logs), one of its addresses, and the port.</summary>
+/// <summary>One address to connect to: the host's name (for TLS and logs), one of its addresses, and the port; or a
+/// Unix socket (<see cref="SocketPath"/>, made with <see cref="Unix"/>), as an LMTP server on the same host listens.</summary>
 public sealed record SmtpTarget(string HostName, IPAddress Address, int Port)
 {
-    public override string ToString() => $"{HostName}[{Address}]:{Port}";
+    /// <summary>The Unix socket to connect to instead of <see cref="Address"/> and <see cref="Port"/>, or null.</summary>
+    public string? SocketPath { get; init; }
+
+    /// <summary>A Unix socket on this host.</summary>
+    public static SmtpTarget Unix(string path) => new("localhost", IPAddress.Loopback, 0) { SocketPath = path };
+
+    public override string ToString() => SocketPath is null ? $"{HostName}[{Address}]:{Port}" : "unix:" + SocketPath;
 }
 
-/// <summary>How to talk to a next hop: the EHLO name, the TLS policy, optional AUTH credentials, the timeouts, and
-/// whether to send with BDAT when the server offers CHUNKING (<see cref="RelayOptions.UseChunking"/>).</summary>
+/// <summary>How to talk to a next hop: the EHLO name, the TLS policy, optional AUTH credentials, the timeouts,
+/// whether to send with BDAT when the server offers CHUNKING (<see cref="RelayOptions.UseChunking"/>), and whether the
+/// server speaks LMTP (RFC 2033: LHLO, and one reply per accepted recipient after the message).</summary>
 public sealed record ConnectionSettings(string HeloName, OutboundTlsPolicy Tls, string? UserName, string? Password, SmtpClientTimeouts Timeouts,
-    bool UseChunking = true);
+    bool UseChunking = true, bool Lmtp = false);
 
 /// <summary>One recipient of an outbound transaction, with its DSN parameters (passed on when the server offers DSN).</summary>
 public sealed record OutboundRecipient(SmtpAddress Address, DsnNotify Notify = DsnNotify.Default, string? OriginalRecipient = null);

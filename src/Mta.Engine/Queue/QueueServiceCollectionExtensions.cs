@@ -45,7 +45,8 @@ public static class QueueServiceCollectionExtensions
             sp.GetRequiredService<ILogger<PluginAgents>>()));
         services.TryAddSingleton<SmtpDeliveryAgent>();
         services.TryAddSingleton(sp => new DeliveryAgents(sp.GetRequiredService<MaildirAgent>(), sp.GetRequiredService<TerminalAgent>(),
-            sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>()));
+            sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(),
+            sp.GetRequiredService<MtaOptions>().Mailboxes.Lmtp.Enabled ? ActivatorUtilities.CreateInstance<LmtpAgent>(sp) : null));
         services.TryAddSingleton<Router>();
 
         // DSNs enter the spool the way any message made inside the server does: through the one submitter.

@@ -6,9 +6,10 @@ using Mta.Engine.Outbound.Routing;
 
 namespace Mta.Engine.Routing;
 
-/// <summary>The server's delivery agents, by route kind (plugin agents are reached through <see cref="Plugins"/>).</summary>
+/// <summary>The server's delivery agents, by route kind (plugin agents are reached through <see cref="Plugins"/>); mailbox
+/// routes go to <see cref="Lmtp"/> when <c>Mailboxes:Lmtp</c> is set, else to <see cref="Maildir"/>.</summary>
 internal sealed record DeliveryAgents(MaildirAgent Maildir, TerminalAgent Terminal, DiscardAgent Discard, PluginAgents Plugins,
-    SmtpDeliveryAgent Smtp);
+    SmtpDeliveryAgent Smtp, LmtpAgent? Lmtp = null);
 
 /// <summary>Extensions binding the SMTP agent to the next hop the router chose.</summary>
 internal static class SmtpDeliveryAgentExtensions

@@ -92,7 +92,7 @@ internal sealed class Router
                 var hop = _hops.Select(route.Target);
                 return new DeliveryRoute(new Route(RouteKind.Remote, hop.Name), _agents.Smtp.To(hop), hop.Key, _remoteWindow, hop);
             case RouteKind.Mailbox:
-                return Local(route, _agents.Maildir);
+                return Local(route, _agents.Lmtp as IDeliveryAgent ?? _agents.Maildir);
             case RouteKind.Terminal:
                 return Local(route, _agents.Terminal);
             case RouteKind.Discard:
@@ -120,6 +120,9 @@ internal sealed class Router
         if (address.Domain.Length > 0 && !_localDomains.Contains(address.Domain))
             return new Route(RouteKind.Remote, address.Domain);
         var user = address.IsPostmaster ? _postmaster : address.LocalPart.ToLowerInvariant();
+        // An LMTP server knows its users by the address as received (RCPT TO carries the original address anyway).
+        if (_agents.Lmtp is not null && message.Kind == TransactionKind.Mail)
+            return new Route(RouteKind.Mailbox, address.Domain.Length > 0 ? address.LocalPart + "@" + address.Domain : user);
         return message.Kind switch
         {
             TransactionKind.Send => new Route(RouteKind.Terminal, user),

@@ -45,6 +45,9 @@ public static class ClientCommands
     /// <summary><c>EHLO domain</c>.</summary>
     public static string Ehlo(string domain) => "EHLO " + CheckDomain(domain) + "\r\n";
 
+    /// <summary><c>LHLO domain</c>: LMTP's EHLO (RFC 2033 4.1).</summary>
+    public static string Lhlo(string domain) => "LHLO " + CheckDomain(domain) + "\r\n";
+
     /// <summary><c>HELO domain</c>.</summary>
     public static string Helo(string domain) => "HELO " + CheckDomain(domain) + "\r\n";
 

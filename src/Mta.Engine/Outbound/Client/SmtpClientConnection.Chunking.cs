@@ -116,17 +116,7 @@ public sealed partial class SmtpClientConnection
         }
         // Without a refusal the loop above sent LAST, and the last reply read was its.
         if (final is null) throw new InvalidOperationException("BDAT LAST was sent but its reply was not read");
-        _transactionStarted = false;
-        if (IsSuccess(final))
-        {
-            var delivered = new RecipientResult(RecipientStatus.Delivered, final, $"{_host} said: {Describe(final)}");
-            foreach (var i in accepted) results[i] = delivered;
-        }
-        else
-        {
-            FillOpen(results, final, "BDAT LAST");
-        }
-        return Finish(results, caps, final);
+        return await DecideAcceptedAsync(results, accepted, final, "BDAT LAST", caps, ct).ConfigureAwait(false);
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;

@@ -182,18 +182,38 @@ public sealed partial class SmtpClientConnection
 
         await SendContentAsync(content, ct).ConfigureAwait(false);
         var final = await ReadReplyAsync(SessionStage.Data, timeouts.DataTermination, ct).ConfigureAwait(false);
+        return await DecideAcceptedAsync(results, accepted, final, "end of DATA", caps, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Decides the accepted recipients after the final dot or BDAT LAST, whose first reply is <paramref name="final"/>.
+    /// SMTP's one reply decides them all; LMTP's server sends one reply per accepted recipient, in RCPT order (RFC 2033
+    /// 4.2), each deciding its own. A 421 defers every recipient still open.
+    /// </summary>
+    private async Task<TransactionResult> DecideAcceptedAsync(RecipientResult?[] results, List<int> accepted, SmtpReply final, string command,
+        EhloCapabilities caps, CancellationToken ct)
+    {
+        var reply = final;
+        for (var n = 0; ; n++)
+        {
+            if (reply.Code == 421)
+            {
+                _transactionStarted = false;
+                return Closing(results, reply, command, caps);
+            }
+            var result = IsSuccess(reply) ? new RecipientResult(RecipientStatus.Delivered, reply, $"{_host} said: {Describe(reply)}")
+                : Negative(reply, command);
+            if (!_settings.Lmtp)
+            {
+                foreach (var i in accepted) results[i] = result;
+                break;
+            }
+            results[accepted[n]] = result;
+            if (n + 1 == accepted.Count) break;
+            reply = await ReadReplyAsync(SessionStage.Data, _settings.Timeouts.DataTermination, ct).ConfigureAwait(false);
+        }
         _transactionStarted = false;
-        if (final.Code == 421) return Closing(results, final, "end of DATA", caps);
-        if (IsSuccess(final))
-        {
-            var delivered = new RecipientResult(RecipientStatus.Delivered, final, $"{_host} said: {Describe(final)}");
-            foreach (var i in accepted) results[i] = delivered;
-        }
-        else
-        {
-            FillOpen(results, final, "end of DATA");
-        }
-        return Finish(results, caps, final);
+        return Finish(results, caps, reply);
     }
 
     /// <summary>Streams the message dot-stuffed in <see cref="DataChunkSize"/> pieces, then CRLF (if missing) and the dot.</summary>

@@ -58,7 +58,7 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         _settings = settings;
         _logger = logger;
         _socket = socket;
-        _host = $"{target.HostName}[{target.Address}]";
+        _host = target.SocketPath is null ? $"{target.HostName}[{target.Address}]" : "unix:" + target.SocketPath;
         _network = stream;
         (_reader, _writer) = CreatePipes(_network);
     }
@@ -238,7 +238,9 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         Socket socket;
         try
         {
-            socket = new Socket(target.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            socket = target.SocketPath is null
+                ? new Socket(target.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+                : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         }
         catch (SocketException ex)
         {
@@ -249,7 +251,8 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         cts.CancelAfter(timeout);
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(target.Address, target.Port), cts.Token).ConfigureAwait(false);
+            EndPoint endPoint = target.SocketPath is null ? new IPEndPoint(target.Address, target.Port) : new UnixDomainSocketEndPoint(target.SocketPath);
+            await socket.ConnectAsync(endPoint, cts.Token).ConfigureAwait(false);
             return socket;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -303,13 +306,14 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
     private async Task<EhloCapabilities> EhloAsync(bool allowHelo, CancellationToken ct)
     {
         var timeout = _settings.Timeouts.Command;
-        Append(ClientCommands.Ehlo(_settings.HeloName));
+        Append(_settings.Lmtp ? ClientCommands.Lhlo(_settings.HeloName) : ClientCommands.Ehlo(_settings.HeloName));
         await FlushAsync(SessionStage.Ehlo, timeout, ct).ConfigureAwait(false);
         var reply = await ReadReplyAsync(SessionStage.Ehlo, timeout, ct).ConfigureAwait(false);
         if (reply.Code is >= 200 and < 300) return EhloCapabilities.Parse(reply);
 
-        // A server that does not know EHLO answers 500/502 (RFC 5321 4.1.4); 421 means it is going away.
-        if (allowHelo && reply.IsPermanent)
+        // A server that does not know EHLO answers 500/502 (RFC 5321 4.1.4); 421 means it is going away. LMTP has no
+        // HELO to fall back to (RFC 2033 4.1).
+        if (allowHelo && reply.IsPermanent && !_settings.Lmtp)
         {
             LogHeloFallback(_host, Describe(reply));
             Append(ClientCommands.Helo(_settings.HeloName));
@@ -318,7 +322,7 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
             if (helo.Code is >= 200 and < 300) return EhloCapabilities.None;
             throw Refused(SessionStage.Ehlo, helo, $"host {_host} refused to talk to us: {Describe(helo)} (in reply to HELO command)");
         }
-        throw Refused(SessionStage.Ehlo, reply, $"host {_host} refused to talk to us: {Describe(reply)} (in reply to EHLO command)");
+        throw Refused(SessionStage.Ehlo, reply, $"host {_host} refused to talk to us: {Describe(reply)} (in reply to {(_settings.Lmtp ? "LHLO" : "EHLO")} command)");
     }
 
     private async Task StartTlsAsync(bool verify, CancellationToken ct)
