@@ -65,6 +65,19 @@ public sealed class RouterTests : IDisposable
     }
 
     [Fact]
+    public async Task With_lmtp_set_local_users_go_to_the_lmtp_agent_as_the_address_received()
+    {
+        await using var q = new QueueHarness(_dir.Path, configure: o => o.Mailboxes.Lmtp.Endpoint = "unix:/run/dovecot/lmtp");
+        var route = (await RouteAsync(q, "Alice@example.org")).Route!;
+        Assert.Equal(new Route(RouteKind.Mailbox, "Alice@example.org"), route.Route);
+        Assert.IsType<LmtpAgent>(route.Agent);
+        Assert.Equal(int.MaxValue, route.Window);
+
+        // Remote domains are not the LMTP server's business.
+        Assert.Equal(RouteKind.Remote, (await RouteAsync(q, "bob@remote.test")).Route!.Route.Kind);
+    }
+
+    [Fact]
     public async Task A_route_hook_picks_an_agent_or_discard_route()
     {
         await using var q = new QueueHarness(_dir.Path);
