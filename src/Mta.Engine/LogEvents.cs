@@ -23,6 +23,7 @@ internal static class LogEvents
         public const int SessionFailed = 204;
         public const int TlsEstablished = 205;
         public const int TlsFailed = 206;
+        public const int Refused = 207;
         public const int Authenticated = 210;
         public const int AuthFailed = 211;
         public const int AuthThrottled = 212;

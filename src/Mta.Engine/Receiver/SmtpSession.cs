@@ -169,6 +169,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 if (status == LineStatus.Incomplete) break;
                 if (status == LineStatus.TooLong)
                 {
+                    AnsweringUnreadable();
                     Reply(new SmtpReply(500, "5.5.6", $"Line too long (at most {lineLimit} octets including CRLF)"));
                     _skippingLongLine = true;
                     continue;
@@ -216,6 +217,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     {
         if (++_commands > _ctx.Options.Limits.MaxCommandsPerSession)
         {
+            Answering(line);
             Reply(new SmtpReply(421, "4.7.0", $"{HostName} Error: too many commands"), countError: false);
             _closing = true;
             _closeReason = "too many commands";
@@ -241,11 +243,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         }
         if (!parsed.IsSuccess)
         {
+            Answering(line);
             Reply(parsed.Error!);
             return AfterLine.ReadCommand;
         }
 
         var command = parsed.Command!;
+        Answering(command);
         // Look up, check the table's rules (the one place sequencing is decided), then run the handler.
         if (CommandTable.For(command.Verb) is not { } row)
         {
@@ -327,13 +331,17 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     private static string[] SplitLines(string text) => text.Replace("\r\n", "\n").Split('\n');
 
-    /// <summary>The one place replies are written; also keeps the error budget (Postfix's hard error limit).</summary>
+    /// <summary>The one place replies are written; also keeps the error budget (Postfix's hard error limit) and logs
+    /// every refusal (4xx/5xx), so no handler can forget to.</summary>
     private void Reply(SmtpReply reply, bool countError = true)
     {
         reply.WriteTo(_connection.Output);
+        if (reply.Code >= 400) LogRefusal(reply);
         if (countError && reply.Code >= 400 && !_closing && ++_errors >= _ctx.Admission.MaxErrors)
         {
-            new SmtpReply(421, "4.7.0", $"{HostName} Error: too many errors").WriteTo(_connection.Output);
+            var tooManyErrors = new SmtpReply(421, "4.7.0", $"{HostName} Error: too many errors");
+            tooManyErrors.WriteTo(_connection.Output);
+            LogRefusal(tooManyErrors);
             _closing = true;
             _closeReason = "too many errors";
         }

@@ -39,8 +39,10 @@ public sealed class InMemorySmtpServer : IAsyncDisposable
     public ListenerOptions Listener => Options.Listeners[0];
 
     /// <summary>Local domains <c>example.test</c> and <c>localhost</c>, any local part accepted, clear text, no trusted networks
-    /// (the same defaults as the end-to-end <c>MtaTestServer</c>).</summary>
-    public static InMemorySmtpServer Create(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, TimeProvider? time = null)
+    /// (the same defaults as the end-to-end <c>MtaTestServer</c>). <paramref name="logs"/>, when given, receives the
+    /// engine's log from level Information up.</summary>
+    public static InMemorySmtpServer Create(Action<MtaOptions>? configure = null, Action<IHookRegistrar>? hooks = null, TimeProvider? time = null,
+        ILoggerProvider? logs = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "mta-mem-" + Guid.NewGuid().ToString("n")[..12]);
         Directory.CreateDirectory(root);
@@ -60,7 +62,8 @@ public sealed class InMemorySmtpServer : IAsyncDisposable
         if (errors.Count > 0) throw new InvalidOperationException(string.Join("; ", errors));
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.SetMinimumLevel(logs is null ? LogLevel.Warning : LogLevel.Information);
+        if (logs is not null) builder.Logging.AddProvider(logs);
         builder.Services.AddMtaEngine(options, hooks);
         if (time is not null) builder.Services.AddSingleton(time);
         return new InMemorySmtpServer(builder.Build(), options, root);
