@@ -90,7 +90,7 @@ public sealed class SessionRefusalLogTests
     public void The_fail2ban_expression_in_docs_matches_a_refusal_line_and_takes_the_address()
     {
         // The failregex of docs/logging.md, with fail2ban's <HOST> written as the group it stands for.
-        const string failregex = @"session=\S+ reject command=\S+ client=[^\s\[]*\[(?<host>[0-9A-Fa-f.:]+)\] ";
+        const string failregex = @"session=\S+ reject command=(?:RCPT|AUTH) client=[^\s\[]*\[(?<host>[0-9A-Fa-f.:]+)\] .* reply=""(?:554 5\.7\.1|535 )";
         const string line = "session=0A1B2C3D reject command=RCPT client=unknown[192.0.2.7] helo=spam.example from=<a@b.example> to=<x@remote.example> reply=\"554 5.7.1 <x@remote.example>: Relay access denied\"";
         var match = Regex.Match(line, failregex);
         Assert.True(match.Success);
