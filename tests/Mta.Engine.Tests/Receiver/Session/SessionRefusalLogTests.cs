@@ -87,6 +87,34 @@ public sealed class SessionRefusalLogTests
     }
 
     [Fact]
+    public async Task An_end_of_message_refusal_is_logged_against_DATA_with_the_sender()
+    {
+        await using var server = InMemorySmtpServer.Create(logs: _logs);
+        await using var c = await server.ConnectAsync();
+        await ReplyAssert.EhloAsync(c, "client.example");
+        ReplyAssert.Is(await c.CommandAsync("MAIL FROM:<a@example.test>"), 250);
+        ReplyAssert.Is(await c.CommandAsync("RCPT TO:<b@example.test>"), 250);
+        Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
+        // A bare LF: refused once the message is complete.
+        ReplyAssert.Is(await c.CommandAsync("Subject: hi\n\nbody\r\n."), 554, "5.6.0");
+
+        var line = Assert.Single(Refusals);
+        Assert.Contains(@"command=DATA client=unknown[127.0.0.1] helo=client.example from=<a@example.test> to=- reply=""554 5.6.0 ", line);
+    }
+
+    [Fact]
+    public async Task A_line_too_long_is_logged_without_a_verb()
+    {
+        await using var server = InMemorySmtpServer.Create(logs: _logs);
+        await using var c = await server.ConnectAsync();
+        await ReplyAssert.EhloAsync(c, "client.example");
+        Assert.Equal(500, (await c.CommandAsync("NOOP " + new string('x', 600))).Code);
+
+        var line = Assert.Single(Refusals);
+        Assert.Contains(@"command=- client=unknown[127.0.0.1] helo=client.example from=- to=- reply=""500 5.5.6 Line too long", line);
+    }
+
+    [Fact]
     public void The_fail2ban_expression_in_docs_matches_a_refusal_line_and_takes_the_address()
     {
         // The failregex of docs/logging.md, with fail2ban's <HOST> written as the group it stands for.
