@@ -11,14 +11,23 @@ internal sealed partial class SmtpSession
     // The command being answered: what a refusal line names (verb, sender, recipient). Before the first command the
     // replies answer the connection itself.
     private SmtpCommand? _command;
-    private string _verb = "CONNECT";
+    // Set only when no parsed command names the verb; a parsed command's name is made when a refusal is logged, so an
+    // accepted command costs no allocation here.
+    private string? _verb = "CONNECT";
 
     /// <summary>Remembers the command a line carried, before the table or a handler answers it.</summary>
     private void Answering(SmtpCommand command)
     {
         _command = command;
-        _verb = command is UnknownCommand unknown ? Printable(unknown.VerbText.ToUpperInvariant(), 16) : command.Verb.ToString().ToUpperInvariant();
+        _verb = null;
     }
+
+    private string VerbOfRefusal => _verb ?? _command switch
+    {
+        UnknownCommand unknown => Printable(unknown.VerbText.ToUpperInvariant(), 16),
+        { } command => command.Verb.ToString().ToUpperInvariant(),
+        null => "-",
+    };
 
     /// <summary>A line that did not parse: the verb is its first word as sent, so the log shows what the client tried.</summary>
     private void Answering(ReadOnlySequence<byte> unparsed)
@@ -47,7 +56,7 @@ internal sealed partial class SmtpSession
         var text = new StringBuilder().Append(reply.Code);
         if (reply.EnhancedCode is { } enhanced) text.Append(' ').Append(enhanced);
         foreach (var line in reply.Lines) text.Append(' ').Append(line);
-        LogRefused(SessionId, _verb, $"{_clientName ?? "unknown"}[{ClientLiteral()}]", Printable(HeloName ?? "-", 255),
+        LogRefused(SessionId, VerbOfRefusal, $"{_clientName ?? "unknown"}[{ClientLiteral()}]", Printable(HeloName ?? "-", 255),
             Printable(from, 520), Printable(to, 520), Printable(text.ToString(), 1024));
     }
 
