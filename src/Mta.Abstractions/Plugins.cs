@@ -224,6 +224,18 @@ public sealed record DeliveryOutcome(DeliveryStatus Status, string EnhancedStatu
             && parts.Skip(1).All(p => p.Length is >= 1 and <= 3 && p.All(char.IsAsciiDigit));
     }
 
+    /// <summary>
+    /// <paramref name="code"/> when it is an RFC 3463 code whose class agrees with <paramref name="status"/> (2 delivered,
+    /// 4 deferred, 5 failed), else that class's generic code (<c>2.0.0</c>, <c>4.0.0</c>, <c>5.0.0</c>).
+    /// </summary>
+    /// <param name="code">A code from a reply or an agent, or null.</param>
+    /// <param name="status">The outcome the code must agree with; an undefined value counts as deferred.</param>
+    public static string StatusOrGeneric(string? code, DeliveryStatus status)
+    {
+        var statusClass = status switch { DeliveryStatus.Delivered => '2', DeliveryStatus.Failed => '5', _ => '4' };
+        return IsEnhancedStatus(code) && code![0] == statusClass ? code : statusClass + ".0.0";
+    }
+
     private static string Checked(string code, char expectedClass)
     {
         if (!IsEnhancedStatus(code) || code[0] != expectedClass)

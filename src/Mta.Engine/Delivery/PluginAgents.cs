@@ -61,15 +61,7 @@ internal sealed partial class PluginAgents(ExtensionRegistry extensions, ILogger
         if (outcome is null) return DeliveryOutcome.Deferred("4.3.0", $"4.3.0 agent {name} returned no outcome");
         // An undefined status (a cast number) is taken for the safe one: try again later.
         var kind = Enum.IsDefined(outcome.Status) ? outcome.Status : DeliveryStatus.Deferred;
-        var expectedClass = kind switch
-        {
-            DeliveryStatus.Delivered => '2',
-            DeliveryStatus.Failed => '5',
-            _ => '4',
-        };
-        var status = DeliveryOutcome.IsEnhancedStatus(outcome.EnhancedStatus) && outcome.EnhancedStatus[0] == expectedClass
-            ? outcome.EnhancedStatus
-            : expectedClass + ".0.0";
+        var status = DeliveryOutcome.StatusOrGeneric(outcome.EnhancedStatus, kind);
         return outcome with { Status = kind, EnhancedStatus = status, Detail = $"agent {name}: {outcome.Detail}" };
     }
 

@@ -173,12 +173,9 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
     /// </summary>
     internal static string StatusOf(SmtpReply reply, DeliveryStatus status)
     {
-        var outcomeClass = ClassOf(status);
-        var replyClass = (char)('0' + reply.Code / 100);
-        if (replyClass != outcomeClass) return outcomeClass + ".0.0";
-        return DeliveryOutcome.IsEnhancedStatus(reply.EnhancedCode) && reply.EnhancedCode![0] == replyClass
-            ? reply.EnhancedCode
-            : replyClass + ".0.0";
+        // A reply of another class than the outcome (a 3xx where a refusal was due) vouches for no code of the outcome's.
+        var replyAgrees = (char)('0' + reply.Code / 100) == DeliveryOutcome.StatusOrGeneric(null, status)[0];
+        return DeliveryOutcome.StatusOrGeneric(replyAgrees ? reply.EnhancedCode : null, status);
     }
 
     /// <summary>A reply on one line as a DSN's Diagnostic-Code carries it: <c>550 5.1.1 no such user</c>.</summary>
@@ -200,9 +197,7 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
                 RecipientStatus.Failed => DeliveryStatus.Failed,
                 _ => DeliveryStatus.Deferred,
             };
-            var code = r.Reply is { } reply ? StatusOf(reply, status)
-                : DeliveryOutcome.IsEnhancedStatus(r.EnhancedStatus) && r.EnhancedStatus![0] == ClassOf(status) ? r.EnhancedStatus
-                : ClassOf(status) + ".0.0";
+            var code = r.Reply is { } reply ? StatusOf(reply, status) : DeliveryOutcome.StatusOrGeneric(r.EnhancedStatus, status);
             outcomes[i] = new DeliveryOutcome(status, code, r.Detail)
             {
                 RemoteReply = r.Reply is null ? null : ReplyText(r.Reply),
@@ -212,13 +207,6 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
         }
         return new DeliveryResult(outcomes);
     }
-
-    private static char ClassOf(DeliveryStatus status) => status switch
-    {
-        DeliveryStatus.Delivered => '2',
-        DeliveryStatus.Failed => '5',
-        _ => '4',
-    };
 
     /// <summary>The same outcome for every recipient; the detail starts with the code, as logs have always shown it.</summary>
     private static DeliveryResult All(DeliveryRequest request, DeliveryStatus status, string code, string reason) =>

@@ -66,9 +66,6 @@ public sealed partial class QueueScheduler : BackgroundService
     // The channel is read before the counter: the intake counts a message in before it takes it out of the channel.
     public bool IsIdle => _spool.Committed.Count == 0 && Volatile.Read(ref _inFlight) == 0;
 
-    /// <summary>Deliveries running and waiting per destination, for destinations with any.</summary>
-    public IReadOnlyDictionary<string, (int Busy, int Waiting)> Destinations => _windows.Snapshot();
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         IReadOnlyList<SpooledMessage> recovered;

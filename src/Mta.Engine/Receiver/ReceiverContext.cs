@@ -82,6 +82,4 @@ public sealed class ReceiverContext
 
     /// <summary>Parsed <c>Turn:EtrnNetworks</c>.</summary>
     internal System.Net.IPNetwork[] EtrnNetworks { get; }
-
-    public bool IsLocalDomain(string domain) => domain.Length > 0 && LocalDomains.Contains(domain);
 }

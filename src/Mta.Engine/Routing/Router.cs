@@ -141,12 +141,9 @@ internal sealed class Router
         return r.Decision switch
         {
             HookDecision.Accept => DeliveryOutcome.Delivered(text),
-            HookDecision.Reject => new DeliveryOutcome(DeliveryStatus.Failed, StatusOfClass(r.EnhancedCode, '5'), text),
+            HookDecision.Reject => new DeliveryOutcome(DeliveryStatus.Failed, DeliveryOutcome.StatusOrGeneric(r.EnhancedCode, DeliveryStatus.Failed), text),
             // Disconnect has no meaning here; treat it like a temporary refusal rather than losing mail.
-            _ => new DeliveryOutcome(DeliveryStatus.Deferred, StatusOfClass(r.EnhancedCode, '4'), text),
+            _ => new DeliveryOutcome(DeliveryStatus.Deferred, DeliveryOutcome.StatusOrGeneric(r.EnhancedCode, DeliveryStatus.Deferred), text),
         };
     }
-
-    private static string StatusOfClass(string? code, char statusClass) =>
-        DeliveryOutcome.IsEnhancedStatus(code) && code![0] == statusClass ? code : statusClass + ".0.0";
 }
