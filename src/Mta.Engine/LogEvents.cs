@@ -225,4 +225,32 @@ internal static class LogEvents
         public const int ArcSealed = 1353;
         public const int DkimSigningFailed = 1354;
     }
+
+    // 1400-1499: address maps (Maps/): the shared file reloader 1400-1409, aliases 1410-1439, virtual domains,
+    // canonical maps and relay domains 1440-1469.
+    internal static class Maps
+    {
+        public const int Reloaded = 1400;
+        public const int ReloadFailed = 1401;
+    }
+
+    // 1500-1519: the maildrop pickup (locally submitted mail, sendmail(1)).
+    internal static class Pickup
+    {
+    }
+
+    // 1520-1539: pipe and file delivery, delivery as a Unix user.
+    internal static class LocalTargets
+    {
+    }
+
+    // 1540-1559: reloading the configuration (SIGHUP, mta reload).
+    internal static class Reload
+    {
+    }
+
+    // 1560-1579: the service host (systemd, log formats).
+    internal static class Host
+    {
+    }
 }
