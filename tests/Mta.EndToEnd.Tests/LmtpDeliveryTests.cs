@@ -1,4 +1,5 @@
-// LMTP delivery (RFC 2033) to a real Dovecot started privately by the test: mail lands in its Maildir, 5xx bounces, a stopped Dovecot defers.
+// LMTP delivery (RFC 2033) to a real Dovecot started privately by the test: mail lands in its Maildir, 5xx bounces (over
+// quota too), Dovecot's own 4xx and a stopped Dovecot defer.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
@@ -73,6 +74,60 @@ public sealed class LmtpDeliveryTests
         Assert.Contains("bob@example.test", Pending(mta));
     }
 
+    [Fact]
+    public async Task A_mailbox_over_its_Dovecot_quota_bounces_with_5_2_2_and_the_others_still_get_their_copy()
+    {
+        // Dovecot's quota plugin with a 1 KB limit for "full": its LMTP refuses the message after DATA (552 5.2.2).
+        await using var dovecot = await DovecotInstance.StartAsync(["bob", "full"],
+            new Dictionary<string, string> { ["full"] = "userdb_quota_rule=*:storage=1K" });
+        var events = new ConcurrentQueue<string>();
+        await using var mta = await StartMtaAsync(dovecot, events);
+
+        await using (var c = await SmtpAssert.ConnectAsync(mta))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@localhost", ["full@example.test", "bob@example.test"],
+                "Subject: too big for full\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 70) + "\r\n", 40))), 250);
+        }
+
+        await dovecot.WaitForMailAsync("bob");
+        await Conditions.WaitUntilAsync(() => events.Any(e => e.StartsWith("bounced <full@example.test>", StringComparison.Ordinal)),
+            "full bounced; events: " + string.Join(" | ", events), Bound);
+        Assert.Contains(events, e => e.StartsWith("bounced <full@example.test>", StringComparison.Ordinal) && e.Contains("552 5.2.2", StringComparison.Ordinal));
+        Assert.DoesNotContain(events, e => e.StartsWith("deferred", StringComparison.Ordinal));
+        Assert.Empty(dovecot.Mail("full"));
+    }
+
+    [Fact]
+    public async Task A_temporary_refusal_from_Dovecot_itself_defers_the_recipient_and_keeps_it_queued()
+    {
+        // quota_full_tempfail makes Dovecot answer a full mailbox with 452 4.2.2: a real 4xx from the LMTP server.
+        await using var dovecot = await DovecotInstance.StartAsync(["bob", "busy"],
+            new Dictionary<string, string> { ["busy"] = "userdb_quota_rule=*:storage=1K userdb_quota_full_tempfail=yes" });
+        var events = new ConcurrentQueue<string>();
+        await using var mta = await StartMtaAsync(dovecot, events);
+
+        await using (var c = await SmtpAssert.ConnectAsync(mta))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@localhost", ["busy@example.test", "bob@example.test"],
+                "Subject: later for busy\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('y', 70) + "\r\n", 40))), 250);
+        }
+
+        await dovecot.WaitForMailAsync("bob");
+        await Conditions.WaitUntilAsync(() => events.Any(e => e.StartsWith("deferred <busy@example.test>", StringComparison.Ordinal)),
+            "busy deferred; events: " + string.Join(" | ", events), Bound);
+        Assert.Contains(events, e => e.StartsWith("deferred <busy@example.test>", StringComparison.Ordinal) && e.Contains("452 4.2.2", StringComparison.Ordinal));
+        Assert.DoesNotContain(events, e => e.StartsWith("bounced", StringComparison.Ordinal));
+        RecipientSnapshot[] StillQueued() =>
+            [.. mta.Services.GetRequiredService<IQueueAdministration>().List().SelectMany(e => e.Recipients).Where(r => r.State.IsPending())];
+        // The hooks run before the pass's outcomes are journaled: wait for bob's to leave the queue.
+        await Conditions.WaitUntilAsync(() => StillQueued().Length == 1, "only busy still queued: " + string.Join(", ", StillQueued().Select(r => r.Address)), Bound);
+        var busy = Assert.Single(StillQueued());
+        Assert.Equal("busy@example.test", busy.Address);
+        Assert.Contains("4.2.2", busy.LastError, StringComparison.Ordinal);
+    }
+
     private static IEnumerable<string> Pending(MtaTestServer mta) =>
         mta.Services.GetRequiredService<IQueueAdministration>().List().SelectMany(e => e.Recipients).Select(r => r.Address);
 
@@ -112,7 +167,9 @@ public sealed class LmtpDeliveryTests
         public string Socket => Path.Combine(Root, "lmtp");
         private string LogFile => Path.Combine(Root, "dovecot.log");
 
-        public static async Task<DovecotInstance> StartAsync(string[] users)
+        /// <param name="users">The users Dovecot knows.</param>
+        /// <param name="extraFields">Per user, userdb extra fields (space-separated), e.g. a quota rule.</param>
+        public static async Task<DovecotInstance> StartAsync(string[] users, IReadOnlyDictionary<string, string>? extraFields = null)
         {
             // CI installs dovecot-core and dovecot-lmtpd (.ci/run); a developer machine may lack them.
             if (!File.Exists(Binary)) Assert.Skip($"{Binary} is not installed (apt-get install dovecot-core dovecot-lmtpd)");
@@ -124,7 +181,7 @@ public sealed class LmtpDeliveryTests
             File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
             await File.WriteAllLinesAsync(Path.Combine(root, "users"),
-                users.Select(u => $"{u}::{uid}:{uid}::{Path.Combine(root, "mail", u)}::"), Ct);
+                users.Select(u => $"{u}::{uid}:{uid}::{Path.Combine(root, "mail", u)}::{extraFields?.GetValueOrDefault(u)}"), Ct);
             await File.WriteAllTextAsync(Path.Combine(root, "dovecot.conf"), $$"""
                 base_dir = {{root}}/run
                 state_dir = {{root}}/state
@@ -133,6 +190,10 @@ public sealed class LmtpDeliveryTests
                 ssl = no
                 first_valid_uid = 1
                 mail_location = maildir:~/Maildir
+                mail_plugins = $mail_plugins quota
+                plugin {
+                  quota = maildir:User quota
+                }
                 auth_username_format = %Ln
                 passdb {
                   driver = passwd-file
@@ -170,10 +231,15 @@ public sealed class LmtpDeliveryTests
         /// <summary>Waits (bounded) for a message in the user's Dovecot Maildir (new/).</summary>
         public async Task<string[]> WaitForMailAsync(string user)
         {
+            await Conditions.WaitUntilAsync(() => Mail(user).Length > 0, $"mail for {user}; dovecot log: {Log()}", Bound);
+            return Mail(user);
+        }
+
+        /// <summary>The messages in the user's Dovecot Maildir (new/) now.</summary>
+        public string[] Mail(string user)
+        {
             var folder = Path.Combine(Root, "mail", user, "Maildir", "new");
-            string[] Files() => Directory.Exists(folder) ? Directory.GetFiles(folder) : [];
-            await Conditions.WaitUntilAsync(() => Files().Length > 0, $"mail for {user} in {folder}; dovecot log: {Log()}", Bound);
-            return Files();
+            return Directory.Exists(folder) ? Directory.GetFiles(folder) : [];
         }
 
         private string Log() => File.Exists(LogFile) ? File.ReadAllText(LogFile) : "(no log)";
