@@ -27,7 +27,8 @@ public enum PasswordCheck
 /// The operator-managed users file (<c>Auth:UsersFile</c>, default <c>DATA/users.db</c>). Line format:
 /// <c>user:$pbkdf2-sha256$ITERATIONS$SALT$HASH[:addr1,addr2]</c>; blank lines and lines starting with <c>#</c> are
 /// kept as they are. A missing file means no users. The file is read at construction and again whenever its
-/// modification time or size changes, so <c>mta user add</c> takes effect without a restart.
+/// modification time or size changes, so <c>mta user add</c> takes effect without a restart. Written by a non-root
+/// user the file is 0600; written by root it belongs to the owner and group of the data directory, mode 0640.
 /// </summary>
 public sealed partial class UserStore : IReloadable
 {
@@ -37,6 +38,7 @@ public sealed partial class UserStore : IReloadable
     private readonly int _iterations;
     private volatile IReadOnlyList<string> _localDomains;
     private volatile string _filePath;
+    private volatile string _dataDirectory;
     private readonly ILogger _logger;
     private readonly PasswordHashPool _pool;
     private readonly Lock _reloadLock = new();
@@ -52,6 +54,7 @@ public sealed partial class UserStore : IReloadable
     {
         _pool = pool ?? new PasswordHashPool(options.Auth.EffectiveHashWorkers, options.Auth.HashQueueLimit);
         _filePath = ResolvePath(options);
+        _dataDirectory = new MtaPaths(options).DataDirectory;
         _iterations = options.Auth.HashIterations;
         _localDomains = LocalDomainsOf(options);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -78,6 +81,7 @@ public sealed partial class UserStore : IReloadable
         lock (_reloadLock)
         {
             _filePath = path;
+            _dataDirectory = new MtaPaths(options).DataDirectory;
             _localDomains = LocalDomainsOf(options);
             _snapshot = snapshot;
         }
@@ -292,6 +296,9 @@ public sealed partial class UserStore : IReloadable
         var lockOptions = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
         if (!OperatingSystem.IsWindows()) lockOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         using var lockFile = new FileStream(FilePath + ".lock", lockOptions);
+        // The lock file too, so that the service user can still run `mta user` after root did.
+        if (FileOwner.IsRoot && (FileOwner.Of(_dataDirectory) ?? FileOwner.Of(directory)) is { } owner)
+            FileOwner.Change(FilePath + ".lock", owner.Uid, owner.Gid);
         var lockHandle = lockFile.SafeFileHandle;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!DurableIo.TryLockExclusive(lockHandle))
@@ -312,6 +319,7 @@ public sealed partial class UserStore : IReloadable
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
+            if (FileOwner.IsRoot) HandToServiceUser(temp);
             File.Move(temp, FilePath, overwrite: true);
             DurableIo.FlushDirectory(directory);
         }
@@ -321,6 +329,15 @@ public sealed partial class UserStore : IReloadable
         }
         Refresh();
         return true;
+    }
+
+    // Root (`sudo mta user add`) writes a file the server, running as its own user, must still read: it goes to the
+    // owner and group of the data directory (the service user's), mode 0640, never readable by others.
+    private void HandToServiceUser(string file)
+    {
+        var owner = FileOwner.Of(_dataDirectory) ?? FileOwner.Of(Path.GetDirectoryName(file)!);
+        if (owner is { } o) FileOwner.Change(file, o.Uid, o.Gid);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
     }
 
     private readonly record struct FileStamp(bool Exists, DateTime Modified, long Length);
