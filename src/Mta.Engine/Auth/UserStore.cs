@@ -93,6 +93,7 @@ public sealed partial class UserStore : IReloadable
     public static void CheckReadable(MtaOptions options)
     {
         var path = ResolvePath(options);
+        if (Directory.Exists(path)) throw new StartupException($"Auth:UsersFile: '{path}' is a folder, not a file");
         try
         {
             if (File.Exists(path)) using (File.OpenRead(path)) { }
@@ -106,6 +107,7 @@ public sealed partial class UserStore : IReloadable
     // Reads and parses a users file completely before anything is swapped in.
     private Snapshot ReadFile(string path)
     {
+        if (Directory.Exists(path)) throw new StartupException($"Auth:UsersFile: '{path}' is a folder, not a file");
         var stamp = StampOf(path);
         try
         {
