@@ -29,6 +29,17 @@ public sealed partial class ReloadTests : IDisposable
         },
     };
 
+    private static readonly object SessionLogging = new
+    {
+        LogLevel = new Dictionary<string, string>
+        {
+            ["Default"] = "Warning",
+            ["Mta.Engine.Receiver.SmtpServer"] = "Information",
+            ["Mta.Engine.Reload"] = "Information",
+            ["Mta.Session"] = "Information",
+        },
+    };
+
     private string WriteConfig(string[] localDomains, object? tls = null, string hostName = "mta.test", IReadOnlyDictionary<string, object?>? more = null)
     {
         var extra = new Dictionary<string, object?>
@@ -50,12 +61,17 @@ public sealed partial class ReloadTests : IDisposable
         var port = await server.WaitForListenerAsync();
         Assert.InRange(await RcptCodeAsync(port, "someone@added.test"), 500, 599);
 
-        WriteConfig(["example.test", "added.test"]);
+        Assert.DoesNotContain("[207]", server.Output);
+
+        // Log levels apply at once too: the session's refusal lines (Information) appear from now on.
+        WriteConfig(["example.test", "added.test"], more: new Dictionary<string, object?> { ["Logging"] = SessionLogging });
         await HangUpAsync(server, expectedReloads: 1);
 
         Assert.False(server.HasExited, server.Output);
         Assert.Equal(250, await RcptCodeAsync(port, "someone@added.test"));
         Assert.Equal(250, await RcptCodeAsync(port, "someone@example.test"));
+        Assert.InRange(await RcptCodeAsync(port, "someone@elsewhere.test"), 500, 599);
+        await WaitForLineAsync(server, RefusalLine(), 1);
     }
 
     [Fact]
@@ -300,6 +316,9 @@ public sealed partial class ReloadTests : IDisposable
 
     [GeneratedRegex(@"\[1541\][^\n]*refused[^\n]*")]
     private static partial Regex RefusedLine();
+
+    [GeneratedRegex(@"\[207\][^\n]*elsewhere\.test")]
+    private static partial Regex RefusalLine();
 
     [GeneratedRegex(@"queued as (\S+)")]
     private static partial Regex QueuedAs();

@@ -32,4 +32,8 @@ public interface IConfigurationReader
     /// <summary>Reads, binds and validates the file again.</summary>
     /// <exception cref="InvalidConfigurationException">The file is missing, unreadable, malformed or fails validation.</exception>
     ConfigurationSnapshot Read();
+
+    /// <summary>Called after a reload was applied: the host refreshes what it reads from the configuration itself
+    /// (log levels).</summary>
+    void Applied();
 }

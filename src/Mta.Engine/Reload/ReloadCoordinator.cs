@@ -110,6 +110,7 @@ public sealed partial class ReloadCoordinator
 
         ApplyLiveSettings(next.Options);
         _current = next.Options;
+        _reader.Applied();
         var names = applied.Select(r => r.Name).ToArray();
         LogReloaded(next.Source, names.Length == 0 ? "(nothing)" : string.Join(", ", names));
         var restart = RestartKeys(_reader.Started.Values, next.Values);

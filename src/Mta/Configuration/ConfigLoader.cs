@@ -42,6 +42,21 @@ public sealed class ConfigFileReader(LoadedConfig started) : IConfigurationReade
             throw new InvalidConfigurationException(started.Source, ex.Errors);
         }
     }
+
+    /// <inheritdoc />
+    public void Applied()
+    {
+        // The host's configuration is chained to this root: reloading it fires the change token the logging system
+        // watches, so changed log levels apply at once.
+        try
+        {
+            started.Configuration.Reload();
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
+        {
+            // Edited again since it was validated: the log levels stay; the next reload reports the file.
+        }
+    }
 }
 
 public static class ConfigLoader

@@ -14,6 +14,8 @@ public sealed class ReloadCoordinatorTests
         public ConfigurationSnapshot Started { get; } = started;
         public Func<ConfigurationSnapshot> Next { get; set; } = () => started;
         public ConfigurationSnapshot Read() => Next();
+        public int AppliedCount { get; private set; }
+        public void Applied() => AppliedCount++;
     }
 
     private sealed class Recorder(string name, Func<MtaOptions, bool>? refuses = null) : IReloadable
@@ -91,6 +93,7 @@ public sealed class ReloadCoordinatorTests
         Assert.Equal(["a.test", "b.test"], running.LocalDomains);
         Assert.Equal(["192.0.2.0/24"], running.Relay.TrustedNetworks);
         Assert.Equal(["HostName", "Listeners"], result.RestartKeys);
+        Assert.Equal(1, reader.AppliedCount);
     }
 
     [Fact]
