@@ -1,6 +1,7 @@
 // `mta check`: everything `mta run` refuses at start, found without starting anything (no listener, no queue, no spool).
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Mta.Configuration;
 using Mta.Engine.Auth;
 using Mta.Engine.Authentication.Signing;
@@ -82,7 +83,12 @@ public static class CheckCommand
         Try(() => UserStore.CheckReadable(options));
         var reloadables = new List<ServiceDescriptor>();
         using var host = MtaHost.Build(loaded, logToStandardError: true,
-            services => reloadables.AddRange(services.Where(d => d.ServiceType == typeof(IReloadable))));
+            services =>
+            {
+                reloadables.AddRange(services.Where(d => d.ServiceType == typeof(IReloadable)));
+                // A check prints its verdict; the components' start-up chatter (files loaded) is left out.
+                services.Configure<LoggerFilterOptions>(o => o.Rules.Add(new LoggerFilterRule(null, null, LogLevel.Warning, null)));
+            });
         var provider = host.Services;
         // A configured certificate is loaded as at start; without one, start-up generates a self-signed one, which
         // a check must not do.

@@ -143,6 +143,38 @@ public sealed partial class ReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task Mta_reload_applies_mailbox_users_and_trusted_networks_to_new_sessions()
+    {
+        object Mailboxes(params string[] users) => new { AcceptAnyLocalPart = false, SystemUsers = false, Users = users };
+        var config = WriteConfig(["example.test"], more: new Dictionary<string, object?> { ["Mailboxes"] = Mailboxes("alice") });
+        await using var server = MtaProcess.Start("run", "--config", config);
+        var port = await server.WaitForListenerAsync();
+        Assert.Equal(250, await RcptCodeAsync(port, "alice@example.test"));
+        Assert.InRange(await RcptCodeAsync(port, "bob@example.test"), 500, 599);
+        Assert.InRange(await RcptCodeAsync(port, "someone@remote.test"), 500, 599);
+
+        WriteConfig(["example.test"], more: new Dictionary<string, object?>
+        {
+            ["Mailboxes"] = Mailboxes("alice", "bob"),
+            ["Relay"] = new { TrustedNetworks = new[] { "127.0.0.0/8" } },
+        });
+        var (code, output) = await MtaProcess.RunToEndAsync("reload", "--config", config);
+        Assert.True(code == 0, output + server.Output);
+        Assert.DoesNotContain("restart", output);
+
+        Assert.Equal(250, await RcptCodeAsync(port, "bob@example.test"));
+        Assert.Equal(250, await RcptCodeAsync(port, "someone@remote.test"));
+    }
+
+    [Fact]
+    public async Task Mta_reload_without_a_running_server_exits_3()
+    {
+        var config = WriteConfig(["example.test"]);
+        var (code, output) = await MtaProcess.RunToEndAsync("reload", "--config", config);
+        Assert.True(code == 3, output);
+    }
+
+    [Fact]
     public async Task Reload_under_load_loses_no_session_and_no_message()
     {
         var config = WriteConfig(["example.test"]);
