@@ -98,6 +98,26 @@ public sealed partial class ReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task A_certificate_that_does_not_load_refuses_the_reload_and_the_old_one_is_served()
+    {
+        Directory.CreateDirectory(_root);
+        var first = WriteCertificate(_root, "first.mta.test");
+        var config = WriteConfig(["example.test"], tls: new { CertificateFile = "cert.pem", KeyFile = "key.pem" });
+        await using var server = MtaProcess.Start("run", "--config", config);
+        var port = await server.WaitForListenerAsync();
+
+        // The file validates (it exists) but does not load; the new local domain in the same file is not applied either.
+        await File.WriteAllTextAsync(Path.Combine(_root, "cert.pem"), "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", Ct);
+        WriteConfig(["example.test", "added.test"], tls: new { CertificateFile = "cert.pem", KeyFile = "key.pem" });
+        SendHangUp(server);
+        var refused = await WaitForLineAsync(server, RefusedLine(), 1);
+        Assert.Contains("tls certificate: Tls:CertificateFile", refused);
+
+        Assert.Equal(first, await ServedCertificateAsync(port));
+        Assert.InRange(await RcptCodeAsync(port, "someone@added.test"), 500, 599);
+    }
+
+    [Fact]
     public async Task A_bad_config_is_refused_with_every_error_and_the_old_one_serves()
     {
         var config = WriteConfig(["example.test"]);
