@@ -27,8 +27,7 @@ public static class MtaOptionsValidator
             ValidateProxy(l, $"Listeners:{i}", Check);
         }
         var tls = o.Tls;
-        var paths = new MtaPaths(o);
-        bool Exists(string file) => File.Exists(paths.Resolve(file));
+        bool Exists(string file) => File.Exists(MtaPaths.ResolveFor(o, file));
         Check(tls.CertificateFile is not { Length: > 0 } f || Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
         Check(tls.KeyFile is not { Length: > 0 } k || Exists(k), "Tls:KeyFile", $"'{tls.KeyFile}' does not exist");
         Check(tls.KeyFile is not { Length: > 0 } || tls.CertificateFile is { Length: > 0 }, "Tls:KeyFile", "needs Tls:CertificateFile");

@@ -13,7 +13,7 @@ public sealed class MtaPaths
     public MtaPaths(MtaOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ConfigDirectory = Path.GetFullPath(options.ConfigDirectory ?? Directory.GetCurrentDirectory());
+        ConfigDirectory = ConfigDirectoryOf(options);
         DataDirectory = Resolve(options.DataDirectory);
         QueueDirectory = ResolveInData(options.Queue.Path);
         MaildirRoot = ResolveInData(options.Mailboxes.Root);
@@ -35,8 +35,12 @@ public sealed class MtaPaths
     /// path is relative to <see cref="DataDirectory"/>.</summary>
     public string ResolveInData(string path) => Path.GetFullPath(path, DataDirectory);
 
-    /// <summary><see cref="Resolve"/> for options at hand, without keeping the paths.</summary>
-    public static string ResolveFor(MtaOptions options, string path) => new MtaPaths(options).Resolve(path);
+    /// <summary><see cref="Resolve"/> for options at hand, without resolving (or needing valid) the other paths, as
+    /// the validator needs.</summary>
+    public static string ResolveFor(MtaOptions options, string path) => Path.GetFullPath(path, ConfigDirectoryOf(options));
+
+    private static string ConfigDirectoryOf(MtaOptions options) =>
+        Path.GetFullPath(options.ConfigDirectory ?? Directory.GetCurrentDirectory());
 
     /// <summary>The running server's local control socket (Unix domain): <c>DATA/control.sock</c>. Any local user may
     /// connect (mode 0666; the data directory must be searchable for them) to attach a terminal; the queue commands

@@ -42,6 +42,16 @@ public sealed class MtaPathsTests
     }
 
     [Fact]
+    public void The_validator_names_an_empty_data_directory_instead_of_failing_on_it()
+    {
+        var options = FromFile("");
+        options.Tls.CertificateFile = "missing.pem";
+        var errors = MtaOptionsValidator.Validate(options);
+        Assert.Contains(errors, e => e.StartsWith("DataDirectory:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Tls:CertificateFile:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Options_built_in_code_resolve_against_the_working_directory()
     {
         var paths = new MtaPaths(new MtaOptions());
