@@ -47,6 +47,11 @@ public static class EngineServiceCollectionExtensions
         services.AddMtaAuth();
         services.AddSingleton<CertificateProvider>();
         services.AddSingleton<ReceiverContext>();
+        // What a reload (SIGHUP, `mta reload`) hands the new configuration to, in this order.
+        services.AddSingleton<IReloadable>(sp => sp.GetRequiredService<CertificateProvider>());
+        services.AddSingleton<IReloadable>(sp => sp.GetRequiredService<UserStore>());
+        services.AddSingleton<Reload.LiveSettings>();
+        services.AddSingleton<IReloadable>(sp => sp.GetRequiredService<Reload.LiveSettings>());
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());

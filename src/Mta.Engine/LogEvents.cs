@@ -247,6 +247,12 @@ internal static class LogEvents
     // 1540-1559: reloading the configuration (SIGHUP, mta reload).
     internal static class Reload
     {
+        public const int Reloaded = 1540;
+        public const int Refused = 1541;
+        public const int NeedsRestart = 1542;
+        public const int Requested = 1543;
+        public const int RollbackFailed = 1544;
+        public const int Failed = 1545;
     }
 
     // 1560-1579: the service host (systemd, log formats).

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Mta.Configuration;
 using Mta.Engine;
+using Mta.Engine.Reload;
 
 namespace Mta;
 
@@ -14,7 +15,8 @@ internal static class MtaHost
     /// <summary>Builds the host of the whole engine from a loaded configuration.</summary>
     /// <param name="loaded">The configuration.</param>
     /// <param name="logToStandardError">Every log line to standard error, keeping standard output for a command's result.</param>
-    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false)
+    /// <param name="inspect">Sees the registrations before the host is built (<c>mta check</c> lists what it resolves).</param>
+    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false, Action<IServiceCollection>? inspect = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddConfiguration(loaded.Configuration);
@@ -28,7 +30,10 @@ internal static class MtaHost
         if (logToStandardError)
             builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
+        // Before the engine: the SIGHUP handler is then the first hosted service to start.
+        builder.Services.AddMtaReload(new ConfigFileReader(loaded));
         builder.Services.AddMtaEngine(loaded.Options);
+        inspect?.Invoke(builder.Services);
         return builder.Build();
     }
 }

@@ -1,4 +1,4 @@
-// The `mta` command: run the server, or check a configuration without starting it.
+// The `mta` command: run the server, check a configuration without starting it, reload the running server, and the tools.
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -7,7 +7,7 @@ using Mta.Configuration;
 
 var configOption = new Option<FileInfo?>("--config", "-c")
 {
-    Description = $"Configuration file (default: ./{ConfigLoader.DefaultFileName}, else the embedded default beside the executable)",
+    Description = $"Configuration file (default: {ConfigLoader.DiscoveryRule}); relative paths in it are relative to its folder",
 };
 
 var run = new Command("run", "Run the mail server until Ctrl-C or SIGTERM") { configOption };
@@ -38,42 +38,7 @@ run.SetAction(async (parse, cancellationToken) =>
     return 0;
 });
 
-var check = new Command("check", "Validate the configuration and exit (0 when it is usable)") { configOption };
-check.SetAction(parse =>
-{
-    try
-    {
-        var loaded = ConfigLoader.Load(parse.GetValue(configOption)?.FullName);
-        // Scripts are compiled (not run): a script that would stop `mta run` fails the check the same way.
-        var scriptErrors = Mta.Engine.Extensibility.Scripts.ScriptCompiler.CheckAll(loaded.Options);
-        if (scriptErrors.Count > 0)
-        {
-            Console.Error.WriteLine($"{loaded.Source}: {scriptErrors.Count} script error(s):");
-            foreach (var error in scriptErrors) Console.Error.WriteLine(error);
-            return 2;
-        }
-        // The DKIM keys are read as `mta run` reads them: a missing or unusable key file fails the check too.
-        try
-        {
-            _ = new Mta.Engine.Authentication.Signing.DkimKeyStore(loaded.Options, new Mta.Engine.Configuration.MtaPaths(loaded.Options));
-        }
-        catch (Mta.Engine.Configuration.StartupException ex)
-        {
-            Console.Error.WriteLine($"{loaded.Source}: {ex.Message}");
-            return 2;
-        }
-        Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
-        Console.WriteLine($"local recipients: {new Mta.Engine.Routing.LocalRecipientPolicy(loaded.Options.Mailboxes).Describe()}");
-        return 0;
-    }
-    catch (ConfigException ex)
-    {
-        Console.Error.WriteLine(ex.Message);
-        return 2;
-    }
-});
-
-var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, check, Mta.Scaffolding.NewCommand.Create(), Mta.UserCommand.Create(configOption), Mta.QueueCommand.Create(configOption),
+var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, Mta.CheckCommand.Create(configOption), Mta.ReloadCommand.Create(configOption), Mta.Scaffolding.NewCommand.Create(), Mta.UserCommand.Create(configOption), Mta.QueueCommand.Create(configOption),
     Mta.TerminalCommand.Create(configOption),
     Mta.TurnCommand.Create(configOption), Mta.DkimCommand.Create(configOption), Mta.AuthCommand.Create(configOption) };
 return await root.Parse(args).InvokeAsync();

@@ -1,4 +1,5 @@
-// `mta user add|list|remove` as a process: exit codes, the 0600 users file, no plain password anywhere, and a
+// `mta user add|list|remove` as a process: exit codes, the 0600 users file (0640 for the data directory's owner when root
+// writes it), no plain password anywhere, and a
 // file the engine's UserStore verifies against.
 using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
@@ -21,6 +22,40 @@ public sealed class UserCommandTests : IDisposable
     private string UsersFile => Path.Combine(_data, "users.db");
 
     [Fact]
+    public async Task Add_as_root_leaves_the_file_readable_by_the_owner_of_the_data_directory()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && Environment.UserName == "root", "needs root (chown of the data directory)");
+        // The data directory belongs to the service user (nobody:nogroup here), as the installed layout has it.
+        Assert.Equal(0, await RunAsync("chown", "65534:65534", _data));
+
+        var (code, output) = await MtaProcess.RunWithInputAsync("s3cret-pass\n", "user", "add", "alice", "--password-stdin", "--config", _config);
+        Assert.True(code == 0, output);
+        Assert.Equal("65534:65534 640", await StatAsync(UsersFile));
+
+        // A second change keeps it so (the file is rewritten, not edited in place).
+        (code, output) = await MtaProcess.RunWithInputAsync("other-pass\n", "user", "add", "bob", "--password-stdin", "--config", _config);
+        Assert.True(code == 0, output);
+        Assert.Equal("65534:65534 640", await StatAsync(UsersFile));
+        Assert.StartsWith("65534:65534", await StatAsync(UsersFile + ".lock"));
+    }
+
+    private static async Task<int> RunAsync(string file, params string[] args)
+    {
+        using var process = System.Diagnostics.Process.Start(file, args);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        return process.ExitCode;
+    }
+
+    private static async Task<string> StatAsync(string path)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u:%g %a", path]) { RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var output = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        return output.Trim();
+    }
+
+    [Fact]
     public async Task Add_list_remove_round_trip()
     {
         var (code, output) = await MtaProcess.RunWithInputAsync("Tr0ub4dor&3\n", "user", "add", "alice", "--password-stdin", "--config", _config);
@@ -34,7 +69,9 @@ public sealed class UserCommandTests : IDisposable
         Assert.DoesNotContain("b0b-pass", text);
         Assert.Contains("alice:$pbkdf2-sha256$600000$", text);
         if (!OperatingSystem.IsWindows())
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(UsersFile));
+            // Root writes it for the data directory's owner and group (0640); anyone else keeps it to themselves.
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | (Environment.UserName == "root" ? UnixFileMode.GroupRead : 0),
+                File.GetUnixFileMode(UsersFile));
 
         (code, output) = await MtaProcess.RunToEndAsync("user", "list", "--config", _config);
         Assert.True(code == 0, output);

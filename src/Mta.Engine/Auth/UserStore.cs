@@ -27,15 +27,18 @@ public enum PasswordCheck
 /// The operator-managed users file (<c>Auth:UsersFile</c>, default <c>DATA/users.db</c>). Line format:
 /// <c>user:$pbkdf2-sha256$ITERATIONS$SALT$HASH[:addr1,addr2]</c>; blank lines and lines starting with <c>#</c> are
 /// kept as they are. A missing file means no users. The file is read at construction and again whenever its
-/// modification time or size changes, so <c>mta user add</c> takes effect without a restart.
+/// modification time or size changes, so <c>mta user add</c> takes effect without a restart. Written by a non-root
+/// user the file is 0600; written by root it belongs to the owner and group of the data directory, mode 0640.
 /// </summary>
-public sealed partial class UserStore
+public sealed partial class UserStore : IReloadable
 {
     // A valid hash nobody's password matches, verified for unknown users so that a wrong user name costs as
     // much time as a wrong password and the timing does not tell which accounts exist.
     private readonly PasswordHash _dummy;
     private readonly int _iterations;
-    private readonly IReadOnlyList<string> _localDomains;
+    private volatile IReadOnlyList<string> _localDomains;
+    private volatile string _filePath;
+    private volatile string _dataDirectory;
     private readonly ILogger _logger;
     private readonly PasswordHashPool _pool;
     private readonly Lock _reloadLock = new();
@@ -50,23 +53,78 @@ public sealed partial class UserStore
     public UserStore(MtaOptions options, ILogger<UserStore>? logger = null, PasswordHashPool? pool = null)
     {
         _pool = pool ?? new PasswordHashPool(options.Auth.EffectiveHashWorkers, options.Auth.HashQueueLimit);
-        FilePath = ResolvePath(options);
+        _filePath = ResolvePath(options);
+        _dataDirectory = new MtaPaths(options).DataDirectory;
         _iterations = options.Auth.HashIterations;
-        _localDomains = options.LocalDomains.Count > 0 ? [.. options.LocalDomains] : ["localhost"];
+        _localDomains = LocalDomainsOf(options);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _dummy = PasswordHash.Unmatchable(_iterations);
         Refresh();
     }
 
     /// <summary>The users file's full path: <c>Auth:UsersFile</c> resolved against the data directory.</summary>
-    public string FilePath { get; }
+    public string FilePath => _filePath;
+
+    /// <inheritdoc />
+    public string Name => "users file";
+
+    private static IReadOnlyList<string> LocalDomainsOf(MtaOptions options) =>
+        options.LocalDomains.Count > 0 ? [.. options.LocalDomains] : ["localhost"];
+
+    /// <summary>Takes a changed <c>Auth:UsersFile</c> or <c>LocalDomains</c> and reads the file again now (it is also
+    /// re-read whenever it changes). An unreadable file is a <see cref="StartupException"/>; the accounts in service stay.</summary>
+    public void Reload(MtaOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var path = ResolvePath(options);
+        var snapshot = ReadFile(path);
+        lock (_reloadLock)
+        {
+            _filePath = path;
+            _dataDirectory = new MtaPaths(options).DataDirectory;
+            _localDomains = LocalDomainsOf(options);
+            _snapshot = snapshot;
+        }
+        LogLoaded(_logger, path, snapshot.Ordered.Count);
+    }
+
+    /// <summary>Throws <see cref="StartupException"/> when the users file of <paramref name="options"/> exists but cannot
+    /// be read (as <c>mta check</c> and a reload test it; a missing file is no users).</summary>
+    public static void CheckReadable(MtaOptions options)
+    {
+        var path = ResolvePath(options);
+        if (Directory.Exists(path)) throw new StartupException($"Auth:UsersFile: '{path}' is a folder, not a file");
+        try
+        {
+            if (File.Exists(path)) using (File.OpenRead(path)) { }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException($"Auth:UsersFile: cannot read '{path}': {ex.Message}", ex);
+        }
+    }
+
+    // Reads and parses a users file completely before anything is swapped in.
+    private Snapshot ReadFile(string path)
+    {
+        if (Directory.Exists(path)) throw new StartupException($"Auth:UsersFile: '{path}' is a folder, not a file");
+        var stamp = StampOf(path);
+        try
+        {
+            return Parse(stamp.Exists ? File.ReadAllLines(path) : [], stamp, path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException($"Auth:UsersFile: cannot read '{path}': {ex.Message}", ex);
+        }
+    }
 
     /// <summary>Times an unknown user name or a malformed line was verified against the dummy hash (for tests).</summary>
     internal long DummyVerifications => Interlocked.Read(ref _dummyVerifications);
 
     /// <summary>The users file path for a configuration, without reading it.</summary>
     public static string ResolvePath(MtaOptions options) =>
-        Path.GetFullPath(Path.Combine(Path.GetFullPath(options.DataDirectory), options.Auth.UsersFile));
+        new MtaPaths(options).ResolveInData(options.Auth.UsersFile);
 
     /// <summary>Password hashes computed for checks, real or dummy (the figure the AUTH flood test and bench read).</summary>
     public long Evaluations => _pool.Evaluations;
@@ -179,7 +237,7 @@ public sealed partial class UserStore
             try
             {
                 var lines = stamp.Exists ? File.ReadAllLines(FilePath) : [];
-                _snapshot = Parse(lines, stamp);
+                _snapshot = Parse(lines, stamp, FilePath);
                 LogLoaded(_logger, FilePath, _snapshot.Ordered.Count);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -190,13 +248,15 @@ public sealed partial class UserStore
         }
     }
 
-    private FileStamp Stamp()
+    private FileStamp Stamp() => StampOf(FilePath);
+
+    private static FileStamp StampOf(string path)
     {
-        var info = new FileInfo(FilePath);
+        var info = new FileInfo(path);
         return info.Exists ? new FileStamp(true, info.LastWriteTimeUtc, info.Length) : default;
     }
 
-    private Snapshot Parse(string[] lines, FileStamp stamp)
+    private Snapshot Parse(string[] lines, FileStamp stamp, string path)
     {
         var byName = new Dictionary<string, Account>(StringComparer.OrdinalIgnoreCase);
         var ordered = new List<Account>();
@@ -214,14 +274,14 @@ public sealed partial class UserStore
             if (!ok)
             {
                 // Line number only: the line holds a hash, and a typo could put a password there.
-                LogMalformed(_logger, FilePath, i + 1);
+                LogMalformed(_logger, path, i + 1);
                 hash = null;
             }
             if (name.Length == 0) continue;
             // A malformed line still names its account, so that the account is refused rather than re-added.
             var account = new Account(new UserEntry(name, addresses), hash);
             if (byName.TryAdd(name, account)) ordered.Add(account);
-            else LogDuplicate(_logger, FilePath, i + 1);
+            else LogDuplicate(_logger, path, i + 1);
         }
         return new Snapshot(stamp, byName, ordered);
     }
@@ -238,6 +298,9 @@ public sealed partial class UserStore
         var lockOptions = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
         if (!OperatingSystem.IsWindows()) lockOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         using var lockFile = new FileStream(FilePath + ".lock", lockOptions);
+        // The lock file too, so that the service user can still run `mta user` after root did.
+        if (FileOwner.IsRoot && (FileOwner.Of(_dataDirectory) ?? FileOwner.Of(directory)) is { } owner)
+            FileOwner.Change(FilePath + ".lock", owner.Uid, owner.Gid);
         var lockHandle = lockFile.SafeFileHandle;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!DurableIo.TryLockExclusive(lockHandle))
@@ -258,6 +321,7 @@ public sealed partial class UserStore
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
+            if (FileOwner.IsRoot) HandToServiceUser(temp);
             File.Move(temp, FilePath, overwrite: true);
             DurableIo.FlushDirectory(directory);
         }
@@ -267,6 +331,15 @@ public sealed partial class UserStore
         }
         Refresh();
         return true;
+    }
+
+    // Root (`sudo mta user add`) writes a file the server, running as its own user, must still read: it goes to the
+    // owner and group of the data directory (the service user's), mode 0640, never readable by others.
+    private void HandToServiceUser(string file)
+    {
+        var owner = FileOwner.Of(_dataDirectory) ?? FileOwner.Of(Path.GetDirectoryName(file)!);
+        if (owner is { } o) FileOwner.Change(file, o.Uid, o.Gid);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
     }
 
     private readonly record struct FileStamp(bool Exists, DateTime Modified, long Length);

@@ -39,7 +39,8 @@ public static class AuthenticationServiceCollectionExtensions
                 verify.MinimumRsaKeyBits, sp.GetRequiredService<ILogger<DkimVerification>>());
         });
         services.TryAddSingleton(sp => new ArcVerification(sp.GetRequiredService<DnsDkimKeyLocator>(), sp.GetRequiredService<ILogger<ArcVerification>>()));
-        services.TryAddSingleton(sp => PublicSuffixList.LoadOrDefault(sp.GetRequiredService<MtaOptions>().Authentication.Dmarc.PublicSuffixList));
+        services.TryAddSingleton(sp => PublicSuffixList.LoadOrDefault(sp.GetRequiredService<MtaOptions>().Authentication.Dmarc.PublicSuffixList is { Length: > 0 } list
+            ? sp.GetRequiredService<MtaPaths>().Resolve(list) : null));
         services.TryAddSingleton(sp => new DmarcEvaluator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<PublicSuffixList>(),
             sp.GetRequiredService<ILogger<DmarcEvaluator>>()));
         services.TryAddSingleton<InboundAuthenticator>();

@@ -9,8 +9,8 @@ public sealed class MtaOptions
     /// <summary>The name this server gives in its greeting and Received fields. Defaults to <c>localhost</c>.</summary>
     public string HostName { get; set; } = "localhost";
 
-    /// <summary>Where Maildirs and the queue live when their paths are relative. Defaults to <c>data</c>
-    /// (relative to the working directory).</summary>
+    /// <summary>Where the server keeps its state: the queue, Maildirs, the users file, DKIM keys, the control socket.
+    /// Defaults to <c>data</c>, relative to the configuration file's folder (<see cref="MtaPaths.Resolve"/>).</summary>
     public string DataDirectory { get; set; } = "data";
 
     /// <summary>The SMTP listeners. Defaults to none; the embedded config defines one on 127.0.0.1:2525.</summary>
@@ -44,7 +44,7 @@ public sealed class MtaOptions
     /// server's own user. Defaults as <see cref="Mta.Engine.Control.ControlServerOptions"/> documents.</summary>
     public Mta.Engine.Control.ControlServerOptions Control { get; set; } = new();
 
-    /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the working directory.
+    /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the configuration file's folder.
     /// Defaults to <c>plugins</c>.</summary>
     public string PluginsDirectory { get; set; } = "plugins";
 
@@ -59,6 +59,20 @@ public sealed class MtaOptions
 
     /// <summary>How long Ctrl-C or SIGTERM waits for sessions inside DATA to finish. Defaults to 30 s.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The folder of the configuration file these options were read from: relative paths in the configuration
+    /// are relative to it (<see cref="MtaPaths.Resolve"/>). Not a configuration key (no public setter, so the binder
+    /// leaves it alone): the loader sets it with <see cref="ReadFrom"/>. Null for options built in code (tests, in-process
+    /// hosts): the working directory then.</summary>
+    public string? ConfigDirectory { get; private set; }
+
+    /// <summary>Records that these options came from <paramref name="configFile"/>, so that relative paths resolve
+    /// against its folder.</summary>
+    public MtaOptions ReadFrom(string configFile)
+    {
+        ConfigDirectory = Path.GetDirectoryName(Path.GetFullPath(configFile));
+        return this;
+    }
 }
 
 /// <summary>Where and how one listener accepts connections.</summary>
@@ -157,7 +171,7 @@ public enum TlsMinimumProtocol
 public sealed class TlsOptions
 {
     /// <summary>The certificate: a PEM file (certificate first, then any intermediates) or a PKCS#12 (.pfx/.p12) file,
-    /// relative to the working directory. Defaults to none: a self-signed certificate for <see cref="MtaOptions.HostName"/>
+    /// relative to the configuration file's folder. Defaults to none: a self-signed certificate for <see cref="MtaOptions.HostName"/>
     /// is generated at first start and kept in <c>DATA/tls/selfsigned.pfx</c>.</summary>
     public string? CertificateFile { get; set; }
     /// <summary>The PEM private key of a PEM <see cref="CertificateFile"/>. Defaults to none: the key is then read from
@@ -282,7 +296,7 @@ public sealed class NextHopOptions
     public string? UserName { get; set; }
     /// <summary>AUTH password. Prefer <see cref="PasswordFile"/>, which keeps it out of the config.</summary>
     public string? Password { get; set; }
-    /// <summary>A file holding the AUTH password on its first line, relative to the working directory.</summary>
+    /// <summary>A file holding the AUTH password on its first line, relative to the configuration file's folder.</summary>
     public string? PasswordFile { get; set; }
     /// <summary>Hold this domain's mail in the queue (no delivery attempts) until its server asks for it with ETRN
     /// (then it goes to <see cref="Host"/>) or TURN (then it goes over the asking connection), as a backup MX does.
@@ -482,7 +496,7 @@ public sealed class ScriptHostOptions
 {
     /// <summary>Load the scripts. Defaults to true.</summary>
     public bool Enabled { get; set; } = true;
-    /// <summary>Folder of <c>.csx</c> files, relative to the working directory. Defaults to <c>scripts</c>.</summary>
+    /// <summary>Folder of <c>.csx</c> files, relative to the configuration file's folder. Defaults to <c>scripts</c>.</summary>
     public string Directory { get; set; } = "scripts";
     /// <summary>Budget of one script handler call; over it the client gets 451 4.3.0. Defaults to 2 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);

@@ -27,12 +27,13 @@ public static class MtaOptionsValidator
             ValidateProxy(l, $"Listeners:{i}", Check);
         }
         var tls = o.Tls;
-        Check(tls.CertificateFile is not { Length: > 0 } f || File.Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
-        Check(tls.KeyFile is not { Length: > 0 } k || File.Exists(k), "Tls:KeyFile", $"'{tls.KeyFile}' does not exist");
+        bool Exists(string file) => File.Exists(MtaPaths.ResolveFor(o, file));
+        Check(tls.CertificateFile is not { Length: > 0 } f || Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
+        Check(tls.KeyFile is not { Length: > 0 } k || Exists(k), "Tls:KeyFile", $"'{tls.KeyFile}' does not exist");
         Check(tls.KeyFile is not { Length: > 0 } || tls.CertificateFile is { Length: > 0 }, "Tls:KeyFile", "needs Tls:CertificateFile");
         Check(Enum.IsDefined(tls.MinimumProtocol), "Tls:MinimumProtocol", $"'{tls.MinimumProtocol}' is not Tls12 or Tls13");
-        Check(tls.RsaCertificateFile is not { Length: > 0 } rf || File.Exists(rf), "Tls:RsaCertificateFile", $"'{tls.RsaCertificateFile}' does not exist");
-        Check(tls.RsaKeyFile is not { Length: > 0 } rk || File.Exists(rk), "Tls:RsaKeyFile", $"'{tls.RsaKeyFile}' does not exist");
+        Check(tls.RsaCertificateFile is not { Length: > 0 } rf || Exists(rf), "Tls:RsaCertificateFile", $"'{tls.RsaCertificateFile}' does not exist");
+        Check(tls.RsaKeyFile is not { Length: > 0 } rk || Exists(rk), "Tls:RsaKeyFile", $"'{tls.RsaKeyFile}' does not exist");
         Check(tls.RsaKeyFile is not { Length: > 0 } || tls.RsaCertificateFile is { Length: > 0 }, "Tls:RsaKeyFile", "needs Tls:RsaCertificateFile");
         Check(tls.CipherSuites is not { Count: > 0 } || !tls.AllowCbcSuites, "Tls:AllowCbcSuites", "has no effect with Tls:CipherSuites, which lists every TLS 1.2 suite; set one of them");
         for (var i = 0; i < (tls.CipherSuites?.Count ?? 0); i++)
@@ -56,7 +57,7 @@ public static class MtaOptionsValidator
         Check(verify.Timeout >= TimeSpan.FromSeconds(1) && verify.Timeout <= TimeSpan.FromMinutes(5), "Authentication:Verify:Timeout", "must be between 1 second and 5 minutes");
         Check(o.Authentication.AuthServId is null || IsHostName(o.Authentication.AuthServId.Trim()), "Authentication:AuthServId", $"'{o.Authentication.AuthServId}' is not a host name");
         Check(Enum.IsDefined(o.Authentication.Dmarc.Quarantine), "Authentication:Dmarc:Quarantine", "must be Header or Junk");
-        Check(o.Authentication.Dmarc.PublicSuffixList is not { Length: > 0 } psl || File.Exists(psl), "Authentication:Dmarc:PublicSuffixList", $"'{o.Authentication.Dmarc.PublicSuffixList}' does not exist");
+        Check(o.Authentication.Dmarc.PublicSuffixList is not { Length: > 0 } psl || Exists(psl), "Authentication:Dmarc:PublicSuffixList", $"'{o.Authentication.Dmarc.PublicSuffixList}' does not exist");
         for (var i = 0; i < o.Dns.Servers.Count; i++)
             Check(Dns.DnsResolver.TryParseServer(o.Dns.Servers[i]) is not null, $"Dns:Servers:{i}", $"'{o.Dns.Servers[i]}' is not IP or IP:PORT (e.g. 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53)");
         Check(o.Dns.Timeout >= TimeSpan.FromMilliseconds(10) && o.Dns.Timeout <= TimeSpan.FromMinutes(1), "Dns:Timeout", "must be between 10 ms and 1 minute");

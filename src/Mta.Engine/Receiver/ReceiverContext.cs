@@ -1,4 +1,4 @@
-// What every session shares: options, hooks, spool, clock, and the derived lookups built once at start.
+// What every session shares: options, hooks, spool, clock, the derived lookups built once at start, and the live settings a reload swaps.
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
 using Mta.Engine.Configuration;
@@ -10,13 +10,17 @@ namespace Mta.Engine.Receiver;
 
 public sealed class ReceiverContext
 {
+    private readonly Reload.LiveSettings _live;
+
     /// <summary>Built by the container; <paramref name="terminals"/> and <paramref name="queue"/> are optional so a host
     /// without terminal delivery or a queue manager still starts (SEND/SOML/SAML then answer 502, ETRN and TURN 502/458).</summary>
     public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
         CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures,
         Terminal.ITerminals? terminals = null, Queue.QueueAdministration? queue = null,
-        Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null)
+        Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null,
+        Reload.LiveSettings? live = null)
     {
+        _live = live ?? new Reload.LiveSettings(options);
         Authenticator = authenticator;
         Signer = signer;
         AuthServId = Authentication.InboundAuthenticator.AuthServIdOf(options);
@@ -31,11 +35,8 @@ public sealed class ReceiverContext
         Time = time;
         Certificates = certificates;
         Logger = loggers.CreateLogger("Mta.Session");
-        TrustedNetworks = new TrustedNetworks(options);
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
-        LocalDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
-        Recipients = new Routing.RecipientPolicy(LocalDomains, new Routing.LocalRecipientPolicy(options.Mailboxes));
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
 
@@ -59,14 +60,16 @@ public sealed class ReceiverContext
     public Auth.UserStore UserStore { get; }
     public Auth.AuthFailureLimiter AuthFailures { get; }
     public ILogger Logger { get; }
-    public TrustedNetworks TrustedNetworks { get; }
+    /// <summary><c>Relay:TrustedNetworks</c> in service (a reload may replace them).</summary>
+    public TrustedNetworks TrustedNetworks => _live.Current.TrustedNetworks;
 
     /// <summary>Connection slots, per-address counts and stress mode, shared by the server and its sessions.</summary>
     internal ConnectionAdmission Admission { get; }
-    public HashSet<string> LocalDomains { get; }
+    /// <summary><c>LocalDomains</c> in service (a reload may replace them).</summary>
+    public IReadOnlySet<string> LocalDomains => _live.Current.LocalDomains;
 
-    /// <summary>The built-in RCPT decision: local mailboxes and relaying.</summary>
-    public Routing.RecipientPolicy Recipients { get; }
+    /// <summary>The built-in RCPT decision in service: local mailboxes and relaying (a reload may replace it).</summary>
+    public Routing.RecipientPolicy Recipients => _live.Current.Recipients;
 
     /// <summary>Terminal delivery (SEND, SOML, SAML), or null when the host has none.</summary>
     public Terminal.ITerminals? Terminals { get; }

@@ -47,17 +47,19 @@ internal sealed class Router
     private readonly NextHopSelector _hops;
     private readonly DeliveryAgents _agents;
     private readonly Terminal.ITerminals? _terminals;
-    private readonly HashSet<string> _localDomains;
+    private readonly Reload.LiveSettings _live;
     private readonly string _postmaster;
     private readonly int _remoteWindow;
 
-    public Router(MtaOptions options, HookPipeline hooks, NextHopSelector hops, DeliveryAgents agents, Terminal.ITerminals? terminals = null)
+    public Router(MtaOptions options, HookPipeline hooks, NextHopSelector hops, DeliveryAgents agents, Terminal.ITerminals? terminals = null,
+        Reload.LiveSettings? live = null)
     {
         _hooks = hooks;
         _hops = hops;
         _agents = agents;
         _terminals = terminals;
-        _localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
+        // LocalDomains as a reload leaves them; the rest is fixed at start.
+        _live = live ?? new Reload.LiveSettings(options);
         _postmaster = options.Mailboxes.Postmaster;
         _remoteWindow = options.Relay.Resilience.DestinationConcurrency;
     }
@@ -117,7 +119,7 @@ internal sealed class Router
     private async ValueTask<Route> BuiltInRouteAsync(IQueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
     {
         var address = recipient.Address;
-        if (address.Domain.Length > 0 && !_localDomains.Contains(address.Domain))
+        if (address.Domain.Length > 0 && !_live.Current.LocalDomains.Contains(address.Domain))
             return new Route(RouteKind.Remote, address.Domain);
         var user = address.IsPostmaster ? _postmaster : address.LocalPart.ToLowerInvariant();
         // An LMTP server knows its users by the address as received (RCPT TO carries the original address anyway).

@@ -1,5 +1,5 @@
-// Loads the server certificates once at start (PEM, PKCS#12, or a self-signed one kept under the data folder; an optional
-// RSA one beside it), and builds each handshake's options: AEAD-only suites for TLS 1.2, the certificate the client can verify.
+// Loads the server certificates at start and again on reload (PEM, PKCS#12, or a self-signed one kept under the data folder;
+// an optional RSA one beside it), and builds each handshake's options: AEAD-only suites for TLS 1.2, the certificate the client can verify.
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
@@ -9,7 +9,7 @@ using Mta.Engine.Configuration;
 
 namespace Mta.Engine.Tls;
 
-public sealed partial class CertificateProvider : IDisposable
+public sealed partial class CertificateProvider : IDisposable, IReloadable
 {
     private static readonly TimeSpan SelfSignedLifetime = TimeSpan.FromDays(730);
     // Renewed a little before it runs out, so a long-running server never offers an expired one after a restart.
@@ -20,10 +20,8 @@ public sealed partial class CertificateProvider : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<CertificateProvider> _logger;
     private readonly Lock _lock = new();
-    private SslStreamCertificateContext? _context;
-    private SslStreamCertificateContext? _rsaContext;
-    private CipherSuitesPolicy? _cipherSuites;
-    private IReadOnlySet<ushort> _ecdsaSuites = new HashSet<ushort>();
+    // Swapped whole on reload: a handshake reads one set, so it never mixes an old certificate with new settings.
+    private volatile CertificateSet? _set;
 
     public CertificateProvider(MtaOptions options, MtaPaths paths, TimeProvider time, ILogger<CertificateProvider> logger)
     {
@@ -37,59 +35,81 @@ public sealed partial class CertificateProvider : IDisposable
     public string SelfSignedPath => Path.Combine(_paths.DataDirectory, "tls", "selfsigned.pfx");
 
     /// <summary>The loaded certificate, or null before <see cref="Load"/> (or when no listener uses TLS).</summary>
-    public X509Certificate2? Certificate { get; private set; }
+    public X509Certificate2? Certificate => _set?.Certificate;
 
     /// <summary>The RSA certificate offered to clients that cannot take <see cref="Certificate"/>, or null when none is configured.</summary>
-    public X509Certificate2? RsaCertificate { get; private set; }
+    public X509Certificate2? RsaCertificate => _set?.RsaCertificate;
 
     /// <summary>The protocols every handshake allows, from <c>Tls:MinimumProtocol</c>.</summary>
-    public SslProtocols Protocols => _options.Tls.MinimumProtocol == TlsMinimumProtocol.Tls13
+    public SslProtocols Protocols => ProtocolsOf((_set?.Tls ?? _options.Tls).MinimumProtocol);
+
+    private static SslProtocols ProtocolsOf(TlsMinimumProtocol minimum) => minimum == TlsMinimumProtocol.Tls13
         ? SslProtocols.Tls13
         : SslProtocols.Tls12 | SslProtocols.Tls13;
+
+    /// <inheritdoc />
+    public string Name => "tls certificate";
 
     /// <summary>Loads (or generates) the certificates; idempotent. Failures are <see cref="StartupException"/> naming the key.</summary>
     public void Load()
     {
         lock (_lock)
         {
-            if (_context is not null) return;
-            var tls = _options.Tls;
-            var cert = tls.CertificateFile is { Length: > 0 } file
-                ? LoadConfigured("Tls:CertificateFile", file, tls.KeyFile, tls.Password)
-                : LoadOrCreateSelfSigned();
-            if (!cert.HasPrivateKey)
-                throw new StartupException($"Tls:CertificateFile: '{tls.CertificateFile}' holds no private key");
-            X509Certificate2? rsa = null;
-            if (tls.RsaCertificateFile is { Length: > 0 } rsaFile)
-            {
-                rsa = LoadConfigured("Tls:RsaCertificateFile", rsaFile, tls.RsaKeyFile, tls.RsaPassword);
-                if (!rsa.HasPrivateKey) throw new StartupException($"Tls:RsaCertificateFile: '{rsaFile}' holds no private key");
-                if (rsa.GetRSAPublicKey() is null) throw new StartupException($"Tls:RsaCertificateFile: '{rsaFile}' is not an RSA certificate");
-                if (cert.GetECDsaPublicKey() is null)
-                    throw new StartupException("Tls:RsaCertificateFile: Tls:CertificateFile must then be an ECDSA certificate (the RSA one is offered beside it)");
-            }
-            _cipherSuites = CreateCipherSuitesPolicy();
-            _ecdsaSuites = TlsCipherSuites.EcdsaSuites(TlsCipherSuites.Tls12(tls));
-            // offline: the chain is built from what is at hand, never fetched (no network at start).
-            _context = SslStreamCertificateContext.Create(cert, additionalCertificates: null, offline: true);
-            Certificate = cert;
-            LogLoaded(cert.Subject, cert.Thumbprint, cert.NotAfter);
-            if (rsa is not null)
-            {
-                _rsaContext = SslStreamCertificateContext.Create(rsa, additionalCertificates: null, offline: true);
-                RsaCertificate = rsa;
-                LogLoaded(rsa.Subject, rsa.Thumbprint, rsa.NotAfter);
-            }
+            if (_set is not null) return;
+            _set = Build(_options.Tls);
         }
     }
 
-    private CipherSuitesPolicy? CreateCipherSuitesPolicy()
+    /// <summary>Reads the certificate and key files again (a renewed certificate) with the TLS settings of
+    /// <paramref name="options"/>; new handshakes use them, handshakes under way finish with the old ones. On a
+    /// <see cref="StartupException"/> the certificates in service stay.</summary>
+    public void Reload(MtaOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        lock (_lock)
+        {
+            // Not loaded yet (no TLS listener): nothing is served, and Load reads the files when first needed.
+            if (_set is null) return;
+            // The old certificates are not disposed: a session that read the old set may still be in its handshake.
+            _set = Build(options.Tls);
+        }
+    }
+
+    private CertificateSet Build(TlsOptions tls)
+    {
+        var cert = tls.CertificateFile is { Length: > 0 } file
+            ? LoadConfigured("Tls:CertificateFile", _paths.Resolve(file), tls.KeyFile is { Length: > 0 } k ? _paths.Resolve(k) : null, tls.Password)
+            : LoadOrCreateSelfSigned();
+        if (!cert.HasPrivateKey)
+            throw new StartupException($"Tls:CertificateFile: '{tls.CertificateFile}' holds no private key");
+        X509Certificate2? rsa = null;
+        if (tls.RsaCertificateFile is { Length: > 0 } rsaFile)
+        {
+            rsa = LoadConfigured("Tls:RsaCertificateFile", _paths.Resolve(rsaFile), tls.RsaKeyFile is { Length: > 0 } rk ? _paths.Resolve(rk) : null, tls.RsaPassword);
+            if (!rsa.HasPrivateKey) throw new StartupException($"Tls:RsaCertificateFile: '{rsaFile}' holds no private key");
+            if (rsa.GetRSAPublicKey() is null) throw new StartupException($"Tls:RsaCertificateFile: '{rsaFile}' is not an RSA certificate");
+            if (cert.GetECDsaPublicKey() is null)
+                throw new StartupException("Tls:RsaCertificateFile: Tls:CertificateFile must then be an ECDSA certificate (the RSA one is offered beside it)");
+        }
+        // offline: the chain is built from what is at hand, never fetched (no network at start).
+        var set = new CertificateSet(tls, cert, SslStreamCertificateContext.Create(cert, additionalCertificates: null, offline: true),
+            rsa, rsa is null ? null : SslStreamCertificateContext.Create(rsa, additionalCertificates: null, offline: true),
+            CreateCipherSuitesPolicy(tls), TlsCipherSuites.EcdsaSuites(TlsCipherSuites.Tls12(tls)));
+        LogLoaded(cert.Subject, cert.Thumbprint, cert.NotAfter);
+        if (rsa is not null) LogLoaded(rsa.Subject, rsa.Thumbprint, rsa.NotAfter);
+        return set;
+    }
+
+    private sealed record CertificateSet(TlsOptions Tls, X509Certificate2 Certificate, SslStreamCertificateContext Context,
+        X509Certificate2? RsaCertificate, SslStreamCertificateContext? RsaContext, CipherSuitesPolicy? CipherSuites, IReadOnlySet<ushort> EcdsaSuites);
+
+    private CipherSuitesPolicy? CreateCipherSuitesPolicy(TlsOptions tls)
     {
         if (!OperatingSystem.IsWindows())
         {
             try
             {
-                return new CipherSuitesPolicy([.. TlsCipherSuites.Tls12(_options.Tls), .. TlsCipherSuites.Tls13]);
+                return new CipherSuitesPolicy([.. TlsCipherSuites.Tls12(tls), .. TlsCipherSuites.Tls13]);
             }
             catch (PlatformNotSupportedException)
             {
@@ -103,28 +123,30 @@ public sealed partial class CertificateProvider : IDisposable
 
     /// <summary>Options for one server-side handshake with the main certificate; built per connection because SslStream
     /// may keep a reference.</summary>
-    public SslServerAuthenticationOptions ServerOptions() => ServerOptions(useRsa: false);
+    public SslServerAuthenticationOptions ServerOptions() => ServerOptions(_set, useRsa: false);
 
-    private SslServerAuthenticationOptions ServerOptions(bool useRsa)
+    private static SslServerAuthenticationOptions ServerOptions(CertificateSet? set, bool useRsa)
     {
-        var context = (useRsa ? _rsaContext : _context) ?? throw new InvalidOperationException("the TLS certificate is not loaded");
+        if (set is null) throw new InvalidOperationException("the TLS certificate is not loaded");
+        // A reload between CreateServerStream and the handshake may have removed the RSA certificate: the main one then.
+        var context = useRsa ? set.RsaContext ?? set.Context : set.Context;
         var options = new SslServerAuthenticationOptions
         {
             ServerCertificateContext = context,
-            EnabledSslProtocols = Protocols,
+            EnabledSslProtocols = ProtocolsOf(set.Tls.MinimumProtocol),
             ClientCertificateRequired = false,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
         };
         // Windows has no cipher-suite policy (CreateCipherSuitesPolicy logged that and returned null): the system's list applies.
-        if (!OperatingSystem.IsWindows()) options.CipherSuitesPolicy = _cipherSuites;
+        if (!OperatingSystem.IsWindows()) options.CipherSuitesPolicy = set.CipherSuites;
         return options;
     }
 
     /// <summary>A server-side SslStream over <paramref name="transport"/> (not owned); with an RSA certificate configured
     /// the stream records the ClientHello, so that <see cref="AuthenticateAsync"/> can pick the certificate.</summary>
     public SslStream CreateServerStream(Stream transport) =>
-        _rsaContext is null ? new SslStream(transport, leaveInnerStreamOpen: true) : new RecordingSslStream(new ClientHelloRecorder(transport));
+        _set?.RsaContext is null ? new SslStream(transport, leaveInnerStreamOpen: true) : new RecordingSslStream(new ClientHelloRecorder(transport));
 
     /// <summary>Runs the server handshake on a stream from <see cref="CreateServerStream"/>.</summary>
     public Task AuthenticateAsync(SslStream ssl, CancellationToken cancellationToken) =>
@@ -136,9 +158,11 @@ public sealed partial class CertificateProvider : IDisposable
     // certificate is the default: RSA only for a client whose hello shows it cannot verify ECDSA.
     private ValueTask<SslServerAuthenticationOptions> SelectOptions(SslStream ssl, SslClientHelloInfo info, object? state, CancellationToken ct)
     {
+        var set = _set;
         var hello = ((ClientHelloRecorder)state!).TakeHello();
-        var useRsa = hello is not null && !hello.AcceptsEcdsa(Protocols.HasFlag(SslProtocols.Tls13), _ecdsaSuites);
-        return ValueTask.FromResult(ServerOptions(useRsa));
+        var useRsa = hello is not null && set is not null
+            && !hello.AcceptsEcdsa(ProtocolsOf(set.Tls.MinimumProtocol).HasFlag(SslProtocols.Tls13), set.EcdsaSuites);
+        return ValueTask.FromResult(ServerOptions(set, useRsa));
     }
 
     private static X509Certificate2 LoadConfigured(string key, string file, string? keyFile, string? password)

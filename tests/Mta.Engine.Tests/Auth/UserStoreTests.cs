@@ -38,7 +38,9 @@ public sealed class UserStoreTests : IDisposable
         Assert.DoesNotContain("plain-text-password", text);
         Assert.Matches(@"^alice:\$pbkdf2-sha256\$1000\$[^$:]+\$[^$:]+:alice@example\.test\n$", text);
         if (!OperatingSystem.IsWindows())
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(store.FilePath));
+            // Root writes it for the data directory's owner and group (0640); anyone else keeps it to themselves.
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | (Environment.UserName == "root" ? UnixFileMode.GroupRead : 0),
+                File.GetUnixFileMode(store.FilePath));
         Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp"));
     }
 

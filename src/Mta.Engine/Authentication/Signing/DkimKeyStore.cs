@@ -62,14 +62,14 @@ public sealed partial class DkimKeyStore
 
     /// <summary>The full path of the key directory: <c>KeyDirectory</c> relative to the data directory.</summary>
     public static string ResolveKeyDirectory(DkimSigningOptions signing, MtaPaths paths) =>
-        Path.GetFullPath(Path.Combine(paths.DataDirectory, signing.KeyDirectory));
+        paths.ResolveInData(signing.KeyDirectory);
 
     /// <summary>A selector's key file: its <c>KeyFile</c> (relative to the data directory), else
     /// <c>KeyDirectory/DOMAIN/SELECTOR.key</c>.</summary>
     public static string ResolveKeyFile(DkimSigningOptions signing, MtaPaths paths, string domain, DkimSelectorOptions selector) =>
         string.IsNullOrEmpty(selector.KeyFile)
             ? DefaultKeyFile(ResolveKeyDirectory(signing, paths), domain, selector.Selector)
-            : Path.GetFullPath(Path.Combine(paths.DataDirectory, selector.KeyFile));
+            : paths.ResolveInData(selector.KeyFile);
 
     /// <summary><c>KEYDIRECTORY/DOMAIN/SELECTOR.key</c>.</summary>
     public static string DefaultKeyFile(string keyDirectory, string domain, string selector) =>

@@ -89,12 +89,37 @@ public sealed partial class PluginLoader(
         LogSkipped(inner, name, path, reason);
     }
 
+    /// <summary>
+    /// What <c>mta check</c> can tell without loading any plugin: each enabled plugin that is not optional has a folder
+    /// (or .dll) with its main assembly. One <c>Plugins:NAME: PATH: REASON</c> per problem, as start-up words it.
+    /// </summary>
+    public static IReadOnlyList<string> Check(MtaOptions options)
+    {
+        var errors = new List<string>();
+        foreach (var (name, plugin) in options.Plugins)
+        {
+            if (plugin is not { Enabled: true, Optional: false }) continue;
+            var path = ResolvePath(options, name, plugin);
+            try
+            {
+                FindMainAssembly(name, path);
+            }
+            catch (PluginLoadException ex)
+            {
+                errors.Add($"Plugins:{name}: {path}: {ex.Message}");
+            }
+        }
+        return errors;
+    }
+
     /// <summary>The pipeline owner of a plugin's handlers.</summary>
     public static string OwnerOf(string name) => "plugin:" + name;
 
-    /// <summary><see cref="PluginOptions.Path"/>, else <c>PluginsDirectory/NAME</c>; relative to the working directory.</summary>
-    public string ResolvePath(string name, PluginOptions plugin)
-        => Path.GetFullPath(string.IsNullOrWhiteSpace(plugin.Path) ? Path.Combine(options.PluginsDirectory, name) : plugin.Path);
+    /// <summary><see cref="PluginOptions.Path"/>, else <c>PluginsDirectory/NAME</c>; relative to the configuration file's folder.</summary>
+    public string ResolvePath(string name, PluginOptions plugin) => ResolvePath(options, name, plugin);
+
+    private static string ResolvePath(MtaOptions options, string name, PluginOptions plugin)
+        => MtaPaths.ResolveFor(options, string.IsNullOrWhiteSpace(plugin.Path) ? Path.Combine(options.PluginsDirectory, name) : plugin.Path);
 
     private LoadedPlugin Load(string name, PluginOptions plugin, string path, int index)
     {

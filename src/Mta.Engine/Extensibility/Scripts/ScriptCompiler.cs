@@ -51,7 +51,7 @@ public static class ScriptCompiler
     {
         ArgumentNullException.ThrowIfNull(options);
         if (!options.Scripts.Enabled) return [];
-        var root = System.IO.Path.GetFullPath(options.Scripts.Directory);
+        var root = MtaPaths.ResolveFor(options, options.Scripts.Directory);
         return ScriptFiles(root).AsParallel().AsOrdered().SelectMany(f => Compile(f, root).Errors).ToArray();
     }
 

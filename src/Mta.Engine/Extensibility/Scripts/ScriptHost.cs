@@ -56,7 +56,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         _loggers = loggers;
         _logger = loggers.CreateLogger<ScriptHost>();
         // Without a trailing separator: watcher paths are compared with it (a file is a script when its folder is Root).
-        Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.Directory));
+        Root = Path.TrimEndingDirectorySeparator(paths.Resolve(_options.Directory));
         if (_options.Cache) _cache = new ScriptCache(Path.Combine(paths.DataDirectory, "script-cache"));
     }
 

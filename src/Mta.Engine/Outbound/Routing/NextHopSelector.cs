@@ -25,15 +25,16 @@ public sealed class NextHopSelector
     {
         ArgumentNullException.ThrowIfNull(options);
         var relay = options.Relay;
+        var paths = new MtaPaths(options);
         _defaultTls = relay.Tls;
         _defaultChunking = relay.UseChunking;
         foreach (var (key, entry) in relay.Routes)
         {
             _routes[NormalizeDomain(key)] = Build(entry ?? throw new StartupException($"Relay:Routes:{key}: must have a Host"),
-                relay, $"Relay:Routes:{key}");
+                relay, $"Relay:Routes:{key}", paths);
         }
         if (relay.SmartHost is { } smartHost)
-            _smartHost = Build(smartHost, relay, "Relay:SmartHost");
+            _smartHost = Build(smartHost, relay, "Relay:SmartHost", paths);
     }
 
     /// <summary>The next hop for mail to <paramref name="recipientDomain"/> (the part after the <c>@</c>, which may
@@ -116,12 +117,12 @@ public sealed class NextHopSelector
         return (NormalizeDomain(value), true);
     }
 
-    private static NextHop Build(NextHopOptions entry, RelayOptions relay, string key)
+    private static NextHop Build(NextHopOptions entry, RelayOptions relay, string key, MtaPaths paths)
     {
         var parsed = ParseHost(entry.Host) ?? throw new StartupException($"{key}:Host: must not be empty");
         var password = entry.Password;
         if (password is null && entry.PasswordFile is { Length: > 0 } file)
-            password = ReadPasswordFile(file, $"{key}:PasswordFile");
+            password = ReadPasswordFile(paths.Resolve(file), $"{key}:PasswordFile");
         // The name keeps the configured form, so [relay]:25 and relay:25 (MX of relay) stay two destinations.
         var name = $"{entry.Host.Trim().ToLowerInvariant()}:{entry.Port}";
         return new NextHop(name, parsed.Host, parsed.UseMx, entry.Port, entry.Tls ?? relay.Tls, entry.UserName, password, entry.Hold,

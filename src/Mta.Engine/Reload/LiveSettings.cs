@@ -1,0 +1,44 @@
+// The settings a reload applies at once (LocalDomains, Mailboxes users, Relay:TrustedNetworks), as one snapshot swapped whole.
+using Mta.Abstractions;
+using Mta.Engine.Configuration;
+using Mta.Engine.Receiver;
+using Mta.Engine.Routing;
+
+namespace Mta.Engine.Reload;
+
+/// <summary>
+/// The recipient and relay settings sessions and deliveries read, rebuilt from each new configuration. Readers take
+/// <see cref="Current"/> once per decision, so a decision never mixes an old and a new setting; sessions under way keep
+/// what they read (a client's trust is decided at connect), new sessions and RCPT commands see the new one.
+/// </summary>
+public sealed class LiveSettings : IReloadable
+{
+    private volatile Snapshot _current;
+
+    /// <summary>Built from the options the server starts with.</summary>
+    public LiveSettings(MtaOptions options) => _current = Snapshot.From(options);
+
+    /// <summary>The settings in service.</summary>
+    public Snapshot Current => _current;
+
+    /// <inheritdoc />
+    public string Name => "LocalDomains, Mailboxes:Users, Relay:TrustedNetworks";
+
+    /// <inheritdoc />
+    public void Reload(MtaOptions options) => _current = Snapshot.From(options);
+
+    /// <summary>One immutable set of the live settings.</summary>
+    /// <param name="TrustedNetworks">Parsed <c>Relay:TrustedNetworks</c>.</param>
+    /// <param name="LocalDomains"><c>LocalDomains</c>, compared as domain names; never changed after it is built.</param>
+    /// <param name="Recipients">The built-in RCPT decision over these local domains and <c>Mailboxes</c>.</param>
+    public sealed record Snapshot(TrustedNetworks TrustedNetworks, IReadOnlySet<string> LocalDomains, RecipientPolicy Recipients)
+    {
+        /// <summary>Builds the settings of <paramref name="options"/> (already validated).</summary>
+        public static Snapshot From(MtaOptions options)
+        {
+            var localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
+            return new Snapshot(new TrustedNetworks(options), localDomains,
+                new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes)));
+        }
+    }
+}

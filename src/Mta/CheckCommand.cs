@@ -1,0 +1,109 @@
+// `mta check`: everything `mta run` refuses at start, found without starting anything (no listener, no queue, no spool).
+using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Mta.Configuration;
+using Mta.Engine.Auth;
+using Mta.Engine.Authentication.Signing;
+using Mta.Engine.Configuration;
+using Mta.Engine.Extensibility.Plugins;
+using Mta.Engine.Extensibility.Scripts;
+using Mta.Engine.Outbound.Routing;
+using Mta.Engine.Tls;
+
+namespace Mta;
+
+/// <summary>The <c>check</c> command. Exit codes: 0 usable, 2 not (every problem printed).</summary>
+public static class CheckCommand
+{
+    private const int Ok = 0, Invalid = 2;
+
+    /// <summary>Builds <c>mta check</c>, sharing the root's <c>--config</c> option.</summary>
+    public static Command Create(Option<FileInfo?> configOption)
+    {
+        var check = new Command("check", "Validate the configuration and every file it names, as `mta run` would at start, and exit (0 when usable)") { configOption };
+        check.SetAction(parse =>
+        {
+            LoadedConfig loaded;
+            try
+            {
+                loaded = ConfigLoader.Load(parse.GetValue(configOption)?.FullName);
+            }
+            catch (ConfigException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return Invalid;
+            }
+            // Scripts are compiled (not run): a script that would stop `mta run` fails the check the same way.
+            var scriptErrors = ScriptCompiler.CheckAll(loaded.Options);
+            if (scriptErrors.Count > 0)
+            {
+                Console.Error.WriteLine($"{loaded.Source}: {scriptErrors.Count} script error(s):");
+                foreach (var error in scriptErrors) Console.Error.WriteLine(error);
+                return Invalid;
+            }
+            var errors = Files(loaded);
+            if (errors.Count > 0)
+            {
+                foreach (var error in errors) Console.Error.WriteLine($"{loaded.Source}: {error}");
+                return Invalid;
+            }
+            Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
+            Console.WriteLine($"local recipients: {new Mta.Engine.Routing.LocalRecipientPolicy(loaded.Options.Mailboxes).Describe()}");
+            return Ok;
+        });
+        return check;
+    }
+
+    /// <summary>
+    /// Builds the service provider `mta run` builds (nothing is started) and asks the parts that read files when they
+    /// are made: plugin folders, the users file, the TLS certificate and key files, relay password files, DKIM keys, and
+    /// every <see cref="IReloadable"/> (map files, ...). One message per problem, each naming its key.
+    /// </summary>
+    public static IReadOnlyList<string> Files(LoadedConfig loaded)
+    {
+        var options = loaded.Options;
+        var errors = new List<string>(PluginLoader.Check(options));
+        void Try(Action check)
+        {
+            try
+            {
+                check();
+            }
+            catch (StartupException ex)
+            {
+                errors.Add(ex.Message);
+            }
+            catch (Exception ex) when (ex.InnerException is StartupException inner)
+            {
+                errors.Add(inner.Message);
+            }
+        }
+
+        Try(() => UserStore.CheckReadable(options));
+        var reloadables = new List<ServiceDescriptor>();
+        using var host = MtaHost.Build(loaded, logToStandardError: true,
+            services =>
+            {
+                reloadables.AddRange(services.Where(d => d.ServiceType == typeof(IReloadable)));
+                // A check prints its verdict; the components' start-up chatter (files loaded) is left out.
+                services.Configure<LoggerFilterOptions>(o => o.Rules.Add(new LoggerFilterRule(null, null, LogLevel.Warning, null)));
+            });
+        var provider = host.Services;
+        // A configured certificate is loaded as at start; without one, start-up generates a self-signed one, which
+        // a check must not do.
+        if (options.Tls.CertificateFile is { Length: > 0 } && options.Listeners.Any(l => l.Tls != ListenerTlsMode.None))
+            Try(() => provider.GetRequiredService<CertificateProvider>().Load());
+        Try(() => provider.GetRequiredService<NextHopSelector>());
+        Try(() => provider.GetRequiredService<DkimKeyStore>());
+        // Each on its own, so that every broken file is named, not just the first.
+        foreach (var descriptor in reloadables)
+            Try(() => Create(provider, descriptor));
+        return errors;
+    }
+
+    private static object? Create(IServiceProvider provider, ServiceDescriptor descriptor) =>
+        descriptor.ImplementationInstance
+        ?? descriptor.ImplementationFactory?.Invoke(provider)
+        ?? (descriptor.ImplementationType is { } type ? ActivatorUtilities.CreateInstance(provider, type) : null);
+}
