@@ -6,6 +6,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Mta.Configuration;
 using Mta.Engine;
+using Mta.Engine.Configuration;
+using Mta.Logging;
 
 namespace Mta;
 
@@ -19,16 +21,43 @@ internal static class MtaHost
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddConfiguration(loaded.Configuration);
         builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        AddConsoleLogging(builder.Logging, ChooseLogFormat(loaded.Configuration[LogFormats.Key]));
         if (logToStandardError)
             builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
+        SystemdService.AddNotifications(builder.Services);
         builder.Services.AddMtaEngine(loaded.Options);
         return builder.Build();
+    }
+
+    /// <summary>The configured format; unset, systemd's when standard output is the journal, else text.</summary>
+    internal static LogFormat ChooseLogFormat(string? configured)
+    {
+        // The loader has validated the value; an unknown one cannot get here.
+        LogFormats.TryParse(configured, out var format);
+        return format ?? (SystemdService.IsJournalStream() ? LogFormat.Systemd : LogFormat.Text);
+    }
+
+    private static void AddConsoleLogging(ILoggingBuilder logging, LogFormat format)
+    {
+        switch (format)
+        {
+            case LogFormat.Json:
+                logging.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
+                logging.AddConsoleFormatter<JsonLineFormatter, ConsoleFormatterOptions>();
+                break;
+            case LogFormat.Systemd:
+                // "<6>category[id] message": journald takes the priority from the prefix and adds its own timestamp.
+                logging.AddSystemdConsole(o => o.UseUtcTimestamp = true);
+                break;
+            default:
+                logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                    o.UseUtcTimestamp = true;
+                });
+                break;
+        }
     }
 }
