@@ -78,7 +78,7 @@ public sealed class DeployFilesTests : IDisposable
 
         var (exitCode, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
         Assert.True(exitCode == 0, $"mta check exited {exitCode}:\n{output}");
-        Assert.Contains("configuration OK (3 listener(s), local domains: example.org)", output);
+        Assert.Contains("configuration OK (6 listener(s), local domains: example.org)", output);
     }
 
     private static void WriteCertificate(string certificatePath, string keyPath)
