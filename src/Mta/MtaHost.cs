@@ -16,7 +16,9 @@ internal static class MtaHost
     /// <summary>Builds the host of the whole engine from a loaded configuration.</summary>
     /// <param name="loaded">The configuration.</param>
     /// <param name="logToStandardError">Every log line to standard error, keeping standard output for a command's result.</param>
-    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false)
+    /// <param name="asService">`mta run`: tells systemd when it is ready and stopping. False for a command such as
+    /// `mta turn`, which may run from a service's shell but is not the service.</param>
+    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false, bool asService = true)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddConfiguration(loaded.Configuration);
@@ -25,7 +27,7 @@ internal static class MtaHost
         if (logToStandardError)
             builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
-        SystemdService.AddNotifications(builder.Services);
+        if (asService) SystemdService.AddNotifications(builder.Services);
         builder.Services.AddMtaEngine(loaded.Options);
         return builder.Build();
     }
