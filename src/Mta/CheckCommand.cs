@@ -82,8 +82,8 @@ public static class CheckCommand
 
         Try(() => UserStore.CheckReadable(options));
         var reloadables = new List<ServiceDescriptor>();
-        using var host = MtaHost.Build(loaded, logToStandardError: true,
-            services =>
+        using var host = MtaHost.Build(loaded, logToStandardError: true, asService: false,
+            inspect: services =>
             {
                 reloadables.AddRange(services.Where(d => d.ServiceType == typeof(IReloadable)));
                 // A check prints its verdict; the components' start-up chatter (files loaded) is left out.

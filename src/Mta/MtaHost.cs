@@ -6,7 +6,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Mta.Configuration;
 using Mta.Engine;
+using Mta.Engine.Configuration;
 using Mta.Engine.Reload;
+using Mta.Logging;
 
 namespace Mta;
 
@@ -15,25 +17,55 @@ internal static class MtaHost
     /// <summary>Builds the host of the whole engine from a loaded configuration.</summary>
     /// <param name="loaded">The configuration.</param>
     /// <param name="logToStandardError">Every log line to standard error, keeping standard output for a command's result.</param>
+    /// <param name="asService">`mta run`: tells systemd when it is ready and stopping. False for a command such as
+    /// `mta turn`, which may run from a service's shell but is not the service.</param>
     /// <param name="inspect">Sees the registrations before the host is built (<c>mta check</c> lists what it resolves).</param>
-    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false, Action<IServiceCollection>? inspect = null)
+    public static IHost Build(LoadedConfig loaded, bool logToStandardError = false, bool asService = true,
+        Action<IServiceCollection>? inspect = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddConfiguration(loaded.Configuration);
         builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        AddConsoleLogging(builder.Logging, ChooseLogFormat(loaded.Configuration[LogFormats.Key]));
         if (logToStandardError)
             builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
+        if (asService) SystemdService.AddNotifications(builder.Services);
         // Before the engine: the SIGHUP handler is then the first hosted service to start.
         builder.Services.AddMtaReload(new ConfigFileReader(loaded));
         builder.Services.AddMtaEngine(loaded.Options);
         inspect?.Invoke(builder.Services);
         return builder.Build();
+    }
+
+    /// <summary>The configured format; unset, systemd's when standard output is the journal, else text.</summary>
+    internal static LogFormat ChooseLogFormat(string? configured)
+    {
+        // The loader has validated the value; an unknown one cannot get here.
+        LogFormats.TryParse(configured, out var format);
+        return format ?? (SystemdService.IsJournalStream() ? LogFormat.Systemd : LogFormat.Text);
+    }
+
+    private static void AddConsoleLogging(ILoggingBuilder logging, LogFormat format)
+    {
+        switch (format)
+        {
+            case LogFormat.Json:
+                logging.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
+                logging.AddConsoleFormatter<JsonLineFormatter, ConsoleFormatterOptions>();
+                break;
+            case LogFormat.Systemd:
+                // "<6>category[id] message": journald takes the priority from the prefix and adds its own timestamp.
+                logging.AddSystemdConsole(o => o.UseUtcTimestamp = true);
+                break;
+            default:
+                logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                    o.UseUtcTimestamp = true;
+                });
+                break;
+        }
     }
 }

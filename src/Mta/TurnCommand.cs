@@ -113,7 +113,7 @@ public static class TurnCommand
         // The engine first: a configuration that cannot start must fail before the other server hands us anything.
         // It runs without listeners: this command receives on its own connection only.
         options.Listeners.Clear();
-        using var host = MtaHost.Build(loaded, logToStandardError: true);
+        using var host = MtaHost.Build(loaded, logToStandardError: true, asService: false);
         try
         {
             await host.StartAsync(cancellationToken);

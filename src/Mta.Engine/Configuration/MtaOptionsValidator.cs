@@ -63,6 +63,7 @@ public static class MtaOptionsValidator
         Check(o.Dns.Timeout >= TimeSpan.FromMilliseconds(10) && o.Dns.Timeout <= TimeSpan.FromMinutes(1), "Dns:Timeout", "must be between 10 ms and 1 minute");
         Check(o.Dns.Retries is >= 0 and <= 10, "Dns:Retries", "must be between 0 and 10");
         Check(o.Dns.CacheSize is >= 0 and <= 10_000_000, "Dns:CacheSize", "must be between 0 (no cache) and 10000000");
+        Check(LogFormats.TryParse(o.Logging?["Format"], out _), LogFormats.Key, $"'{o.Logging?["Format"]}' is not a log format ({LogFormats.Names})");
         Check(!string.IsNullOrWhiteSpace(o.Queue.Path), "Queue:Path", "must not be empty");
         Check(o.Queue.DeliveryConcurrency is >= 1 and <= 1024, "Queue:DeliveryConcurrency", "must be between 1 and 1024");
         Check(o.Queue.MinRetryDelay > TimeSpan.Zero, "Queue:MinRetryDelay", "must be positive");

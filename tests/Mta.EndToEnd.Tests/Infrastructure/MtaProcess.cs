@@ -39,17 +39,33 @@ public sealed class MtaProcess : IAsyncDisposable
         }
     }
 
-    public static MtaProcess Start(params string[] args)
+    public static MtaProcess Start(params string[] args) => StartWith(null, args);
+
+    /// <summary>Starts `mta ARGS` with these environment variables set (a null value removes one).</summary>
+    public static MtaProcess StartWith(IReadOnlyDictionary<string, string?>? environment, params string[] args) =>
+        StartCommand("dotnet", [MtaDll, .. args], environment);
+
+    /// <summary>Starts any command (e.g. a shell that sets up the environment and then execs mta) the way
+    /// <see cref="Start"/> starts mta: output captured, systemd's variables removed unless given.</summary>
+    public static MtaProcess StartCommand(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add(MtaDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        // A test run inside a systemd unit (a CI service) must not make every child server notify that unit or
+        // switch its log format to the journal's.
+        psi.Environment.Remove("NOTIFY_SOCKET");
+        psi.Environment.Remove("JOURNAL_STREAM");
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null) psi.Environment.Remove(key);
+            else psi.Environment[key] = value;
+        }
         return new MtaProcess(Process.Start(psi)!);
     }
 
@@ -87,6 +103,13 @@ public sealed class MtaProcess : IAsyncDisposable
 
     /// <summary>SIGKILL: the process gets no chance to flush or clean up.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>SIGTERM, as systemctl stop and kill(1) send.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]);
+        kill.WaitForExit();
+    }
 
     /// <summary>SIGINT, as Ctrl-C in a terminal.</summary>
     public void Interrupt()

@@ -58,6 +58,9 @@ internal static class ScriptReferences
 
     public static readonly ImmutableArray<MetadataReference> All = [.. ByName.Values];
 
+    // A single-file `mta` is built with IncludeAllContentForSelfExtract (src/Mta/Mta.csproj): its assemblies are unpacked
+    // files and Location names them; an empty Location is handled below all the same.
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "Self-extracting single file: Location is set")]
     private static ImmutableDictionary<string, PortableExecutableReference> Build()
     {
         // Anchor the host's own assemblies so that they are loaded before they are looked up by name.
