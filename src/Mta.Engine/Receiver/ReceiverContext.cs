@@ -35,7 +35,8 @@ public sealed class ReceiverContext
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
-        Recipients = new Routing.RecipientPolicy(LocalDomains, new Routing.LocalRecipientPolicy(options.Mailboxes));
+        Recipients = new Routing.RecipientPolicy(LocalDomains, new Routing.LocalRecipientPolicy(options.Mailboxes),
+            Routing.Router.TransportDomains(options).Keys);
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
 
