@@ -59,12 +59,12 @@ public sealed partial class MboxFileDelivery : IFileDelivery
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         var dotLock = path + ".lock";
         var haveDotLock = false;
-        var fd = -1;
         try
         {
             haveDotLock = await TakeDotLockAsync(dotLock, account, cancellationToken).ConfigureAwait(false);
-            fd = _accounts.AsAccount(account, () => open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0x180 /* 0600 */));
+            var fd = _accounts.AsAccount(account, () => open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0x180 /* 0600 */));
             if (fd < 0) throw Errno($"cannot open {path}");
+            // Closing the handle (however this ends) releases the fcntl lock with it.
             using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
             // Unseekable means a FIFO, socket or device: no mailbox, and writing there could block for good.
             if (!handle.IsInvalid && !CanSeek(fd)) throw new IOException($"{path} is not a regular file");
@@ -87,7 +87,6 @@ public sealed partial class MboxFileDelivery : IFileDelivery
                 _ = ftruncate(fd, start);
                 throw;
             }
-            fd = -1; // the handle closes it, releasing the fcntl lock with it
             LogAppended(_logger, message.QueueId, recipient.Address.ToString(), path, account?.Name ?? "-");
             return DeliveryOutcome.Delivered($"delivered to file: {path}");
         }
