@@ -19,6 +19,44 @@ public sealed class PipeTransportTests : IDisposable
     public void Dispose() => MtaTestServer.DeleteQuietly(_drop);
 
     [Fact]
+    public async Task The_mta_process_reads_pipe_transports_from_its_config_file()
+    {
+        if (OperatingSystem.IsWindows()) Assert.Skip("pipe transports need /bin/sh and util-linux");
+        var data = Path.Combine(_drop, "data");
+        var config = MtaProcess.WriteConfig(data, extra: new Dictionary<string, object?>
+        {
+            ["Transports"] = new
+            {
+                CommandTimeLimit = "00:00:30",
+                Pipes = new Dictionary<string, object>
+                {
+                    ["drop"] = new
+                    {
+                        Command = $"cat > {_drop}/copy.tmp && mv {_drop}/copy.tmp {_drop}/copy-$QUEUE_ID",
+                        User = UnixAccounts.IsEffectiveRoot ? "nobody" : Environment.UserName,
+                        Domains = new[] { "drop.example" },
+                    },
+                },
+            },
+        });
+        await using var server = MtaProcess.Start("run", "--config", config);
+        var port = await server.WaitForListenerAsync();
+        await using var client = await RawSmtpClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+        SmtpAssert.Reply(await client.CommandAsync("EHLO client.test"), 250);
+        var reply = await SmtpAssert.TransactionAsync(client, "sender@remote.test", ["someone@drop.example"], "Subject: process\r\n\r\nbody\r\n");
+        Assert.Equal(250, reply.Code);
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        string[] copies;
+        while ((copies = Directory.GetFiles(_drop, "copy-*")).Length == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the command never wrote its copy:\n" + server.Output);
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        Assert.Contains("Delivered-To: someone@drop.example", File.ReadAllText(Assert.Single(copies)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Mail_for_a_transport_domain_is_delivered_through_the_command()
     {
         if (OperatingSystem.IsWindows()) Assert.Skip("pipe transports need /bin/sh and util-linux");
