@@ -17,6 +17,8 @@ public sealed class HomeMaildirTests : IDisposable
     {
         _home = Path.Combine(_dir.Path, "home", "carol");
         Directory.CreateDirectory(_home);
+        OpenTestFolder.ForEveryone(Path.Combine(_dir.Path, "home"));
+        OpenTestFolder.ForEveryone(_dir.Path);
         _passwd = Path.Combine(_dir.Path, "passwd");
         // uid/gid 65534 (nobody's) so that, as root, the test can check the files are not root's.
         var uid = UnixAccounts.IsEffectiveRoot ? 65534u : UnixAccounts.EffectiveUid;

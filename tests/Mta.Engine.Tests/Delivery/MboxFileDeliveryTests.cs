@@ -19,7 +19,7 @@ public sealed partial class MboxFileDeliveryTests : IDisposable
 
     public MboxFileDeliveryTests()
     {
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_dir.Path, (UnixFileMode)0x1FF);
+        OpenTestFolder.ForEveryone(_dir.Path);
     }
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

@@ -16,7 +16,7 @@ public sealed class PipeDeliveryTests : IDisposable
     public PipeDeliveryTests()
     {
         // As root the commands run as nobody, who must be able to leave its traces here.
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_dir.Path, (UnixFileMode)0x1FF);
+        OpenTestFolder.ForEveryone(_dir.Path);
     }
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -166,6 +166,20 @@ public sealed class PipeDeliveryTests : IDisposable
         var outcome = await RunAsync($"id -u > {Trace("uid")}", runAs: UnixAccounts.System.ByUid(0));
         Assert.Equal(DeliveryStatus.Delivered, outcome.Status);
         Assert.NotEqual("0", File.ReadAllText(Trace("uid")).Trim());
+    }
+
+    [Fact]
+    public async Task Not_as_root_the_command_runs_as_the_server_s_own_user_named_after_the_account()
+    {
+        if (OperatingSystem.IsWindows()) Assert.Skip("Unix accounts");
+        var serviceUser = new PipeDelivery(_options, new UnixAccounts(null, runsAsRoot: false), TimeProvider.System, NullLogger<PipeDelivery>.Instance);
+        var message = Spooled("alice@example.org");
+        var account = new UnixAccount("alice", 4242, 4242, "/", "/bin/sh");
+        var outcome = await serviceUser.PipeAsync($"id -u > {Trace("uid")}; echo \"$USER $HOME\" > {Trace("user")}", account, message,
+            message.Recipients[0], Ct);
+        Assert.Equal(DeliveryStatus.Delivered, outcome.Status);
+        Assert.Equal(UnixAccounts.EffectiveUid.ToString(System.Globalization.CultureInfo.InvariantCulture), File.ReadAllText(Trace("uid")).Trim());
+        Assert.Equal("alice /", File.ReadAllText(Trace("user")).Trim());
     }
 
     /// <summary>Alive and not a zombie.</summary>

@@ -18,7 +18,7 @@ public sealed class PipeTransportTests : IDisposable
 
     public PipeTransportTests()
     {
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_dir.Path, (UnixFileMode)0x1FF);
+        OpenTestFolder.ForEveryone(_dir.Path);
     }
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
