@@ -36,6 +36,9 @@ public enum RouteKind
     Discard,
     /// <summary>A delivery agent added by a plugin; the target is the agent's name.</summary>
     Agent,
+    /// <summary>A configured pipe transport (<c>Transports:Pipes:NAME</c>): its command is run once per recipient with the
+    /// message on standard input; the target is the transport's name.</summary>
+    Pipe,
 }
 
 /// <summary>A routing decision.</summary>

@@ -242,6 +242,13 @@ internal static class LogEvents
     // 1520-1539: pipe and file delivery, delivery as a Unix user.
     internal static class LocalTargets
     {
+        public const int PipeDelivered = 1520;
+        public const int PipeFailed = 1521;
+        public const int PipeTimedOut = 1522;
+        public const int FileAppended = 1523;
+        public const int FileFailed = 1524;
+        public const int HomeMaildirUnusable = 1525;
+        public const int PipeTransportUnknown = 1526;
     }
 
     // 1540-1559: reloading the configuration (SIGHUP, mta reload).

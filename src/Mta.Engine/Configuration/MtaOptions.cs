@@ -21,6 +21,8 @@ public sealed class MtaOptions
 
     public MailboxOptions Mailboxes { get; set; } = new();
     public RelayOptions Relay { get; set; } = new();
+    /// <summary>Pipe transports and the command time limit. Defaults to no transports and 1000 s.</summary>
+    public TransportOptions Transports { get; set; } = new();
     /// <summary>The one DNS resolver of the server: servers, timeout, retries, cache. Defaults to the system's resolvers.</summary>
     public DnsOptions Dns { get; set; } = new();
     /// <summary>SPF, DKIM, DMARC and ARC checks of incoming mail, and DKIM signing of outgoing mail. Defaults as
@@ -228,6 +230,12 @@ public sealed class MailboxOptions
     public uint MaxSystemUid { get; set; } = 60000;
     /// <summary>Hand local mailboxes to an LMTP server instead of <see cref="Root"/>. Defaults to off (no endpoint).</summary>
     public LmtpOptions Lmtp { get; set; } = new();
+    public string? RecipientDelimiter { get; set; }
+    /// <summary>Deliver mailboxes into a Maildir in each user's home folder instead of <see cref="Root"/>: a path relative
+    /// to the home (<c>Maildir</c> means <c>~user/Maildir/</c>), the user being a system account (passwd database). When
+    /// the server runs as root every folder and file there is created as the user (folders 0700, files 0600). Defaults to
+    /// null: the shared <see cref="Root"/>, which needs no system accounts.</summary>
+    public string? HomeMaildir { get; set; }
 }
 
 /// <summary>Who may send mail to non-local domains, and how mail for them leaves (<c>Relay</c>).</summary>

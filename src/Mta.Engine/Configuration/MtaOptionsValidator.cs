@@ -119,6 +119,7 @@ public static class MtaOptionsValidator
         TerminalOptionsValidator.Validate(o, errors);
         TurnOptionsValidator.Validate(o, errors);
         ControlOptionsValidator.Validate(o, errors);
+        TransportOptionsValidator.Validate(o, errors);
         return errors;
     }
 

@@ -37,6 +37,12 @@ internal sealed partial class MaildirAgent(MaildirDelivery maildir, MtaOptions o
                 .ConfigureAwait(false);
             return DeliveryOutcome.Delivered("maildir " + Path.GetFileName(path));
         }
+        catch (MailboxUserUnknownException ex)
+        {
+            // Mailboxes:HomeMaildir: the mailbox is a system account's home, and there is no such account.
+            LocalDeliveryLog.UnknownAccount(_logger, message.QueueId, recipient.Address.ToString(), ex.User);
+            return DeliveryOutcome.Failed("5.1.1", $"5.1.1 {ex.Message}: no home Maildir for <{recipient.Address}>");
+        }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // A full disk or a bad permission may be fixed by the next attempt: a local write failure never bounces.
@@ -52,4 +58,8 @@ internal static partial class LocalDeliveryLog
     [LoggerMessage(EventId = LogEvents.Queue.LocalDeliveryFailed, Level = LogLevel.Error,
         Message = "{QueueId}: local delivery to <{Recipient}> (route {Route}) failed; will retry")]
     public static partial void Failed(ILogger logger, Exception exception, string queueId, string recipient, string route);
+
+    [LoggerMessage(EventId = LogEvents.LocalTargets.HomeMaildirUnusable, Level = LogLevel.Warning,
+        Message = "{QueueId}: <{Recipient}> bounced: no system account {User} for its home Maildir")]
+    public static partial void UnknownAccount(ILogger logger, string queueId, string recipient, string user);
 }

@@ -14,10 +14,19 @@ namespace Mta.Engine.Delivery;
 /// rename into new/ with <c>,S=size</c>, and the new/ directory fsync'd so the rename survives a crash. The
 /// delivered copy starts with <c>Return-Path:</c> and <c>Delivered-To:</c> fields (as Postfix's local(8) writes them);
 /// the rest of the file is the stored message byte for byte. Runs on delivery workers, never on a session.
+/// <para>
+/// With <see cref="MailboxOptions.HomeMaildir"/> set the Maildir is <c>HOME/HomeMaildir</c> of the system account named
+/// by the user instead (an unknown account throws <see cref="MailboxUserUnknownException"/>; a home that is missing or not
+/// absolute, an <see cref="IOException"/>). When the server runs as root, every folder and file there is created, and
+/// the rename into new/ done, with the account's file-system identity (<see cref="UnixAccounts.AsAccount{T}"/>), so they
+/// belong to the account (folders 0700, files 0600) and a symbolic link planted in the home leads nowhere the account
+/// could not write itself.
+/// </para>
 /// </summary>
 public sealed class MaildirDelivery
 {
     private static readonly UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private static readonly UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private static readonly int ProcessId = Environment.ProcessId;
     private static long _counter;
 
@@ -26,13 +35,26 @@ public sealed class MaildirDelivery
     private readonly string _hostPart;
     private readonly ConcurrentDictionary<string, string> _ready = new(StringComparer.Ordinal);
     private readonly SharedDirectorySync _directorySync = new();
+    private readonly string? _homeMaildir;
+    private readonly UnixAccounts _accounts;
 
-    public MaildirDelivery(MtaPaths paths, TimeProvider time)
+    public MaildirDelivery(MtaPaths paths, TimeProvider time) : this(paths, time, null, null) { }
+
+    /// <param name="paths">The shared Maildir root.</param>
+    /// <param name="time">The clock of the unique names.</param>
+    /// <param name="options">The options (<see cref="MailboxOptions.HomeMaildir"/>); null for the shared root.</param>
+    /// <param name="accounts">The passwd database for home Maildirs; null for the system's.</param>
+    public MaildirDelivery(MtaPaths paths, TimeProvider time, MtaOptions? options, UnixAccounts? accounts)
     {
         _root = paths.MaildirRoot;
         _time = time;
         _hostPart = EscapeHostName(Environment.MachineName);
+        _homeMaildir = options?.Mailboxes.HomeMaildir is { Length: > 0 } home ? home.Trim().TrimEnd('/') : null;
+        _accounts = accounts ?? UnixAccounts.System;
     }
+
+    /// <summary>True when mailboxes are Maildirs in the users' homes (<see cref="MailboxOptions.HomeMaildir"/>).</summary>
+    public bool InHomes => _homeMaildir is not null;
 
     /// <summary>True when <paramref name="user"/> can name a Maildir folder (<see cref="MailboxNames.IsValid"/>, the rule
     /// RCPT applies too, so a name refused here was normally refused before it was accepted).</summary>
@@ -54,8 +76,9 @@ public sealed class MaildirDelivery
         if (!IsValidUser(user)) throw new ArgumentException($"'{user}' is not a usable mailbox name", nameof(user));
         if (folder is not null && (!folder.StartsWith('.') || !IsValidUser(folder[1..])))
             throw new ArgumentException($"'{folder}' is not a Maildir++ folder name", nameof(folder));
-        var maildir = EnsureMaildir(user);
-        if (folder is not null) maildir = EnsureFolder(user, maildir, folder);
+        var account = HomeAccount(user);
+        var maildir = _accounts.AsAccount(account, () => EnsureMaildir(user, account));
+        if (folder is not null) maildir = _accounts.AsAccount(account, () => EnsureFolder(user, maildir, folder));
         var name = UniqueName();
         var tmpPath = Path.Combine(maildir, "tmp", name);
 
@@ -66,7 +89,9 @@ public sealed class MaildirDelivery
             // Plain synchronous writes on the delivery worker: on Unix, "async" file I/O is the same work plus a
             // thread hop, and fsync has no async form anyway.
             // The Maildir folders are 0700, so the file's own mode (umask) does not widen access.
-            using var file = File.OpenHandle(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+            using var file = account is null
+                ? File.OpenHandle(tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None)
+                : _accounts.AsAccount(account, () => CreatePrivateFile(tmpPath));
             RandomAccess.Write(file, prefix, 0);
             size = prefix.Length;
             var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -89,7 +114,7 @@ public sealed class MaildirDelivery
         }
         catch
         {
-            TryDelete(tmpPath);
+            _accounts.AsAccount(account, () => TryDelete(tmpPath));
             throw;
         }
 
@@ -97,11 +122,15 @@ public sealed class MaildirDelivery
         var newPath = Path.Combine(newDirectory, name + ",S=" + size.ToString(CultureInfo.InvariantCulture));
         try
         {
-            DurableIo.RenameNoReplace(tmpPath, newPath);
+            _accounts.AsAccount(account, () =>
+            {
+                DurableIo.RenameNoReplace(tmpPath, newPath);
+                return true;
+            });
         }
         catch
         {
-            TryDelete(tmpPath);
+            _accounts.AsAccount(account, () => TryDelete(tmpPath));
             throw;
         }
         // The rename is durable only once new/ is synced; concurrent deliveries to one user share that fsync.
@@ -109,9 +138,22 @@ public sealed class MaildirDelivery
         return newPath;
     }
 
-    private string EnsureMaildir(string user)
+    /// <summary>The account whose home holds <paramref name="user"/>'s Maildir; null for the shared root.</summary>
+    private UnixAccount? HomeAccount(string user)
+    {
+        if (_homeMaildir is null) return null;
+        var account = _accounts.ByName(user) ?? throw new MailboxUserUnknownException(user);
+        if (account.Home.Length == 0 || !Path.IsPathFullyQualified(account.Home) || account.Home == "/")
+            throw new IOException($"{user} has no usable home folder ('{account.Home}') for its Maildir");
+        if (!_accounts.AsAccount(account, () => System.IO.Directory.Exists(account.Home)))
+            throw new IOException($"the home folder {account.Home} of {user} does not exist or {user} cannot enter it");
+        return account;
+    }
+
+    private string EnsureMaildir(string user, UnixAccount? account)
     {
         if (_ready.TryGetValue(user, out var existing)) return existing;
+        if (account is not null) return EnsureHomeMaildir(user, account);
         var maildir = Path.Combine(_root, user);
         var rootExisted = System.IO.Directory.Exists(_root);
         var userExisted = System.IO.Directory.Exists(maildir);
@@ -124,6 +166,31 @@ public sealed class MaildirDelivery
             DurableIo.FlushDirectory(maildir);
             DurableIo.FlushDirectory(_root);
             if (!rootExisted && Path.GetDirectoryName(_root) is { } parent) DurableIo.FlushDirectory(parent);
+        }
+        _ready[user] = maildir;
+        return maildir;
+    }
+
+    /// <summary>HOME/HomeMaildir with tmp/, new/, cur/; the folders between the home and the Maildir are made too.</summary>
+    private string EnsureHomeMaildir(string user, UnixAccount account)
+    {
+        var maildir = Path.Combine(account.Home, _homeMaildir!);
+        var created = new List<string>();
+        // Each missing folder from the home down, so each is made 0700 (CreateDirectory gives the mode to the last only).
+        var relative = Path.GetRelativePath(account.Home, maildir);
+        var path = account.Home;
+        foreach (var part in relative.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = Path.Combine(path, part);
+            if (System.IO.Directory.Exists(path)) continue;
+            CreatePrivateDirectory(path);
+            created.Add(path);
+        }
+        foreach (var sub in (ReadOnlySpan<string>)["tmp", "new", "cur"]) CreatePrivateDirectory(Path.Combine(maildir, sub));
+        if (created.Count > 0)
+        {
+            DurableIo.FlushDirectory(maildir);
+            foreach (var folder in created) DurableIo.FlushDirectory(Path.GetDirectoryName(folder)!);
         }
         _ready[user] = maildir;
         return maildir;
@@ -150,6 +217,16 @@ public sealed class MaildirDelivery
         return path;
     }
 
+    /// <summary>A new file of mode 0600 (in a home Maildir, whose folders the user may have opened up).</summary>
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle CreatePrivateFile(string path)
+    {
+        if (OperatingSystem.IsWindows()) return File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        return new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = PrivateFile,
+        }).SafeFileHandle;
+    }
+
     private static void CreatePrivateDirectory(string path)
     {
         if (OperatingSystem.IsWindows()) System.IO.Directory.CreateDirectory(path);
@@ -170,10 +247,18 @@ public sealed class MaildirDelivery
     /// <summary>Escapes <c>/</c> as <c>\057</c> and <c>:</c> as <c>\072</c>, as the Maildir spec asks.</summary>
     internal static string EscapeHostName(string host) => host.Replace("/", "\\057", StringComparison.Ordinal).Replace(":", "\\072", StringComparison.Ordinal);
 
-    private static void TryDelete(string path)
+    private static bool TryDelete(string path)
     {
         try { File.Delete(path); }
         catch (IOException) { /* a leftover tmp/ file is harmless; Maildir readers ignore tmp/ */ }
         catch (UnauthorizedAccessException) { }
+        return true;
     }
+}
+
+/// <summary>A home Maildir was asked for a user the passwd database does not know: the recipient bounces (5.1.1).</summary>
+public sealed class MailboxUserUnknownException(string user) : Exception($"no system account named {user}")
+{
+    /// <summary>The user name.</summary>
+    public string User { get; } = user;
 }

@@ -30,7 +30,15 @@ public static class QueueServiceCollectionExtensions
     {
         services.TryAddSingleton<SegmentSpool>();
         services.TryAddSingleton<IMessageSpool>(sp => sp.GetRequiredService<SegmentSpool>());
-        services.TryAddSingleton<MaildirDelivery>();
+        services.TryAddSingleton(UnixAccounts.System);
+        services.TryAddSingleton(sp => new MaildirDelivery(sp.GetRequiredService<MtaPaths>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<UnixAccounts>()));
+        // Local targets of aliases and transports: commands and mbox files.
+        services.TryAddSingleton<PipeDelivery>();
+        services.TryAddSingleton<IPipeDelivery>(sp => sp.GetRequiredService<PipeDelivery>());
+        services.TryAddSingleton<MboxFileDelivery>();
+        services.TryAddSingleton<IFileDelivery>(sp => sp.GetRequiredService<MboxFileDelivery>());
+        services.TryAddSingleton<PipeTransportAgent>();
         services.TryAddSingleton(sp => new NextHopSelector(sp.GetRequiredService<MtaOptions>()));
         services.AddMtaDns();
         services.TryAddSingleton<ITargetResolver>(sp => new DnsTargetResolver(sp.GetRequiredService<Dns.DnsResolver>(),
@@ -46,7 +54,8 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton<SmtpDeliveryAgent>();
         services.TryAddSingleton(sp => new DeliveryAgents(sp.GetRequiredService<MaildirAgent>(), sp.GetRequiredService<TerminalAgent>(),
             sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(),
-            sp.GetRequiredService<MtaOptions>().Mailboxes.Lmtp.Enabled ? ActivatorUtilities.CreateInstance<LmtpAgent>(sp) : null));
+            sp.GetRequiredService<MtaOptions>().Mailboxes.Lmtp.Enabled ? ActivatorUtilities.CreateInstance<LmtpAgent>(sp) : null,
+            sp.GetRequiredService<PipeTransportAgent>()));
         services.TryAddSingleton<Router>();
 
         // DSNs enter the spool the way any message made inside the server does: through the one submitter.

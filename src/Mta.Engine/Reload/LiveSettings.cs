@@ -14,9 +14,15 @@ namespace Mta.Engine.Reload;
 public sealed class LiveSettings : IReloadable
 {
     private volatile Snapshot _current;
+    // Transports need a restart (their agent holds the commands it started with), so their domains stay those of the start.
+    private readonly IReadOnlyCollection<string> _transportDomains;
 
     /// <summary>Built from the options the server starts with.</summary>
-    public LiveSettings(MtaOptions options) => _current = Snapshot.From(options);
+    public LiveSettings(MtaOptions options)
+    {
+        _transportDomains = Router.TransportDomains(options).Keys;
+        _current = Snapshot.From(options, _transportDomains);
+    }
 
     /// <summary>The settings in service.</summary>
     public Snapshot Current => _current;
@@ -25,7 +31,7 @@ public sealed class LiveSettings : IReloadable
     public string Name => "LocalDomains, Mailboxes:Users, Relay:TrustedNetworks";
 
     /// <inheritdoc />
-    public void Reload(MtaOptions options) => _current = Snapshot.From(options);
+    public void Reload(MtaOptions options) => _current = Snapshot.From(options, _transportDomains);
 
     /// <summary>One immutable set of the live settings.</summary>
     /// <param name="TrustedNetworks">Parsed <c>Relay:TrustedNetworks</c>.</param>
@@ -34,11 +40,13 @@ public sealed class LiveSettings : IReloadable
     public sealed record Snapshot(TrustedNetworks TrustedNetworks, IReadOnlySet<string> LocalDomains, RecipientPolicy Recipients)
     {
         /// <summary>Builds the settings of <paramref name="options"/> (already validated).</summary>
-        public static Snapshot From(MtaOptions options)
+        /// <param name="options">The configuration.</param>
+        /// <param name="transportDomains">The pipe transports' domains in service.</param>
+        public static Snapshot From(MtaOptions options, IEnumerable<string> transportDomains)
         {
             var localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
             return new Snapshot(new TrustedNetworks(options), localDomains,
-                new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes)));
+                new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes), transportDomains));
         }
     }
 }

@@ -22,7 +22,8 @@ public readonly record struct RecipientDecision(SmtpReply Reply)
 /// <summary>
 /// The built-in RCPT policy (the RCPT hooks run first, and their Accept or Reject overrides it; so does terminal
 /// delivery for SEND, SOML and SAML). A recipient in a local domain (or with no domain) is the mailbox policy's
-/// (<see cref="LocalRecipientPolicy"/>); any other domain is relaying, allowed only to a trusted or authenticated
+/// (<see cref="LocalRecipientPolicy"/>); a domain of a pipe transport is a final destination of this server, accepted
+/// from anyone with any local part (its command decides, and may bounce with 67); any other domain is relaying, allowed only to a trusted or authenticated
 /// client, or for a domain the connection was opened to deliver (TURN); everyone else gets 554 5.7.1, so this server is
 /// never an open relay.
 /// </summary>
@@ -30,12 +31,15 @@ public sealed class RecipientPolicy
 {
     private static readonly RecipientDecision Accepted = new(new SmtpReply(250, "2.1.5", "Ok"));
     private readonly IReadOnlySet<string> _localDomains;
+    private readonly IReadOnlySet<string> _transportDomains;
 
     /// <param name="localDomains">The local domains (compared as <see cref="Domain"/>s: no case, no trailing dot).</param>
     /// <param name="mailboxes">Which local parts of local domains have a mailbox.</param>
-    public RecipientPolicy(IEnumerable<string> localDomains, LocalRecipientPolicy mailboxes)
+    /// <param name="transportDomains">The domains of the pipe transports (<c>Transports:Pipes:NAME:Domains</c>); null for none.</param>
+    public RecipientPolicy(IEnumerable<string> localDomains, LocalRecipientPolicy mailboxes, IEnumerable<string>? transportDomains = null)
     {
         _localDomains = new HashSet<string>(localDomains, Domain.NameComparer);
+        _transportDomains = new HashSet<string>(transportDomains ?? [], Domain.NameComparer);
         Mailboxes = mailboxes;
     }
 
@@ -49,6 +53,7 @@ public sealed class RecipientPolicy
     public RecipientDecision Decide(SmtpAddress address, bool isLocal, RelayClient client)
     {
         if (isLocal) return new RecipientDecision(Mailboxes.Reply(address));
+        if (_transportDomains.Contains(address.Domain)) return Accepted;
         if (client.IsTrusted || client.AuthenticatedUser is not null) return Accepted;
         if (client.AcceptDomains is not null && client.AcceptDomains.Contains(address.Domain)) return Accepted;
         return new RecipientDecision(new SmtpReply(554, "5.7.1", $"{address.ToPathString()}: Relay access denied"));

@@ -48,6 +48,7 @@ internal sealed class Router
     private readonly DeliveryAgents _agents;
     private readonly Terminal.ITerminals? _terminals;
     private readonly Reload.LiveSettings _live;
+    private readonly Dictionary<string, string> _transportDomains;
     private readonly string _postmaster;
     private readonly int _remoteWindow;
 
@@ -60,6 +61,7 @@ internal sealed class Router
         _terminals = terminals;
         // LocalDomains as a reload leaves them; the rest is fixed at start.
         _live = live ?? new Reload.LiveSettings(options);
+        _transportDomains = TransportDomains(options);
         _postmaster = options.Mailboxes.Postmaster;
         _remoteWindow = options.Relay.Resilience.DestinationConcurrency;
     }
@@ -101,6 +103,8 @@ internal sealed class Router
                 return Local(route, _agents.Discard);
             case RouteKind.Agent:
                 return Local(route, _agents.Plugins);
+            case RouteKind.Pipe:
+                return _agents.Pipe is { } pipe ? Local(route, pipe) : null;
             default:
                 return null;
         }
@@ -111,7 +115,8 @@ internal sealed class Router
         new(route, agent, route.Kind.ToString().ToLowerInvariant() + ":" + route.Target, int.MaxValue);
 
     /// <summary>
-    /// Local domains (and the bare postmaster) go to a Maildir, everything else to a remote route. SEND goes to the
+    /// Domains of a pipe transport go to that transport; local domains (and the bare postmaster) go to a Maildir,
+    /// everything else to a remote route. SEND goes to the
     /// user's terminal; SOML and SAML to the terminal when the user is active there (SAML's terminal delivery also
     /// fills the mailbox), else to the mailbox. A route hook that picks the mailbox for SOML or SAML keeps the message
     /// off the terminal: that is how a policy vetoes terminal delivery.
@@ -119,6 +124,8 @@ internal sealed class Router
     private async ValueTask<Route> BuiltInRouteAsync(IQueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
     {
         var address = recipient.Address;
+        if (address.Domain.Length > 0 && _transportDomains.TryGetValue(address.Domain, out var transport))
+            return new Route(RouteKind.Pipe, transport);
         if (address.Domain.Length > 0 && !_live.Current.LocalDomains.Contains(address.Domain))
             return new Route(RouteKind.Remote, address.Domain);
         var user = address.IsPostmaster ? _postmaster : address.LocalPart.ToLowerInvariant();
@@ -133,6 +140,16 @@ internal sealed class Router
                 => new Route(RouteKind.Terminal, user),
             _ => new Route(RouteKind.Mailbox, user),
         };
+    }
+
+    /// <summary>The domains of the pipe transports (<c>Transports:Pipes:NAME:Domains</c>), each to its transport's name.</summary>
+    internal static Dictionary<string, string> TransportDomains(MtaOptions options)
+    {
+        var domains = new Dictionary<string, string>(Domain.NameComparer);
+        foreach (var (name, pipe) in options.Transports.Pipes)
+            foreach (var domain in pipe.Domains)
+                domains.TryAdd(Domain.TryParse(domain, out var d) ? d.Name : domain, name);
+        return domains;
     }
 
     /// <summary>A hook's decision as a delivery outcome: Accept delivered (by the hook), Reject failed, anything else deferred.</summary>
