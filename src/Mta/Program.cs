@@ -62,6 +62,16 @@ check.SetAction(parse =>
             Console.Error.WriteLine($"{loaded.Source}: {ex.Message}");
             return 2;
         }
+        // The alias files (and the :include: files they name) are parsed as the server would: a syntax error names file:line.
+        var aliasWarnings = new List<string>();
+        var aliasErrors = Mta.Engine.Maps.AliasTable.Check(loaded.Options, new Mta.Engine.Configuration.MtaPaths(loaded.Options), aliasWarnings);
+        foreach (var warning in aliasWarnings) Console.Error.WriteLine("warning: " + warning);
+        if (aliasErrors.Count > 0)
+        {
+            Console.Error.WriteLine($"{loaded.Source}: {aliasErrors.Count} alias file problem(s):");
+            foreach (var error in aliasErrors) Console.Error.WriteLine(error);
+            return 2;
+        }
         Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
         Console.WriteLine($"local recipients: {new Mta.Engine.Routing.LocalRecipientPolicy(loaded.Options.Mailboxes).Describe()}");
         return 0;

@@ -20,6 +20,9 @@ public sealed class MtaOptions
     public List<string> LocalDomains { get; set; } = [];
 
     public MailboxOptions Mailboxes { get; set; } = new();
+    /// <summary>Alias files in /etc/aliases format and how their targets run. Defaults to no alias file, as
+    /// <see cref="AliasOptions"/> documents.</summary>
+    public AliasOptions Aliases { get; set; } = new();
     public RelayOptions Relay { get; set; } = new();
     /// <summary>The one DNS resolver of the server: servers, timeout, retries, cache. Defaults to the system's resolvers.</summary>
     public DnsOptions Dns { get; set; } = new();
@@ -214,6 +217,9 @@ public sealed class MailboxOptions
     public uint MaxSystemUid { get; set; } = 60000;
     /// <summary>Hand local mailboxes to an LMTP server instead of <see cref="Root"/>. Defaults to off (no endpoint).</summary>
     public LmtpOptions Lmtp { get; set; } = new();
+    /// <summary>Recipient delimiter characters (Postfix's <c>recipient_delimiter</c>): with <c>+</c>, <c>alice+tag</c> is
+    /// alice's address (<see cref="Routing.AddressDetail"/>). Defaults to null: no subaddressing, a local part is matched whole.</summary>
+    public string? RecipientDelimiter { get; set; }
 }
 
 /// <summary>Who may send mail to non-local domains, and how mail for them leaves (<c>Relay</c>).</summary>

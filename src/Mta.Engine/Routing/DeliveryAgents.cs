@@ -7,9 +7,10 @@ using Mta.Engine.Outbound.Routing;
 namespace Mta.Engine.Routing;
 
 /// <summary>The server's delivery agents, by route kind (plugin agents are reached through <see cref="Plugins"/>); mailbox
-/// routes go to <see cref="Lmtp"/> when <c>Mailboxes:Lmtp</c> is set, else to <see cref="Maildir"/>.</summary>
+/// routes go to <see cref="Lmtp"/> when <c>Mailboxes:Lmtp</c> is set, else to <see cref="Maildir"/>; a mailbox route whose name is an alias goes to
+/// <see cref="Aliases"/> first.</summary>
 internal sealed record DeliveryAgents(MaildirAgent Maildir, TerminalAgent Terminal, DiscardAgent Discard, PluginAgents Plugins,
-    SmtpDeliveryAgent Smtp, LmtpAgent? Lmtp = null);
+    SmtpDeliveryAgent Smtp, LmtpAgent? Lmtp = null, AliasAgent? Aliases = null);
 
 /// <summary>Extensions binding the SMTP agent to the next hop the router chose.</summary>
 internal static class SmtpDeliveryAgentExtensions
