@@ -25,6 +25,7 @@ public sealed class AliasAgentTests : IDisposable
     private readonly RecordingMailbox _mailbox = new();
     private readonly RecordingTargets _targets = new();
     private readonly RecordingSpool _spool = new();
+    private readonly Infrastructure.CapturingLoggerProvider _logs = new();
     private AliasTable? _table;
 
     public AliasAgentTests()
@@ -62,7 +63,7 @@ public sealed class AliasAgentTests : IDisposable
             uid => uid == Listmaster.Uid ? Listmaster : null, name => name == "nobody" ? Nobody : null);
         var submitter = new MessageSubmitter(_spool, _options, new FakeTimeProvider(), NullLogger<MessageSubmitter>.Instance);
         return new AliasAgent(_table, _options, _mailbox, lmtp: false, submitter, _targets, _targets, new FakeTimeProvider(),
-            NullLogger<AliasAgent>.Instance, accounts);
+            new Microsoft.Extensions.Logging.Logger<AliasAgent>(new Microsoft.Extensions.Logging.LoggerFactory([_logs])), accounts);
     }
 
     private static async Task<DeliveryOutcome> DeliverAsync(AliasAgent agent, string recipient, string? text = null, string? orcpt = null)
@@ -85,6 +86,34 @@ public sealed class AliasAgentTests : IDisposable
         Assert.Equal(["alice", "bob"], _mailbox.Routes);
         Assert.Equal(["alice@example.org", "bob@example.org"], _mailbox.Recipients.Select(r => r.Address.ToString()));
         Assert.All(_mailbox.Recipients, r => Assert.Equal("rfc822;staff@example.org", r.OriginalRecipient));
+    }
+
+    [Fact]
+    public async Task Every_target_is_logged_with_the_alias_as_orig_to()
+    {
+        var agent = Agent("staff: alice, /var/mail/archive, |/bin/cat, far@remote.test\n");
+
+        await DeliverAsync(agent, "staff@example.org");
+
+        var lines = _logs.WithEvent(LogEvents.Maps.AliasTarget).Select(l => l.Message).ToArray();
+        Assert.Equal(4, lines.Length);
+        Assert.Contains("T1: to=<alice@example.org> orig_to=<staff@example.org> route=alias:mailbox result=delivered (mailbox alice)", lines);
+        Assert.Contains("T1: to=</var/mail/archive> orig_to=<staff@example.org> route=alias:file result=delivered (file /var/mail/archive)", lines);
+        Assert.Contains("T1: to=<|/bin/cat> orig_to=<staff@example.org> route=alias:command result=delivered (pipe /bin/cat)", lines);
+        Assert.Contains(lines, l => l.StartsWith("T1: to=<far@remote.test> orig_to=<staff@example.org> route=alias:remote result=delivered (forwarded as ", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("a@example.org", null, "")]
+    [InlineData("a@example.org", "rfc822;A@example.org", "")]
+    [InlineData("a@example.org", "rfc822;list@example.org", " orig_to=<list@example.org>")]
+    [InlineData("a@example.org", "list@example.org", " orig_to=<list@example.org>")]
+    public void The_queue_log_names_the_original_recipient_when_it_differs(string address, string? orcpt, string expected)
+    {
+        var at = address.IndexOf('@', StringComparison.Ordinal);
+        var recipient = new EnvelopeRecipient(new SmtpAddress(address[..at], address[(at + 1)..]), DsnNotify.Default, orcpt);
+
+        Assert.Equal(expected, Mta.Engine.Queue.DeliveryJournal.OrigTo(recipient));
     }
 
     [Fact]
