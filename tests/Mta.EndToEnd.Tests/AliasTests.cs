@@ -144,4 +144,25 @@ public sealed class AliasTests : IDisposable
         Assert.Single(await server.WaitForMailAsync("bob"));
         Assert.Single(await server.WaitForMailAsync("carol"));
     }
+
+    [Fact]
+    public async Task Mta_check_names_a_bad_alias_file_line_and_passes_a_good_one()
+    {
+        var root = Path.Combine(_folder, "data");
+        var aliases = WriteAliases("staff: alice\nbroken line\n");
+        var config = MtaProcess.WriteConfig(root, extra: new Dictionary<string, object?>
+        {
+            ["Aliases"] = new { Files = new[] { aliases } },
+            ["Dns"] = MtaProcess.NoDns,
+        });
+
+        var (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+        Assert.Equal(2, code);
+        Assert.Contains($"{aliases}:2: expected 'name: target, ...'", output, StringComparison.Ordinal);
+
+        File.WriteAllText(aliases, "staff: alice\nstaff: bob\n");
+        (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+        Assert.True(code == 0, output);
+        Assert.Contains($"warning: {aliases}:2: duplicate alias 'staff'", output, StringComparison.Ordinal);
+    }
 }
