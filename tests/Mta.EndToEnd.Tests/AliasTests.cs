@@ -1,6 +1,7 @@
 // Aliases end to end over SMTP: alias names accepted at RCPT, local and remote targets delivered, owner- and ORCPT on the
 // forwarded copy, a DSN that names the alias, and an alias file edited while the server runs.
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Configuration;
@@ -143,6 +144,27 @@ public sealed class AliasTests : IDisposable
         SmtpAssert.Reply(await c.CommandAsync("Subject: edited\r\n\r\nhi\r\n."), 250);
         Assert.Single(await server.WaitForMailAsync("bob"));
         Assert.Single(await server.WaitForMailAsync("carol"));
+    }
+
+    [Fact]
+    public async Task A_reload_takes_a_changed_list_of_alias_files()
+    {
+        await using var server = await StartAsync("staff: alice\n");
+        var reloadable = Assert.Single(server.Services.GetServices<IReloadable>(), r => r.Name == "aliases");
+        var second = Path.Combine(_folder, "more-aliases");
+        File.WriteAllText(second, "ops: bob\n");
+        server.Options.Aliases.Files = [second];
+
+        reloadable.Reload(server.Options);
+
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<s@remote.test>"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<staff@example.test>"), 550, "5.1.1");
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<ops@example.test>"), 250, "2.1.5");
+        SmtpAssert.Reply(await c.CommandAsync("DATA"), 354);
+        SmtpAssert.Reply(await c.CommandAsync("Subject: reloaded\r\n\r\nhi\r\n."), 250);
+        Assert.Single(await server.WaitForMailAsync("bob"));
     }
 
     [Fact]

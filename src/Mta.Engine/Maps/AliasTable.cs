@@ -78,8 +78,20 @@ public sealed partial class AliasTable : IReloadable, IDisposable
     /// <summary>The targets of an <c>:include:</c> file, loaded (and watched) on first use.</summary>
     /// <exception cref="StartupException">The file does not exist.</exception>
     /// <exception cref="FormatException">The file does not parse (first load only; later bad edits keep the old list).</exception>
-    public IReadOnlyList<AliasTarget> Include(string path) =>
-        _includes.GetOrAdd(path, p => new ReloadingFile<IReadOnlyList<AliasTarget>>(p, AliasFile.LoadInclude, _logger, watch: _watch)).Current;
+    public IReadOnlyList<AliasTarget> Include(string path)
+    {
+        if (_includes.TryGetValue(path, out var loaded)) return loaded.Current;
+        // Made under the lock so two deliveries never both start a watcher; a file that fails is tried again next time.
+        lock (_swap)
+        {
+            if (!_includes.TryGetValue(path, out loaded))
+            {
+                loaded = new ReloadingFile<IReadOnlyList<AliasTarget>>(path, AliasFile.LoadInclude, _logger, watch: _watch);
+                _includes[path] = loaded;
+            }
+            return loaded.Current;
+        }
+    }
 
     /// <inheritdoc />
     public void Reload(MtaOptions options)
