@@ -1,7 +1,6 @@
 // The server's alias table: the configured alias files and the :include: files they name, each re-read when saved or on reload.
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Routing;
 
@@ -214,9 +213,6 @@ public sealed partial class AliasTable : IReloadable, IDisposable
     }
 
     private sealed record State(MtaOptions Options, ReloadingFile<AliasFile>[] Files);
-
-    /// <summary>A table with no files, for hosts and tests that configure none.</summary>
-    internal static AliasTable Empty(MtaOptions options) => new(options, new MtaPaths(options), NullLogger.Instance, watch: false);
 
     [LoggerMessage(EventId = LogEvents.Maps.AliasesLoaded, Level = LogLevel.Information, Message = "aliases: {Files} file(s), {Aliases} alias(es)")]
     private static partial void LogLoaded(ILogger logger, int files, int aliases);

@@ -55,14 +55,14 @@ public sealed class AliasAgentTests : IDisposable
         return path;
     }
 
-    private AliasAgent Agent(string aliases, uint owner = 0)
+    private AliasAgent Agent(string aliases, uint owner = 0, bool lmtp = false)
     {
         _options.Aliases.Files = [Write("aliases", aliases, owner)];
         _table = new AliasTable(_options, new MtaPaths(_options), NullLogger.Instance, watch: false);
         var accounts = new AliasAccounts(p => _owners.TryGetValue(p, out var uid) ? uid : null,
             uid => uid == Listmaster.Uid ? Listmaster : null, name => name == "nobody" ? Nobody : null);
         var submitter = new MessageSubmitter(_spool, _options, new FakeTimeProvider(), NullLogger<MessageSubmitter>.Instance);
-        return new AliasAgent(_table, _options, _mailbox, lmtp: false, submitter, _targets, _targets, new FakeTimeProvider(),
+        return new AliasAgent(_table, _options, _mailbox, lmtp, submitter, _targets, _targets, new FakeTimeProvider(),
             new Microsoft.Extensions.Logging.Logger<AliasAgent>(new Microsoft.Extensions.Logging.LoggerFactory([_logs])), accounts);
     }
 
@@ -114,6 +114,20 @@ public sealed class AliasAgentTests : IDisposable
         var recipient = new EnvelopeRecipient(new SmtpAddress(address[..at], address[(at + 1)..]), DsnNotify.Default, orcpt);
 
         Assert.Equal(expected, Mta.Engine.Queue.DeliveryJournal.OrigTo(recipient));
+    }
+
+    [Fact]
+    public async Task With_LMTP_local_users_go_to_the_mailbox_agent_by_address_and_it_decides_who_exists()
+    {
+        _options.Mailboxes.AcceptAnyLocalPart = false;
+        _options.Mailboxes.SystemUsers = false;
+        var agent = Agent("staff: alice, bob@example.net\n", lmtp: true);
+
+        Assert.True(agent.Handles("Staff@example.org"));
+        var outcome = await DeliverAsync(agent, "staff@example.org");
+
+        Assert.Equal(DeliveryStatus.Delivered, outcome.Status);
+        Assert.Equal(["alice@example.org", "bob@example.org"], _mailbox.Routes);
     }
 
     [Fact]
