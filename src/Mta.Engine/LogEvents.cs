@@ -232,6 +232,11 @@ internal static class LogEvents
     {
         public const int Reloaded = 1400;
         public const int ReloadFailed = 1401;
+        public const int AliasesLoaded = 1410;
+        public const int AliasWarning = 1411;
+        public const int AliasTarget = 1412;
+        public const int AliasLoop = 1413;
+        public const int AliasForwarded = 1414;
     }
 
     // 1500-1519: the maildrop pickup (locally submitted mail, sendmail(1)).

@@ -20,6 +20,9 @@ public sealed class MtaOptions
     public List<string> LocalDomains { get; set; } = [];
 
     public MailboxOptions Mailboxes { get; set; } = new();
+    /// <summary>Alias files in /etc/aliases format and how their targets run. Defaults to no alias file, as
+    /// <see cref="AliasOptions"/> documents.</summary>
+    public AliasOptions Aliases { get; set; } = new();
     public RelayOptions Relay { get; set; } = new();
     /// <summary>Pipe transports and the command time limit. Defaults to no transports and 1000 s.</summary>
     public TransportOptions Transports { get; set; } = new();
@@ -230,6 +233,8 @@ public sealed class MailboxOptions
     public uint MaxSystemUid { get; set; } = 60000;
     /// <summary>Hand local mailboxes to an LMTP server instead of <see cref="Root"/>. Defaults to off (no endpoint).</summary>
     public LmtpOptions Lmtp { get; set; } = new();
+    /// <summary>Recipient delimiter characters (Postfix's <c>recipient_delimiter</c>): with <c>+</c>, <c>alice+tag</c> is
+    /// alice's address (<see cref="Routing.AddressDetail"/>). Defaults to null: no subaddressing, a local part is matched whole.</summary>
     public string? RecipientDelimiter { get; set; }
     /// <summary>Deliver mailboxes into a Maildir in each user's home folder instead of <see cref="Root"/>: a path relative
     /// to the home (<c>Maildir</c> means <c>~user/Maildir/</c>), the user being a system account (passwd database). When

@@ -46,6 +46,7 @@ public static class MtaOptionsValidator
             Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name ({Delivery.MailboxNames.Rule})");
         Check(!o.Mailboxes.Lmtp.Enabled || o.Mailboxes.Lmtp.SocketPath is { Length: > 0 } || o.Mailboxes.Lmtp.TryGetTcpEndpoint(out _),
             "Mailboxes:Lmtp:Endpoint", $"'{o.Mailboxes.Lmtp.Endpoint}' is neither unix:/path nor address:port (e.g. 127.0.0.1:24)");
+        ValidateAliases(o.Aliases, Check);
         Check(o.Mailboxes.MinSystemUid <= o.Mailboxes.MaxSystemUid, "Mailboxes:MinSystemUid", $"{o.Mailboxes.MinSystemUid} is above Mailboxes:MaxSystemUid ({o.Mailboxes.MaxSystemUid})");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
@@ -121,6 +122,16 @@ public static class MtaOptionsValidator
         ControlOptionsValidator.Validate(o, errors);
         TransportOptionsValidator.Validate(o, errors);
         return errors;
+    }
+
+    /// <summary>The alias settings; whether the files exist and parse is <c>AliasTable.Check</c>'s part (<c>mta check</c>, start).</summary>
+    private static void ValidateAliases(AliasOptions a, Action<bool, string, string> check)
+    {
+        for (var i = 0; i < a.Files.Count; i++)
+            check(!string.IsNullOrWhiteSpace(a.Files[i]), $"Aliases:Files:{i}", "must not be empty");
+        check(!string.IsNullOrWhiteSpace(a.DefaultUser) && !a.DefaultUser.Any(c => c == ':' || char.IsWhiteSpace(c) || char.IsControl(c)),
+            "Aliases:DefaultUser", $"'{a.DefaultUser}' is not a login name");
+        check(a.MaxDepth is >= 1 and <= 1000, "Aliases:MaxDepth", $"{a.MaxDepth} is not between 1 and 1000");
     }
 
     private static void ValidateProxy(ListenerOptions l, string key, Action<bool, string, string> check)

@@ -73,7 +73,7 @@ internal sealed partial class DeliveryJournal
         {
             pass.DeliveredCount++;
             _counters.CountDelivered();
-            LogDelivered(message.QueueId, recipient.Address.ToString(), routeText, outcome.Detail);
+            LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), outcome.Detail),
                 cancellationToken).ConfigureAwait(false);
             var action = SuccessAction(outcome.Notice);
@@ -84,7 +84,7 @@ internal sealed partial class DeliveryJournal
         else
         {
             _counters.CountBounced();
-            LogBounced(message.QueueId, recipient.Address.ToString(), routeText, outcome.Detail);
+            LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, outcome.Detail), cancellationToken).ConfigureAwait(false);
             var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
             if (reported) pass.Reports.Add((index, Report(recipient, DsnAction.Failed, outcome, now)));
@@ -116,7 +116,7 @@ internal sealed partial class DeliveryJournal
         pass.Deferrals.Add((index, record));
         if (warn) pass.Reports.Add((index, Report(recipient, DsnAction.Delayed, outcome, now)));
         _counters.CountDeferred();
-        LogDeferred(message.QueueId, recipient.Address.ToString(), routeText, outcome.Detail, next);
+        LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail, next);
         await _hooks.NotifyAsync(new DeferredContext(message, recipient, outcome.Detail, next), ct).ConfigureAwait(false);
     }
 
@@ -240,14 +240,27 @@ internal sealed partial class DeliveryJournal
         _counters.RecipientFinal();
     }
 
-    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=delivered ({Detail})")]
-    private partial void LogDelivered(string queueId, string recipient, string route, string detail);
+    /// <summary>
+    /// <c> orig_to=&lt;address&gt;</c> when the recipient's ORCPT names another address than its own (an alias's
+    /// forwarded copy, a rewritten recipient), as Postfix logs it; else empty, so the line keeps its usual keys.
+    /// </summary>
+    internal static string OrigTo(EnvelopeRecipient recipient)
+    {
+        if (recipient.OriginalRecipient is not { Length: > 0 } orcpt) return "";
+        var semi = orcpt.IndexOf(';', StringComparison.Ordinal);
+        var original = (semi >= 0 ? orcpt[(semi + 1)..] : orcpt).Trim();
+        return original.Length == 0 || string.Equals(original, recipient.Address.ToString(), StringComparison.OrdinalIgnoreCase)
+            ? "" : " orig_to=<" + original + ">";
+    }
 
-    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}> route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
-    private partial void LogDeferred(string queueId, string recipient, string route, string reason, DateTimeOffset nextAttempt);
+    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=delivered ({Detail})")]
+    private partial void LogDelivered(string queueId, string recipient, string origTo, string route, string detail);
 
-    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}> route={Route} result=bounced ({Reason})")]
-    private partial void LogBounced(string queueId, string recipient, string route, string reason);
+    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
+    private partial void LogDeferred(string queueId, string recipient, string origTo, string route, string reason, DateTimeOffset nextAttempt);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=bounced ({Reason})")]
+    private partial void LogBounced(string queueId, string recipient, string origTo, string route, string reason);
 
     [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
     private partial void LogDsnFailed(Exception exception, string queueId);

@@ -52,16 +52,25 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton(sp => new PluginAgents(sp.GetService<ExtensionRegistry>() ?? new ExtensionRegistry(),
             sp.GetRequiredService<ILogger<PluginAgents>>()));
         services.TryAddSingleton<SmtpDeliveryAgent>();
-        services.TryAddSingleton(sp => new DeliveryAgents(sp.GetRequiredService<MaildirAgent>(), sp.GetRequiredService<TerminalAgent>(),
-            sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(),
-            sp.GetRequiredService<MtaOptions>().Mailboxes.Lmtp.Enabled ? ActivatorUtilities.CreateInstance<LmtpAgent>(sp) : null,
-            sp.GetRequiredService<PipeTransportAgent>()));
+        services.TryAddSingleton(sp => new Maps.AliasTable(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<MtaPaths>(),
+            sp.GetRequiredService<ILogger<Maps.AliasTable>>()));
+        services.AddSingleton<IReloadable>(sp => sp.GetRequiredService<Maps.AliasTable>());
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<MtaOptions>();
+            var lmtp = options.Mailboxes.Lmtp.Enabled ? ActivatorUtilities.CreateInstance<LmtpAgent>(sp) : null;
+            // The alias step hands local users to the same mailbox agent the router uses for them.
+            var aliases = new AliasAgent(sp.GetRequiredService<Maps.AliasTable>(), options, lmtp as Mta.Abstractions.IDeliveryAgent ?? sp.GetRequiredService<MaildirAgent>(),
+                lmtp is not null, Submitter(sp), sp.GetService<IPipeDelivery>(), sp.GetService<IFileDelivery>(), sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<AliasAgent>>());
+            return new DeliveryAgents(sp.GetRequiredService<MaildirAgent>(), sp.GetRequiredService<TerminalAgent>(),
+                sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(), lmtp,
+                sp.GetRequiredService<PipeTransportAgent>(), aliases);
+        });
         services.TryAddSingleton<Router>();
 
         // DSNs enter the spool the way any message made inside the server does: through the one submitter.
-        services.TryAddSingleton(sp => new BounceSender(sp.GetRequiredService<MtaOptions>(),
-            sp.GetService<Mta.Abstractions.IMessageSubmitter>() as MessageSubmitter ?? new MessageSubmitter(sp.GetRequiredService<IMessageSpool>(),
-                sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<MessageSubmitter>>()),
+        services.TryAddSingleton(sp => new BounceSender(sp.GetRequiredService<MtaOptions>(), Submitter(sp),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BounceSender>>()));
         services.TryAddSingleton<QueueCounters>();
         services.TryAddSingleton<DeliveryJournal>();
@@ -74,4 +83,9 @@ public static class QueueServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<QueueScheduler>());
         return services;
     }
+
+    /// <summary>The submitter of messages made inside the server (DSNs, forwarded alias copies): the registered one, else one of its own.</summary>
+    private static MessageSubmitter Submitter(IServiceProvider sp) =>
+        sp.GetService<Mta.Abstractions.IMessageSubmitter>() as MessageSubmitter ?? new MessageSubmitter(sp.GetRequiredService<IMessageSpool>(),
+            sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<MessageSubmitter>>());
 }

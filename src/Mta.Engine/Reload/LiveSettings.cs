@@ -16,12 +16,16 @@ public sealed class LiveSettings : IReloadable
     private volatile Snapshot _current;
     // Transports need a restart (their agent holds the commands it started with), so their domains stay those of the start.
     private readonly IReadOnlyCollection<string> _transportDomains;
+    private readonly Maps.AliasTable? _aliases;
 
     /// <summary>Built from the options the server starts with.</summary>
-    public LiveSettings(MtaOptions options)
+    /// <param name="options">The configuration the server starts with.</param>
+    /// <param name="aliases">The alias table whose names are local recipients too (it reloads itself); null for none.</param>
+    public LiveSettings(MtaOptions options, Maps.AliasTable? aliases = null)
     {
         _transportDomains = Router.TransportDomains(options).Keys;
-        _current = Snapshot.From(options, _transportDomains);
+        _aliases = aliases;
+        _current = Snapshot.From(options, _transportDomains, aliases);
     }
 
     /// <summary>The settings in service.</summary>
@@ -31,7 +35,7 @@ public sealed class LiveSettings : IReloadable
     public string Name => "LocalDomains, Mailboxes:Users, Relay:TrustedNetworks";
 
     /// <inheritdoc />
-    public void Reload(MtaOptions options) => _current = Snapshot.From(options, _transportDomains);
+    public void Reload(MtaOptions options) => _current = Snapshot.From(options, _transportDomains, _aliases);
 
     /// <summary>One immutable set of the live settings.</summary>
     /// <param name="TrustedNetworks">Parsed <c>Relay:TrustedNetworks</c>.</param>
@@ -42,11 +46,12 @@ public sealed class LiveSettings : IReloadable
         /// <summary>Builds the settings of <paramref name="options"/> (already validated).</summary>
         /// <param name="options">The configuration.</param>
         /// <param name="transportDomains">The pipe transports' domains in service.</param>
-        public static Snapshot From(MtaOptions options, IEnumerable<string> transportDomains)
+        /// <param name="aliases">The alias table, or null for none.</param>
+        public static Snapshot From(MtaOptions options, IEnumerable<string> transportDomains, Maps.AliasTable? aliases = null)
         {
             var localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
             return new Snapshot(new TrustedNetworks(options), localDomains,
-                new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes), transportDomains));
+                new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes, aliases: aliases), transportDomains));
         }
     }
 }

@@ -10,7 +10,7 @@ namespace Mta.Engine.Routing;
 /// <summary>What the built-in policy says about one local recipient.</summary>
 public enum LocalRecipientVerdict
 {
-    /// <summary>A mailbox here: postmaster, a configured or system user, or any name when any local part is accepted.</summary>
+    /// <summary>A mailbox here: postmaster, an alias, a configured or system user, or any name when any local part is accepted.</summary>
     Accepted,
     /// <summary>The local part cannot name a mailbox (<see cref="MailboxNames.Rule"/>): 550 5.1.3.</summary>
     NotAMailboxName,
@@ -20,7 +20,8 @@ public enum LocalRecipientVerdict
 
 /// <summary>
 /// The built-in local recipient check (the RCPT hooks run first, and their Accept or Reject overrides it). In order:
-/// <c>postmaster</c> is always accepted (RFC 5321 4.5.1); a local part that cannot be a mailbox name is refused with 5.1.3;
+/// <c>postmaster</c> is always accepted (RFC 5321 4.5.1); so is an alias name (the full local part, or its user part before
+/// <c>Mailboxes:RecipientDelimiter</c>) of <c>Aliases:Files</c>; a local part that cannot be a mailbox name is refused with 5.1.3;
 /// then <c>Mailboxes:AcceptAnyLocalPart</c>, <c>Mailboxes:Users</c> and system accounts
 /// (<c>Mailboxes:SystemUsers</c>, uid between <c>MinSystemUid</c> and <c>MaxSystemUid</c>) accept; anything else is 5.1.1.
 /// Names are matched as delivery uses them: lower-cased.
@@ -30,11 +31,14 @@ public sealed class LocalRecipientPolicy
     private readonly MailboxOptions _options;
     private readonly HashSet<string> _users;
     private readonly Func<string, uint?> _uidOf;
+    private readonly Maps.AliasTable? _aliases;
 
     /// <param name="options">The <c>Mailboxes</c> options.</param>
     /// <param name="uidOf">Looks a login name up in the passwd database; tests may pass their own.</param>
-    public LocalRecipientPolicy(MailboxOptions options, Func<string, uint?>? uidOf = null)
+    /// <param name="aliases">The alias table whose names are recipients too, or null for none.</param>
+    public LocalRecipientPolicy(MailboxOptions options, Func<string, uint?>? uidOf = null, Maps.AliasTable? aliases = null)
     {
+        _aliases = aliases;
         _options = options;
         _users = new HashSet<string>(options.Users, StringComparer.OrdinalIgnoreCase);
         _uidOf = uidOf ?? Terminal.UnixUsers.UidOf;
@@ -44,6 +48,7 @@ public sealed class LocalRecipientPolicy
     public LocalRecipientVerdict Check(string localPart)
     {
         if (string.Equals(localPart, "postmaster", StringComparison.OrdinalIgnoreCase)) return LocalRecipientVerdict.Accepted;
+        if (_aliases?.Find(localPart) is not null) return LocalRecipientVerdict.Accepted;
         if (!MailboxNames.IsValid(localPart)) return LocalRecipientVerdict.NotAMailboxName;
         if (_options.AcceptAnyLocalPart || _users.Contains(localPart)) return LocalRecipientVerdict.Accepted;
         if (_options.SystemUsers && IsSystemUser(localPart.ToLowerInvariant())) return LocalRecipientVerdict.Accepted;
@@ -65,6 +70,7 @@ public sealed class LocalRecipientPolicy
     {
         if (_options.AcceptAnyLocalPart) return "any local part that can be a mailbox name (Mailboxes:AcceptAnyLocalPart)";
         var parts = new List<string> { "postmaster" };
+        if (_aliases is { IsEmpty: false }) parts.Add($"the aliases of {_aliases.Options.Files.Count} alias file(s)");
         if (_users.Count > 0) parts.Add($"{_users.Count} user(s) of Mailboxes:Users");
         if (_options.SystemUsers) parts.Add($"system accounts with uid {_options.MinSystemUid}-{_options.MaxSystemUid}");
         return string.Join(", ", parts) + "; other local parts get 550 5.1.1";

@@ -96,6 +96,8 @@ internal sealed class Router
                 var hop = _hops.Select(route.Target);
                 return new DeliveryRoute(new Route(RouteKind.Remote, hop.Name), _agents.Smtp.To(hop), hop.Key, _remoteWindow, hop);
             case RouteKind.Mailbox:
+                // An alias name is expanded first (local(8)'s alias step); its local users come back to the mailbox agent.
+                if (_agents.Aliases is { } aliases && aliases.Handles(route.Target)) return Local(route, aliases);
                 return Local(route, _agents.Lmtp as IDeliveryAgent ?? _agents.Maildir);
             case RouteKind.Terminal:
                 return Local(route, _agents.Terminal);
