@@ -232,6 +232,11 @@ internal static class LogEvents
     {
         public const int Reloaded = 1400;
         public const int ReloadFailed = 1401;
+        public const int MapsLoaded = 1440;
+        public const int AliasExpansionFailed = 1441;
+        public const int RecipientVerified = 1442;
+        public const int RecipientVerificationFailed = 1443;
+        public const int HeaderRewritten = 1444;
     }
 
     // 1500-1519: the maildrop pickup (locally submitted mail, sendmail(1)).

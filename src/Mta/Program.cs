@@ -62,6 +62,13 @@ check.SetAction(parse =>
             Console.Error.WriteLine($"{loaded.Source}: {ex.Message}");
             return 2;
         }
+        // The map files (virtual, canonical, relay recipients) are parsed as `mta run` parses them.
+        var mapErrors = Mta.Engine.Maps.AddressMapChecks.Check(loaded.Options);
+        if (mapErrors.Count > 0)
+        {
+            foreach (var error in mapErrors) Console.Error.WriteLine($"{loaded.Source}: {error}");
+            return 2;
+        }
         Console.WriteLine($"{loaded.Source}: configuration OK ({loaded.Options.Listeners.Count} listener(s), local domains: {string.Join(", ", loaded.Options.LocalDomains)})");
         Console.WriteLine($"local recipients: {new Mta.Engine.Routing.LocalRecipientPolicy(loaded.Options.Mailboxes).Describe()}");
         return 0;

@@ -15,7 +15,8 @@ public sealed class ReceiverContext
     public ReceiverContext(MtaOptions options, HookPipeline hooks, IMessageSpool spool, TimeProvider time, ILoggerFactory loggers,
         CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures,
         Terminal.ITerminals? terminals = null, Queue.QueueAdministration? queue = null,
-        Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null)
+        Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null,
+        Routing.RecipientPolicy? recipients = null)
     {
         Authenticator = authenticator;
         Signer = signer;
@@ -35,7 +36,7 @@ public sealed class ReceiverContext
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
         LocalDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
-        Recipients = new Routing.RecipientPolicy(LocalDomains, new Routing.LocalRecipientPolicy(options.Mailboxes));
+        Recipients = recipients ?? new Routing.RecipientPolicy(LocalDomains, new Routing.LocalRecipientPolicy(options.Mailboxes));
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
 

@@ -40,8 +40,17 @@ public sealed class LocalRecipientPolicy
         _uidOf = uidOf ?? Terminal.UnixUsers.UidOf;
     }
 
-    /// <summary>The verdict for <paramref name="localPart"/> (unquoted) of a local domain.</summary>
+    /// <summary>The verdict for <paramref name="localPart"/> (unquoted) of a local domain. With a recipient delimiter
+    /// (<c>Mailboxes:RecipientDelimiter</c>), <c>user+detail</c> is accepted when <c>user</c> is.</summary>
     public LocalRecipientVerdict Check(string localPart)
+    {
+        var verdict = CheckWhole(localPart);
+        if (verdict == LocalRecipientVerdict.Accepted) return verdict;
+        var (user, detail) = AddressDetail.Split(localPart, _options.RecipientDelimiter);
+        return detail is not null && CheckWhole(user) == LocalRecipientVerdict.Accepted ? LocalRecipientVerdict.Accepted : verdict;
+    }
+
+    private LocalRecipientVerdict CheckWhole(string localPart)
     {
         if (string.Equals(localPart, "postmaster", StringComparison.OrdinalIgnoreCase)) return LocalRecipientVerdict.Accepted;
         if (!MailboxNames.IsValid(localPart)) return LocalRecipientVerdict.NotAMailboxName;
