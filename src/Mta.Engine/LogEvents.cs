@@ -235,8 +235,7 @@ internal static class LogEvents
         public const int MapsLoaded = 1440;
         public const int AliasExpansionFailed = 1441;
         public const int RecipientVerified = 1442;
-        public const int RecipientVerificationFailed = 1443;
-        public const int HeaderRewritten = 1444;
+        public const int HeaderRewritten = 1443;
     }
 
     // 1500-1519: the maildrop pickup (locally submitted mail, sendmail(1)).

@@ -56,7 +56,8 @@ internal static class MapFile
     public static SmtpAddress? ParseAddress(string token)
     {
         if (token.Length == 0 || token[0] == '@' || !token.Contains('@', StringComparison.Ordinal)) return null;
-        var path = "<" + token + ">";
+        // A fully qualified domain's root dot (example.org.) names the same domain.
+        var path = "<" + (token.EndsWith('.') ? token[..^1] : token) + ">";
         return SmtpPathParser.TryParseForwardPath(path, allowUtf8: true, out var address, out var consumed, out _) && consumed == path.Length
             ? address : null;
     }
