@@ -260,6 +260,36 @@ public sealed class AddressMapTests : IDisposable
         Assert.Single(await server.WaitForMailAsync("virt.test/victor"));
     }
 
+    [Fact]
+    public async Task Mta_check_names_a_bad_map_line_and_mta_run_serves_the_maps()
+    {
+        var root = Path.Combine(_maps, "data");
+        Directory.CreateDirectory(root);
+        var aliases = Map("virtual", "sales@virt.test   vera@virt.test\nbroken@virt.test\n");
+        var users = Map("virt_users", "vera\n");
+        var extra = new Dictionary<string, object?>
+        {
+            ["Virtual"] = new { Domains = new Dictionary<string, object> { ["virt.test"] = new { UsersFile = users } }, AliasFiles = new[] { aliases } },
+        };
+        var config = MtaProcess.WriteConfig(root, extra: extra);
+        var (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+        Assert.Equal(2, code);
+        Assert.Contains($"Virtual:AliasFiles:0: {aliases}:2: 'broken@virt.test' has no value", output, StringComparison.Ordinal);
+
+        File.WriteAllText(aliases, "sales@virt.test   vera@virt.test\n");
+        (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+        Assert.True(code == 0, output);
+
+        await using var server = MtaProcess.Start("run", "--config", config);
+        var port = await server.WaitForListenerAsync();
+        await using var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port));
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<s@remote.test>"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<sales@virt.test>"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<vera@virt.test>"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<victor@virt.test>"), 550, "5.1.1");
+    }
+
     private static async Task<string[]> WaitForFilesAsync(string folder, int count)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
