@@ -1,4 +1,5 @@
 // Virtual domains, virtual aliases, the recipient delimiter, canonical maps and relay domains, over SMTP end to end.
+using Microsoft.Extensions.DependencyInjection;
 using Mta.Abstractions;
 using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Configuration;
@@ -288,6 +289,29 @@ public sealed class AddressMapTests : IDisposable
         SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<sales@virt.test>"), 250);
         SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<vera@virt.test>"), 250);
         SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<victor@virt.test>"), 550, "5.1.1");
+    }
+
+    [Fact]
+    public async Task The_maps_are_reloadables_that_take_changed_options()
+    {
+        await using var server = await MtaTestServer.StartAsync(o => VirtualDomain(o, "vera"));
+        var reloadables = server.Services.GetServices<IReloadable>().ToList();
+        Assert.Contains(reloadables, r => r.Name == "virtual maps");
+        Assert.Contains(reloadables, r => r.Name == "canonical maps");
+        Assert.Contains(reloadables, r => r.Name == "relay domains");
+
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<s@remote.test>"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<x@relay.test>"), 554, "5.7.1");
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<walt@virt.test>"), 550, "5.1.1");
+
+        var changed = server.Options;
+        changed.Relay.Domains["relay.test"] = new RelayDomainOptions();
+        changed.Virtual.Domains["virt.test"].Users.Add("walt");
+        foreach (var r in reloadables) r.Reload(changed);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<x@relay.test>"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<walt@virt.test>"), 250);
     }
 
     private static async Task<string[]> WaitForFilesAsync(string folder, int count)
