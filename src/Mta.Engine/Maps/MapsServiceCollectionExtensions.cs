@@ -13,6 +13,8 @@ public static class MapsServiceCollectionExtensions
     /// <see cref="RecipientPolicy"/> the receiver decides RCPT with.</summary>
     public static IServiceCollection AddMtaMaps(this IServiceCollection services)
     {
+        // The queue's composition adds the maps (its router needs them) and the engine's may too: register once.
+        if (services.Any(d => d.ServiceType == typeof(VirtualMaps))) return services;
         services.TryAddSingleton(sp => new LocalRecipientPolicy(sp.GetRequiredService<MtaOptions>().Mailboxes));
         services.TryAddSingleton<VirtualMaps>();
         services.TryAddSingleton<CanonicalMaps>();

@@ -9,6 +9,7 @@ using Mta.Engine.Control;
 using Mta.Engine.Delivery;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
+using Mta.Engine.Maps;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Routing;
 using Mta.Engine.Routing;
@@ -47,6 +48,8 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton(sp => new DeliveryAgents(sp.GetRequiredService<MaildirAgent>(), sp.GetRequiredService<TerminalAgent>(),
             sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(),
             sp.GetRequiredService<MtaOptions>().Mailboxes.Lmtp.Enabled ? ActivatorUtilities.CreateInstance<LmtpAgent>(sp) : null));
+        // The router sends virtual mailbox domains to their own Maildirs.
+        services.AddMtaMaps();
         services.TryAddSingleton<Router>();
 
         // DSNs enter the spool the way any message made inside the server does: through the one submitter.

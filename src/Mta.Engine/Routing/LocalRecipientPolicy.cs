@@ -76,7 +76,8 @@ public sealed class LocalRecipientPolicy
         var parts = new List<string> { "postmaster" };
         if (_users.Count > 0) parts.Add($"{_users.Count} user(s) of Mailboxes:Users");
         if (_options.SystemUsers) parts.Add($"system accounts with uid {_options.MinSystemUid}-{_options.MaxSystemUid}");
-        return string.Join(", ", parts) + "; other local parts get 550 5.1.1";
+        var detail = _options.RecipientDelimiter is { Length: > 0 } d ? $"; user{d[0]}detail as user (delimiter '{d}')" : "";
+        return string.Join(", ", parts) + detail + "; other local parts get 550 5.1.1";
     }
 
     private bool IsSystemUser(string name) =>

@@ -67,6 +67,11 @@ public sealed partial class RecipientVerifier
         {
             reply = Temporary(recipient, $"no answer from {hop.Name} within {settings.Timeout.TotalSeconds:0} s");
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Fail closed but temporary: an unexpected error in the callout must not end the session or accept the address.
+            reply = Temporary(recipient, $"verification with {hop.Name} failed ({ex.GetType().Name})");
+        }
         if (reply.Code / 100 != 4 && settings.CacheSize > 0)
         {
             var expires = now + (reply.Code / 100 == 2 ? settings.PositiveTime : settings.NegativeTime);
