@@ -72,6 +72,30 @@ public sealed class AddressRewriter(VirtualMaps virtualMaps, CanonicalMaps canon
         return error is null ? new Expansion(walk.Output, walk.Aliased, null) : new Expansion([], walk.Aliased, error);
     }
 
+    /// <summary>
+    /// A whole envelope as it is queued: the sender rewritten, each recipient expanded, duplicates across recipients
+    /// dropped. The receiver uses it at the end of DATA; any other way into the queue (the pickup of locally submitted
+    /// mail) should too, as Postfix's cleanup serves smtpd and pickup alike.
+    /// </summary>
+    /// <returns>The new envelope, or the refusal of the first recipient whose expansion failed.</returns>
+    public (SmtpAddress ReversePath, EnvelopeRecipient[] Recipients, SmtpReply? Error, EnvelopeRecipient? Failed) RewriteEnvelope(
+        SmtpAddress reversePath, IReadOnlyList<EnvelopeRecipient> recipients)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        if (IsEmpty) return (reversePath, [.. recipients], null, null);
+        var output = new List<EnvelopeRecipient>(recipients.Count);
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var recipient in recipients)
+        {
+            var expansion = Expand(recipient);
+            if (expansion.Error is { } error) return (reversePath, [], error, recipient);
+            // Two recipients that expand to one address get one copy, as Postfix's cleanup removes duplicates.
+            foreach (var r in expansion.Recipients)
+                if (seen.Add(Key(r.Address))) output.Add(r);
+        }
+        return (RewriteSender(reversePath), output.ToArray(), null, null);
+    }
+
     /// <summary>The targets <paramref name="address"/> is an alias of, with the detail to carry over; null when it is none.</summary>
     private (MapTarget[] Targets, string? Extension)? Resolve(SmtpAddress address)
     {

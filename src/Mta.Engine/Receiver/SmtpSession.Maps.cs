@@ -19,21 +19,10 @@ internal sealed partial class SmtpSession
     private (SmtpAddress ReversePath, EnvelopeRecipient[] Recipients, SmtpReply? Refusal) RewriteEnvelope(Transaction tx)
     {
         if (_ctx.Recipients.Maps is not { IsEmpty: false } maps) return (tx.ReversePath, tx.Recipients.ToArray(), null);
-        var recipients = new List<EnvelopeRecipient>(tx.Recipients.Count);
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var recipient in tx.Recipients)
-        {
-            var expansion = maps.Expand(recipient);
-            if (expansion.Error is { } error)
-            {
-                LogAliasExpansionFailed(SessionId, recipient.Address.ToString(), string.Join(' ', error.Lines));
-                return (tx.ReversePath, [], new SmtpReply(451, "4.3.0", "Local error in processing: an address map changed during the transaction, try again later"));
-            }
-            // Two recipients that expand to one address get one copy, as Postfix's cleanup removes duplicates.
-            foreach (var r in expansion.Recipients)
-                if (seen.Add(r.Address.ToString())) recipients.Add(r);
-        }
-        return (maps.RewriteSender(tx.ReversePath), recipients.ToArray(), null);
+        var (reversePath, recipients, error, failed) = maps.RewriteEnvelope(tx.ReversePath, tx.Recipients);
+        if (error is null) return (reversePath, recipients, null);
+        LogAliasExpansionFailed(SessionId, failed!.Address.ToString(), string.Join(' ', error.Lines));
+        return (tx.ReversePath, [], new SmtpReply(451, "4.3.0", "Local error in processing: an address map changed during the transaction, try again later"));
     }
 
     /// <summary>

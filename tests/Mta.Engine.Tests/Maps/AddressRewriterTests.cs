@@ -170,6 +170,23 @@ public sealed class AddressRewriterTests : IDisposable
     }
 
     [Fact]
+    public void A_whole_envelope_is_rewritten_with_duplicates_across_recipients_dropped()
+    {
+        var (rewriter, _) = Build(Options(
+            aliases: "team@virt.test  vera@virt.test, victor@virt.test\nloop@virt.test  loop2@virt.test\nloop2@virt.test  loop@virt.test\n",
+            senderCanonical: "alice  alice.smith@example.test\n"));
+        var (sender, recipients, error, _) = rewriter.RewriteEnvelope(new SmtpAddress("alice", "local.test"),
+            [new EnvelopeRecipient(new SmtpAddress("team", "virt.test")), new EnvelopeRecipient(new SmtpAddress("vera", "virt.test"))]);
+        Assert.Null(error);
+        Assert.Equal(new SmtpAddress("alice.smith", "example.test"), sender);
+        Assert.Equal(["vera@virt.test", "victor@virt.test"], recipients.Select(r => r.Address.ToString()));
+
+        var failed = rewriter.RewriteEnvelope(SmtpAddress.Null, [new EnvelopeRecipient(new SmtpAddress("loop", "virt.test"))]);
+        Assert.Equal("5.4.6", failed.Error?.EnhancedCode);
+        Assert.Equal("loop@virt.test", failed.Failed?.Address.ToString());
+    }
+
+    [Fact]
     public void A_changed_alias_file_is_taken_on_reload_and_a_bad_new_config_keeps_the_old_tables()
     {
         var options = Options(aliases: "sales@virt.test  vera@virt.test\n");
