@@ -228,6 +228,25 @@ public sealed class AddressMapTests : IDisposable
     }
 
     [Fact]
+    public async Task A_next_hop_that_does_not_answer_gives_450_within_the_verification_timeout_and_the_session_goes_on()
+    {
+        await using var silent = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { ReplyDelay = TimeSpan.FromMinutes(2) });
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Relay.Domains["slow.test"] = new RelayDomainOptions { VerifyWithNextHop = true };
+            o.Relay.Routes["slow.test"] = To(silent);
+            o.Relay.RecipientVerification.Timeout = TimeSpan.FromSeconds(1);
+        });
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<s@remote.test>"), 250);
+        // Bounded by the test's own wait, far above the 1 s the verification may take.
+        var reply = await c.CommandAsync("RCPT TO:<x@slow.test>").WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        SmtpAssert.Reply(reply, 450, "4.1.1", "no answer");
+        SmtpAssert.Reply(await c.CommandAsync("NOOP"), 250);
+    }
+
+    [Fact]
     public async Task An_alias_file_edited_while_the_server_runs_takes_effect()
     {
         var aliases = Map("virtual", "sales@virt.test   vera@virt.test\n");
