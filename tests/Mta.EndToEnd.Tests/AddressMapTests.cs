@@ -149,6 +149,18 @@ public sealed class AddressMapTests : IDisposable
     }
 
     [Fact]
+    public async Task Canonical_maps_leave_the_header_of_an_untrusted_clients_mail_as_sent()
+    {
+        var senders = Map("sender_canonical", "s@client.test   sender@example.test\n");
+        await using var server = await MtaTestServer.StartAsync(o => o.Canonical.SenderFiles = [senders]);
+        SmtpAssert.Reply(await SendAsync(server, "s@client.test", ["carol@example.test"]), 250);
+
+        var text = SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("carol")));
+        Assert.StartsWith("Return-Path: <sender@example.test>\r\n", text, StringComparison.Ordinal);
+        Assert.Contains("\r\nFrom: <s@client.test>\r\n", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_relay_domain_is_accepted_from_an_untrusted_client_and_forwarded_to_its_next_hop()
     {
         await using var peer = await TestSmtpServer.StartAsync();
