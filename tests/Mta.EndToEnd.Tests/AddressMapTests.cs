@@ -259,6 +259,27 @@ public sealed class AddressMapTests : IDisposable
     }
 
     [Fact]
+    public async Task Sessions_asking_about_one_relay_recipient_at_once_share_one_verification()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { ReplyDelay = TimeSpan.FromMilliseconds(200) });
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Relay.Domains["relay.test"] = new RelayDomainOptions { VerifyWithNextHop = true };
+            o.Relay.Routes["relay.test"] = To(peer);
+        });
+        async Task<RawReply> AskAsync()
+        {
+            await using var c = await SmtpAssert.ConnectAsync(server);
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<s@remote.test>"), 250);
+            return await c.CommandAsync("RCPT TO:<same@relay.test>");
+        }
+        var replies = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => AskAsync())).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        Assert.All(replies, r => SmtpAssert.Reply(r, 250));
+        Assert.Equal(1, peer.Commands.Count(l => l.Equals("RCPT TO:<same@relay.test>", StringComparison.OrdinalIgnoreCase)));
+    }
+
+    [Fact]
     public async Task An_alias_file_edited_while_the_server_runs_takes_effect()
     {
         var aliases = Map("virtual", "sales@virt.test   vera@virt.test\n");

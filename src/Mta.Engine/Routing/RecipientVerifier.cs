@@ -15,7 +15,8 @@ namespace Mta.Engine.Routing;
 /// the smart host, else MX): connect, EHLO, <c>MAIL FROM:&lt;&gt;</c>, <c>RCPT TO</c>, RSET, QUIT, trying the hop's
 /// addresses in order until one answers. A 2xx accepts; a 5xx refuses with 550 5.1.1 quoting the next hop; a 4xx, no
 /// answer, or a timeout gives 450 4.1.1 so the client tries again later. The whole verification is bounded by
-/// <c>Relay:RecipientVerification:Timeout</c> and by the session's token: a callout never hangs a session.
+/// <c>Relay:RecipientVerification:Timeout</c>, and a session stops waiting for it when its own token fires: a callout
+/// never hangs a session. Sessions asking about one address at once share one callout.
 /// Definite answers are cached (accepted for <c>PositiveCacheTime</c>, refused for <c>NegativeCacheTime</c>);
 /// temporary ones are not.
 /// </summary>
@@ -26,6 +27,7 @@ public sealed partial class RecipientVerifier
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, (SmtpReply Reply, DateTimeOffset Expires)> _cache = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, Lazy<Task<SmtpReply>>> _inFlight = new(StringComparer.OrdinalIgnoreCase);
     private volatile Settings _settings;
 
     public RecipientVerifier(MtaOptions options, NextHopSelector hops, ITargetResolver resolver, TimeProvider time, ILogger<RecipientVerifier> logger)
@@ -47,39 +49,54 @@ public sealed partial class RecipientVerifier
         _cache.Clear();
     }
 
-    /// <summary>The RCPT reply for <paramref name="recipient"/>: 250 when the next hop accepts it, else 550 or 450.</summary>
+    /// <summary>The RCPT reply for <paramref name="recipient"/>: 250 when the next hop accepts it, else 550 or 450.
+    /// Sessions asking about the same address at once share one verification; each stops waiting when its own
+    /// <paramref name="cancellationToken"/> fires, while the verification runs on to its timeout for the others.</summary>
     public async ValueTask<SmtpReply> VerifyAsync(SmtpAddress recipient, CancellationToken cancellationToken)
     {
         var key = recipient.ToString();
-        var now = _time.GetUtcNow();
-        if (_cache.TryGetValue(key, out var cached) && cached.Expires > now) return cached.Reply;
+        if (_cache.TryGetValue(key, out var cached) && cached.Expires > _time.GetUtcNow()) return cached.Reply;
+        // The Lazy makes sure one verification starts even when two sessions race to add it.
+        var pending = _inFlight.GetOrAdd(key, k => new Lazy<Task<SmtpReply>>(() => CalloutAsync(recipient, k)));
+        return await pending.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
 
-        var settings = _settings;
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bounded.CancelAfter(settings.Timeout);
-        var hop = _hops.Select(recipient.Domain);
-        SmtpReply reply;
+    private async Task<SmtpReply> CalloutAsync(SmtpAddress recipient, string key)
+    {
         try
         {
-            reply = await AskAsync(hop, recipient, settings, bounded.Token).ConfigureAwait(false);
+            await Task.Yield();
+            var settings = _settings;
+            using var bounded = new CancellationTokenSource(settings.Timeout);
+            var hop = _hops.Select(recipient.Domain);
+            SmtpReply reply;
+            try
+            {
+                reply = await AskAsync(hop, recipient, settings, bounded.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                reply = Temporary(recipient, $"no answer from {hop.Name} within {settings.Timeout.TotalSeconds:0} s");
+            }
+            catch (Exception ex)
+            {
+                // Fail closed but temporary: an unexpected error in the callout must not end the session or accept the address.
+                reply = Temporary(recipient, $"verification with {hop.Name} failed ({ex.GetType().Name})");
+            }
+            if (reply.Code / 100 != 4 && settings.CacheSize > 0)
+            {
+                var now = _time.GetUtcNow();
+                var expires = now + (reply.Code / 100 == 2 ? settings.PositiveTime : settings.NegativeTime);
+                if (_cache.Count >= settings.CacheSize) Trim(now, settings.CacheSize);
+                _cache[key] = (reply, expires);
+            }
+            LogVerified(_logger, key, hop.Name, SmtpClientConnection.Describe(reply));
+            return reply;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        finally
         {
-            reply = Temporary(recipient, $"no answer from {hop.Name} within {settings.Timeout.TotalSeconds:0} s");
+            _inFlight.TryRemove(key, out _);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // Fail closed but temporary: an unexpected error in the callout must not end the session or accept the address.
-            reply = Temporary(recipient, $"verification with {hop.Name} failed ({ex.GetType().Name})");
-        }
-        if (reply.Code / 100 != 4 && settings.CacheSize > 0)
-        {
-            var expires = now + (reply.Code / 100 == 2 ? settings.PositiveTime : settings.NegativeTime);
-            if (_cache.Count >= settings.CacheSize) Trim(now, settings.CacheSize);
-            _cache[key] = (reply, expires);
-        }
-        LogVerified(_logger, recipient.ToString(), hop.Name, SmtpClientConnection.Describe(reply));
-        return reply;
     }
 
     private async Task<SmtpReply> AskAsync(NextHop hop, SmtpAddress recipient, Settings settings, CancellationToken ct)
