@@ -11,6 +11,7 @@ using Mta.Engine.Terminal;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
+using Mta.Engine.Maps;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
 using Mta.Engine.Tls;
@@ -42,6 +43,7 @@ public static class EngineServiceCollectionExtensions
         services.AddMtaPlugins();
         services.AddMtaScripts();
         services.AddMtaQueue();
+        services.AddMtaMaps();
         services.AddMtaControl();
         services.AddMtaTerminals();
         services.AddMtaAuth();

@@ -237,6 +237,10 @@ internal static class LogEvents
         public const int AliasTarget = 1412;
         public const int AliasLoop = 1413;
         public const int AliasForwarded = 1414;
+        public const int MapsLoaded = 1440;
+        public const int AliasExpansionFailed = 1441;
+        public const int RecipientVerified = 1442;
+        public const int HeaderRewritten = 1443;
     }
 
     // 1500-1519: the maildrop pickup (locally submitted mail, sendmail(1)).

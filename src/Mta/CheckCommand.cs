@@ -96,22 +96,18 @@ public static class CheckCommand
             Try(() => provider.GetRequiredService<CertificateProvider>().Load());
         Try(() => provider.GetRequiredService<NextHopSelector>());
         Try(() => provider.GetRequiredService<DkimKeyStore>());
-        // The alias files (and the :include: files they name) are parsed as newaliases does: every problem as file:line,
-        // and the warnings (a name given twice) too.
+        // The map files (aliases and the :include: files they name, virtual, canonical, relay recipients) are parsed as
+        // newaliases does: every problem as file:line, and the alias warnings (a name given twice) too.
         var aliasWarnings = new List<string>();
-        var aliasErrors = Mta.Engine.Maps.AliasTable.Check(options, new MtaPaths(options), aliasWarnings);
+        var mapErrors = new List<string>(Mta.Engine.Maps.AliasTable.Check(options, new MtaPaths(options), aliasWarnings));
+        mapErrors.AddRange(Mta.Engine.Maps.AddressMapChecks.Check(options));
         foreach (var warning in aliasWarnings) Console.Error.WriteLine("warning: " + warning);
-        errors.AddRange(aliasErrors);
-        // Each on its own, so that every broken file is named, not just the first (the alias table's first problem is
-        // already among the alias errors).
-        var aliasFiles = options.Aliases.Files.Select(new MtaPaths(options).Resolve).ToArray();
-        var before = errors.Count;
-        foreach (var descriptor in reloadables)
-            Try(() => Create(provider, descriptor));
-        var fromReloadables = errors.Skip(before).ToArray();
-        errors.RemoveRange(before, fromReloadables.Length);
-        errors.AddRange(fromReloadables.Where(e => aliasErrors.Count == 0
-            || (!aliasErrors.Contains(e) && !aliasFiles.Any(path => e.Contains(path, StringComparison.Ordinal)))));
+        errors.AddRange(mapErrors);
+        // Each reloadable on its own, so that every broken file is named, not just the first. With a broken map file
+        // they would only repeat its first problem (the maps are reloadables, and the live RCPT policy is built on them).
+        if (mapErrors.Count == 0)
+            foreach (var descriptor in reloadables)
+                Try(() => Create(provider, descriptor));
         return errors;
     }
 

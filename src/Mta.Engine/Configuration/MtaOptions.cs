@@ -26,6 +26,12 @@ public sealed class MtaOptions
     public RelayOptions Relay { get; set; } = new();
     /// <summary>Pipe transports and the command time limit. Defaults to no transports and 1000 s.</summary>
     public TransportOptions Transports { get; set; } = new();
+    /// <summary>Virtual mailbox domains (their own users, Maildirs under <c>ROOT/DOMAIN/USER</c>) and virtual alias files
+    /// (Postfix virtual(5)). Defaults to none, as <see cref="VirtualOptions"/> documents.</summary>
+    public VirtualOptions Virtual { get; set; } = new();
+    /// <summary>Canonical rewriting of sender and recipient addresses (Postfix canonical(5)). Defaults to none, as
+    /// <see cref="CanonicalOptions"/> documents.</summary>
+    public CanonicalOptions Canonical { get; set; } = new();
     /// <summary>The one DNS resolver of the server: servers, timeout, retries, cache. Defaults to the system's resolvers.</summary>
     public DnsOptions Dns { get; set; } = new();
     /// <summary>SPF, DKIM, DMARC and ARC checks of incoming mail, and DKIM signing of outgoing mail. Defaults as
@@ -233,8 +239,10 @@ public sealed class MailboxOptions
     public uint MaxSystemUid { get; set; } = 60000;
     /// <summary>Hand local mailboxes to an LMTP server instead of <see cref="Root"/>. Defaults to off (no endpoint).</summary>
     public LmtpOptions Lmtp { get; set; } = new();
-    /// <summary>Recipient delimiter characters (Postfix's <c>recipient_delimiter</c>): with <c>+</c>, <c>alice+tag</c> is
-    /// alice's address (<see cref="Routing.AddressDetail"/>). Defaults to null: no subaddressing, a local part is matched whole.</summary>
+    /// <summary>The recipient delimiter (Postfix's <c>recipient_delimiter</c>): each of its characters separates a user
+    /// from a detail, so <c>alice+tag</c> is accepted when <c>alice</c> is, delivered to alice's Maildir++ folder
+    /// <c>.tag</c> when it exists (else her inbox), and handed to LMTP as it was written. Defaults to null: no
+    /// subaddressing, since a character that splits names must be chosen by the site (<c>+</c> is the usual one).</summary>
     public string? RecipientDelimiter { get; set; }
     /// <summary>Deliver mailboxes into a Maildir in each user's home folder instead of <see cref="Root"/>: a path relative
     /// to the home (<c>Maildir</c> means <c>~user/Maildir/</c>), the user being a system account (passwd database). When
@@ -268,6 +276,15 @@ public sealed class RelayOptions
 
     /// <summary>Timeouts of the SMTP client, RFC 5321 4.5.3.2 by default.</summary>
     public SmtpClientTimeouts Timeouts { get; set; } = new();
+
+    /// <summary>Relay domains (Postfix's <c>relay_domains</c>): domains this server accepts mail for from any client and
+    /// forwards to their next hop (<see cref="Routes"/>, else MX), as a backup MX or a mail gateway does, with the
+    /// recipients checked against a list or by asking the next hop. Defaults to none.</summary>
+    public Dictionary<string, RelayDomainOptions> Domains { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>How recipients of relay domains with <see cref="RelayDomainOptions.VerifyWithNextHop"/> are verified:
+    /// time limit and cache. Defaults as <see cref="RecipientVerificationOptions"/> documents.</summary>
+    public RecipientVerificationOptions RecipientVerification { get; set; } = new();
 
     /// <summary>Send messages with BDAT (RFC 3030 CHUNKING: no dot-stuffing, BINARYMIME possible) to next hops that
     /// offer CHUNKING; false always uses DATA, for peers whose CHUNKING is broken (then a BINARYMIME message cannot be

@@ -51,6 +51,7 @@ public static class MtaOptionsValidator
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         ValidateRelay(o.Relay, Check);
+        ValidateMaps(o, Check);
         Authentication.Signing.DkimSigningValidator.Validate(o, Check);
         var verify = o.Authentication.Verify;
         Check(verify.MaxSignatures is >= 1 and <= 50, "Authentication:Verify:MaxSignatures", "must be between 1 and 50");
@@ -145,6 +146,46 @@ public static class MtaOptionsValidator
         else
             check(l.ProxyNetworks.Count == 0, $"{key}:ProxyNetworks", "has no effect without ProxyProtocol (V1, V2 or Any)");
         check(l.ProxyTimeout >= TimeSpan.FromMilliseconds(100) && l.ProxyTimeout <= TimeSpan.FromMinutes(5), $"{key}:ProxyTimeout", "must be between 100 ms and 5 minutes");
+    }
+
+    /// <summary>The recipient delimiter, virtual domains, alias and canonical files, relay domains and their
+    /// verification. The files' contents are checked when they are loaded (start, reload, <c>mta check</c>).</summary>
+    private static void ValidateMaps(MtaOptions o, Action<bool, string, string> check)
+    {
+        void Check(bool ok, string key, string why) => check(ok, key, why);
+        var delimiter = o.Mailboxes.RecipientDelimiter;
+        Check(delimiter is null || (delimiter.Length > 0 && !delimiter.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '@' or '"' or '.' || char.IsLetterOrDigit(c))),
+            "Mailboxes:RecipientDelimiter", $"'{delimiter}' must be one or more characters that are not letters, digits, white space, '.', '@' or '\"' (e.g. +)");
+        var local = new HashSet<string>(o.LocalDomains, Mta.Abstractions.Domain.NameComparer);
+        foreach (var (name, domain) in o.Virtual.Domains)
+        {
+            var key = $"Virtual:Domains:{name}";
+            Check(IsHostName(name), key, $"'{name}' is not a domain name");
+            Check(!local.Contains(name), key, $"'{name}' is also in LocalDomains; a domain is either local or virtual");
+            if (domain is null) continue;
+            for (var i = 0; i < domain.Users.Count; i++)
+                Check(IsMailboxName(domain.Users[i]), $"{key}:Users:{i}", $"'{domain.Users[i]}' is not a usable mailbox name ({Delivery.MailboxNames.Rule})");
+            Check(domain.UsersFile is null || domain.UsersFile.Trim().Length > 0, $"{key}:UsersFile", "must not be empty when set");
+        }
+        for (var i = 0; i < o.Virtual.AliasFiles.Count; i++)
+            Check(!string.IsNullOrWhiteSpace(o.Virtual.AliasFiles[i]), $"Virtual:AliasFiles:{i}", "must not be empty");
+        for (var i = 0; i < o.Canonical.SenderFiles.Count; i++)
+            Check(!string.IsNullOrWhiteSpace(o.Canonical.SenderFiles[i]), $"Canonical:SenderFiles:{i}", "must not be empty");
+        for (var i = 0; i < o.Canonical.RecipientFiles.Count; i++)
+            Check(!string.IsNullOrWhiteSpace(o.Canonical.RecipientFiles[i]), $"Canonical:RecipientFiles:{i}", "must not be empty");
+        foreach (var (name, domain) in o.Relay.Domains)
+        {
+            var key = $"Relay:Domains:{name}";
+            Check(IsHostName(name), key, $"'{name}' is not a domain name");
+            Check(!local.Contains(name) && !o.Virtual.Domains.ContainsKey(name), key, $"'{name}' is also a local or virtual domain; mail for it is delivered here, not relayed");
+            Check(domain?.RecipientsFile is null || domain.RecipientsFile.Trim().Length > 0, $"{key}:RecipientsFile", "must not be empty when set");
+        }
+        var v = o.Relay.RecipientVerification;
+        Check(v.Timeout >= TimeSpan.FromMilliseconds(100) && v.Timeout <= TimeSpan.FromMinutes(4), "Relay:RecipientVerification:Timeout",
+            "must be between 100 ms and 4 minutes (the client waits for its RCPT reply at most 5)");
+        Check(v.PositiveCacheTime >= TimeSpan.Zero, "Relay:RecipientVerification:PositiveCacheTime", "must not be negative");
+        Check(v.NegativeCacheTime >= TimeSpan.Zero, "Relay:RecipientVerification:NegativeCacheTime", "must not be negative");
+        Check(v.CacheSize is >= 0 and <= 10_000_000, "Relay:RecipientVerification:CacheSize", "must be between 0 and 10000000");
     }
 
     private static void ValidateRelay(RelayOptions relay, Action<bool, string, string> check)

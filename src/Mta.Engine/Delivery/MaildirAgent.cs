@@ -25,14 +25,14 @@ internal sealed partial class MaildirAgent(MaildirDelivery maildir, MtaOptions o
     internal async ValueTask<DeliveryOutcome> DeliverOneAsync(IQueuedMessage message, EnvelopeRecipient recipient, string user,
         CancellationToken cancellationToken)
     {
-        if (!MaildirDelivery.IsValidUser(user))
+        if (!MaildirDelivery.IsValidMailbox(user))
             return DeliveryOutcome.Failed("5.1.3", $"5.1.3 '{user}' is not a usable mailbox name");
         try
         {
             // A DMARC quarantine mark can only have been set by this server's receiver, which removes incoming ones.
             var dmarc = options.Authentication.Dmarc;
             var folder = dmarc is { Enforce: true, Quarantine: DmarcQuarantine.Junk } && QuarantineMark.IsMarked(message.Content)
-                ? QuarantineMark.JunkFolder : null;
+                ? QuarantineMark.JunkFolder : DetailFolder(recipient.Address, user);
             var path = await maildir.DeliverAsync(user, recipient.Address, message.ReversePath, message.Content, cancellationToken, folder)
                 .ConfigureAwait(false);
             return DeliveryOutcome.Delivered("maildir " + Path.GetFileName(path));
@@ -49,6 +49,21 @@ internal sealed partial class MaildirAgent(MaildirDelivery maildir, MtaOptions o
             LocalDeliveryLog.Failed(_logger, ex, message.QueueId, recipient.Address.ToString(), "mailbox:" + user);
             return DeliveryOutcome.Deferred("4.3.0", "4.3.0 " + ex.Message);
         }
+    }
+
+    /// <summary>
+    /// The Maildir++ folder for the recipient's detail (<c>alice+tag</c> to <c>.tag</c>, <c>Mailboxes:RecipientDelimiter</c>)
+    /// when the mailbox has that folder, else null (the inbox), as Dovecot's <c>lmtp_save_to_detail_mailbox</c>. Only
+    /// when the route's mailbox is the address's user part, so a user whose own name holds the delimiter keeps it.
+    /// </summary>
+    private string? DetailFolder(SmtpAddress address, string mailbox)
+    {
+        var (user, detail) = Routing.AddressDetail.Split(address.LocalPart, options.Mailboxes.RecipientDelimiter);
+        if (detail is null || !MaildirDelivery.IsValidUser(detail)) return null;
+        var slash = mailbox.LastIndexOf('/');
+        if (!string.Equals(mailbox[(slash + 1)..], user, StringComparison.OrdinalIgnoreCase)) return null;
+        var folder = "." + detail;
+        return maildir.FolderExists(mailbox, folder) ? folder : null;
     }
 }
 

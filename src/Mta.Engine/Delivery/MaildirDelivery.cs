@@ -60,11 +60,24 @@ public sealed class MaildirDelivery
     /// RCPT applies too, so a name refused here was normally refused before it was accepted).</summary>
     public static bool IsValidUser(string user) => MailboxNames.IsValid(user);
 
+    /// <summary>True when <paramref name="mailbox"/> is a user (<see cref="IsValidUser"/>) or a virtual mailbox
+    /// <c>DOMAIN/USER</c>, both parts valid names, so the path stays under the Maildir root.</summary>
+    public static bool IsValidMailbox(string mailbox)
+    {
+        var slash = mailbox.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0 ? IsValidUser(mailbox) : IsValidUser(mailbox[..slash]) && IsValidUser(mailbox[(slash + 1)..]);
+    }
+
+    /// <summary>True when the Maildir++ folder <paramref name="folder"/> (<c>.name</c>) exists in the mailbox's Maildir.</summary>
+    public bool FolderExists(string mailbox, string folder) =>
+        IsValidMailbox(mailbox) && folder.Length > 1 && folder[0] == '.' && IsValidUser(folder[1..])
+        && System.IO.Directory.Exists(Path.Combine(_root, mailbox, folder));
+
     /// <summary>The Maildir folder of a user.</summary>
     public string MaildirOf(string user) => Path.Combine(_root, user);
 
     /// <summary>Writes one copy and returns the path of the file in new/ once it is durable.</summary>
-    /// <param name="user">The mailbox user (a single path segment).</param>
+    /// <param name="user">The mailbox user (a single path segment), or a virtual mailbox <c>DOMAIN/USER</c>.</param>
     /// <param name="recipient">The envelope recipient, for <c>Delivered-To:</c>.</param>
     /// <param name="reversePath">The reverse-path, for <c>Return-Path:</c>.</param>
     /// <param name="message">The stored message.</param>
@@ -73,7 +86,7 @@ public sealed class MaildirDelivery
     public async ValueTask<string> DeliverAsync(string user, SmtpAddress recipient, SmtpAddress reversePath, IMessageContent message,
         CancellationToken cancellationToken, string? folder = null)
     {
-        if (!IsValidUser(user)) throw new ArgumentException($"'{user}' is not a usable mailbox name", nameof(user));
+        if (!IsValidMailbox(user)) throw new ArgumentException($"'{user}' is not a usable mailbox name", nameof(user));
         if (folder is not null && (!folder.StartsWith('.') || !IsValidUser(folder[1..])))
             throw new ArgumentException($"'{folder}' is not a Maildir++ folder name", nameof(folder));
         var account = HomeAccount(user);
@@ -164,6 +177,8 @@ public sealed class MaildirDelivery
         if (!userExisted)
         {
             DurableIo.FlushDirectory(maildir);
+            // A virtual mailbox (DOMAIN/USER) has its domain's folder between it and the root.
+            if (Path.GetDirectoryName(maildir) is { } domainFolder && domainFolder != _root) DurableIo.FlushDirectory(domainFolder);
             DurableIo.FlushDirectory(_root);
             if (!rootExisted && Path.GetDirectoryName(_root) is { } parent) DurableIo.FlushDirectory(parent);
         }

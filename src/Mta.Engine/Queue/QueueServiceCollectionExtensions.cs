@@ -9,6 +9,7 @@ using Mta.Engine.Control;
 using Mta.Engine.Delivery;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
+using Mta.Engine.Maps;
 using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Routing;
 using Mta.Engine.Routing;
@@ -67,6 +68,8 @@ public static class QueueServiceCollectionExtensions
                 sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(), lmtp,
                 sp.GetRequiredService<PipeTransportAgent>(), aliases);
         });
+        // The router sends virtual mailbox domains to their own Maildirs.
+        services.AddMtaMaps();
         services.TryAddSingleton<Router>();
 
         // DSNs enter the spool the way any message made inside the server does: through the one submitter.

@@ -79,6 +79,10 @@ internal sealed partial class SmtpSession
         var (dmarcRefusal, quarantine) = post.Result.Decision == HookDecision.Accept ? (null, false) : ApplyDmarcPolicy(tx);
         if (dmarcRefusal is not null) return dmarcRefusal;
 
+        var (reversePath, recipients, rewriteRefusal) = RewriteEnvelope(tx);
+        if (rewriteRefusal is not null) return rewriteRefusal;
+        RewriteHeaderAddresses();
+
         var queueId = QueueIds.Next();
         var now = _ctx.Time.GetUtcNow();
         var prefix = BuildTracePrefix(tx, queueId, now, authenticationResults, quarantine);
@@ -97,7 +101,7 @@ internal sealed partial class SmtpSession
             size = prefix.Length + _body.Length;
         }
 
-        var envelope = new SpoolEnvelope(queueId, tx.Kind, now, tx.ReversePath, tx.MailParameters, tx.Recipients.ToArray(),
+        var envelope = new SpoolEnvelope(queueId, tx.Kind, now, reversePath, tx.MailParameters, recipients,
             ClientLiteral(), HeloName, AuthenticatedUser);
         try
         {

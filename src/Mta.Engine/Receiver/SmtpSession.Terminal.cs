@@ -14,7 +14,7 @@ internal sealed partial class SmtpSession
         // MTA today accepts; refusing now lets the client fall back to MAIL itself.
         if (!isLocal)
             return new SmtpReply(550, "5.7.1", $"{address.ToPathString()}: Recipient address rejected: terminal delivery is local only");
-        var mailbox = BuiltInRecipientCheck(address, isLocal: true);
+        var mailbox = _ctx.Recipients.Decide(address, isLocal: true, new Routing.RelayClient(IsTrustedClient, AuthenticatedUser, _acceptDomains)).Reply;
         // SOML and SAML end in the mailbox when nobody is logged in, so the mailbox rules are all they need.
         if (mailbox.Code / 100 != 2 || kind != TransactionKind.Send || !_ctx.TerminalsEnabled) return mailbox;
 

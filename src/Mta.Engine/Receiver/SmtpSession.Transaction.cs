@@ -81,16 +81,17 @@ internal sealed partial class SmtpSession
         }
         else
         {
-            reply = BuiltInRecipientCheck(address, isLocal);
+            reply = await BuiltInRecipientCheckAsync(address, aborted);
         }
         if (reply.Code / 100 == 2) tx.AddRecipient(recipient);
         else tx.RejectedRecipients++;
         Reply(reply);
     }
 
-    /// <summary>The router side's decision (Routing/RecipientPolicy): local mailboxes, or relaying for this client.</summary>
-    private SmtpReply BuiltInRecipientCheck(SmtpAddress address, bool isLocal) =>
-        _ctx.Recipients.Decide(address, isLocal, new RelayClient(IsTrustedClient, AuthenticatedUser, _acceptDomains)).Reply;
+    /// <summary>The router side's decision (Routing/RecipientPolicy): maps, local and virtual mailboxes, relay domains
+    /// (perhaps asking their next hop, bounded), or relaying for this client.</summary>
+    private async ValueTask<SmtpReply> BuiltInRecipientCheckAsync(SmtpAddress address, CancellationToken aborted) =>
+        (await _ctx.Recipients.DecideAsync(address, new RelayClient(IsTrustedClient, AuthenticatedUser, _acceptDomains), aborted)).Reply;
 
     /// <summary>DATA in a transaction with recipients and no BDAT (the table's rules); true when the 354 went out.</summary>
     internal async ValueTask<bool> OnDataAsync(CancellationToken aborted)

@@ -17,15 +17,24 @@ public sealed class LiveSettings : IReloadable
     // Transports need a restart (their agent holds the commands it started with), so their domains stay those of the start.
     private readonly IReadOnlyCollection<string> _transportDomains;
     private readonly Maps.AliasTable? _aliases;
+    private readonly Maps.AddressRewriter? _maps;
+    private readonly RelayDomains? _relayDomains;
 
     /// <summary>Built from the options the server starts with.</summary>
     /// <param name="options">The configuration the server starts with.</param>
-    /// <param name="aliases">The alias table whose names are local recipients too (it reloads itself); null for none.</param>
-    public LiveSettings(MtaOptions options, Maps.AliasTable? aliases = null)
+    /// <param name="aliases">The alias table whose names are local recipients too; null for none.</param>
+    /// <param name="maps">The canonical and virtual maps RCPT rewrites with; null for none.</param>
+    /// <param name="relayDomains">The relay domains; null for none.</param>
+    /// <remarks>The alias table, maps and relay domains are reloadables themselves: a reload swaps their contents in
+    /// place, so every snapshot shares them.</remarks>
+    public LiveSettings(MtaOptions options, Maps.AliasTable? aliases = null, Maps.AddressRewriter? maps = null,
+        RelayDomains? relayDomains = null)
     {
         _transportDomains = Router.TransportDomains(options).Keys;
         _aliases = aliases;
-        _current = Snapshot.From(options, _transportDomains, aliases);
+        _maps = maps;
+        _relayDomains = relayDomains;
+        _current = Build(options);
     }
 
     /// <summary>The settings in service.</summary>
@@ -35,23 +44,18 @@ public sealed class LiveSettings : IReloadable
     public string Name => "LocalDomains, Mailboxes:Users, Relay:TrustedNetworks";
 
     /// <inheritdoc />
-    public void Reload(MtaOptions options) => _current = Snapshot.From(options, _transportDomains, _aliases);
+    public void Reload(MtaOptions options) => _current = Build(options);
+
+    private Snapshot Build(MtaOptions options)
+    {
+        var localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
+        return new Snapshot(new TrustedNetworks(options), localDomains,
+            new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes, aliases: _aliases), _transportDomains, _maps, _relayDomains));
+    }
 
     /// <summary>One immutable set of the live settings.</summary>
     /// <param name="TrustedNetworks">Parsed <c>Relay:TrustedNetworks</c>.</param>
     /// <param name="LocalDomains"><c>LocalDomains</c>, compared as domain names; never changed after it is built.</param>
     /// <param name="Recipients">The built-in RCPT decision over these local domains and <c>Mailboxes</c>.</param>
-    public sealed record Snapshot(TrustedNetworks TrustedNetworks, IReadOnlySet<string> LocalDomains, RecipientPolicy Recipients)
-    {
-        /// <summary>Builds the settings of <paramref name="options"/> (already validated).</summary>
-        /// <param name="options">The configuration.</param>
-        /// <param name="transportDomains">The pipe transports' domains in service.</param>
-        /// <param name="aliases">The alias table, or null for none.</param>
-        public static Snapshot From(MtaOptions options, IEnumerable<string> transportDomains, Maps.AliasTable? aliases = null)
-        {
-            var localDomains = new HashSet<string>(options.LocalDomains, Domain.NameComparer);
-            return new Snapshot(new TrustedNetworks(options), localDomains,
-                new RecipientPolicy(localDomains, new LocalRecipientPolicy(options.Mailboxes, aliases: aliases), transportDomains));
-        }
-    }
+    public sealed record Snapshot(TrustedNetworks TrustedNetworks, IReadOnlySet<string> LocalDomains, RecipientPolicy Recipients);
 }

@@ -44,8 +44,17 @@ public sealed class LocalRecipientPolicy
         _uidOf = uidOf ?? Terminal.UnixUsers.UidOf;
     }
 
-    /// <summary>The verdict for <paramref name="localPart"/> (unquoted) of a local domain.</summary>
+    /// <summary>The verdict for <paramref name="localPart"/> (unquoted) of a local domain. With a recipient delimiter
+    /// (<c>Mailboxes:RecipientDelimiter</c>), <c>user+detail</c> is accepted when <c>user</c> is.</summary>
     public LocalRecipientVerdict Check(string localPart)
+    {
+        var verdict = CheckWhole(localPart);
+        if (verdict == LocalRecipientVerdict.Accepted) return verdict;
+        var (user, detail) = AddressDetail.Split(localPart, _options.RecipientDelimiter);
+        return detail is not null && CheckWhole(user) == LocalRecipientVerdict.Accepted ? LocalRecipientVerdict.Accepted : verdict;
+    }
+
+    private LocalRecipientVerdict CheckWhole(string localPart)
     {
         if (string.Equals(localPart, "postmaster", StringComparison.OrdinalIgnoreCase)) return LocalRecipientVerdict.Accepted;
         if (_aliases?.Find(localPart) is not null) return LocalRecipientVerdict.Accepted;
@@ -73,7 +82,8 @@ public sealed class LocalRecipientPolicy
         if (_aliases is { IsEmpty: false }) parts.Add($"the aliases of {_aliases.Options.Files.Count} alias file(s)");
         if (_users.Count > 0) parts.Add($"{_users.Count} user(s) of Mailboxes:Users");
         if (_options.SystemUsers) parts.Add($"system accounts with uid {_options.MinSystemUid}-{_options.MaxSystemUid}");
-        return string.Join(", ", parts) + "; other local parts get 550 5.1.1";
+        var detail = _options.RecipientDelimiter is { Length: > 0 } d ? $"; user{d[0]}detail as user (delimiter '{d}')" : "";
+        return string.Join(", ", parts) + detail + "; other local parts get 550 5.1.1";
     }
 
     private bool IsSystemUser(string name) =>

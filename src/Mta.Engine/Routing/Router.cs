@@ -51,10 +51,16 @@ internal sealed class Router
     private readonly Dictionary<string, string> _transportDomains;
     private readonly string _postmaster;
     private readonly int _remoteWindow;
+    private readonly string? _delimiter;
+    private readonly HashSet<string> _users;
+    private readonly Maps.VirtualMaps? _virtual;
 
     public Router(MtaOptions options, HookPipeline hooks, NextHopSelector hops, DeliveryAgents agents, Terminal.ITerminals? terminals = null,
-        Reload.LiveSettings? live = null)
+        Reload.LiveSettings? live = null, Maps.VirtualMaps? virtualMaps = null)
     {
+        _virtual = virtualMaps;
+        _delimiter = options.Mailboxes.RecipientDelimiter;
+        _users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
         _hooks = hooks;
         _hops = hops;
         _agents = agents;
@@ -126,11 +132,17 @@ internal sealed class Router
     private async ValueTask<Route> BuiltInRouteAsync(IQueuedMessage message, EnvelopeRecipient recipient, CancellationToken ct)
     {
         var address = recipient.Address;
+        if (_virtual is not null && _virtual.IsMailboxDomain(address.Domain))
+        {
+            // A virtual mailbox: ROOT/DOMAIN/USER, or the full address for an LMTP server.
+            if (_agents.Lmtp is not null) return new Route(RouteKind.Mailbox, address.LocalPart + "@" + address.Domain);
+            return new Route(RouteKind.Mailbox, address.Domain.TrimEnd('.').ToLowerInvariant() + "/" + MailboxUser(address.LocalPart));
+        }
         if (address.Domain.Length > 0 && _transportDomains.TryGetValue(address.Domain, out var transport))
             return new Route(RouteKind.Pipe, transport);
         if (address.Domain.Length > 0 && !_live.Current.LocalDomains.Contains(address.Domain))
             return new Route(RouteKind.Remote, address.Domain);
-        var user = address.IsPostmaster ? _postmaster : address.LocalPart.ToLowerInvariant();
+        var user = address.IsPostmaster ? _postmaster : MailboxUser(address.LocalPart);
         // An LMTP server knows its users by the address as received (RCPT TO carries the original address anyway).
         if (_agents.Lmtp is not null && message.Kind == TransactionKind.Mail)
             return new Route(RouteKind.Mailbox, address.Domain.Length > 0 ? address.LocalPart + "@" + address.Domain : user);
@@ -152,6 +164,14 @@ internal sealed class Router
             foreach (var domain in pipe.Domains)
                 domains.TryAdd(Domain.TryParse(domain, out var d) ? d.Name : domain, name);
         return domains;
+    }
+
+    /// <summary>The mailbox of a local part: <c>alice+tag</c> is alice's (the detail picks her folder at delivery) unless
+    /// <c>alice+tag</c> is itself a configured user.</summary>
+    private string MailboxUser(string localPart)
+    {
+        var (user, detail) = AddressDetail.Split(localPart, _delimiter);
+        return (detail is null || _users.Contains(localPart) ? localPart : user).ToLowerInvariant();
     }
 
     /// <summary>A hook's decision as a delivery outcome: Accept delivered (by the hook), Reject failed, anything else deferred.</summary>

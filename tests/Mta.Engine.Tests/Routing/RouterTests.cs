@@ -65,6 +65,34 @@ public sealed class RouterTests : IDisposable
     }
 
     [Fact]
+    public async Task Virtual_mailboxes_go_to_their_domain_folder_and_a_detail_to_its_user()
+    {
+        await using var q = new QueueHarness(_dir.Path, configure: o =>
+        {
+            o.Virtual.Domains["virt.test"] = new VirtualDomainOptions { Users = ["vera"] };
+            o.Mailboxes.RecipientDelimiter = "+";
+            o.Mailboxes.Users = ["bob+tag"];
+        });
+        Assert.Equal(new Route(RouteKind.Mailbox, "virt.test/vera"), (await RouteAsync(q, "Vera+news@Virt.Test")).Route!.Route);
+        Assert.Equal(new Route(RouteKind.Mailbox, "alice"), (await RouteAsync(q, "alice+tag@example.org")).Route!.Route);
+        // A configured user whose name holds the delimiter keeps its own mailbox.
+        Assert.Equal(new Route(RouteKind.Mailbox, "bob+tag"), (await RouteAsync(q, "bob+tag@example.org")).Route!.Route);
+    }
+
+    [Fact]
+    public async Task With_lmtp_set_virtual_mailboxes_go_by_their_full_address()
+    {
+        await using var q = new QueueHarness(_dir.Path, configure: o =>
+        {
+            o.Mailboxes.Lmtp.Endpoint = "unix:/run/dovecot/lmtp";
+            o.Virtual.Domains["virt.test"] = new VirtualDomainOptions { Users = ["vera"] };
+        });
+        var route = (await RouteAsync(q, "vera+x@virt.test")).Route!;
+        Assert.Equal(new Route(RouteKind.Mailbox, "vera+x@virt.test"), route.Route);
+        Assert.IsType<LmtpAgent>(route.Agent);
+    }
+
+    [Fact]
     public async Task With_lmtp_set_local_users_go_to_the_lmtp_agent_as_the_address_received()
     {
         await using var q = new QueueHarness(_dir.Path, configure: o => o.Mailboxes.Lmtp.Endpoint = "unix:/run/dovecot/lmtp");
