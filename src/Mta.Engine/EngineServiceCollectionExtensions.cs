@@ -11,6 +11,7 @@ using Mta.Engine.Terminal;
 using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
+using Mta.Engine.Pickup;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
 using Mta.Engine.Tls;
@@ -50,6 +51,8 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
+        services.AddMtaPickup();
         return services;
     }
 }

@@ -5,6 +5,13 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Mta.Configuration;
 
+// Called as sendmail or mailq (a link to this executable), or as `mta sendmail ...`: the sendmail(1) command line,
+// which is not System.CommandLine's (getopt-style flags such as -oi and -bs).
+if (Mta.Sendmail.SendmailCommand.InvokedName() is { } invokedAs && Mta.Sendmail.SendmailCommand.Names.Contains(invokedAs))
+    return await Mta.Sendmail.SendmailCommand.RunAsync(invokedAs, args, CancellationToken.None);
+if (args is ["sendmail", ..])
+    return await Mta.Sendmail.SendmailCommand.RunAsync("sendmail", args[1..], CancellationToken.None);
+
 var configOption = new Option<FileInfo?>("--config", "-c")
 {
     Description = $"Configuration file (default: ./{ConfigLoader.DefaultFileName}, else the embedded default beside the executable)",
@@ -76,4 +83,5 @@ check.SetAction(parse =>
 var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, check, Mta.Scaffolding.NewCommand.Create(), Mta.UserCommand.Create(configOption), Mta.QueueCommand.Create(configOption),
     Mta.TerminalCommand.Create(configOption),
     Mta.TurnCommand.Create(configOption), Mta.DkimCommand.Create(configOption), Mta.AuthCommand.Create(configOption) };
+foreach (var command in Mta.InstallCommand.Create()) root.Subcommands.Add(command);
 return await root.Parse(args).InvokeAsync();
