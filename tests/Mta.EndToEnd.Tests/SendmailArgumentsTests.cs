@@ -96,6 +96,21 @@ public sealed class SendmailArgumentsTests
     }
 
     [Fact]
+    public void Debian_crons_line()
+    {
+        var a = Parse("-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root");
+        Assert.Equal(("CronDaemon", true, (IReadOnlyList<string>)["root"]), (a.FullName, a.IgnoreDots, a.Recipients));
+    }
+
+    [Fact]
+    public void Bsd_mailx_line()
+    {
+        var a = Parse("-i", "-t");
+        Assert.True(a.IgnoreDots && a.ExtractRecipients);
+        Assert.Empty(a.Recipients);
+    }
+
+    [Fact]
     public void Options_end_at_double_dash() => Assert.Equal(["-t"], Parse("--", "-t").Recipients);
 
     [Theory]
