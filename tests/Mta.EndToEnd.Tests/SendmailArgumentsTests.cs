@@ -99,7 +99,9 @@ public sealed class SendmailArgumentsTests
     public void Debian_crons_line()
     {
         var a = Parse("-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root");
-        Assert.Equal(("CronDaemon", true, (IReadOnlyList<string>)["root"]), (a.FullName, a.IgnoreDots, a.Recipients));
+        Assert.Equal("CronDaemon", a.FullName);
+        Assert.True(a.IgnoreDots);
+        Assert.Equal(["root"], a.Recipients);
     }
 
     [Fact]
