@@ -245,6 +245,7 @@ internal static class LogEvents
         public const int RecipientRefused = 1505;
         public const int ScanFailed = 1506;
         public const int Disabled = 1507;
+        public const int Bounced = 1508;
     }
 
     // 1520-1539: pipe and file delivery, delivery as a Unix user.

@@ -159,6 +159,26 @@ public sealed class SendmailProcessTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_recipient_the_server_refuses_is_bounced_to_the_local_sender()
+    {
+        // Only listed mailboxes: an unknown local part gets 550 5.1.1 in the pickup's session.
+        MtaProcess.WriteConfig(_data, extra: new Dictionary<string, object?>
+        {
+            ["LocalDomains"] = new[] { "example.test", "localhost", "mta.test" },
+            ["Mailboxes"] = new { AcceptAnyLocalPart = false, SystemUsers = false, Users = new[] { "root", "olivia" } },
+            ["Logging"] = new { LogLevel = new Dictionary<string, string> { ["Default"] = "Warning", ["Mta.Engine.Receiver.SmtpServer"] = "Information", ["Mta.Engine.Pickup"] = "Information" } },
+        });
+        var server = await StartServerAsync();
+        var (code, output) = await SendmailAsync("Subject: to nobody known\n\nbody\n", asNobody: false, "olivia@example.test", "nosuchuser@example.test");
+        Assert.True(code == 0, output);
+        Assert.Contains("Subject: to nobody known", await WaitForDeliveryAsync("olivia", server));
+        var bounce = await WaitForDeliveryAsync("root", server);
+        Assert.Contains("Final-Recipient: rfc822; nosuchuser@example.test", bounce);
+        Assert.Contains("Status: 5.1.1", bounce);
+        Assert.Empty(WaitingInMaildrop());
+    }
+
+    [Fact]
     public async Task The_maildrop_is_mode_1733()
     {
         await StartServerAsync();
@@ -301,7 +321,8 @@ public sealed class SendmailProcessTests : IAsyncDisposable
         await StopAsync(await StartServerAsync());
         var (code, output) = await MailxAsync("stopped", "niaj@example.test");
         Assert.True(code == 0, output);
-        Assert.Single(WaitingInMaildrop());
+        // mail(1) does not wait for sendmail unless `sendwait` is set: the file comes when sendmail is done.
+        await WaitForAsync(() => WaitingInMaildrop().Length == 1, "sendmail's file in the maildrop");
         var server = await StartServerAsync();
         Assert.Contains("Subject: stopped\r\n", await WaitForDeliveryAsync("niaj", server));
     }

@@ -2,8 +2,13 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Mta.Abstractions;
+using Mta.Engine.Bounces;
 using Mta.Engine.Configuration;
+using Mta.Engine.Extensibility.Plugins;
+using Mta.Engine.Receiver;
 using Mta.Engine.Terminal;
+using Mta.Protocol;
 
 namespace Mta.Engine.Pickup;
 
@@ -11,14 +16,17 @@ namespace Mta.Engine.Pickup;
 /// Takes local submissions from the maildrop (Postfix's pickup). Each complete file (never a <c>.tmp</c> one) is opened
 /// without following links, its owner's uid decides the user, and the message goes through the engine's own SMTP session
 /// (<see cref="PickupSubmitter"/>). The file is deleted only after the spool's commit (fsync) returned its queue id, so
-/// nothing is lost: a crash between the commit and the delete delivers the message twice, never not at all. A file
-/// that is not in the format, or that the session refuses for good, moves to the <c>corrupt</c> folder beside the
-/// maildrop with a <c>.error</c> file saying why; one refused for now stays and is tried again at the next scan.
+/// nothing is lost: a crash between the commit and the delete delivers the message twice, never not at all. Recipients
+/// (or the whole message) the session refuses for good are bounced to the envelope sender, as Postfix's cleanup
+/// bounces local mail it cannot take. A file that is not in the format, or that is refused and cannot be bounced (the
+/// null sender), moves to the <c>corrupt</c> folder beside the maildrop with a <c>.error</c> file saying why; one
+/// refused for now stays and is tried again at the next scan.
 /// </summary>
 internal sealed partial class PickupService : BackgroundService
 {
     private readonly MtaOptions _options;
     private readonly PickupSubmitter _submitter;
+    private readonly IMessageSubmitter _bounces;
     private readonly ILogger<PickupService> _logger;
     private readonly TimeProvider _time;
     private readonly HashSet<string> _trusted;
@@ -26,10 +34,12 @@ internal sealed partial class PickupService : BackgroundService
     // Names waiting in the channel: a file the watcher and a scan both report is submitted once.
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
 
-    public PickupService(MtaOptions options, MtaPaths paths, PickupSubmitter submitter, TimeProvider time, ILogger<PickupService> logger)
+    public PickupService(MtaOptions options, MtaPaths paths, PickupSubmitter submitter, IMessageSubmitter bounces, TimeProvider time,
+        ILogger<PickupService> logger)
     {
         _options = options;
         _submitter = submitter;
+        _bounces = bounces;
         _time = time;
         _logger = logger;
         Directory = options.Pickup.ResolveDirectory(paths);
@@ -177,11 +187,12 @@ internal sealed partial class PickupService : BackgroundService
             LogDeferred(name, user, ex.Message);
             return;
         }
-        foreach (var refused in result.Refused) LogRecipientRefused(name, user, refused);
+        foreach (var refused in result.Refused) LogRecipientRefused(name, user, refused.ToString());
         switch (result.Kind)
         {
             case PickupResultKind.Queued:
                 LogPickedUp(name, uid, user, sender, envelope!.Recipients.Count - result.Refused.Count, result.QueueId ?? "-");
+                if (result.Refused.Count > 0) await BounceAsync(name, sender, envelope, result.Refused, message, result.QueueId, cancellationToken);
                 Delete(path);
                 break;
             case PickupResultKind.TryAgain:
@@ -189,9 +200,55 @@ internal sealed partial class PickupService : BackgroundService
                 break;
             default:
                 LogFailed(name, user, result.Detail);
-                Quarantine(name, path, "refused: " + result.Detail + (result.Refused.Count > 0 ? "; " + string.Join("; ", result.Refused) : ""), log: false);
+                // Refused whole (MAIL or the message itself): every recipient failed with that reply.
+                var failed = result.Reply is { } reply && result.Refused.Count == 0
+                    ? envelope!.Recipients.Select(r => new RefusedRecipient(r, reply)).ToList()
+                    : result.Refused;
+                if (failed.Count > 0 && await BounceAsync(name, sender, envelope!, failed, message, null, cancellationToken)) Delete(path);
+                else Quarantine(name, path, "refused: " + result.Detail + (result.Refused.Count > 0 ? "; " + string.Join("; ", result.Refused) : ""), log: false);
                 break;
         }
+    }
+
+    /// <summary>Sends the sender a DSN (RFC 3464) about recipients refused for good; true when one was queued or none was
+    /// asked for (NOTIFY=NEVER), false when it could not be sent (the null sender, a failure).</summary>
+    private async Task<bool> BounceAsync(string name, string sender, MaildropEnvelope envelope, IReadOnlyList<RefusedRecipient> refused,
+        ReadOnlyMemory<byte> message, string? queueId, CancellationToken cancellationToken)
+    {
+        if (sender.Length == 0 || !LocalAddress(sender, out var to)) return false;
+        _ = SmtpCommandParser.TryParseRcptParameters(envelope.Notify is null ? "" : "NOTIFY=" + envelope.Notify, out var rcptParameters, out _);
+        var now = _time.GetUtcNow();
+        var recipients = refused
+            .Select(r => new DsnRecipient(new EnvelopeRecipient(LocalAddress(r.Address, out var a) ? a : new SmtpAddress(r.Address, ""), rcptParameters?.Notify ?? DsnNotify.Default),
+                DsnAction.Failed, r.Reply.EnhancedCode ?? "5.0.0", PickupSubmitter.Flat(r.Reply), null, _options.HostName, now, null))
+            .Where(r => DsnPolicy.IsRequested(r.Recipient, DsnAction.Failed))
+            .ToList();
+        if (recipients.Count == 0) return true;
+        try
+        {
+            var ret = envelope.Ret switch { "FULL" => DsnReturn.Full, "HDRS" => DsnReturn.Headers, _ => DsnReturn.Unspecified };
+            var request = new DsnRequest(_options.HostName, queueId ?? name, now, to, envelope.EnvelopeId, ret, null, recipients,
+                new BufferedMessage(new System.Buffers.ReadOnlySequence<byte>(message)), _options.Queue.BounceSizeLimit, to, false, now);
+            var dsn = DsnBuilder.ToWireBytes(await DsnBuilder.BuildAsync(request, cancellationToken));
+            var never = new[] { new EnvelopeRecipient(to, DsnNotify.Never) };
+            var eightBit = message.Span.IndexOfAnyInRange((byte)0x80, (byte)0xff) >= 0;
+            var dsnId = _bounces is MessageSubmitter submitter
+                ? await submitter.SubmitAsync(SmtpAddress.Null, never, dsn, BounceSender.DsnNotification, (eightBit, !to.IsAscii), cancellationToken)
+                : await _bounces.SubmitAsync(SmtpAddress.Null, never, dsn, cancellationToken);
+            LogBounced(name, dsnId, to.ToPathString(), recipients.Count);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogFailed(name, "-", "could not bounce to the sender: " + ex.Message);
+            return false;
+        }
+    }
+
+    private static bool LocalAddress(string text, out SmtpAddress address)
+    {
+        var path = "<" + text + ">";
+        return SmtpPathParser.TryParseForwardPath(path, allowUtf8: true, out address, out var consumed, out _) && consumed == path.Length;
     }
 
     private void Delete(string path)
@@ -257,6 +314,9 @@ internal sealed partial class PickupService : BackgroundService
 
     [LoggerMessage(EventId = LogEvents.Pickup.RecipientRefused, Level = LogLevel.Warning, Message = "pickup: file={File} user={User} recipient refused: {Refusal}")]
     private partial void LogRecipientRefused(string file, string user, string refusal);
+
+    [LoggerMessage(EventId = LogEvents.Pickup.Bounced, Level = LogLevel.Information, Message = "pickup: file={File} refused recipients bounced: {DsnQueueId} to {To} about {Recipients} recipient(s)")]
+    private partial void LogBounced(string file, string dsnQueueId, string to, int recipients);
 
     [LoggerMessage(EventId = LogEvents.Pickup.ScanFailed, Level = LogLevel.Error, Message = "pickup: {Directory}: {Reason}")]
     private partial void LogScanFailed(string directory, string reason);

@@ -17,7 +17,14 @@ namespace Mta.Engine.Pickup;
 /// <param name="QueueId">The spool's queue id when queued.</param>
 /// <param name="Detail">The reply that decided, for the log.</param>
 /// <param name="Refused">Recipients refused with a 5xx (each with its reply); the others were queued.</param>
-internal sealed record PickupResult(PickupResultKind Kind, string? QueueId, string Detail, IReadOnlyList<string> Refused);
+/// <param name="Reply">The reply that refused the whole message (MAIL, DATA, end of data), when there was one.</param>
+internal sealed record PickupResult(PickupResultKind Kind, string? QueueId, string Detail, IReadOnlyList<RefusedRecipient> Refused, SmtpReply? Reply = null);
+
+/// <summary>A recipient the session refused for good, and its reply.</summary>
+internal sealed record RefusedRecipient(string Address, SmtpReply Reply)
+{
+    public override string ToString() => $"<{Address}>: {PickupSubmitter.Flat(Reply)}";
+}
 
 internal enum PickupResultKind
 {
@@ -122,19 +129,19 @@ internal sealed class PickupSubmitter(SmtpServer server, MtaOptions options)
                 return new PickupResult(PickupResultKind.Refused, null, "DSN NOTIFY: " + bad, []);
             notify = rcptParameters.Notify;
         }
-        var refused = new List<string>();
+        var refused = new List<RefusedRecipient>();
         var accepted = 0;
         foreach (var recipient in envelope.Recipients)
         {
             if (!TryPath(recipient, allowNull: false, out var forwardPath))
             {
-                refused.Add($"<{recipient}>: not an address");
+                refused.Add(new RefusedRecipient(recipient, new SmtpReply(553, "5.1.3", "not an address")));
                 continue;
             }
             var rcpt = await session.CommandAsync(ClientCommands.RcptTo(forwardPath, capabilities, notify), ct);
             if (rcpt.Code is 250 or 251) accepted++;
             else if (rcpt.IsTransient) return await AbandonAsync(session, rcpt, "RCPT", ct);
-            else refused.Add($"<{recipient}>: {Flat(rcpt)}");
+            else refused.Add(new RefusedRecipient(recipient, rcpt));
         }
         if (accepted == 0)
             return new PickupResult(PickupResultKind.Refused, null, "every recipient refused", refused);
@@ -168,10 +175,11 @@ internal sealed class PickupSubmitter(SmtpServer server, MtaOptions options)
         return Decide(reply, stage);
     }
 
-    private static PickupResult Decide(SmtpReply reply, string stage, IReadOnlyList<string>? refused = null) =>
-        new(reply.IsPermanent ? PickupResultKind.Refused : PickupResultKind.TryAgain, null, $"{stage}: {Flat(reply)}", refused ?? []);
+    private static PickupResult Decide(SmtpReply reply, string stage, IReadOnlyList<RefusedRecipient>? refused = null) =>
+        new(reply.IsPermanent ? PickupResultKind.Refused : PickupResultKind.TryAgain, null, $"{stage}: {Flat(reply)}", refused ?? [], reply);
 
-    private static string Flat(SmtpReply reply) =>
+    /// <summary>A reply on one line: <c>550 5.1.1 text</c>.</summary>
+    internal static string Flat(SmtpReply reply) =>
         reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture) + (reply.EnhancedCode is null ? "" : " " + reply.EnhancedCode) + " " + string.Join(" ", reply.Lines);
 
     // "250 2.0.0 Ok: queued as ID" gives ID.

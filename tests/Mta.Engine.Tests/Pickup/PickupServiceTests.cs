@@ -82,11 +82,23 @@ public sealed class PickupServiceTests
     }
 
     [Fact]
-    public async Task A_file_every_recipient_of_which_is_refused_moves_to_corrupt_with_the_reason()
+    public async Task A_file_every_recipient_of_which_is_refused_is_bounced_to_the_sender()
     {
         var (server, pickup, _) = Start(rcpt: _ => HookResult.Reject("No such user", 550, "5.1.1"));
         await using var __ = server;
         var name = Drop(pickup, null, "nope@example.test");
+        await pickup.TakeAsync(name, CancellationToken.None);
+        Assert.False(File.Exists(Path.Combine(pickup.Directory, name)));
+        Assert.False(File.Exists(Path.Combine(pickup.CorruptDirectory, name)));
+    }
+
+    [Fact]
+    public async Task A_refused_file_from_the_null_sender_moves_to_corrupt_with_the_reason()
+    {
+        SkipUnlessRoot(); // root may send from <>
+        var (server, pickup, _) = Start(rcpt: _ => HookResult.Reject("No such user", 550, "5.1.1"));
+        await using var __ = server;
+        var name = Drop(pickup, "", "nope@example.test");
         await pickup.TakeAsync(name, CancellationToken.None);
         Assert.False(File.Exists(Path.Combine(pickup.Directory, name)));
         Assert.True(File.Exists(Path.Combine(pickup.CorruptDirectory, name)));
@@ -120,5 +132,16 @@ public sealed class PickupServiceTests
         await pickup.TakeAsync(name, CancellationToken.None);
         Assert.Empty(seen);
         Assert.Contains("2 links", File.ReadAllText(Path.Combine(pickup.CorruptDirectory, name + ".error")));
+    }
+
+    [Theory]
+    [InlineData("Pickup:TrustedUsers:0", "Pickup", "bad user")]
+    [InlineData("Pickup:Directory", "Directory", " ")]
+    public void Bad_pickup_settings_are_named(string key, string what, string value)
+    {
+        var options = new Mta.Engine.Configuration.MtaOptions { Listeners = [new Mta.Engine.Configuration.ListenerOptions()] };
+        if (what == "Directory") options.Pickup.Directory = value;
+        else options.Pickup.TrustedUsers.Add(value);
+        Assert.Contains(Mta.Engine.Configuration.MtaOptionsValidator.Validate(options), e => e.StartsWith(key + ":", StringComparison.Ordinal));
     }
 }
