@@ -82,12 +82,7 @@ internal sealed partial class PickupService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var watcher = new FileSystemWatcher(Directory) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName };
-        watcher.Created += (_, e) => Enqueue(e.Name);
-        watcher.Renamed += (_, e) => Enqueue(e.Name);
-        // A lost event (the kernel's queue overflowed) is made good by a scan.
-        watcher.Error += (_, _) => Scan();
-        watcher.EnableRaisingEvents = true;
+        using var watcher = Watch();
         LogWatching(Directory, string.Join(", ", _trusted.Order(StringComparer.Ordinal)));
         Scan();
         using var rescan = _time.CreateTimer(_ => Scan(), null, _options.Pickup.RescanInterval, _options.Pickup.RescanInterval);
@@ -101,6 +96,28 @@ internal sealed partial class PickupService : BackgroundService
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+    }
+
+    // The watcher, or null when the system refuses one (inotify instances used up): then the timer's scans find the files.
+    private FileSystemWatcher? Watch()
+    {
+        FileSystemWatcher? watcher = null;
+        try
+        {
+            watcher = new FileSystemWatcher(Directory) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName };
+            watcher.Created += (_, e) => Enqueue(e.Name);
+            watcher.Renamed += (_, e) => Enqueue(e.Name);
+            // A lost event (the kernel's queue overflowed) is made good by a scan.
+            watcher.Error += (_, _) => Scan();
+            watcher.EnableRaisingEvents = true;
+            return watcher;
+        }
+        catch (Exception ex) when (ex is IOException or PlatformNotSupportedException or UnauthorizedAccessException)
+        {
+            watcher?.Dispose();
+            LogScanFailed(Directory, $"cannot watch it ({ex.Message}); scanning every {_options.Pickup.RescanInterval} instead");
+            return null;
         }
     }
 
