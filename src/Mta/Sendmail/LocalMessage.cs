@@ -1,6 +1,5 @@
 // A message as sendmail(1) reads it from standard input: line ends made CRLF, the "." rule, and the header fix-ups
 // Postfix's cleanup applies to local mail (-t recipients, Bcc removed, Date, Message-ID and From added when missing).
-using System.Text;
 using MimeKit;
 using MimeKit.Utils;
 
@@ -172,7 +171,4 @@ public static class LocalMessage
         output.Write(body.Span);
         return output.ToArray();
     }
-
-    /// <summary>Bytes as text for error messages.</summary>
-    internal static string Describe(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 }

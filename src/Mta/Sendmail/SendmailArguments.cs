@@ -40,7 +40,7 @@ public sealed record SendmailArguments
     public string? FlushDomain { get; init; }
     /// <summary>The recipients named on the command line, as given.</summary>
     public IReadOnlyList<string> Recipients { get; init; } = [];
-    /// <summary>Flags that were accepted and ignored, for <c>-v</c>'s sake.</summary>
+    /// <summary><c>-v</c>: say on standard error which maildrop file the message went to.</summary>
     public bool Verbose { get; init; }
 
     /// <summary>Parses <paramref name="args"/> (without the program name). <paramref name="error"/> is a usage message
@@ -102,14 +102,15 @@ public sealed record SendmailArguments
                     case 'b':
                         {
                             var mode = Value();
-                            result = mode switch
+                            SendmailMode? chosen = mode switch
                             {
-                                "m" => result with { Mode = SendmailMode.Deliver },
-                                "s" => result with { Mode = SendmailMode.Smtp },
-                                "p" => result with { Mode = SendmailMode.ListQueue },
-                                _ => null!,
+                                "m" => SendmailMode.Deliver,
+                                "s" => SendmailMode.Smtp,
+                                "p" => SendmailMode.ListQueue,
+                                _ => null,
                             };
-                            if (result is null) return Bad($"-b{mode}: unsupported mode (supported: -bm, -bs, -bp)", out error);
+                            if (chosen is null) return Bad($"-b{mode}: unsupported mode (supported: -bm, -bs, -bp)", out error);
+                            result = result with { Mode = chosen.Value };
                             break;
                         }
                     case 'o':

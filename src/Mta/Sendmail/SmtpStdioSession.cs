@@ -45,7 +45,7 @@ internal sealed class SmtpStdioSession(MtaOptions options, MtaPaths paths, strin
             }
             switch (parsed.Command)
             {
-                case HeloCommand helo:
+                case HeloCommand:
                     Reset();
                     _greeted = true;
                     _extended = false;
