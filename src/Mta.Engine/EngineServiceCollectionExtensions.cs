@@ -12,6 +12,7 @@ using Mta.Engine.Extensibility;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
 using Mta.Engine.Maps;
+using Mta.Engine.Pickup;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
 using Mta.Engine.Tls;
@@ -57,6 +58,8 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
+        services.AddMtaPickup();
         return services;
     }
 }

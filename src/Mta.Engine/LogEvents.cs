@@ -246,6 +246,15 @@ internal static class LogEvents
     // 1500-1519: the maildrop pickup (locally submitted mail, sendmail(1)).
     internal static class Pickup
     {
+        public const int Watching = 1500;
+        public const int PickedUp = 1501;
+        public const int Corrupt = 1502;
+        public const int Failed = 1503;
+        public const int Deferred = 1504;
+        public const int RecipientRefused = 1505;
+        public const int ScanFailed = 1506;
+        public const int Disabled = 1507;
+        public const int Bounced = 1508;
     }
 
     // 1520-1539: pipe and file delivery, delivery as a Unix user.

@@ -86,7 +86,7 @@ public static class QueueCommand
         }
     }
 
-    private static async Task<int> ListAsync(ControlClient client, bool json, CancellationToken cancellationToken)
+    internal static async Task<int> ListAsync(ControlClient client, bool json, CancellationToken cancellationToken)
     {
         var entries = new List<QueueEntrySnapshot>();
         var lines = new List<string>();
@@ -192,7 +192,7 @@ public static class QueueCommand
         }
     }
 
-    private static async Task<int> FlushAsync(ControlClient client, string? id, string? domain, CancellationToken cancellationToken)
+    internal static async Task<int> FlushAsync(ControlClient client, string? id, string? domain, CancellationToken cancellationToken)
     {
         var args = new JsonObject();
         if (!string.IsNullOrEmpty(id)) args["id"] = id;

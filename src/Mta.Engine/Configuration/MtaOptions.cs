@@ -54,6 +54,10 @@ public sealed class MtaOptions
     /// <summary>The control socket's limits: request size, timeouts, connection slots and those kept for root and the
     /// server's own user. Defaults as <see cref="Mta.Engine.Control.ControlServerOptions"/> documents.</summary>
     public Mta.Engine.Control.ControlServerOptions Control { get; set; } = new();
+    /// <summary>The maildrop that <c>sendmail</c> writes local mail to, and the server's pickup from it. Defaults as
+    /// <see cref="Mta.Engine.Pickup.PickupOptions"/> documents: on, <c>DATA/maildrop</c>, only root and the server's own
+    /// user trusted to set the envelope sender.</summary>
+    public Mta.Engine.Pickup.PickupOptions Pickup { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the configuration file's folder.
     /// Defaults to <c>plugins</c>.</summary>

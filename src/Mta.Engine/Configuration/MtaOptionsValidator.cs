@@ -41,6 +41,11 @@ public static class MtaOptionsValidator
         for (var i = 0; i < o.LocalDomains.Count; i++)
             Check(IsHostName(o.LocalDomains[i]), $"LocalDomains:{i}", $"'{o.LocalDomains[i]}' is not a domain name");
         Check(!string.IsNullOrWhiteSpace(o.Mailboxes.Root), "Mailboxes:Root", "must not be empty");
+        Check(o.Pickup.Directory is null || o.Pickup.Directory.Trim().Length > 0, "Pickup:Directory", "must not be blank (leave it out for DATA/maildrop)");
+        Check(o.Pickup.RescanInterval >= TimeSpan.FromSeconds(1), "Pickup:RescanInterval", "must be at least 1 second");
+        for (var i = 0; i < o.Pickup.TrustedUsers.Count; i++)
+            Check(o.Pickup.TrustedUsers[i] is { Length: > 0 } u && !u.Any(c => char.IsWhiteSpace(c) || c is ':' or '/'),
+                $"Pickup:TrustedUsers:{i}", $"'{o.Pickup.TrustedUsers[i]}' is not a Unix user name");
         Check(IsMailboxName(o.Mailboxes.Postmaster), "Mailboxes:Postmaster", $"'{o.Mailboxes.Postmaster}' is not a usable mailbox name");
         for (var i = 0; i < o.Mailboxes.Users.Count; i++)
             Check(IsMailboxName(o.Mailboxes.Users[i]), $"Mailboxes:Users:{i}", $"'{o.Mailboxes.Users[i]}' is not a usable mailbox name ({Delivery.MailboxNames.Rule})");

@@ -181,9 +181,11 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     /// <param name="acceptDomains">Recipients in these domains are accepted although not local (the domains a TURN
     /// asked for: their mail is for this site, which routes it on); null or empty for none.</param>
     /// <param name="cancellationToken">Ends the session at once.</param>
+    /// <param name="authenticatedUser">The session starts authenticated as this user (the maildrop's pickup speaks for
+    /// the local Unix user who wrote the file); null for none.</param>
     /// <returns>How many messages the session accepted, and why it ended.</returns>
     public async Task<ServedSession> ServeAsync(Stream stream, IPEndPoint remote, IPEndPoint local, ListenerOptions listener,
-        IReadOnlyCollection<string>? acceptDomains, CancellationToken cancellationToken)
+        IReadOnlyCollection<string>? acceptDomains, CancellationToken cancellationToken, string? authenticatedUser = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(remote);
@@ -192,18 +194,18 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         if (listener.Tls != ListenerTlsMode.None) _ctx.Certificates.Load();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _abort.Token);
         LogServing(listener.Name, remote);
-        return await RunSessionAsync(stream, remote, local, listener, acceptDomains, linked.Token);
+        return await RunSessionAsync(stream, remote, local, listener, acceptDomains, linked.Token, authenticatedUser);
     }
 
     /// <summary>The one session code path of accepted and handed-in connections.</summary>
     private async Task<ServedSession> RunSessionAsync(Stream stream, IPEndPoint remote, IPEndPoint local, ListenerOptions options,
-        IReadOnlyCollection<string>? acceptDomains, CancellationToken aborted)
+        IReadOnlyCollection<string>? acceptDomains, CancellationToken aborted, string? authenticatedUser = null)
     {
         // Disposed after the session (declared first): the session's last words are flushed through it.
         await using var connection = new SmtpConnection(_ctx, stream);
         await using var session = new SmtpSession(_ctx, connection, options.Name, options.Tls, ClientAddress.Canonical(remote), local,
             allowPlaintextAuth: options.AllowPlaintextAuth, role: options.Role, requireOwnSender: options.RequireOwnSender,
-            allowTurn: options.AllowTurn, acceptDomains: acceptDomains);
+            allowTurn: options.AllowTurn, acceptDomains: acceptDomains, authenticatedUser: authenticatedUser);
         // Registered before it runs, so a stop that comes at any moment finds it.
         var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _sessions[session] = finished.Task;

@@ -40,9 +40,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
 
     public SmtpSession(ReceiverContext context, SmtpConnection connection, string listenerName, ListenerTlsMode tlsMode, IPEndPoint remote, IPEndPoint local,
         bool allowPlaintextAuth = false, ListenerRole role = ListenerRole.Smtp, bool requireOwnSender = true, bool allowTurn = false,
-        IReadOnlyCollection<string>? acceptDomains = null)
+        IReadOnlyCollection<string>? acceptDomains = null, string? authenticatedUser = null)
     {
         _role = role;
+        _authenticatedUser = authenticatedUser;
         _allowTurn = allowTurn;
         // The domains a TURN this side asked for delivers here: their recipients are accepted although they are not local.
         if (acceptDomains is { Count: > 0 })
