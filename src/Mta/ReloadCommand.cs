@@ -32,10 +32,7 @@ public static class ReloadCommand
             }
             try
             {
-                await using var client = await ControlClient.ConnectAsync(socketPath, cancellationToken);
-                var response = await client.RequestAsync(ReloadControlCommand.CommandName, null, cancellationToken);
-                response.EnsureOk();
-                var result = response.GetResult(ReloadJsonContext.Default.ReloadResult);
+                var result = await AskAsync(socketPath, cancellationToken);
                 if (!result.Applied)
                 {
                     Console.Error.WriteLine($"{result.Source}: reload refused, the server keeps its configuration:");
@@ -59,5 +56,16 @@ public static class ReloadCommand
             }
         });
         return reload;
+    }
+
+    /// <summary>Asks the server behind <paramref name="socketPath"/> to reload; its answer.</summary>
+    /// <exception cref="ControlServerUnavailableException">No server listens there.</exception>
+    /// <exception cref="ControlException">The server refused the request (e.g. the caller may not reload).</exception>
+    internal static async Task<ReloadResult> AskAsync(string socketPath, CancellationToken cancellationToken)
+    {
+        await using var client = await ControlClient.ConnectAsync(socketPath, cancellationToken);
+        var response = await client.RequestAsync(ReloadControlCommand.CommandName, null, cancellationToken);
+        response.EnsureOk();
+        return response.GetResult(ReloadJsonContext.Default.ReloadResult);
     }
 }

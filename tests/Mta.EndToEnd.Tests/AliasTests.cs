@@ -168,6 +168,43 @@ public sealed class AliasTests : IDisposable
     }
 
     [Fact]
+    public async Task Command_and_file_targets_run_the_pipe_and_append_to_the_mbox_file_with_the_alias_as_original_recipient()
+    {
+        if (OperatingSystem.IsWindows()) Assert.Skip("command and file targets need /bin/sh and fcntl locks");
+        // As root the targets of this root-owned alias file run as Aliases:DefaultUser (nobody), who must reach the folder.
+        var drop = Path.Combine(_folder, "drop");
+        Directory.CreateDirectory(drop);
+        File.SetUnixFileMode(_folder, (UnixFileMode)0x1ED);
+        File.SetUnixFileMode(drop, (UnixFileMode)0x1FF);
+        var mbox = Path.Combine(drop, "archive.mbox");
+        var robot = Path.Combine(drop, "robot.txt");
+        await using var server = await StartAsync(
+            $"archive: {mbox}\nrobot: \"|(echo $SENDER $RECIPIENT $ORIGINAL_RECIPIENT uid=$(id -u); cat) > {robot}.tmp && mv {robot}.tmp {robot}\"\nboth: archive, robot\n");
+
+        await SendAsync(server, "s@remote.test", "both@example.test", "targets");
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!File.Exists(robot) || !File.Exists(mbox) || new FileInfo(mbox).Length == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the alias targets were not delivered");
+            await Task.Delay(20, Ct);
+        }
+        var uid = Mta.Engine.Delivery.UnixAccounts.IsEffectiveRoot ? "65534"
+            : Mta.Engine.Delivery.UnixAccounts.EffectiveUid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var lines = File.ReadAllLines(robot);
+        // The envelope recipient the alias was expanded for, in both: the pipe ran for it.
+        Assert.Equal($"s@remote.test both@example.test both@example.test uid={uid}", lines[0]);
+        Assert.Contains("Subject: targets", lines);
+        var archived = File.ReadAllText(mbox);
+        Assert.StartsWith("From s@remote.test ", archived, StringComparison.Ordinal);
+        Assert.Contains("Subject: targets\n", archived, StringComparison.Ordinal);
+        var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u", mbox]) { RedirectStandardOutput = true })!;
+        var owner = (await stat.StandardOutput.ReadToEndAsync(Ct)).Trim();
+        await stat.WaitForExitAsync(Ct);
+        Assert.Equal(uid, owner);
+    }
+
+    [Fact]
     public async Task Mta_check_names_a_bad_alias_file_line_and_passes_a_good_one()
     {
         var root = Path.Combine(_folder, "data");

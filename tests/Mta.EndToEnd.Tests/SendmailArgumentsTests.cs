@@ -53,11 +53,16 @@ public sealed class SendmailArgumentsTests
     [InlineData(SendmailMode.Flush, "-q")]
     [InlineData(SendmailMode.Nothing, "-q30m")]
     [InlineData(SendmailMode.Flush, "-qRexample.org")]
+    [InlineData(SendmailMode.InitializeAliases, "-bi")]
     public void Modes(SendmailMode mode, string flag) => Assert.Equal(mode, Parse(flag).Mode);
 
     [Fact]
     public void Mailq_by_name_lists_the_queue() =>
         Assert.Equal(SendmailMode.ListQueue, SendmailArguments.Parse([], "mailq", out _)!.Mode);
+
+    [Fact]
+    public void Newaliases_by_name_reads_the_aliases() =>
+        Assert.Equal(SendmailMode.InitializeAliases, SendmailArguments.Parse([], "newaliases", out _)!.Mode);
 
     [Fact]
     public void Flush_of_one_site() => Assert.Equal("example.org", Parse("-qR", "example.org").FlushDomain);

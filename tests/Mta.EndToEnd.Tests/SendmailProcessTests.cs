@@ -23,6 +23,7 @@ public sealed class SendmailProcessTests : IAsyncDisposable
         {
             // Bare local names are qualified with HostName (mta.test): local here, so they are delivered, not relayed.
             ["LocalDomains"] = new[] { "example.test", "localhost", "mta.test" },
+            ["Aliases"] = new { Files = new[] { "aliases" } },
             ["Logging"] = new
             {
                 LogLevel = new Dictionary<string, string>
@@ -35,7 +36,8 @@ public sealed class SendmailProcessTests : IAsyncDisposable
         File.SetUnixFileMode(_data, (UnixFileMode)0b111_101_101);
         _links = Path.Combine(_data, "bin");
         Directory.CreateDirectory(_links);
-        foreach (var name in new[] { "sendmail", "mailq" }) File.CreateSymbolicLink(Path.Combine(_links, name), Apphost);
+        foreach (var name in new[] { "sendmail", "mailq", "newaliases" }) File.CreateSymbolicLink(Path.Combine(_links, name), Apphost);
+        File.WriteAllText(Aliases, "");
     }
 
     public async ValueTask DisposeAsync()
@@ -47,6 +49,7 @@ public sealed class SendmailProcessTests : IAsyncDisposable
     private static string Apphost => Path.Combine(AppContext.BaseDirectory, "mta");
     private string Sendmail => Path.Combine(_links, "sendmail");
     private string Maildrop => Path.Combine(_data, "maildrop");
+    private string Aliases => Path.Combine(_data, "aliases");
     private static bool IsRoot => Environment.UserName == "root";
 
     private async Task<MtaProcess> StartServerAsync()
@@ -179,7 +182,8 @@ public sealed class SendmailProcessTests : IAsyncDisposable
         var bounce = await WaitForDeliveryAsync("root", server);
         Assert.Contains("Final-Recipient: rfc822; nosuchuser@example.test", bounce);
         Assert.Contains("Status: 5.1.1", bounce);
-        Assert.Empty(WaitingInMaildrop());
+        // The file goes once the bounce is queued, which may be a moment after the bounce is delivered.
+        await WaitForAsync(() => WaitingInMaildrop().Length == 0, "the maildrop file to be removed:\n" + server.Output);
     }
 
     [Fact]
@@ -272,6 +276,32 @@ public sealed class SendmailProcessTests : IAsyncDisposable
         var (mtaCode, mtaOutput) = await MtaProcess.RunToEndAsync("sendmail", "-bp", "-C", _config);
         Assert.True(mtaCode == 0, mtaOutput);
         Assert.Contains("Mail queue is empty", mtaOutput);
+    }
+
+    [Fact]
+    public async Task Newaliases_names_a_bad_line_and_makes_the_running_server_reread_the_aliases()
+    {
+        File.WriteAllText(Aliases, "staff: alice\nbroken line\n");
+        var newaliases = Path.Combine(_links, "newaliases");
+        var (code, output) = await RunAsync(newaliases, ["-C", _config]);
+        Assert.True(code == 65, $"exit {code}: {output}");
+        Assert.Contains($"newaliases: {Aliases}:2: ", output);
+
+        // Without a server the check alone is made.
+        File.WriteAllText(Aliases, "staff: alice\n");
+        (code, output) = await RunAsync(newaliases, ["-C", _config, "-v"]);
+        Assert.True(code == 0, output);
+        Assert.Contains("no server running", output);
+
+        var server = await StartServerAsync();
+        File.WriteAllText(Aliases, "staff: alice\nteam: bob, carol\n");
+        (code, output) = await SendmailAsync("", asNobody: false, "-bi", "-v");
+        Assert.True(code == 0, output);
+        Assert.Contains("the server re-read", output);
+        (code, output) = await SendmailAsync("Subject: to the team\n\nhello\n", asNobody: false, "team@example.test");
+        Assert.True(code == 0, output);
+        Assert.Contains("Subject: to the team", await WaitForDeliveryAsync("bob", server));
+        Assert.Contains("Subject: to the team", await WaitForDeliveryAsync("carol", server));
     }
 
     [Fact]

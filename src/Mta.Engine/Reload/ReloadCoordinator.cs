@@ -24,6 +24,8 @@ public sealed partial class ReloadCoordinator
         "Tls:CertificateFile", "Tls:KeyFile", "Tls:Password", "Tls:RsaCertificateFile", "Tls:RsaKeyFile", "Tls:RsaPassword",
         "Tls:MinimumProtocol", "Tls:CipherSuites", "Tls:AllowCbcSuites",
         "Auth:UsersFile",
+        // The address maps: each reloads its file list and files (aliases, virtual, canonical, relay domains).
+        "Aliases", "Virtual", "Canonical", "Relay:Domains",
     ];
 
     private readonly IConfigurationReader _reader;

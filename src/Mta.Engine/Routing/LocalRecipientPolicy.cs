@@ -54,6 +54,14 @@ public sealed class LocalRecipientPolicy
         return detail is not null && CheckWhole(user) == LocalRecipientVerdict.Accepted ? LocalRecipientVerdict.Accepted : verdict;
     }
 
+    /// <summary>The mailbox of a local part, lower-cased as delivery names it: <c>alice+tag</c> is alice's (the detail
+    /// picks her folder at delivery) unless <c>alice+tag</c> is itself one of <c>Mailboxes:Users</c>.</summary>
+    public string MailboxOf(string localPart)
+    {
+        var (user, detail) = AddressDetail.Split(localPart, _options.RecipientDelimiter);
+        return (detail is null || _users.Contains(localPart) ? localPart : user).ToLowerInvariant();
+    }
+
     private LocalRecipientVerdict CheckWhole(string localPart)
     {
         if (string.Equals(localPart, "postmaster", StringComparison.OrdinalIgnoreCase)) return LocalRecipientVerdict.Accepted;

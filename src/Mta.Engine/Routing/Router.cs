@@ -51,16 +51,12 @@ internal sealed class Router
     private readonly Dictionary<string, string> _transportDomains;
     private readonly string _postmaster;
     private readonly int _remoteWindow;
-    private readonly string? _delimiter;
-    private readonly HashSet<string> _users;
     private readonly Maps.VirtualMaps? _virtual;
 
     public Router(MtaOptions options, HookPipeline hooks, NextHopSelector hops, DeliveryAgents agents, Terminal.ITerminals? terminals = null,
         Reload.LiveSettings? live = null, Maps.VirtualMaps? virtualMaps = null)
     {
         _virtual = virtualMaps;
-        _delimiter = options.Mailboxes.RecipientDelimiter;
-        _users = new HashSet<string>(options.Mailboxes.Users, StringComparer.OrdinalIgnoreCase);
         _hooks = hooks;
         _hops = hops;
         _agents = agents;
@@ -166,13 +162,8 @@ internal sealed class Router
         return domains;
     }
 
-    /// <summary>The mailbox of a local part: <c>alice+tag</c> is alice's (the detail picks her folder at delivery) unless
-    /// <c>alice+tag</c> is itself a configured user.</summary>
-    private string MailboxUser(string localPart)
-    {
-        var (user, detail) = AddressDetail.Split(localPart, _delimiter);
-        return (detail is null || _users.Contains(localPart) ? localPart : user).ToLowerInvariant();
-    }
+    /// <summary>The mailbox of a local part, by the mailbox policy in service.</summary>
+    private string MailboxUser(string localPart) => _live.Current.Recipients.Mailboxes.MailboxOf(localPart);
 
     /// <summary>A hook's decision as a delivery outcome: Accept delivered (by the hook), Reject failed, anything else deferred.</summary>
     private static DeliveryOutcome FromHook(HookOutcome outcome, string hook)

@@ -14,6 +14,8 @@ public enum SendmailMode
     Flush,
     /// <summary><c>-q</c>INTERVAL: a daemon's queue interval; accepted, nothing to do.</summary>
     Nothing,
+    /// <summary><c>-bi</c> or the name <c>newaliases</c>: check the alias files and have the running server re-read them.</summary>
+    InitializeAliases,
 }
 
 /// <summary>A parsed sendmail command line.</summary>
@@ -46,12 +48,21 @@ public sealed record SendmailArguments
     /// <summary>Parses <paramref name="args"/> (without the program name). <paramref name="error"/> is a usage message
     /// when the line cannot be used.</summary>
     /// <param name="args">The arguments.</param>
-    /// <param name="invokedAs">The name the program was called by (<c>mailq</c> lists the queue).</param>
+    /// <param name="invokedAs">The name the program was called by (<c>mailq</c> lists the queue, <c>newaliases</c> re-reads
+    /// the aliases).</param>
     /// <param name="error">Why the line is bad; null when parsed.</param>
     public static SendmailArguments? Parse(IReadOnlyList<string> args, string invokedAs, out string? error)
     {
         error = null;
-        var result = new SendmailArguments { Mode = invokedAs == "mailq" ? SendmailMode.ListQueue : SendmailMode.Deliver };
+        var result = new SendmailArguments
+        {
+            Mode = invokedAs switch
+            {
+                "mailq" => SendmailMode.ListQueue,
+                "newaliases" => SendmailMode.InitializeAliases,
+                _ => SendmailMode.Deliver,
+            },
+        };
         var recipients = new List<string>();
         var i = 0;
         for (; i < args.Count; i++)
@@ -107,9 +118,10 @@ public sealed record SendmailArguments
                                 "m" => SendmailMode.Deliver,
                                 "s" => SendmailMode.Smtp,
                                 "p" => SendmailMode.ListQueue,
+                                "i" => SendmailMode.InitializeAliases,
                                 _ => null,
                             };
-                            if (chosen is null) return Bad($"-b{mode}: unsupported mode (supported: -bm, -bs, -bp)", out error);
+                            if (chosen is null) return Bad($"-b{mode}: unsupported mode (supported: -bm, -bs, -bp, -bi)", out error);
                             result = result with { Mode = chosen.Value };
                             break;
                         }

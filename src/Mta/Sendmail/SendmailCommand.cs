@@ -11,9 +11,8 @@ namespace Mta.Sendmail;
 /// <summary>Runs the sendmail-compatible command line. Exit codes are sysexits.h (<see cref="SysExits"/>).</summary>
 public static class SendmailCommand
 {
-    /// <summary>The names the <c>mta</c> executable answers to as sendmail. <c>newaliases</c> is not one of them yet: the
-    /// alias file's rebuild belongs to the aliases work.</summary>
-    public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.Ordinal) { "sendmail", "mailq" };
+    /// <summary>The names the <c>mta</c> executable answers to as sendmail.</summary>
+    public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.Ordinal) { "sendmail", "mailq", "newaliases" };
 
     /// <summary>The name this process was started by: the first entry of /proc/self/cmdline (argv[0] as the caller
     /// gave it: a symbolic link's name, not its target, unlike <see cref="Environment.ProcessPath"/>); null elsewhere.</summary>
@@ -60,6 +59,8 @@ public static class SendmailCommand
             case SendmailMode.ListQueue:
             case SendmailMode.Flush:
                 return await ControlAsync(paths, parsed, cancellationToken);
+            case SendmailMode.InitializeAliases:
+                return await NewAliasesAsync(options, paths, parsed.Verbose, cancellationToken);
             case SendmailMode.Smtp:
                 {
                     var session = new SmtpStdioSession(options, paths, CurrentUser(), Console.OpenStandardInput(), Console.OpenStandardOutput());
@@ -147,6 +148,52 @@ public static class SendmailCommand
         {
             return Fail(SysExits.Software, ex.Message);
         }
+    }
+
+    /// <summary>
+    /// newaliases (<c>-bi</c>). There is no alias database to build: the server reads the alias files as they are and
+    /// re-reads one when it is saved. What is left of the command is what an administrator runs it for: every problem
+    /// of the alias files (and their <c>:include:</c> files) named by file and line, exit 65 when there is one, and the
+    /// running server told to re-read them now (a reload), so that a change is in service when the command returns.
+    /// Without a running server the check alone is done: the server reads the files when it starts.
+    /// </summary>
+    private static async Task<int> NewAliasesAsync(MtaOptions options, MtaPaths paths, bool verbose, CancellationToken cancellationToken)
+    {
+        var warnings = new List<string>();
+        var errors = Mta.Engine.Maps.AliasTable.Check(options, paths, warnings);
+        foreach (var warning in warnings) Console.Error.WriteLine("newaliases: warning: " + warning);
+        if (errors.Count > 0)
+        {
+            foreach (var error in errors) Console.Error.WriteLine("newaliases: " + error);
+            return SysExits.DataError;
+        }
+        if (options.Aliases.Files.Count == 0)
+            Console.Error.WriteLine("newaliases: warning: no alias files are configured (Aliases:Files)");
+        try
+        {
+            var result = await ReloadCommand.AskAsync(paths.ControlSocketPath, cancellationToken);
+            if (!result.Applied)
+            {
+                Console.Error.WriteLine("newaliases: the server refused to reload, it keeps the aliases in service:");
+                foreach (var error in result.Errors) Console.Error.WriteLine("  " + error);
+                return SysExits.Config;
+            }
+            if (verbose) Console.Error.WriteLine($"newaliases: the server re-read {result.Source} and the alias files");
+        }
+        catch (ControlServerUnavailableException)
+        {
+            if (verbose) Console.Error.WriteLine("newaliases: no server running; it reads the alias files when it starts");
+        }
+        catch (ControlCommandException ex) when (ex.Code == ControlErrorCodes.Forbidden)
+        {
+            // A user who may edit the files but not reload the server: the server still sees the saved files.
+            Console.Error.WriteLine($"newaliases: the alias files are valid; not allowed to make the server reload ({ex.Message}), it re-reads a file when it is saved");
+        }
+        catch (ControlException ex)
+        {
+            return Fail(SysExits.Software, ex.Message);
+        }
+        return SysExits.Ok;
     }
 
     /// <summary>The login name of the real uid (who ran the command, whatever it is installed as).</summary>
