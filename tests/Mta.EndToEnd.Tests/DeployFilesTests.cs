@@ -67,7 +67,10 @@ public sealed class DeployFilesTests : IDisposable
         WriteCertificate(Path.Combine(letsEncrypt, "fullchain.pem"), Path.Combine(letsEncrypt, "privkey.pem"));
         var etc = Directory.CreateDirectory(Path.Combine(_root, "etc-mta")).FullName;
         var state = Directory.CreateDirectory(Path.Combine(_root, "var-lib-mta")).FullName;
+        var aliases = Path.Combine(_root, "aliases");
+        await File.WriteAllTextAsync(aliases, "postmaster: root\nroot: admin@example.org\n");
         var json = (await File.ReadAllTextAsync(Shipped("mta.config.json")))
+            .Replace("/etc/aliases", aliases)
             .Replace("/etc/letsencrypt/", Path.Combine(_root, "letsencrypt") + "/")
             .Replace("/etc/mta", etc)
             .Replace("/var/lib/mta", state);
