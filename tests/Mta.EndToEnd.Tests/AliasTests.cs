@@ -168,6 +168,28 @@ public sealed class AliasTests : IDisposable
     }
 
     [Fact]
+    public async Task After_a_reload_adds_a_local_domain_an_alias_target_in_it_is_a_local_mailbox()
+    {
+        await using var peer = await TestSmtpServer.StartAsync();
+        // Until the reload, added.test is a remote domain routed to the peer.
+        await using var server = await StartAsync("staff: alice@added.test\n", peer);
+        server.Options.Relay.Routes["added.test"] = server.Options.Relay.Routes["remote.test"];
+        var live = server.Services.GetRequiredService<Mta.Engine.Reload.LiveSettings>();
+        var changed = new MtaOptions { LocalDomains = [.. server.Options.LocalDomains, "added.test"], Mailboxes = server.Options.Mailboxes };
+
+        live.Reload(changed);
+        await SendAsync(server, "s@remote.test", "staff@example.test", "now-local");
+
+        var alice = SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("alice")));
+        Assert.Contains("Subject: now-local", alice, StringComparison.Ordinal);
+        // Delivered as a local mailbox of the alias, not forwarded as a new message (which would carry the alias's own
+        // Delivered-To line).
+        Assert.Contains("Delivered-To: alice@", alice, StringComparison.Ordinal);
+        Assert.DoesNotContain("Delivered-To: staff@", alice, StringComparison.Ordinal);
+        Assert.Empty(peer.Received);
+    }
+
+    [Fact]
     public async Task Command_and_file_targets_run_the_pipe_and_append_to_the_mbox_file_with_the_alias_as_original_recipient()
     {
         if (OperatingSystem.IsWindows()) Assert.Skip("command and file targets need /bin/sh and fcntl locks");

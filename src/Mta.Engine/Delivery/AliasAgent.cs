@@ -45,7 +45,8 @@ internal sealed partial class AliasAgent : IDeliveryAgent
     /// <param name="lmtp">True when <paramref name="mailbox"/> is the LMTP agent: it knows its users by address, and decides
     /// itself which exist.</param>
     public AliasAgent(AliasTable table, MtaOptions options, IDeliveryAgent mailbox, bool lmtp, MessageSubmitter submitter,
-        IPipeDelivery? pipe, IFileDelivery? file, TimeProvider time, ILogger<AliasAgent> logger, AliasAccounts? accounts = null)
+        IPipeDelivery? pipe, IFileDelivery? file, TimeProvider time, ILogger<AliasAgent> logger, AliasAccounts? accounts = null,
+        Reload.LiveSettings? live = null)
     {
         _table = table;
         _options = options;
@@ -56,9 +57,11 @@ internal sealed partial class AliasAgent : IDeliveryAgent
         _file = file;
         _time = time;
         _logger = logger;
-        var users = new LocalRecipientPolicy(options.Mailboxes);
+        // The local domains and mailbox users a reload leaves (not the aliases: an alias name is not a mailbox).
+        live ??= new Reload.LiveSettings(options);
         _expander = new AliasExpander(table, options, accounts ?? AliasAccounts.System,
-            name => lmtp || users.Check(name) == LocalRecipientVerdict.Accepted);
+            name => lmtp || live.Current.Recipients.Mailboxes.CheckMailbox(name) == LocalRecipientVerdict.Accepted,
+            () => live.Current.LocalDomains);
     }
 
     /// <summary>True when the mailbox route to <paramref name="target"/> (a user, or <c>local@domain</c> for LMTP) names an alias.</summary>

@@ -47,13 +47,15 @@ internal sealed record AliasExpansionResult(IReadOnlyList<ExpandedTarget> Target
 /// <c>Aliases:DefaultUser</c> when root owns it. An alias with an <c>owner-NAME</c> alias sends its forwarded copies from
 /// <c>owner-NAME@domain</c>, so their bounces go to the list's owner. Duplicate targets are kept once.
 /// </summary>
-internal sealed class AliasExpander(AliasTable table, MtaOptions options, AliasAccounts accounts, Func<string, bool> isMailboxUser)
+/// <param name="localDomains">The local domains in service (a reload may replace them).</param>
+internal sealed class AliasExpander(AliasTable table, MtaOptions options, AliasAccounts accounts, Func<string, bool> isMailboxUser,
+    Func<IReadOnlySet<string>> localDomains)
 {
-    private readonly HashSet<string> _localDomains = new(options.LocalDomains, Domain.NameComparer);
     private readonly AliasTable _table = table;
     private readonly MtaOptions _options = options;
     private readonly AliasAccounts _accounts = accounts;
     private readonly Func<string, bool> _isMailboxUser = isMailboxUser;
+    private readonly Func<IReadOnlySet<string>> _localDomains = localDomains;
 
     /// <summary>Expands <paramref name="alias"/>, found for <paramref name="recipient"/>.</summary>
     public AliasExpansionResult Expand(AliasMatch alias, SmtpAddress recipient)
@@ -91,7 +93,7 @@ internal sealed class AliasExpander(AliasTable table, MtaOptions options, AliasA
                     case AliasTargetKind.Address:
                         var at = target.Value.LastIndexOf('@');
                         var (local, targetDomain) = (target.Value[..at], target.Value[(at + 1)..]);
-                        if (expander._localDomains.Contains(targetDomain)) Name(local.ToLowerInvariant(), owner, chain, sender, depth);
+                        if (expander._localDomains().Contains(targetDomain)) Name(local.ToLowerInvariant(), owner, chain, sender, depth);
                         else Add(new ExpandedTarget(AliasDestination.Remote, target.Value, Sender: sender));
                         break;
                     case AliasTargetKind.File:

@@ -63,7 +63,7 @@ public static class QueueServiceCollectionExtensions
             // The alias step hands local users to the same mailbox agent the router uses for them.
             var aliases = new AliasAgent(sp.GetRequiredService<Maps.AliasTable>(), options, lmtp as Mta.Abstractions.IDeliveryAgent ?? sp.GetRequiredService<MaildirAgent>(),
                 lmtp is not null, Submitter(sp), sp.GetService<IPipeDelivery>(), sp.GetService<IFileDelivery>(), sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<AliasAgent>>());
+                sp.GetRequiredService<ILogger<AliasAgent>>(), live: sp.GetService<Reload.LiveSettings>());
             return new DeliveryAgents(sp.GetRequiredService<MaildirAgent>(), sp.GetRequiredService<TerminalAgent>(),
                 sp.GetRequiredService<DiscardAgent>(), sp.GetRequiredService<PluginAgents>(), sp.GetRequiredService<SmtpDeliveryAgent>(), lmtp,
                 sp.GetRequiredService<PipeTransportAgent>(), aliases);

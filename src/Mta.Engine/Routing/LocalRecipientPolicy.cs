@@ -46,12 +46,18 @@ public sealed class LocalRecipientPolicy
 
     /// <summary>The verdict for <paramref name="localPart"/> (unquoted) of a local domain. With a recipient delimiter
     /// (<c>Mailboxes:RecipientDelimiter</c>), <c>user+detail</c> is accepted when <c>user</c> is.</summary>
-    public LocalRecipientVerdict Check(string localPart)
+    public LocalRecipientVerdict Check(string localPart) => Check(localPart, withAliases: true);
+
+    /// <summary>As <see cref="Check(string)"/>, but only a mailbox counts, not an alias name: what an alias's local
+    /// target must be.</summary>
+    public LocalRecipientVerdict CheckMailbox(string localPart) => Check(localPart, withAliases: false);
+
+    private LocalRecipientVerdict Check(string localPart, bool withAliases)
     {
-        var verdict = CheckWhole(localPart);
+        var verdict = CheckWhole(localPart, withAliases);
         if (verdict == LocalRecipientVerdict.Accepted) return verdict;
         var (user, detail) = AddressDetail.Split(localPart, _options.RecipientDelimiter);
-        return detail is not null && CheckWhole(user) == LocalRecipientVerdict.Accepted ? LocalRecipientVerdict.Accepted : verdict;
+        return detail is not null && CheckWhole(user, withAliases) == LocalRecipientVerdict.Accepted ? LocalRecipientVerdict.Accepted : verdict;
     }
 
     /// <summary>The mailbox of a local part, lower-cased as delivery names it: <c>alice+tag</c> is alice's (the detail
@@ -62,10 +68,10 @@ public sealed class LocalRecipientPolicy
         return (detail is null || _users.Contains(localPart) ? localPart : user).ToLowerInvariant();
     }
 
-    private LocalRecipientVerdict CheckWhole(string localPart)
+    private LocalRecipientVerdict CheckWhole(string localPart, bool withAliases)
     {
         if (string.Equals(localPart, "postmaster", StringComparison.OrdinalIgnoreCase)) return LocalRecipientVerdict.Accepted;
-        if (_aliases?.Find(localPart) is not null) return LocalRecipientVerdict.Accepted;
+        if (withAliases && _aliases?.Find(localPart) is not null) return LocalRecipientVerdict.Accepted;
         if (!MailboxNames.IsValid(localPart)) return LocalRecipientVerdict.NotAMailboxName;
         if (_options.AcceptAnyLocalPart || _users.Contains(localPart)) return LocalRecipientVerdict.Accepted;
         if (_options.SystemUsers && IsSystemUser(localPart.ToLowerInvariant())) return LocalRecipientVerdict.Accepted;
