@@ -26,6 +26,10 @@ public sealed class RawSmtpClient : IAsyncDisposable
 
     public static TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>This client's bound on reading a line, instead of <see cref="ReadTimeout"/>: for a reply that is slow
+    /// on purpose (queued behind a flood).</summary>
+    public TimeSpan? ReplyTimeout { get; set; }
+
     /// <param name="localAddress">The address to connect from (e.g. 127.0.0.10: all of 127/8 is loopback on Linux);
     /// null for the system's choice.</param>
     public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endPoint, bool readGreeting = true, IPAddress? localAddress = null)
@@ -119,7 +123,7 @@ public sealed class RawSmtpClient : IAsyncDisposable
     /// <summary>Reads one line without its CRLF; null when the peer closed the connection.</summary>
     public async Task<string?> ReadLineAsync()
     {
-        using var cts = new CancellationTokenSource(ReadTimeout);
+        using var cts = new CancellationTokenSource(ReplyTimeout ?? ReadTimeout);
         while (true)
         {
             var lf = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
