@@ -9,6 +9,7 @@ using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.Engine.Terminal;
 using Mta.Engine.Extensibility;
+using Mta.Engine.Extensibility.Containment;
 using Mta.Engine.Extensibility.Plugins;
 using Mta.Engine.Extensibility.Scripts;
 using Mta.Engine.Maps;
@@ -32,11 +33,13 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp =>
         {
-            var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout);
+            var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout,
+                sp.GetRequiredService<Extensibility.Containment.HookContainment>());
             registerHooks?.Invoke(pipeline);
             return pipeline;
         });
         services.AddSingleton<IHookRegistrar>(sp => sp.GetRequiredService<HookPipeline>());
+        services.AddMtaHookContainment();
         services.AddSingleton<ExtensionRegistry>();
         // Plugins and scripts register before anything that runs hooks starts.
         services.AddHostedService<ExtensionStartup>();

@@ -284,4 +284,14 @@ internal static class LogEvents
     internal static class Host
     {
     }
+
+    // 1566-1585: hook calls abandoned while still running, and handlers taken out of service for them.
+    internal static class HookContainment
+    {
+        public const int Abandoned = 1566;
+        public const int AbandonedEnded = 1567;
+        public const int OutOfService = 1568;
+        public const int BackInService = 1569;
+        public const int Skipped = 1570;
+    }
 }

@@ -69,6 +69,10 @@ public sealed class MtaOptions
 
     public ScriptHostOptions Scripts { get; set; } = new();
 
+    /// <summary>When a script or plugin whose overrun calls still run is taken out of service. Defaults as
+    /// <see cref="Mta.Engine.Extensibility.Containment.HookContainmentOptions"/> documents (3 within 10 minutes).</summary>
+    public Mta.Engine.Extensibility.Containment.HookContainmentOptions HookContainment { get; set; } = new();
+
     /// <summary>Microsoft.Extensions.Logging settings (levels, console formatter), handed to the logging system as they are.</summary>
     public Microsoft.Extensions.Configuration.IConfigurationSection? Logging { get; set; }
 

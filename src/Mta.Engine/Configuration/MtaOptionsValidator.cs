@@ -127,6 +127,7 @@ public static class MtaOptionsValidator
         TurnOptionsValidator.Validate(o, errors);
         ControlOptionsValidator.Validate(o, errors);
         TransportOptionsValidator.Validate(o, errors);
+        Extensibility.Containment.HookContainmentOptionsValidator.Validate(o.HookContainment, errors);
         return errors;
     }
 

@@ -2,6 +2,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Mta.Abstractions;
+using Mta.Engine.Extensibility.Containment;
 
 namespace Mta.Engine.Extensibility;
 
@@ -30,10 +31,22 @@ public sealed partial class HookPipeline : IHookRegistrar
     private long _sequence;
 
     public HookPipeline(ILogger<HookPipeline> logger, TimeSpan budget)
+        : this(logger, budget, containment: null)
+    {
+    }
+
+    /// <param name="logger">The failure lines.</param>
+    /// <param name="budget">The default time budget of one call.</param>
+    /// <param name="containment">Counts abandoned calls and takes runaway handlers out of service; null: none.</param>
+    public HookPipeline(ILogger<HookPipeline> logger, TimeSpan budget, HookContainment? containment)
     {
         _logger = logger;
         _budget = budget;
+        Containment = containment;
     }
+
+    /// <summary>The runaway guard, or null; script and server reloads put handlers back in service through it.</summary>
+    public HookContainment? Containment { get; }
 
     /// <summary>Handlers registered in code run first, under this owner.</summary>
     public const string CodeOwner = "";
@@ -125,24 +138,36 @@ public sealed partial class HookPipeline : IHookRegistrar
     private async ValueTask<(HookResult Result, bool Failed)> InvokeOneAsync<TContext>(NamedHook<TContext> handler, TContext context, CancellationToken cancellationToken)
         where TContext : HookContext
     {
+        // A handler out of service is never called: its earlier calls still run, abandoned.
+        if (Containment?.IsOutOfService(handler.ContainmentKey) == true)
+        {
+            Containment.Skipped(handler.ContainmentKey, typeof(TContext).Name, (context as SessionContext)?.Session.SessionId);
+            return (LocalPolicyError, true);
+        }
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(handler.Budget);
+        Task<HookResult>? running = null;
         try
         {
             var pending = handler.Hook.InvokeAsync(context, budget.Token);
+            if (pending.IsCompletedSuccessfully) return (pending.Result ?? HookResult.Continue, false);
+            running = pending.AsTask();
             // WaitAsync lets the session go on even when a handler ignores its token and never returns.
-            var result = pending.IsCompletedSuccessfully
-                ? pending.Result
-                : await pending.AsTask().WaitAsync(handler.Budget, cancellationToken).ConfigureAwait(false);
+            var result = await running.WaitAsync(handler.Budget, cancellationToken).ConfigureAwait(false);
             return (result ?? HookResult.Continue, false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // The client went away: a call that ignores its token runs on all the same.
+            if (running is { IsCompleted: false } && Containment is { } guard)
+                await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, (context as SessionContext)?.Session.SessionId, running).ConfigureAwait(false);
             throw;
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
             LogHandlerTimedOut(handler.Name, typeof(TContext).Name, handler.Budget.TotalMilliseconds);
+            if (running is { IsCompleted: false } && Containment is { } guard)
+                await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, (context as SessionContext)?.Session.SessionId, running).ConfigureAwait(false);
             return (LocalPolicyError, true);
         }
         catch (Exception ex)
@@ -159,7 +184,11 @@ public sealed partial class HookPipeline : IHookRegistrar
     private partial void LogHandlerTimedOut(string handler, string hook, double budgetMs);
 
     private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook, string Owner, int Order, long Sequence, TimeSpan Budget)
-        where TContext : HookContext;
+        where TContext : HookContext
+    {
+        /// <summary>What the runaway guard counts and takes out of service: the script or plugin, else the handler.</summary>
+        public string ContainmentKey => Owner.Length > 0 ? Owner : Name;
+    }
 
     private sealed class OwnerRegistrar(HookPipeline pipeline, string owner, int order, TimeSpan budget) : IHookRegistrar
     {

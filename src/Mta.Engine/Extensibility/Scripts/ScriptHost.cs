@@ -199,6 +199,8 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         // A new file shifts the file-name order of the others; otherwise only this owner's handlers change.
         if (added) ApplyAll();
         else Apply(generation, OrderOf(name));
+        // A new generation is back in service (the old one's runaway calls no longer count against it).
+        _pipeline.Containment?.Restore(OwnerOf(name));
         // After the swap: calls already running keep their delegates (and so the context) alive until they end.
         old?.Unload();
         if (added) LogAdded(name, generation.Number);
@@ -266,6 +268,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
             if (!_scripts.Remove(name, out old)) return false;
         }
         _pipeline.RemoveOwner(OwnerOf(name));
+        _pipeline.Containment?.Restore(OwnerOf(name));
         lock (_applied) _applied.Remove(name);
         ApplyAll();
         old.Unload();
