@@ -130,8 +130,8 @@ internal static class AuthFlood
         if (got != code) throw new InvalidOperationException($"legitimate client: {what} answered {got}, expected {code}");
     }
 
-    /// <summary>A line-at-a-time SMTP client bound to a chosen loopback source address.</summary>
-    private sealed class LineClient : IDisposable
+    /// <summary>A line-at-a-time SMTP client bound to a chosen loopback source address (also used by the runaway mode).</summary>
+    internal sealed class LineClient : IDisposable
     {
         private readonly TcpClient _tcp;
         private readonly NetworkStream _stream;

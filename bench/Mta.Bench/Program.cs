@@ -11,6 +11,8 @@ if (args.Length > 0 && args[0] == "slow-clients") return await SlowClients.RunAs
 if (args.Length > 0 && args[0] == "auth-flood") return await AuthFlood.Run(args[1..]);
 // Sessions that hold large messages before their final dot (bench/data-memory.sh).
 if (args.Length > 0 && args[0] == "hold") return await HoldData.RunAsync(args[1..]);
+// The calls that make a runaway hook handler spin (bench/runaway.sh).
+if (args.Length > 0 && args[0] == "runaway") return await Runaway.RunAsync(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;
