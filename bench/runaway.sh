@@ -71,16 +71,21 @@ for mode in baseline on off; do
         --rcpt spin@example.test --timeout "$RUN_TIMEOUT" > "$MTA_TMP/runaway.out" 2>&1 &
     hitter=$!
     legit=$(timeout $((RUN_TIMEOUT + 15)) "$MTA_BENCH" "$MTA_ADDR:$MTA_PORT" --sessions "$SESSIONS" --messages "$LEGIT" --size 1024 \
-        --to user@example.test --timeout "$RUN_TIMEOUT" 2>/dev/null)
+        --to user@example.test --timeout "$RUN_TIMEOUT" 2> "$MTA_TMP/legit.err")
     wait "$hitter"
     after=$(cpu)
     latency=$(echo "$legit" | grep '^latency:' | sed 's/^latency: //; s/ (.*//')
     rate=$(echo "$legit" | grep '^mta-bench:' | sed 's/^mta-bench: //')
     runaway=$(sed 's/^runaway: //' "$MTA_TMP/runaway.out")
+    # The console log is written by a background queue: a moment for the last lines.
+    sleep 1
     abandoned=$(grep -c "abandoned while still running" "$MTA_LOG")
     out=$(grep -c "taken out of service" "$MTA_LOG")
-    result[$mode]=$(printf 'legit %s; %s\n    runaway %s\n    abandoned still running: %s, taken out of service: %s, mta cpu %.1f s' \
-        "$latency" "$rate" "$runaway" "$abandoned" "$out" "$(echo "scale=2; ($after - $before) / $ticks" | bc)")
+    # Why legitimate messages failed, if any did (mta-bench reports its first few failures).
+    failures=$(grep -v '^#' "$MTA_TMP/legit.err" | head -n 2 | tr '\n' ' ')
+    result[$mode]=$(printf 'legit %s; %s\n    runaway %s\n    abandoned still running: %s, taken out of service: %s, mta cpu %.1f s%s' \
+        "$latency" "$rate" "$runaway" "$abandoned" "$out" "$(echo "scale=2; ($after - $before) / $ticks" | bc)" \
+        "${failures:+$'\n'    legit failures: $failures}")
     mta_stop
 done
 
