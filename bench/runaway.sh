@@ -10,7 +10,7 @@
 # `mta-bench` with SESSIONS persistent sessions sending LEGIT messages to user@example.test; both run to their end.
 # Modes: baseline (no hits), on (HookContainment:Enabled, MaxAbandoned MAX_ABANDONED), off (every hit spins on).
 # Prints per mode: the legitimate p50/p99/max (MAIL to 250 after the dot) and msg/s, the runaway replies, how many
-# calls the server abandoned still running (event 1566) and whether the script was taken out of service (1568),
+# calls the server abandoned still running (event 1580) and whether the script was taken out of service (1582),
 # and the Mta process's CPU seconds over the run.
 #
 # Env: SESSIONS=4 CONCURRENCY=2 MAX_ABANDONED=3 WARMUP=300 RUN_TIMEOUT=180 + mta-lib.sh's MTA_PORT, MTA_BUILD, MTA_DLL.

@@ -285,13 +285,13 @@ internal static class LogEvents
     {
     }
 
-    // 1566-1585: hook calls abandoned while still running, and handlers taken out of service for them.
+    // 1580-1585: hook calls abandoned while still running, and handlers taken out of service for them.
     internal static class HookContainment
     {
-        public const int Abandoned = 1566;
-        public const int AbandonedEnded = 1567;
-        public const int OutOfService = 1568;
-        public const int BackInService = 1569;
-        public const int Skipped = 1570;
+        public const int Abandoned = 1580;
+        public const int AbandonedEnded = 1581;
+        public const int OutOfService = 1582;
+        public const int BackInService = 1583;
+        public const int Skipped = 1584;
     }
 }
