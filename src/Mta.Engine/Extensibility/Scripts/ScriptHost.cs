@@ -23,9 +23,6 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     /// <summary>How long a file must be quiet before it is recompiled: editors write in several steps.</summary>
     public static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How long a script's top-level code may run at (re)load.</summary>
-    public static readonly TimeSpan LoadTimeout = TimeSpan.FromSeconds(10);
-
     private readonly ScriptHostOptions _options;
     private readonly MtaOptions _mta;
     private readonly HookPipeline _pipeline;
@@ -121,7 +118,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
             {
                 try
                 {
-                    loaded.Add(await LoadGenerationAsync(script).ConfigureAwait(false));
+                    loaded.Add(await LoadGenerationAsync(script, cancellationToken).ConfigureAwait(false));
                 }
                 catch (ScriptLoadException ex)
                 {
@@ -182,7 +179,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         ScriptGeneration generation;
         try
         {
-            generation = await LoadGenerationAsync(compiled).ConfigureAwait(false);
+            generation = await LoadGenerationAsync(compiled, cancellationToken).ConfigureAwait(false);
         }
         catch (ScriptLoadException ex)
         {
@@ -273,14 +270,14 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         return true;
     }
 
-    private async Task<ScriptGeneration> LoadGenerationAsync(CompiledScript compiled)
+    private async Task<ScriptGeneration> LoadGenerationAsync(CompiledScript compiled, CancellationToken cancellationToken)
     {
         // Callers hold _gate, so the number is only taken (committed) by a generation that loaded.
         int number;
         lock (_generations) number = _generations.GetValueOrDefault(compiled.Name) + 1;
         var globals = new HostScriptGlobals(compiled.Name, SettingsOf(compiled.Name), _states.Get(OwnerOf(compiled.Name)),
             _loggers.CreateLogger("Mta.Scripts." + compiled.Name), _dns);
-        var generation = await ScriptGeneration.LoadAsync(compiled, number, globals, LoadTimeout).ConfigureAwait(false);
+        var generation = await ScriptGeneration.LoadAsync(compiled, number, globals, _options.LoadTimeout, cancellationToken).ConfigureAwait(false);
         lock (_generations) _generations[compiled.Name] = number;
         return generation;
     }
