@@ -9,7 +9,7 @@ public sealed class CheckParityTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "mta-check-" + Guid.NewGuid().ToString("n")[..12]);
 
-    public static TheoryData<string> Cases => ["password file", "certificate", "plugin folder"];
+    public static TheoryData<string> Cases => ["password file", "certificate", "plugin folder", "script that throws", "script that never returns"];
 
     private string WriteConfig(string broken)
     {
@@ -25,6 +25,15 @@ public sealed class CheckParityTests : IDisposable
                 File.WriteAllText(Path.Combine(_root, "cert.pem"), "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n");
                 extra["Tls"] = new { CertificateFile = "cert.pem" };
                 break;
+            case "script that throws":
+                Directory.CreateDirectory(Path.Combine(_root, "scripts"));
+                File.WriteAllText(Path.Combine(_root, "scripts", "10-broken.csx"), "throw new InvalidOperationException(\"no settings\");\n");
+                break;
+            case "script that never returns":
+                Directory.CreateDirectory(Path.Combine(_root, "scripts"));
+                File.WriteAllText(Path.Combine(_root, "scripts", "10-broken.csx"), "while (true) System.Threading.Thread.Sleep(1000);\n");
+                extra["Scripts"] = new { LoadTimeout = "00:00:01" };
+                break;
             case "plugin folder":
                 Directory.CreateDirectory(Path.Combine(_root, "plugins", "empty"));
                 extra["Plugins"] = new Dictionary<string, object> { ["empty"] = new { } };
@@ -37,6 +46,8 @@ public sealed class CheckParityTests : IDisposable
     {
         "password file" => "Relay:SmartHost:PasswordFile",
         "certificate" => "Tls:CertificateFile",
+        "script that throws" => "10-broken.csx: script 10-broken: top-level code threw InvalidOperationException: no settings",
+        "script that never returns" => "10-broken.csx: script 10-broken: top-level code did not finish within 1 s",
         _ => "Plugins:empty",
     };
 

@@ -102,19 +102,61 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
             return;
         }
         var started = Stopwatch.GetTimestamp();
-        var files = ScriptCompiler.ScriptFiles(Root);
-        // Compiling is the slow part (the first Roslyn compile JITs the compiler): do the scripts side by side.
-        var results = await Task.WhenAll(files.Select(f => Task.Run(() => Compile(f, cancellationToken), cancellationToken)))
-            .ConfigureAwait(false);
-        var compiled = results.Select(r => r.Script).ToArray();
-        var errors = compiled.SelectMany(c => c.Errors).ToList();
-        if (errors.Count > 0) throw Refuse(errors);
+        var attempt = await CompileAndRunAllAsync(useCache: true, cancellationToken).ConfigureAwait(false);
+        if (attempt.Errors.Count > 0) throw Refuse(attempt.Errors);
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var loaded = new List<ScriptGeneration>();
-            foreach (var script in compiled)
+            lock (_scripts)
+                foreach (var generation in attempt.Loaded) _scripts[generation.Name] = generation;
+            ApplyAll();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        var results = attempt.Compiled;
+        var compiled = results.Select(r => r.Script).ToArray();
+        if (_cache is not null) PruneCache(results.Select(r => r.Key).OfType<string>().ToHashSet(StringComparer.Ordinal));
+        LogLoaded(compiled.Length, Root, Stopwatch.GetElapsedTime(started).TotalMilliseconds, results.Count(r => r.Cached));
+        if (_options.Watch) StartWatching();
+    }
+
+    /// <summary>
+    /// What <see cref="LoadAsync"/> does short of registering anything, for <c>mta check</c>: compiles every script and
+    /// runs its top-level code (with <see cref="ScriptHostOptions.LoadTimeout"/>), then unloads it. The compile cache is
+    /// neither read nor written.
+    /// </summary>
+    /// <returns>Every error start-up would refuse with, in the same words; empty when the scripts would load.</returns>
+    public async Task<IReadOnlyList<string>> CheckAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled || !Directory.Exists(Root)) return [];
+        var attempt = await CompileAndRunAllAsync(useCache: false, cancellationToken).ConfigureAwait(false);
+        foreach (var generation in attempt.Loaded) generation.Unload();
+        return attempt.Errors;
+    }
+
+    private sealed record LoadAttempt(
+        IReadOnlyList<(CompiledScript Script, string? Key, bool Cached)> Compiled, IReadOnlyList<ScriptGeneration> Loaded, IReadOnlyList<string> Errors);
+
+    /// <summary>Compiles every script, and when all compile runs each one's top-level code. On any error nothing stays
+    /// loaded; the errors name the script files.</summary>
+    private async Task<LoadAttempt> CompileAndRunAllAsync(bool useCache, CancellationToken cancellationToken)
+    {
+        var files = ScriptCompiler.ScriptFiles(Root);
+        // Compiling is the slow part (the first Roslyn compile JITs the compiler): do the scripts side by side.
+        var results = await Task.WhenAll(files.Select(f => Task.Run(
+                () => useCache ? Compile(f, cancellationToken) : (ScriptCompiler.Compile(f, Root, cancellationToken), null, false), cancellationToken)))
+            .ConfigureAwait(false);
+        var errors = results.SelectMany(r => r.Script.Errors).ToList();
+        if (errors.Count > 0) return new LoadAttempt(results, [], errors);
+
+        var loaded = new List<ScriptGeneration>();
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var (script, _, _) in results)
             {
                 try
                 {
@@ -125,22 +167,14 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
                     errors.Add($"{script.Path}: {ex.Message}");
                 }
             }
-            if (errors.Count > 0)
-            {
-                foreach (var generation in loaded) generation.Unload();
-                throw Refuse(errors);
-            }
-            lock (_scripts)
-                foreach (var generation in loaded) _scripts[generation.Name] = generation;
-            ApplyAll();
         }
         finally
         {
             _gate.Release();
         }
-        if (_cache is not null) PruneCache(results.Select(r => r.Key).OfType<string>().ToHashSet(StringComparer.Ordinal));
-        LogLoaded(compiled.Length, Root, Stopwatch.GetElapsedTime(started).TotalMilliseconds, results.Count(r => r.Cached));
-        if (_options.Watch) StartWatching();
+        if (errors.Count == 0) return new LoadAttempt(results, loaded, errors);
+        foreach (var generation in loaded) generation.Unload();
+        return new LoadAttempt(results, [], errors);
     }
 
     private static StartupException Refuse(IReadOnlyList<string> errors)
