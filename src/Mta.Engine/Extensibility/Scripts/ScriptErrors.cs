@@ -1,11 +1,10 @@
 // Where in a script an exception was thrown, read from its stack trace (scripts are compiled with their path and a PDB).
-using System.Diagnostics;
-using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace Mta.Engine.Extensibility.Scripts;
 
 /// <summary>Names the script line an exception came from, for log lines an author acts on.</summary>
-public static class ScriptErrors
+public static partial class ScriptErrors
 {
     /// <summary>
     /// <c> (at FILE:line N)</c> for the innermost stack frame in a script file (<paramref name="scriptPath"/> when given,
@@ -16,12 +15,16 @@ public static class ScriptErrors
         ArgumentNullException.ThrowIfNull(exception);
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            var frames = new StackTrace(e, fNeedFileInfo: true).GetFrames();
-            var inScript = frames.FirstOrDefault(f => string.Equals(f.GetFileName(), scriptPath, StringComparison.Ordinal))
-                ?? frames.FirstOrDefault(f => f.GetFileName()?.EndsWith(".csx", StringComparison.Ordinal) == true);
-            if (inScript is not null && inScript.GetFileLineNumber() > 0)
-                return string.Create(CultureInfo.InvariantCulture, $" (at {inScript.GetFileName()}:line {inScript.GetFileLineNumber()})");
+            // The text, not new StackTrace(e): an exception awaited across threads (a handler run by Task.Run) keeps the
+            // frames of where it was thrown only as text.
+            var frames = ScriptFrame().Matches(e.StackTrace ?? "");
+            var inScript = frames.FirstOrDefault(m => string.Equals(m.Groups["file"].Value, scriptPath, StringComparison.Ordinal))
+                ?? frames.FirstOrDefault();
+            if (inScript is not null) return $" (at {inScript.Groups["file"].Value}:line {inScript.Groups["line"].Value})";
         }
         return "";
     }
+
+    [GeneratedRegex(@" in (?<file>.+?\.csx):line (?<line>\d+)\s*$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
+    private static partial Regex ScriptFrame();
 }

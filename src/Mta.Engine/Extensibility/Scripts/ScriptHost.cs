@@ -309,7 +309,8 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         // Callers hold _gate, so the number is only taken (committed) by a generation that loaded.
         int number;
         lock (_generations) number = _generations.GetValueOrDefault(compiled.Name) + 1;
-        var globals = new HostScriptGlobals(compiled.Name, SettingsOf(compiled.Name), _states.Get(OwnerOf(compiled.Name)),
+        var globals = new HostScriptGlobals(compiled.Name, System.IO.Path.GetDirectoryName(compiled.Path)!, SettingsOf(compiled.Name),
+            _states.Get(OwnerOf(compiled.Name)),
             _loggers.CreateLogger("Mta.Scripts." + compiled.Name), _dns);
         var generation = await ScriptGeneration.LoadAsync(compiled, number, globals, _options.LoadTimeout, cancellationToken).ConfigureAwait(false);
         lock (_generations) _generations[compiled.Name] = number;
@@ -318,15 +319,32 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
 
     /// <summary>
     /// The script's settings section, over a read-only <c>Server</c> section (HostName, LocalDomains) so that a policy
-    /// can tell this server's own names without being configured with them.
+    /// can tell this server's own names without being configured with them. The section under the script's full name
+    /// comes first and the one under <see cref="SettingsKeyOf"/> over it, so the shorter key wins key by key and a
+    /// configuration written before the shorter key existed keeps working.
     /// </summary>
     private IConfiguration SettingsOf(string name)
     {
         var server = new Dictionary<string, string?> { ["Server:HostName"] = _mta.HostName };
         for (var i = 0; i < _mta.LocalDomains.Count; i++) server[$"Server:LocalDomains:{i}"] = _mta.LocalDomains[i];
         var builder = new ConfigurationBuilder().AddInMemoryCollection(server);
-        if (_options.Settings?.GetSection(name) is { } section) builder.AddConfiguration(section, shouldDisposeConfiguration: false);
+        foreach (var key in new[] { name, SettingsKeyOf(name) }.Distinct(StringComparer.OrdinalIgnoreCase))
+            if (_options.Settings?.GetSection(key) is { } section) builder.AddConfiguration(section, shouldDisposeConfiguration: false);
         return builder.Build();
+    }
+
+    /// <summary>
+    /// The settings key of a script: its name without the order prefix (digits then <c>-</c> or <c>_</c>), which only
+    /// places the script in the file-name order: <c>10-blocklist</c> is <c>blocklist</c>. A name that is nothing but a
+    /// prefix is its own key.
+    /// </summary>
+    public static string SettingsKeyOf(string scriptName)
+    {
+        ArgumentNullException.ThrowIfNull(scriptName);
+        var digits = 0;
+        while (digits < scriptName.Length && char.IsAsciiDigit(scriptName[digits])) digits++;
+        var prefixed = digits > 0 && digits + 1 < scriptName.Length && scriptName[digits] is '-' or '_';
+        return prefixed ? scriptName[(digits + 1)..] : scriptName;
     }
 
     private int OrderOf(string name)
