@@ -19,6 +19,21 @@ public sealed class ScriptAuthoringTests
     }
 
     [Fact]
+    public async Task A_throw_in_a_loaded_helper_names_a_script_line()
+    {
+        using var folder = new ScriptFolder();
+        var helper = folder.Write("lib/limits", "int Limit(string s)\n{\n    return int.Parse(s);\n}\n");
+        var script = folder.Write("policy", "#load \"lib/limits.csx\"\nvar max = Limit(\"many\");\n");
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => Scripting.StartAsync(folder));
+
+        Assert.Contains("top-level code threw FormatException", refused.Message);
+        // Scripts are compiled optimised: the JIT may inline a small helper, and its frame is then the caller's line.
+        Assert.True(refused.Message.Contains($"(at {helper}:line 3)", StringComparison.Ordinal)
+                    || refused.Message.Contains($"(at {script}:line 2)", StringComparison.Ordinal), refused.Message);
+    }
+
+    [Fact]
     public async Task A_handler_that_throws_is_logged_with_the_session_id_and_the_script_file_and_line()
     {
         using var folder = new ScriptFolder();

@@ -7,20 +7,19 @@ namespace Mta.Engine.Extensibility.Scripts;
 public static partial class ScriptErrors
 {
     /// <summary>
-    /// <c> (at FILE:line N)</c> for the innermost stack frame in a script file (<paramref name="scriptPath"/> when given,
-    /// else any <c>.csx</c>, e.g. a <c>#load</c>-ed helper), or an empty string when no frame is in a script.
+    /// <c> (at FILE:line N)</c> for the innermost stack frame in a script file (the script or a <c>#load</c>-ed helper:
+    /// the line that threw), or an empty string when no frame is in a script (a plugin threw).
     /// </summary>
-    public static string WhereIn(Exception exception, string? scriptPath = null)
+    public static string WhereIn(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
         for (var e = exception; e is not null; e = e.InnerException)
         {
             // The text, not new StackTrace(e): an exception awaited across threads (a handler run by Task.Run) keeps the
             // frames of where it was thrown only as text.
-            var frames = ScriptFrame().Matches(e.StackTrace ?? "");
-            var inScript = frames.FirstOrDefault(m => string.Equals(m.Groups["file"].Value, scriptPath, StringComparison.Ordinal))
-                ?? frames.FirstOrDefault();
-            if (inScript is not null) return $" (at {inScript.Groups["file"].Value}:line {inScript.Groups["line"].Value})";
+            // Frames are listed from the throw outwards, so the first match is the innermost.
+            var inScript = ScriptFrame().Match(e.StackTrace ?? "");
+            if (inScript.Success) return $" (at {inScript.Groups["file"].Value}:line {inScript.Groups["line"].Value})";
         }
         return "";
     }

@@ -68,7 +68,7 @@ internal sealed class ScriptGeneration
         {
             Abandon(context, globals);
             if (ex is TargetInvocationException { InnerException: { } inner }) ex = inner;
-            throw new ScriptLoadException($"script {compiled.Name}: top-level code threw {ex.GetType().Name}: {ex.Message}{ScriptErrors.WhereIn(ex, compiled.Path)}", ex);
+            throw new ScriptLoadException($"script {compiled.Name}: top-level code threw {ex.GetType().Name}: {ex.Message}{ScriptErrors.WhereIn(ex)}", ex);
         }
     }
 
