@@ -543,7 +543,8 @@ public sealed class ScriptHostOptions
     /// <summary>Keep compiled scripts in <c>DATA/script-cache/</c>, keyed by a hash of their sources and of the host,
     /// so that a restart with unchanged scripts skips the compiler. Defaults to true.</summary>
     public bool Cache { get; set; } = true;
-    /// <summary>Per-script settings, <c>Scripts:Settings:NAME</c>, handed to each script as <c>Settings</c>.</summary>
+    /// <summary>Per-script settings, <c>Scripts:Settings:KEY</c> (KEY: the script name without its order prefix, the full
+    /// name read as a fallback), handed to each script as <c>Settings</c>.</summary>
     public Microsoft.Extensions.Configuration.IConfigurationSection? Settings { get; set; }
 }
 
