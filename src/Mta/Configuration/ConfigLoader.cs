@@ -113,6 +113,7 @@ public static class ConfigLoader
         var valuesConvert = errors.All(e => e.EndsWith(UnknownKey, StringComparison.Ordinal));
         if (valuesConvert)
         {
+            // Defaults that are lists would otherwise be appended to, not replaced, by the binder.
             try
             {
                 // Unknown keys are already reported; when the walk found none, the binder's own check stays as a backstop.

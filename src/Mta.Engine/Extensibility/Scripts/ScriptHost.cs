@@ -168,6 +168,12 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
                 }
             }
         }
+        catch (OperationCanceledException)
+        {
+            // Stopping while a script loads: what loaded before it is let go too.
+            foreach (var generation in loaded) generation.Unload();
+            throw;
+        }
         finally
         {
             _gate.Release();
