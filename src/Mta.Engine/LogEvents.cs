@@ -284,4 +284,10 @@ internal static class LogEvents
     internal static class Host
     {
     }
+
+    // 1546-1559 (issue 14): script loading (top-level code under Scripts:LoadTimeout).
+    internal static class ScriptLoads
+    {
+        public const int Abandoned = 1546;
+    }
 }

@@ -22,12 +22,17 @@ public sealed class LoadTimeoutTests
     {
         using var folder = new ScriptFolder();
         var path = folder.Write("policy", RejectLocalPart("alice", "old rule"));
-        await using var server = await Scripting.StartAsync(folder, configure: o => o.Scripts.LoadTimeout = TimeSpan.FromSeconds(1));
+        var logs = new LogCapture();
+        await using var server = await Scripting.StartAsync(folder, configure: o => o.Scripts.LoadTimeout = TimeSpan.FromSeconds(1), services: logs.AddTo);
         var host = server.ScriptHost();
 
         Scripting.Rewrite(path, NeverReturns);
         Assert.False(await host.ReloadAsync("policy").WaitAsync(Bound, TestContext.Current.CancellationToken));
         Assert.Equal(1, host.GenerationOf("policy"));
+        Assert.Equal(1, host.AbandonedLoads);
+        Assert.Contains(logs.Entries, e => e.Message.StartsWith("script policy not reloaded", StringComparison.Ordinal)
+                                           && e.Message.Contains("did not finish within 1 s", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, e => e.EventId == Mta.Engine.LogEvents.ScriptLoads.Abandoned && e.Message.Contains("1 abandoned load(s)", StringComparison.Ordinal));
 
         await using var c = await SmtpAssert.ConnectAsync(server);
         await SmtpAssert.EhloAsync(c);

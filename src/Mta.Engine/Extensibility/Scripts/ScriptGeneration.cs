@@ -57,7 +57,10 @@ internal sealed class ScriptGeneration
         {
             Abandon(context, globals);
             throw new ScriptLoadException(
-                $"script {compiled.Name}: top-level code did not finish within {loadTimeout.TotalSeconds:0.#} s (Scripts:LoadTimeout); it was abandoned and runs on until the process ends");
+                $"script {compiled.Name}: top-level code did not finish within {loadTimeout.TotalSeconds:0.#} s (Scripts:LoadTimeout); it was abandoned and runs on until the process ends")
+            {
+                TimedOut = true,
+            };
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -123,4 +126,8 @@ internal sealed class ScriptGeneration
 }
 
 /// <summary>A script compiled but its top-level code failed.</summary>
-public sealed class ScriptLoadException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class ScriptLoadException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The top-level code overran its time and was abandoned, still running.</summary>
+    public bool TimedOut { get; init; }
+}

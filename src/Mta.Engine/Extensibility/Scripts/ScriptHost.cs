@@ -41,6 +41,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     private FileSystemWatcher? _watcher;
     private Task? _watchLoop;
     private int _compilations;
+    private int _abandonedLoads;
     private int _cacheHits;
 
     public ScriptHost(MtaOptions options, MtaPaths paths, HookPipeline pipeline, StateStoreProvider states, ILoggerFactory loggers, IDnsResolver dns)
@@ -59,6 +60,9 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
 
     /// <summary>How many times this host ran Roslyn (a compile cache hit does not count).</summary>
     internal int Compilations => Volatile.Read(ref _compilations);
+
+    /// <summary>How many loads' top-level code overran <see cref="ScriptHostOptions.LoadTimeout"/>; each still runs.</summary>
+    public int AbandonedLoads => Volatile.Read(ref _abandonedLoads);
 
     /// <summary>How many scripts this host took from the compile cache.</summary>
     internal int CacheHits => Volatile.Read(ref _cacheHits);
@@ -318,7 +322,17 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         var globals = new HostScriptGlobals(compiled.Name, System.IO.Path.GetDirectoryName(compiled.Path)!, SettingsOf(compiled.Name),
             _states.Get(OwnerOf(compiled.Name)),
             _loggers.CreateLogger("Mta.Scripts." + compiled.Name), _dns);
-        var generation = await ScriptGeneration.LoadAsync(compiled, number, globals, _options.LoadTimeout, cancellationToken).ConfigureAwait(false);
+        ScriptGeneration generation;
+        try
+        {
+            generation = await ScriptGeneration.LoadAsync(compiled, number, globals, _options.LoadTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ScriptLoadException ex) when (ex.TimedOut)
+        {
+            // Each abandoned load keeps a thread (and its code) until the process ends: say how many there are.
+            LogLoadAbandoned(compiled.Name, Interlocked.Increment(ref _abandonedLoads));
+            throw;
+        }
         lock (_generations) _generations[compiled.Name] = number;
         return generation;
     }
@@ -520,6 +534,9 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
 
     [LoggerMessage(EventId = LogEvents.Scripts.WatchError, Level = LogLevel.Warning, Message = "Watching the scripts folder failed; changes may be missed until a restart")]
     private partial void LogWatchError(Exception exception);
+
+    [LoggerMessage(EventId = LogEvents.ScriptLoads.Abandoned, Level = LogLevel.Warning, Message = "script {Script}: top-level code overran Scripts:LoadTimeout and runs on, abandoned, on its own thread; {Abandoned} abandoned load(s) in this process until it restarts")]
+    private partial void LogLoadAbandoned(string script, int abandoned);
 
     [LoggerMessage(EventId = LogEvents.Scripts.CacheFailed, Level = LogLevel.Warning, Message = "The script compile cache {Directory} failed; scripts are compiled without it")]
     private partial void LogCacheFailed(string directory, Exception exception);
