@@ -20,8 +20,30 @@ public abstract class ScriptGlobals
     /// <summary>The script's name: its file name without <c>.csx</c>.</summary>
     public abstract string ScriptName { get; }
 
-    /// <summary>The script's settings: <c>Scripts:Settings:NAME</c> in mta.config.json.</summary>
+    /// <summary>
+    /// The script's settings: <c>Scripts:Settings:KEY</c> in mta.config.json, where KEY is the script's name without its
+    /// order prefix (<c>10-blocklist.csx</c> reads <c>Scripts:Settings:blocklist</c>), so that renumbering a script
+    /// does not move its settings. The section under the full name (<c>Scripts:Settings:10-blocklist</c>) is read too,
+    /// as a fallback for each key the shorter one does not set. A read-only <c>Server</c> section holds the server's
+    /// HostName and LocalDomains.
+    /// </summary>
     public abstract IConfiguration Settings { get; }
+
+    /// <summary>The folder the script file is in, as an absolute path. Files the script reads (lists, templates) live
+    /// beside it; <see cref="ResolvePath"/> makes their paths absolute.</summary>
+    public abstract string ScriptDirectory { get; }
+
+    /// <summary>
+    /// Resolves a path the way a script means it: relative to <see cref="ScriptDirectory"/>, not to the server's working
+    /// directory (which depends on how the server was started). An absolute path comes back unchanged.
+    /// </summary>
+    /// <param name="relativePath">A path such as <c>data/blocklist.txt</c>.</param>
+    /// <returns>The absolute, normalised path.</returns>
+    public string ResolvePath(string relativePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(relativePath);
+        return System.IO.Path.GetFullPath(System.IO.Path.Combine(ScriptDirectory, relativePath));
+    }
 
     /// <summary>State shared by every invocation of this script, kept across reloads.</summary>
     public abstract IStateStore State { get; }

@@ -294,4 +294,10 @@ internal static class LogEvents
         public const int BackInService = 1583;
         public const int Skipped = 1584;
     }
+
+    // 1620-1639: script loading (top-level code under Scripts:LoadTimeout).
+    internal static class ScriptLoads
+    {
+        public const int Abandoned = 1620;
+    }
 }

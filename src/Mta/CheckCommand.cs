@@ -22,7 +22,7 @@ public static class CheckCommand
     public static Command Create(Option<FileInfo?> configOption)
     {
         var check = new Command("check", "Validate the configuration and every file it names, as `mta run` would at start, and exit (0 when usable)") { configOption };
-        check.SetAction(parse =>
+        check.SetAction(async (parse, cancellationToken) =>
         {
             LoadedConfig loaded;
             try
@@ -34,15 +34,7 @@ public static class CheckCommand
                 Console.Error.WriteLine(ex.Message);
                 return Invalid;
             }
-            // Scripts are compiled (not run): a script that would stop `mta run` fails the check the same way.
-            var scriptErrors = ScriptCompiler.CheckAll(loaded.Options);
-            if (scriptErrors.Count > 0)
-            {
-                Console.Error.WriteLine($"{loaded.Source}: {scriptErrors.Count} script error(s):");
-                foreach (var error in scriptErrors) Console.Error.WriteLine(error);
-                return Invalid;
-            }
-            var errors = Files(loaded);
+            var errors = await FilesAsync(loaded, cancellationToken);
             if (errors.Count > 0)
             {
                 foreach (var error in errors) Console.Error.WriteLine($"{loaded.Source}: {error}");
@@ -58,9 +50,10 @@ public static class CheckCommand
     /// <summary>
     /// Builds the service provider `mta run` builds (nothing is started) and asks the parts that read files when they
     /// are made: plugin folders, the users file, the TLS certificate and key files, relay password files, DKIM keys, and
-    /// every <see cref="IReloadable"/> (map files, ...). One message per problem, each naming its key.
+    /// every <see cref="IReloadable"/> (map files, ...); the plugins, loaded and registered as at start; and the scripts, compiled and their top-level code run as at
+    /// start (<see cref="ScriptHost.CheckAsync"/>). One message per problem, each naming its key or file.
     /// </summary>
-    public static IReadOnlyList<string> Files(LoadedConfig loaded)
+    public static async Task<IReadOnlyList<string>> FilesAsync(LoadedConfig loaded, CancellationToken cancellationToken)
     {
         var options = loaded.Options;
         var errors = new List<string>(PluginLoader.Check(options));
@@ -77,6 +70,18 @@ public static class CheckCommand
             catch (Exception ex) when (ex.InnerException is StartupException inner)
             {
                 errors.Add(inner.Message);
+            }
+        }
+
+        async Task TryAsync(Func<Task> check)
+        {
+            try
+            {
+                await check().ConfigureAwait(false);
+            }
+            catch (StartupException ex)
+            {
+                errors.Add(ex.Message);
             }
         }
 
@@ -108,6 +113,12 @@ public static class CheckCommand
         if (mapErrors.Count == 0)
             foreach (var descriptor in reloadables)
                 Try(() => Create(provider, descriptor));
+        // Plugins as start-up loads them (assembly, entry type, constructor, Register), once every folder is there: the
+        // loader stops at its first failure, so the missing folders are listed first, all of them.
+        if (!errors.Any(e => e.StartsWith("Plugins:", StringComparison.Ordinal)))
+            await TryAsync(() => provider.GetRequiredService<PluginLoader>().LoadAsync(cancellationToken)).ConfigureAwait(false);
+        // The same code path as start-up: a script that does not compile, throws or never returns at load.
+        errors.AddRange(await provider.GetRequiredService<ScriptHost>().CheckAsync(cancellationToken).ConfigureAwait(false));
         return errors;
     }
 

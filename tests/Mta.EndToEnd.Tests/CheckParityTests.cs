@@ -9,7 +9,7 @@ public sealed class CheckParityTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "mta-check-" + Guid.NewGuid().ToString("n")[..12]);
 
-    public static TheoryData<string> Cases => ["password file", "certificate", "plugin folder"];
+    public static TheoryData<string> Cases => ["password file", "certificate", "plugin folder", "script that throws", "script that never returns", "plugin whose Register throws"];
 
     private string WriteConfig(string broken)
     {
@@ -25,6 +25,18 @@ public sealed class CheckParityTests : IDisposable
                 File.WriteAllText(Path.Combine(_root, "cert.pem"), "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n");
                 extra["Tls"] = new { CertificateFile = "cert.pem" };
                 break;
+            case "script that throws":
+                Directory.CreateDirectory(Path.Combine(_root, "scripts"));
+                File.WriteAllText(Path.Combine(_root, "scripts", "10-broken.csx"), "throw new InvalidOperationException(\"no settings\");\n");
+                break;
+            case "script that never returns":
+                Directory.CreateDirectory(Path.Combine(_root, "scripts"));
+                File.WriteAllText(Path.Combine(_root, "scripts", "10-broken.csx"), "while (true) System.Threading.Thread.Sleep(1000);\n");
+                extra["Scripts"] = new { LoadTimeout = "00:00:01" };
+                break;
+            case "plugin whose Register throws":
+                extra["Plugins"] = new Dictionary<string, object> { ["probe"] = new { Path = ProbeOutput(), Settings = new { RegisterThrows = "true" } } };
+                break;
             case "plugin folder":
                 Directory.CreateDirectory(Path.Combine(_root, "plugins", "empty"));
                 extra["Plugins"] = new Dictionary<string, object> { ["empty"] = new { } };
@@ -37,8 +49,21 @@ public sealed class CheckParityTests : IDisposable
     {
         "password file" => "Relay:SmartHost:PasswordFile",
         "certificate" => "Tls:CertificateFile",
+        "script that throws" => "10-broken.csx: script 10-broken: top-level code threw InvalidOperationException: no settings",
+        "plugin whose Register throws" => "probe Register failure",
+        "script that never returns" => "10-broken.csx: script 10-broken: top-level code did not finish within 1 s",
         _ => "Plugins:empty",
     };
+
+    /// <summary>The test plugin's build output (built before these tests, in the same configuration).</summary>
+    private static string ProbeOutput()
+    {
+        var output = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+        var configuration = Path.GetFileName(Path.GetDirectoryName(output))!;
+        var repository = output;
+        while (!File.Exists(Path.Combine(repository, "Mta.sln"))) repository = Path.GetDirectoryName(repository)!;
+        return Path.Combine(repository, "tests", "TestPlugins", "Mta.TestPlugins.Probe", "bin", configuration, "net10.0");
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -51,7 +51,8 @@ public static class Scripting
 
     /// <summary>Starts the real engine with its scripts loaded from <paramref name="folder"/>.</summary>
     public static Task<MtaTestServer> StartAsync(ScriptFolder folder, IConfigurationSection? settings = null, bool watch = false,
-        TimeSpan? timeout = null, Action<MtaOptions>? configure = null, Action<Mta.Abstractions.IHookRegistrar>? hooks = null)
+        TimeSpan? timeout = null, Action<MtaOptions>? configure = null, Action<Mta.Abstractions.IHookRegistrar>? hooks = null,
+        Action<IServiceCollection>? services = null)
         => MtaTestServer.StartAsync(o =>
         {
             o.Scripts.Directory = folder.Path;
@@ -59,7 +60,7 @@ public static class Scripting
             o.Scripts.Settings = settings;
             if (timeout is { } t) o.Scripts.Timeout = t;
             configure?.Invoke(o);
-        }, hooks);
+        }, hooks, services: services);
 
     public static ScriptHost ScriptHost(this MtaTestServer server) => server.Services.GetRequiredService<ScriptHost>();
 

@@ -538,12 +538,17 @@ public sealed class ScriptHostOptions
     public string Directory { get; set; } = "scripts";
     /// <summary>Budget of one script handler call; over it the client gets 451 4.3.0. Defaults to 2 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long a script's top-level code may run when it is (re)loaded. Over it, start-up stops with an error
+    /// naming the script, and a reload keeps the previous version. The code runs on a thread of its own, which cannot be
+    /// stopped: an abandoned load keeps that thread until the process ends. Defaults to 10 s.</summary>
+    public TimeSpan LoadTimeout { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>Recompile and swap in a script when its file changes. Defaults to true.</summary>
     public bool Watch { get; set; } = true;
     /// <summary>Keep compiled scripts in <c>DATA/script-cache/</c>, keyed by a hash of their sources and of the host,
     /// so that a restart with unchanged scripts skips the compiler. Defaults to true.</summary>
     public bool Cache { get; set; } = true;
-    /// <summary>Per-script settings, <c>Scripts:Settings:NAME</c>, handed to each script as <c>Settings</c>.</summary>
+    /// <summary>Per-script settings, <c>Scripts:Settings:KEY</c> (KEY: the script name without its order prefix, the full
+    /// name read as a fallback), handed to each script as <c>Settings</c>.</summary>
     public Microsoft.Extensions.Configuration.IConfigurationSection? Settings { get; set; }
 }
 

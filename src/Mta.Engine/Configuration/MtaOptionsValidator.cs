@@ -121,6 +121,7 @@ public static class MtaOptionsValidator
             Check(IsMailboxName(name), $"Plugins:{name}", "a plugin name may hold letters, digits, . _ - + only");
         Check(!string.IsNullOrWhiteSpace(o.Scripts.Directory), "Scripts:Directory", "must not be empty");
         Check(o.Scripts.Timeout > TimeSpan.Zero && o.Scripts.Timeout <= TimeSpan.FromDays(1), "Scripts:Timeout", "must be positive and at most 1 day");
+        Check(o.Scripts.LoadTimeout > TimeSpan.Zero && o.Scripts.LoadTimeout <= TimeSpan.FromDays(1), "Scripts:LoadTimeout", "must be positive and at most 1 day");
         for (var i = 0; i < o.XClient.Networks.Count; i++)
             Check(IPNetwork.TryParse(o.XClient.Networks[i], out _), $"XClient:Networks:{i}", $"'{o.XClient.Networks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         TerminalOptionsValidator.Validate(o, errors);

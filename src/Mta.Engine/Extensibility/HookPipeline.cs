@@ -165,23 +165,27 @@ public sealed partial class HookPipeline : IHookRegistrar
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            LogHandlerTimedOut(handler.Name, typeof(TContext).Name, handler.Budget.TotalMilliseconds);
+            LogHandlerTimedOut(handler.Name, typeof(TContext).Name, SessionIdOf(context), handler.Budget.TotalMilliseconds);
             if (running is { IsCompleted: false } && Containment is { } guard)
-                await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, (context as SessionContext)?.Session.SessionId, running).ConfigureAwait(false);
+                await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, SessionIdOf(context), running).ConfigureAwait(false);
             return (LocalPolicyError, true);
         }
         catch (Exception ex)
         {
-            LogHandlerFailed(ex, handler.Name, typeof(TContext).Name);
+            LogHandlerFailed(ex, handler.Name, typeof(TContext).Name, SessionIdOf(context), Scripts.ScriptErrors.WhereIn(ex));
             return (LocalPolicyError, true);
         }
     }
 
-    [LoggerMessage(EventId = LogEvents.Hooks.HandlerFailed, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook}")]
-    private partial void LogHandlerFailed(Exception exception, string handler, string hook);
+    /// <summary>The session a hook ran for, so a failure's log line can be matched with the session's; "-" outside one.</summary>
+    private static string SessionIdOf(HookContext context) => context is SessionContext { Session: { } session } ? session.SessionId : "-";
 
-    [LoggerMessage(EventId = LogEvents.Hooks.HandlerTimedOut, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} overran its budget of {BudgetMs} ms and was abandoned")]
-    private partial void LogHandlerTimedOut(string handler, string hook, double budgetMs);
+    // Location: " (at FILE:line N)" when a script threw, so its author is pointed at the line.
+    [LoggerMessage(EventId = LogEvents.Hooks.HandlerFailed, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook} in session {SessionId}{Location}")]
+    private partial void LogHandlerFailed(Exception exception, string handler, string hook, string sessionId, string location);
+
+    [LoggerMessage(EventId = LogEvents.Hooks.HandlerTimedOut, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} in session {SessionId} overran its budget of {BudgetMs} ms and was abandoned")]
+    private partial void LogHandlerTimedOut(string handler, string hook, string sessionId, double budgetMs);
 
     private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook, string Owner, int Order, long Sequence, TimeSpan Budget)
         where TContext : HookContext

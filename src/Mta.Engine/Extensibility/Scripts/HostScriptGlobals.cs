@@ -9,13 +9,15 @@ namespace Mta.Engine.Extensibility.Scripts;
 /// One per script generation. Handlers are only collected here; the host swaps them into the pipeline in one step
 /// after the whole top-level code has run, so a script that throws half-way registers nothing.
 /// </summary>
-internal sealed class HostScriptGlobals(string name, IConfiguration settings, IStateStore state, ILogger log, IDnsResolver dns) : ScriptGlobals
+internal sealed class HostScriptGlobals(string name, string directory, IConfiguration settings, IStateStore state, ILogger log, IDnsResolver dns)
+    : ScriptGlobals
 {
     private readonly List<Action<IHookRegistrar>> _registrations = [];
     private volatile bool _closed;
 
     public override string ScriptName => name;
     public override IConfiguration Settings => settings;
+    public override string ScriptDirectory => directory;
     public override IStateStore State => state;
     public override ILogger Log => log;
     public override IDnsResolver Dns => dns;

@@ -26,7 +26,7 @@ public sealed record CompiledScript(string Name, string Path, byte[]? Image, byt
     public bool Succeeded => Errors.Count == 0;
 }
 
-/// <summary>Compiles policy scripts; also the entry point of <c>mta check</c>.</summary>
+/// <summary>Compiles policy scripts (the host loads them; <c>mta check</c> checks them through <see cref="ScriptHost.CheckAsync"/>).</summary>
 public static class ScriptCompiler
 {
     /// <summary>The script files of a scripts folder: every <c>*.csx</c> directly in it, in file-name order.
@@ -42,18 +42,6 @@ public static class ScriptCompiler
 
     /// <summary>The script name of a file: its name without <c>.csx</c>.</summary>
     public static string NameOf(string path) => System.IO.Path.GetFileNameWithoutExtension(path);
-
-    /// <summary>
-    /// Compiles every script the options would load and returns all errors (empty: all compile). Scripts are not
-    /// run. A missing folder or <c>Scripts:Enabled=false</c> gives no errors.
-    /// </summary>
-    public static IReadOnlyList<string> CheckAll(MtaOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        if (!options.Scripts.Enabled) return [];
-        var root = MtaPaths.ResolveFor(options, options.Scripts.Directory);
-        return ScriptFiles(root).AsParallel().AsOrdered().SelectMany(f => Compile(f, root).Errors).ToArray();
-    }
 
     /// <summary>Compiles one script file. Never throws for a script's faults: they come back as errors.</summary>
     /// <param name="path">The <c>.csx</c> file.</param>

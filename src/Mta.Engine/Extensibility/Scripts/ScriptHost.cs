@@ -23,9 +23,6 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     /// <summary>How long a file must be quiet before it is recompiled: editors write in several steps.</summary>
     public static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How long a script's top-level code may run at (re)load.</summary>
-    public static readonly TimeSpan LoadTimeout = TimeSpan.FromSeconds(10);
-
     private readonly ScriptHostOptions _options;
     private readonly MtaOptions _mta;
     private readonly HookPipeline _pipeline;
@@ -44,6 +41,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
     private FileSystemWatcher? _watcher;
     private Task? _watchLoop;
     private int _compilations;
+    private int _abandonedLoads;
     private int _cacheHits;
 
     public ScriptHost(MtaOptions options, MtaPaths paths, HookPipeline pipeline, StateStoreProvider states, ILoggerFactory loggers, IDnsResolver dns)
@@ -62,6 +60,9 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
 
     /// <summary>How many times this host ran Roslyn (a compile cache hit does not count).</summary>
     internal int Compilations => Volatile.Read(ref _compilations);
+
+    /// <summary>How many loads' top-level code overran <see cref="ScriptHostOptions.LoadTimeout"/>; each still runs.</summary>
+    public int AbandonedLoads => Volatile.Read(ref _abandonedLoads);
 
     /// <summary>How many scripts this host took from the compile cache.</summary>
     internal int CacheHits => Volatile.Read(ref _cacheHits);
@@ -105,45 +106,85 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
             return;
         }
         var started = Stopwatch.GetTimestamp();
-        var files = ScriptCompiler.ScriptFiles(Root);
-        // Compiling is the slow part (the first Roslyn compile JITs the compiler): do the scripts side by side.
-        var results = await Task.WhenAll(files.Select(f => Task.Run(() => Compile(f, cancellationToken), cancellationToken)))
-            .ConfigureAwait(false);
-        var compiled = results.Select(r => r.Script).ToArray();
-        var errors = compiled.SelectMany(c => c.Errors).ToList();
-        if (errors.Count > 0) throw Refuse(errors);
+        var attempt = await CompileAndRunAllAsync(useCache: true, cancellationToken).ConfigureAwait(false);
+        if (attempt.Errors.Count > 0) throw Refuse(attempt.Errors);
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var loaded = new List<ScriptGeneration>();
-            foreach (var script in compiled)
-            {
-                try
-                {
-                    loaded.Add(await LoadGenerationAsync(script).ConfigureAwait(false));
-                }
-                catch (ScriptLoadException ex)
-                {
-                    errors.Add($"{script.Path}: {ex.Message}");
-                }
-            }
-            if (errors.Count > 0)
-            {
-                foreach (var generation in loaded) generation.Unload();
-                throw Refuse(errors);
-            }
             lock (_scripts)
-                foreach (var generation in loaded) _scripts[generation.Name] = generation;
+                foreach (var generation in attempt.Loaded) _scripts[generation.Name] = generation;
             ApplyAll();
         }
         finally
         {
             _gate.Release();
         }
+        var results = attempt.Compiled;
+        var compiled = results.Select(r => r.Script).ToArray();
         if (_cache is not null) PruneCache(results.Select(r => r.Key).OfType<string>().ToHashSet(StringComparer.Ordinal));
         LogLoaded(compiled.Length, Root, Stopwatch.GetElapsedTime(started).TotalMilliseconds, results.Count(r => r.Cached));
         if (_options.Watch) StartWatching();
+    }
+
+    /// <summary>
+    /// What <see cref="LoadAsync"/> does short of registering anything, for <c>mta check</c>: compiles every script and
+    /// runs its top-level code (with <see cref="ScriptHostOptions.LoadTimeout"/>), then unloads it. The compile cache is
+    /// neither read nor written.
+    /// </summary>
+    /// <returns>Every error start-up would refuse with, in the same words; empty when the scripts would load.</returns>
+    public async Task<IReadOnlyList<string>> CheckAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled || !Directory.Exists(Root)) return [];
+        var attempt = await CompileAndRunAllAsync(useCache: false, cancellationToken).ConfigureAwait(false);
+        foreach (var generation in attempt.Loaded) generation.Unload();
+        return attempt.Errors;
+    }
+
+    private sealed record LoadAttempt(
+        IReadOnlyList<(CompiledScript Script, string? Key, bool Cached)> Compiled, IReadOnlyList<ScriptGeneration> Loaded, IReadOnlyList<string> Errors);
+
+    /// <summary>Compiles every script, and when all compile runs each one's top-level code. On any error nothing stays
+    /// loaded; the errors name the script files.</summary>
+    private async Task<LoadAttempt> CompileAndRunAllAsync(bool useCache, CancellationToken cancellationToken)
+    {
+        var files = ScriptCompiler.ScriptFiles(Root);
+        // Compiling is the slow part (the first Roslyn compile JITs the compiler): do the scripts side by side.
+        var results = await Task.WhenAll(files.Select(f => Task.Run(
+                () => useCache ? Compile(f, cancellationToken) : (ScriptCompiler.Compile(f, Root, cancellationToken), null, false), cancellationToken)))
+            .ConfigureAwait(false);
+        var errors = results.SelectMany(r => r.Script.Errors).ToList();
+        if (errors.Count > 0) return new LoadAttempt(results, [], errors);
+
+        var loaded = new List<ScriptGeneration>();
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var (script, _, _) in results)
+            {
+                try
+                {
+                    loaded.Add(await LoadGenerationAsync(script, cancellationToken).ConfigureAwait(false));
+                }
+                catch (ScriptLoadException ex)
+                {
+                    errors.Add($"{script.Path}: {ex.Message}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping while a script loads: what loaded before it is let go too.
+            foreach (var generation in loaded) generation.Unload();
+            throw;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        if (errors.Count == 0) return new LoadAttempt(results, loaded, errors);
+        foreach (var generation in loaded) generation.Unload();
+        return new LoadAttempt(results, [], errors);
     }
 
     private static StartupException Refuse(IReadOnlyList<string> errors)
@@ -182,7 +223,7 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         ScriptGeneration generation;
         try
         {
-            generation = await LoadGenerationAsync(compiled).ConfigureAwait(false);
+            generation = await LoadGenerationAsync(compiled, cancellationToken).ConfigureAwait(false);
         }
         catch (ScriptLoadException ex)
         {
@@ -276,29 +317,57 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
         return true;
     }
 
-    private async Task<ScriptGeneration> LoadGenerationAsync(CompiledScript compiled)
+    private async Task<ScriptGeneration> LoadGenerationAsync(CompiledScript compiled, CancellationToken cancellationToken)
     {
         // Callers hold _gate, so the number is only taken (committed) by a generation that loaded.
         int number;
         lock (_generations) number = _generations.GetValueOrDefault(compiled.Name) + 1;
-        var globals = new HostScriptGlobals(compiled.Name, SettingsOf(compiled.Name), _states.Get(OwnerOf(compiled.Name)),
+        var globals = new HostScriptGlobals(compiled.Name, System.IO.Path.GetDirectoryName(compiled.Path)!, SettingsOf(compiled.Name),
+            _states.Get(OwnerOf(compiled.Name)),
             _loggers.CreateLogger("Mta.Scripts." + compiled.Name), _dns);
-        var generation = await ScriptGeneration.LoadAsync(compiled, number, globals, LoadTimeout).ConfigureAwait(false);
+        ScriptGeneration generation;
+        try
+        {
+            generation = await ScriptGeneration.LoadAsync(compiled, number, globals, _options.LoadTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ScriptLoadException ex) when (ex.TimedOut)
+        {
+            // Each abandoned load keeps a thread (and its code) until the process ends: say how many there are.
+            LogLoadAbandoned(compiled.Name, Interlocked.Increment(ref _abandonedLoads));
+            throw;
+        }
         lock (_generations) _generations[compiled.Name] = number;
         return generation;
     }
 
     /// <summary>
     /// The script's settings section, over a read-only <c>Server</c> section (HostName, LocalDomains) so that a policy
-    /// can tell this server's own names without being configured with them.
+    /// can tell this server's own names without being configured with them. The section under the script's full name
+    /// comes first and the one under <see cref="SettingsKeyOf"/> over it, so the shorter key wins key by key and a
+    /// configuration written before the shorter key existed keeps working.
     /// </summary>
     private IConfiguration SettingsOf(string name)
     {
         var server = new Dictionary<string, string?> { ["Server:HostName"] = _mta.HostName };
         for (var i = 0; i < _mta.LocalDomains.Count; i++) server[$"Server:LocalDomains:{i}"] = _mta.LocalDomains[i];
         var builder = new ConfigurationBuilder().AddInMemoryCollection(server);
-        if (_options.Settings?.GetSection(name) is { } section) builder.AddConfiguration(section, shouldDisposeConfiguration: false);
+        foreach (var key in new[] { name, SettingsKeyOf(name) }.Distinct(StringComparer.OrdinalIgnoreCase))
+            if (_options.Settings?.GetSection(key) is { } section) builder.AddConfiguration(section, shouldDisposeConfiguration: false);
         return builder.Build();
+    }
+
+    /// <summary>
+    /// The settings key of a script: its name without the order prefix (digits then <c>-</c> or <c>_</c>), which only
+    /// places the script in the file-name order: <c>10-blocklist</c> is <c>blocklist</c>. A name that is nothing but a
+    /// prefix is its own key.
+    /// </summary>
+    public static string SettingsKeyOf(string scriptName)
+    {
+        ArgumentNullException.ThrowIfNull(scriptName);
+        var digits = 0;
+        while (digits < scriptName.Length && char.IsAsciiDigit(scriptName[digits])) digits++;
+        var prefixed = digits > 0 && digits + 1 < scriptName.Length && scriptName[digits] is '-' or '_';
+        return prefixed ? scriptName[(digits + 1)..] : scriptName;
     }
 
     private int OrderOf(string name)
@@ -468,6 +537,9 @@ public sealed partial class ScriptHost : IExtensionLoader, IDisposable
 
     [LoggerMessage(EventId = LogEvents.Scripts.WatchError, Level = LogLevel.Warning, Message = "Watching the scripts folder failed; changes may be missed until a restart")]
     private partial void LogWatchError(Exception exception);
+
+    [LoggerMessage(EventId = LogEvents.ScriptLoads.Abandoned, Level = LogLevel.Warning, Message = "script {Script}: top-level code overran Scripts:LoadTimeout and runs on, abandoned, on its own thread; {Abandoned} abandoned load(s) in this process until it restarts")]
+    private partial void LogLoadAbandoned(string script, int abandoned);
 
     [LoggerMessage(EventId = LogEvents.Scripts.CacheFailed, Level = LogLevel.Warning, Message = "The script compile cache {Directory} failed; scripts are compiled without it")]
     private partial void LogCacheFailed(string directory, Exception exception);
