@@ -284,4 +284,10 @@ internal static class LogEvents
     internal static class Host
     {
     }
+
+    // 1586-1605: the author's test harness (mta test, Mta.Testing).
+    internal static class HookTrace
+    {
+        public const int Decided = 1586;
+    }
 }
