@@ -54,7 +54,7 @@ public sealed record HookDecisionRecord(string Hook, string Handler, HookResult 
 
 /// <summary>
 /// The real Mta engine in-process on 127.0.0.1 (port chosen by the system), with the given scripts and plugins, a
-/// stub DNS server that answers nothing (no test reaches the network) and its data (queue, Maildir) in a temporary
+/// stub DNS server that answers NXDOMAIN unless given records (no test reaches the network) and its data (queue, Maildir) in a temporary
 /// folder deleted at <see cref="DisposeAsync"/>. Every hook handler's decision is recorded in <see cref="Decisions"/>.
 /// </summary>
 public sealed class PolicyTestServer : IAsyncDisposable
@@ -128,7 +128,7 @@ public sealed class PolicyTestServer : IAsyncDisposable
     }
 
     /// <summary>Starts the engine with options the caller built (<c>mta test</c> passes a site's configuration with its
-    /// listeners and data folder replaced). With no <c>Dns:Servers</c>, a stub DNS server that answers nothing is used.</summary>
+    /// listeners and data folder replaced). With no <c>Dns:Servers</c>, a stub DNS server that answers NXDOMAIN is used.</summary>
     /// <param name="options">The options; their listeners should be loopback port 0.</param>
     /// <param name="holdMessages">See <see cref="PolicyTestServerOptions.HoldMessages"/>.</param>
     /// <param name="ownsRoot">Delete <see cref="MtaOptions.DataDirectory"/> when the server stops.</param>
@@ -139,8 +139,8 @@ public sealed class PolicyTestServer : IAsyncDisposable
         StubDnsServer? dns = null;
         if (options.Dns.Servers.Count == 0)
         {
+            // NXDOMAIN for every name it was not given: SPF and DNSBL lookups find nothing, quickly and quietly.
             dns = StubDnsServer.Start();
-            dns.ServFailUnknownNames = true;
             options.Dns.Servers = [dns.EndPoint.ToString()];
         }
         var errors = MtaOptionsValidator.Validate(options);
