@@ -11,21 +11,22 @@ public sealed class BlockSenderScriptTests
     [Fact]
     public async Task Listed_sender_is_refused_and_others_are_delivered()
     {
+        var ct = TestContext.Current.CancellationToken;
         var setup = new PolicyTestServerOptions();
         setup.Scripts.Add(Script);
         setup.ScriptSettings["block-sender:Senders:0"] = "spammer@bad.test";
-        await using var server = await PolicyTestServer.StartAsync(setup, TestContext.Current.CancellationToken);
-        await using var client = await server.ConnectAsync(TestContext.Current.CancellationToken);
+        await using var server = await PolicyTestServer.StartAsync(setup, ct);
+        await using var client = await server.ConnectAsync(ct);
 
-        await client.ExpectAsync(220);
-        await client.SendAsync("EHLO client.test", 250);
-        await client.SendAsync("MAIL FROM:<spammer@bad.test>", 550, "blocked");
-        await client.SendAsync("MAIL FROM:<friend@good.test>", 250);
-        await client.SendAsync("RCPT TO:<alice@example.test>", 250);
-        await client.SendAsync("DATA", 354);
-        var reply = await client.SendDataAsync("Subject: hello\n\nHi Alice\n");
+        await client.ExpectAsync(220, cancellationToken: ct);
+        await client.SendAsync("EHLO client.test", 250, cancellationToken: ct);
+        await client.SendAsync("MAIL FROM:<spammer@bad.test>", 550, "blocked", ct);
+        await client.SendAsync("MAIL FROM:<friend@good.test>", 250, cancellationToken: ct);
+        await client.SendAsync("RCPT TO:<alice@example.test>", 250, cancellationToken: ct);
+        await client.SendAsync("DATA", 354, cancellationToken: ct);
+        var reply = await client.SendDataAsync("Subject: hello\n\nHi Alice\n", ct);
         Assert.Equal(250, reply.Code);
-        await client.SendAsync("QUIT", 221);
+        await client.SendAsync("QUIT", 221, cancellationToken: ct);
 
         Assert.Single(await server.WaitForDeliveryAsync("alice"));
         // Every handler's decision is recorded, as `mta test` prints them.
