@@ -300,4 +300,10 @@ internal static class LogEvents
     {
         public const int Abandoned = 1620;
     }
+
+    // 1586-1605: the author's test harness (mta test, Mta.Testing).
+    internal static class HookTrace
+    {
+        public const int Decided = 1586;
+    }
 }

@@ -49,6 +49,7 @@ var root = new RootCommand("Mta, a mail transfer agent whose policy is written i
     Mta.TerminalCommand.Create(configOption),
     Mta.TurnCommand.Create(configOption), Mta.DkimCommand.Create(configOption), Mta.AuthCommand.Create(configOption) };
 foreach (var command in Mta.InstallCommand.Create()) root.Subcommands.Add(command);
+root.Subcommands.Add(Mta.TestCommand.Create(configOption));
 // Listed for --help only: `mta sendmail ...` is taken above, before this parser, whose syntax is not sendmail's.
 root.Subcommands.Add(new Command("sendmail", "sendmail(1)-compatible local submission (-t, -i, -f, -F, -bs, -bp, -q; see docs/sendmail.md)"));
 return await root.Parse(args).InvokeAsync();

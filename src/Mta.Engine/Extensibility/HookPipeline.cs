@@ -120,7 +120,10 @@ public sealed partial class HookPipeline : IHookRegistrar
     {
         if (!_handlers.TryGetValue(typeof(TContext), out var list)) return;
         foreach (var handler in ((HandlerArray<TContext>)list).Items)
-            await InvokeOneAsync(handler, context, cancellationToken).ConfigureAwait(false);
+        {
+            var (result, _) = await InvokeOneAsync(handler, context, cancellationToken).ConfigureAwait(false);
+            LogHandlerDecided(typeof(TContext).Name, handler.Name, result);
+        }
     }
 
     private async ValueTask<HookOutcome> RunSlowAsync<TContext>(NamedHook<TContext>[] handlers, TContext context, CancellationToken cancellationToken)
@@ -129,6 +132,7 @@ public sealed partial class HookPipeline : IHookRegistrar
         foreach (var handler in handlers)
         {
             var (result, failed) = await InvokeOneAsync(handler, context, cancellationToken).ConfigureAwait(false);
+            LogHandlerDecided(typeof(TContext).Name, handler.Name, result);
             if (result.Decision != HookDecision.Continue)
                 return new HookOutcome(result, handler.Name, failed);
         }
@@ -179,6 +183,10 @@ public sealed partial class HookPipeline : IHookRegistrar
 
     /// <summary>The session a hook ran for, so a failure's log line can be matched with the session's; "-" outside one.</summary>
     private static string SessionIdOf(HookContext context) => context is SessionContext { Session: { } session } ? session.SessionId : "-";
+
+    // Debug: one line per handler call, so that `mta test` (and MTA log level Debug) shows every decision, as haraka -t.
+    [LoggerMessage(EventId = LogEvents.HookTrace.Decided, Level = LogLevel.Debug, Message = "Hook {Hook} handler {Handler}: {Result}")]
+    private partial void LogHandlerDecided(string hook, string handler, HookResult result);
 
     // Location: " (at FILE:line N)" when a script threw, so its author is pointed at the line.
     [LoggerMessage(EventId = LogEvents.Hooks.HandlerFailed, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook} in session {SessionId}{Location}")]

@@ -20,7 +20,18 @@ public static partial class NewCommand
         var script = new Command("script", "Write a C# policy script (.csx) with a handler for HOOK") { hook, scriptName, directory, force };
         script.SetAction(parse => Run(() => WriteScript(parse.GetValue(hook)!, parse.GetValue(scriptName)!, parse.GetValue(directory)?.FullName, parse.GetValue(force))));
 
-        return new Command("new", "Write a skeleton plugin or script") { plugin, script };
+        var testName = new Argument<string>("NAME") { Description = "Test project name", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => "SiteTests" };
+        var feed = new Option<DirectoryInfo?>("--feed") { Description = "Local package folder holding Mta.Testing (dotnet pack -o DIR); written into nuget.config" };
+        var reference = new Option<FileInfo?>("--project-reference") { Description = "Reference this Mta.Testing.csproj instead of the package" };
+        var packageVersion = new Option<string?>("--package-version") { Description = "The Mta.Testing version to reference (default: this mta's)" };
+        var testProject = new Command("test", "Write a test project (xunit v3) for this site's scripts and plugins, with example tests")
+        {
+            testName, directory, force, feed, reference, packageVersion,
+        };
+        testProject.SetAction(parse => Run(() => WriteTestProject(parse.GetValue(testName)!, parse.GetValue(directory)?.FullName,
+            parse.GetValue(feed)?.FullName, parse.GetValue(reference)?.FullName, parse.GetValue(force), parse.GetValue(packageVersion))));
+
+        return new Command("new", "Write a skeleton plugin, script or test project") { plugin, script, testProject };
     }
 
     private static int Run(Func<IReadOnlyList<string>> write)
@@ -67,6 +78,28 @@ public static partial class NewCommand
         WriteNew(code, Templates.PluginCode(name, className), force);
         WriteNew(readme, Templates.PluginReadme(name), force);
         return [project, code, readme];
+    }
+
+    /// <summary>Writes the test project to <paramref name="directory"/> (default <c>./tests/NAME</c>, the working
+    /// directory being the site's folder). Without <paramref name="feed"/> or <paramref name="projectReference"/> the
+    /// package is looked for in <c>./packages</c>.</summary>
+    public static IReadOnlyList<string> WriteTestProject(string name, string? directory, string? feed, string? projectReference, bool force,
+        string? packageVersion = null)
+    {
+        if (!ValidName().IsMatch(name)) throw new ArgumentException($"'{name}' is not a valid project name (letters, digits, '.', '-', '_')");
+        var folder = directory ?? Path.GetFullPath(Path.Combine("tests", name));
+        var site = Directory.GetCurrentDirectory();
+        Directory.CreateDirectory(folder);
+        if (projectReference is null) feed ??= Path.GetFullPath("packages");
+        var written = new List<string>();
+        foreach (var (path, content) in TestProjectTemplate.Files(name, Path.GetRelativePath(folder, site), feed, projectReference, packageVersion))
+        {
+            var full = Path.Combine(folder, path);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            WriteNew(full, content, force);
+            written.Add(full);
+        }
+        return written;
     }
 
     private static void WriteNew(string path, string content, bool force)
