@@ -121,6 +121,21 @@ public sealed class AliasTests : IDisposable
     }
 
     [Fact]
+    public async Task An_alias_that_only_loops_bounces_with_the_loop_status_not_a_generic_one()
+    {
+        await using var peer = await TestSmtpServer.StartAsync();
+        await using var server = await StartAsync("ping: pong\npong: ping\n", peer);
+
+        await SendAsync(server, "carol@example.test", "ping@example.test", "loop");
+
+        var dsn = await MimeMessage.LoadAsync(Assert.Single(await server.WaitForMailAsync("carol")), Ct);
+        var status = DeliveryStatus(dsn);
+        Assert.Contains("Action: failed", status, StringComparison.Ordinal);
+        Assert.Contains("Status: 5.4.6", status, StringComparison.Ordinal);
+        Assert.Empty(peer.Received);
+    }
+
+    [Fact]
     public async Task An_alias_file_edited_while_the_server_runs_takes_effect()
     {
         await using var server = await StartAsync("staff: alice\n");

@@ -413,6 +413,8 @@ public sealed class SenderTests
         var report = await ReadOnlyMailAsync(server, "alice");
         var status = DeliveryStatus(report);
         Assert.Contains("Action: delivered", status, StringComparison.Ordinal);
+        Assert.Contains("Status: 2.0.0", status, StringComparison.Ordinal);
+        Assert.DoesNotContain("Status: 4.", status, StringComparison.Ordinal);
         Assert.Contains("carol@example.test", status, StringComparison.Ordinal);
         Assert.DoesNotContain("bob@remote.test", status, StringComparison.Ordinal);
         Assert.Contains("Original-Envelope-Id: QQ+1", status, StringComparison.Ordinal);

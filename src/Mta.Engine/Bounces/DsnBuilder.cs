@@ -275,9 +275,17 @@ public static class DsnBuilder
         part.Content = new MimeContent(new MemoryStream(bytes, 0, length, writable: false));
     }
 
-    private static string StatusOf(DsnRecipient r) =>
-        DsnPolicy.IsValidStatus(r.Status) ? r.Status
-        : r.Action switch { DsnAction.Failed => "5.0.0", DsnAction.Delayed => "4.0.0", _ => "2.0.0" };
+    // A success reports a 2.x.x code, whatever an agent or the journal said (RFC 3464 2.3.4, RFC 3463 class 2), and a
+    // failure or delay never a success code. A delay is always class 4; a failure keeps a class 4 code, as Postfix and
+    // Sendmail do for a message that expired (4.4.7, or the last temporary error).
+    private static string StatusOf(DsnRecipient r)
+    {
+        var wanted = r.Action switch { DsnAction.Failed => '5', DsnAction.Delayed => '4', _ => '2' };
+        if (!DsnPolicy.IsValidStatus(r.Status)) return wanted + ".0.0";
+        var given = r.Status[0];
+        if (given == wanted || (wanted == '5' && given == '4')) return r.Status;
+        return wanted == '2' || given == '2' ? wanted + ".0.0" : wanted + r.Status[1..];
+    }
 
     /// <summary><c>rfc822; addr</c>, or <c>utf-8; addr</c> in the 7-bit utf-8-addr-xtext form of RFC 6533 when the
     /// address is not ASCII (message/delivery-status stays ASCII; only message/global-delivery-status may carry UTF-8).</summary>

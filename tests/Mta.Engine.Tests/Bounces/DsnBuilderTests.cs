@@ -196,6 +196,28 @@ public sealed class DsnBuilderTests
         Assert.Contains("<bob@remote.test>: ", Text(report));
     }
 
+    // A success says 2.x.x (RFC 3464 2.3.4), a failure or delay never 2.x.x; a delay is class 4; a failure keeps a class
+    // 4 code, the convention for a message that expired (4.4.7).
+    [Theory]
+    [InlineData(DsnAction.Delivered, "4.0.0", "2.0.0")]
+    [InlineData(DsnAction.Relayed, "5.1.1", "2.0.0")]
+    [InlineData(DsnAction.Expanded, "4.2.2", "2.0.0")]
+    [InlineData(DsnAction.Delivered, "2.1.5", "2.1.5")]
+    [InlineData(DsnAction.Failed, "2.0.0", "5.0.0")]
+    [InlineData(DsnAction.Failed, "4.4.7", "4.4.7")]
+    [InlineData(DsnAction.Failed, "5.4.6", "5.4.6")]
+    [InlineData(DsnAction.Delayed, "5.1.1", "4.1.1")]
+    [InlineData(DsnAction.Delayed, "2.0.0", "4.0.0")]
+    [InlineData(DsnAction.Delayed, "4.4.1", "4.4.1")]
+    public async Task Status_class_always_agrees_with_the_action(DsnAction action, string given, string expected)
+    {
+        var recipient = new DsnRecipient(new EnvelopeRecipient(Bob, DsnNotify.Success | DsnNotify.Failure | DsnNotify.Delay),
+            action, given, null, "detail", null, null, null);
+        var (_, report, _) = await BuildAndParse(Request(new InMemoryMessageContent(OriginalText), recipient));
+
+        Assert.Equal(expected, Groups(report)[1]["Status"]);
+    }
+
     [Fact]
     public async Task Ret_hdrs_returns_only_the_header_section()
     {
