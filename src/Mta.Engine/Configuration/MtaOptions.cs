@@ -509,6 +509,10 @@ public sealed class AuthOptions
     /// <summary>Password checks that may wait for a hashing thread; past it AUTH answers 454 4.7.0 at once rather than
     /// queueing without bound. Defaults to 32 (at 600000 iterations, a few seconds of work per core).</summary>
     public int HashQueueLimit { get; set; } = 32;
+    /// <summary>Whether the Received field names the AUTH user ("(authenticated as USER)"). Defaults to false, as Postfix's
+    /// smtpd_sasl_authenticated_header: the field goes to every recipient, and a login name helps whoever guesses
+    /// passwords. The protocol name (ESMTPA) still says that the client authenticated.</summary>
+    public bool ReceivedHeaderShowsUser { get; set; }
 
     /// <summary><see cref="HashWorkers"/>, with 0 resolved to the number of cores.</summary>
     internal int EffectiveHashWorkers => HashWorkers > 0 ? HashWorkers : Environment.ProcessorCount;

@@ -18,8 +18,9 @@ internal static class ReceivedHeader
     }
 
     /// <param name="clientName">The client's host name when known (XCLIENT NAME), written before its address as Postfix does.</param>
+    /// <param name="showUser">Name the AUTH user in a comment (Auth:ReceivedHeaderShowsUser).</param>
     public static string Build(ISessionInfo session, string hostName, string queueId, bool utf8, IReadOnlyList<EnvelopeRecipient> recipients, DateTimeOffset now,
-        string? clientName = null)
+        string? clientName = null, bool showUser = false)
     {
         var sb = new StringBuilder(256);
         var ip = ClientAddress.Canonical(session.RemoteEndPoint.Address);
@@ -29,7 +30,7 @@ internal static class ReceivedHeader
         sb.Append("\tby ").Append(hostName).Append(" (Mta) with ")
           .Append(Protocol(session.IsExtended, session.Tls is not null, session.AuthenticatedUser is not null, utf8))
           .Append(" id ").Append(queueId);
-        if (session.AuthenticatedUser is { } user)
+        if (showUser && session.AuthenticatedUser is { } user)
             sb.Append("\r\n\t(authenticated as ").Append(Sanitize(user)).Append(')');
         if (session.Tls is { } tls)
             sb.Append("\r\n\t(using ").Append(tls.Protocol).Append(" with cipher ").Append(tls.Cipher).Append(')');
