@@ -7,7 +7,7 @@ namespace Mta.TestPlugins.Probe;
 
 /// <summary>
 /// RCPT handler "rcpt": <c>throw@...</c> throws, <c>hang@...</c> never returns (ignoring its token), <c>decide@...</c>
-/// is rejected with <c>Settings:DecideText</c> (550 5.7.1). Route handler "route": recipients at <c>Settings:AgentDomain</c>
+/// is rejected with <c>Settings:DecideText</c> (550 5.7.1), <c>accept@...</c> accepted ("accepted by NAME"). Route handler "route": recipients at <c>Settings:AgentDomain</c>
 /// (default agent.test) go to the delivery agent <c>Settings:AgentName</c> (default memory), when <c>Settings:Agent</c> is true.
 /// <c>Settings:RegisterThrows</c> makes Register throw after registering a handler.
 /// </summary>
@@ -28,6 +28,8 @@ public sealed class ProbePlugin : IMtaPlugin
                     return HookResult.Continue;
                 case "decide":
                     return HookResult.Reject(decideText, 550, "5.7.1");
+                case "accept":
+                    return HookResult.Accept("accepted by " + context.Name);
                 default:
                     context.State.Increment("rcpt-seen");
                     return HookResult.Continue;
