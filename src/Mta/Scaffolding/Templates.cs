@@ -37,7 +37,8 @@ internal static class Templates
         return $$"""
             // {{name}} handler: {{meaning}}.
             // Loaded from the scripts folder at start and swapped in again whenever this file is saved.
-            // Settings: Scripts:Settings:<this file's name> in mta.config.json. Guide: docs/scripts.md.
+            // Settings: Scripts:Settings:<this file's name without its order prefix: 10-blocklist.csx reads blocklist> in
+            // mta.config.json. Paths resolve from ScriptDirectory (ResolvePath). Guide: docs/scripts.md.
             On<{{name}}>(ctx =>
             {
             {{example}}
