@@ -36,37 +36,71 @@ public sealed class ScaffoldingTests : IDisposable
         Assert.Contains("unknown hook", output);
     }
 
-    [Fact]
-    public async Task A_new_plugin_builds_against_the_installed_contract_and_loads()
+    [Theory]
+    [InlineData("csharp")]
+    [InlineData("fsharp")]
+    public async Task A_new_plugin_builds_into_the_plugins_folder_and_loads(string language)
     {
-        var folder = Path.Combine(_root, "sender-block");
-        var (code, output) = await MtaProcess.RunToEndAsync("new", "plugin", "sender-block", "--directory", folder);
+        // The site layout the docs describe: sources in plugin-src/NAME, the build in plugins/NAME where the server looks.
+        var sources = Path.Combine(_root, "plugin-src", "sender-block");
+        var plugins = Path.Combine(_root, "plugins");
+        var (code, output) = await MtaProcess.RunToEndAsync("new", "plugin", "sender-block", "--lang", language,
+            "--directory", sources, "--output", Path.Combine(plugins, "sender-block"));
         Assert.True(code == 0, output);
 
-        var build = Process.Start(new ProcessStartInfo("dotnet", ["build", folder, "-c", "Release", "-nologo", "-v", "q"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var buildOutput = build.StandardOutput.ReadToEndAsync();
-        using (var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3))) await build.WaitForExitAsync(cts.Token);
-        Assert.True(build.ExitCode == 0, await buildOutput);
-        var bin = Path.Combine(folder, "bin", "Release", "net10.0");
-        Assert.False(File.Exists(Path.Combine(bin, "Mta.Abstractions.dll")), "the contract must not be copied into the plugin");
+        var (buildCode, buildOutput) = await DotnetAsync(sources, "build", "-c", "Release", "-nologo", "-v", "q");
+        Assert.True(buildCode == 0, buildOutput);
+        var built = Path.Combine(plugins, "sender-block");
+        Assert.True(File.Exists(Path.Combine(built, "sender-block.dll")), buildOutput);
+        Assert.False(File.Exists(Path.Combine(built, "Mta.Abstractions.dll")), "the contract must not be copied into the plugin");
+        Assert.False(Directory.Exists(Path.Combine(sources, "bin")), "the build must not go into the plugin's sources");
 
         await using var server = await MtaTestServer.StartAsync(o =>
         {
+            o.PluginsDirectory = plugins;
             var settings = new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["Settings:BlockedSenders:0"] = "spam@client.test" })
+                .AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    ["Settings:BlockedSenders:0"] = "spam@client.test",
+                    ["Settings:RejectText"] = "Go away, " + language,
+                })
                 .Build().GetSection("Settings");
-            o.Plugins["sender-block"] = new PluginOptions { Path = bin, Settings = settings };
+            o.Plugins["sender-block"] = new PluginOptions { Settings = settings };
         });
         await using var smtp = await RawSmtpClient.ConnectAsync(server.EndPoint);
         await smtp.CommandAsync("EHLO client.test");
         var refused = await smtp.CommandAsync("MAIL FROM:<spam@client.test>");
         Assert.Equal(550, refused.Code);
+        Assert.Contains("Go away, " + language, refused.Lines[0]);
         Assert.Equal(250, (await smtp.CommandAsync("RSET")).Code);
         Assert.Equal(250, (await smtp.CommandAsync("MAIL FROM:<friend@client.test>")).Code);
+    }
+
+    [Theory]
+    [InlineData("out")]
+    [InlineData(".")]
+    public async Task A_new_plugin_refuses_a_build_output_inside_its_sources(string output)
+    {
+        var sources = Path.Combine(_root, "plugin-src", "sender-block");
+        var (code, text) = await MtaProcess.RunToEndAsync("new", "plugin", "sender-block", "--directory", sources,
+            "--output", Path.Combine(sources, output));
+        Assert.Equal(2, code);
+        Assert.Contains("inside the plugin's sources", text);
+        Assert.False(Directory.Exists(sources), "nothing is written when the layout is refused");
+    }
+
+    private static async Task<(int ExitCode, string Output)> DotnetAsync(string workingDirectory, params string[] args)
+    {
+        using var process = Process.Start(new ProcessStartInfo("dotnet", args)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3))) await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout + await stderr);
     }
 
     public void Dispose()

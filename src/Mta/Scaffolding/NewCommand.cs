@@ -8,12 +8,19 @@ public static partial class NewCommand
 {
     public static Command Create()
     {
-        var directory = new Option<DirectoryInfo?>("--directory", "-d") { Description = "Where to write (default: ./plugins/NAME or ./scripts)" };
+        var directory = new Option<DirectoryInfo?>("--directory", "-d") { Description = "Where to write (default: ./plugin-src/NAME or ./scripts)" };
         var force = new Option<bool>("--force") { Description = "Overwrite existing files" };
 
         var pluginName = new Argument<string>("NAME") { Description = "Plugin name: letters, digits, '.', '-', '_'" };
-        var plugin = new Command("plugin", "Write a C# plugin project that builds against this Mta's Mta.Abstractions") { pluginName, directory, force };
-        plugin.SetAction(parse => Run(() => WritePlugin(parse.GetValue(pluginName)!, parse.GetValue(directory)?.FullName, parse.GetValue(force))));
+        var language = new Option<string>("--lang") { Description = "The plugin's language", DefaultValueFactory = _ => "csharp" };
+        language.AcceptOnlyFromAmong("csharp", "fsharp");
+        var pluginOutput = new Option<DirectoryInfo?>("--output", "-o") { Description = "Where its build goes: the server's plugin folder (default: ./plugins/NAME)" };
+        var plugin = new Command("plugin", "Write a C# or F# plugin project that builds against this Mta's Mta.Abstractions into the plugins folder")
+        {
+            pluginName, directory, force, language, pluginOutput,
+        };
+        plugin.SetAction(parse => Run(() => WritePlugin(parse.GetValue(pluginName)!, parse.GetValue(directory)?.FullName, parse.GetValue(force),
+            parse.GetValue(language) == "fsharp", parse.GetValue(pluginOutput)?.FullName)));
 
         var hook = new Argument<string>("HOOK") { Description = "Hook name: " + string.Join(", ", HookNames.All.Select(h => h.Name)) };
         var scriptName = new Argument<string>("NAME") { Description = "Script name (the file is NAME.csx)" };
@@ -65,19 +72,40 @@ public static partial class NewCommand
         return [path];
     }
 
-    public static IReadOnlyList<string> WritePlugin(string name, string? directory, bool force)
+    /// <summary>Writes the plugin's sources to <paramref name="directory"/> (default <c>./plugin-src/NAME</c>), its
+    /// project set to build into <paramref name="output"/> (default <c>./plugins/NAME</c>, where the server loads it).</summary>
+    public static IReadOnlyList<string> WritePlugin(string name, string? directory, bool force, bool fsharp = false, string? output = null)
     {
         if (!ValidName().IsMatch(name)) throw new ArgumentException($"'{name}' is not a valid plugin name (letters, digits, '.', '-', '_')");
-        var folder = directory ?? Path.GetFullPath(Path.Combine("plugins", name));
+        var folder = Path.GetFullPath(directory ?? Path.Combine("plugin-src", name));
+        var target = Path.GetFullPath(output ?? Path.Combine("plugins", name));
+        if (IsSameOrUnder(target, folder))
+            throw new ArgumentException($"the build output {target} is inside the plugin's sources {folder}: choose an output folder elsewhere (--output), such as the server's plugins/{name}");
+        if (IsSameOrUnder(folder, target))
+            throw new ArgumentException($"the plugin's sources {folder} are inside its build output {target}: choose a source folder elsewhere (--directory), such as plugin-src/{name}");
         Directory.CreateDirectory(folder);
         var className = string.Concat(name.Split('.', '-', '_').Where(p => p.Length > 0).Select(p => char.ToUpperInvariant(p[0]) + p[1..])) + "Plugin";
-        var project = Path.Combine(folder, name + ".csproj");
-        var code = Path.Combine(folder, className + ".cs");
-        var readme = Path.Combine(folder, "README.md");
-        WriteNew(project, Templates.PluginProject(AppContext.BaseDirectory), force);
-        WriteNew(code, Templates.PluginCode(name, className), force);
-        WriteNew(readme, Templates.PluginReadme(name), force);
-        return [project, code, readme];
+        var relativeOutput = Path.GetRelativePath(folder, target);
+        var (project, projectText) = fsharp
+            ? (name + ".fsproj", FSharpTemplates.PluginProject(AppContext.BaseDirectory, relativeOutput, className + ".fs"))
+            : (name + ".csproj", Templates.PluginProject(AppContext.BaseDirectory, relativeOutput));
+        var (code, codeText) = fsharp
+            ? (className + ".fs", FSharpTemplates.PluginCode(name, className))
+            : (className + ".cs", Templates.PluginCode(name, className));
+        var files = new[]
+        {
+            (Path.Combine(folder, project), projectText),
+            (Path.Combine(folder, code), codeText),
+            (Path.Combine(folder, "README.md"), Templates.PluginReadme(name, fsharp ? "F#" : "C#", relativeOutput.Replace('\\', '/'))),
+        };
+        foreach (var (path, text) in files) WriteNew(path, text, force);
+        return [.. files.Select(f => f.Item1)];
+    }
+
+    private static bool IsSameOrUnder(string path, string folder)
+    {
+        var relative = Path.GetRelativePath(folder, path);
+        return relative == "." || (!Path.IsPathRooted(relative) && relative != ".." && !relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal));
     }
 
     /// <summary>Writes the test project to <paramref name="directory"/> (default <c>./tests/NAME</c>, the working

@@ -49,7 +49,41 @@ internal static class Templates
             """;
     }
 
-    public static string PluginProject(string mtaDirectory)
+    public static string PluginProject(string mtaDirectory, string output) => $"""
+        <Project Sdk="Microsoft.NET.Sdk">
+          <!-- An Mta plugin. `dotnet build -c Release` here writes it to the folder the server loads it from; then list it
+               under Plugins in mta.config.json. -->
+          <PropertyGroup>
+            <TargetFramework>net10.0</TargetFramework>
+            <Nullable>enable</Nullable>
+            <ImplicitUsings>enable</ImplicitUsings>
+            <EnableDynamicLoading>true</EnableDynamicLoading>
+        {PluginOutputProperties(output)}
+          </PropertyGroup>
+          <ItemGroup>
+        {HostAssemblyReferences(mtaDirectory)}
+          </ItemGroup>
+        </Project>
+
+        """;
+
+    /// <summary>The build and publish output go to <paramref name="output"/> (relative to the project folder), the
+    /// plugin's folder under the server's PluginsDirectory: never into the sources, where the server would not look and
+    /// where a second copy of the assemblies would be picked up by the next build's globs.</summary>
+    public static string PluginOutputProperties(string output)
+    {
+        var folder = output.Replace('\\', '/').TrimEnd('/') + "/";
+        var rooted = Path.IsPathRooted(output) ? folder : "$(MSBuildProjectDirectory)/" + folder;
+        return $"""
+                <!-- Where the server loads this plugin from (PluginsDirectory/NAME): build and publish both write there. -->
+                <PluginOutputDirectory>{rooted}</PluginOutputDirectory>
+                <OutDir>$(PluginOutputDirectory)</OutDir>
+                <PublishDir>$(PluginOutputDirectory)</PublishDir>
+            """;
+    }
+
+    /// <summary>References to the assemblies the host provides, from the mta installation in <paramref name="mtaDirectory"/>.</summary>
+    public static string HostAssemblyReferences(string mtaDirectory)
     {
         var dir = mtaDirectory.TrimEnd('/', '\\');
         string Shared(string assembly) => $"""
@@ -59,26 +93,19 @@ internal static class Templates
                   <Private>false</Private>
                 </Reference>
             """;
-        return $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <!-- An Mta plugin. Build: dotnet publish -c Release -o <PluginsDirectory>/<name> ; then list it under Plugins in mta.config.json. -->
-              <PropertyGroup>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <EnableDynamicLoading>true</EnableDynamicLoading>
-              </PropertyGroup>
-              <ItemGroup>
-            {Shared("Mta.Abstractions")}
-            {Shared("MimeKit")}
-            {Shared("Microsoft.Extensions.Configuration.Abstractions")}
-            {Shared("Microsoft.Extensions.Logging.Abstractions")}
-            {Shared("Microsoft.Extensions.Primitives")}
-              </ItemGroup>
-            </Project>
-
-            """;
+        return string.Join(Environment.NewLine, HostAssemblies.Select(Shared));
     }
+
+    /// <summary>The host's assemblies a plugin compiles against; Configuration.Binder gives <c>Settings.GetValue</c>.</summary>
+    private static readonly string[] HostAssemblies =
+    [
+        "Mta.Abstractions",
+        "MimeKit",
+        "Microsoft.Extensions.Configuration.Abstractions",
+        "Microsoft.Extensions.Configuration.Binder",
+        "Microsoft.Extensions.Logging.Abstractions",
+        "Microsoft.Extensions.Primitives",
+    ];
 
     public static string PluginCode(string name, string className) => $$"""
         // {{name}}: an Mta plugin. The host creates this class once at start and calls Register.
@@ -94,33 +121,39 @@ internal static class Templates
             {
                 // Settings come from Plugins:{{name}}:Settings in mta.config.json.
                 var blocked = context.Settings.GetSection("BlockedSenders").GetChildren().Select(c => c.Value).OfType<string>().ToArray();
+                var rejectText = context.Settings.GetValue("RejectText", "Sender not accepted here")!;
                 context.Logger.LogInformation("{Plugin} blocks {Count} senders", context.Name, blocked.Length);
 
                 context.Hooks.Register<MailContext>($"{context.Name}/mail", (ctx, ct) =>
                     ValueTask.FromResult(blocked.Contains(ctx.Transaction.ReversePath.ToString(), StringComparer.OrdinalIgnoreCase)
-                        ? HookResult.Reject("Sender not accepted here", 550, "5.7.1")
+                        ? HookResult.Reject(rejectText, 550, "5.7.1")
                         : HookResult.Continue));
             }
         }
 
         """;
 
-    public static string PluginReadme(string name) => $$"""
+    public static string PluginReadme(string name, string language, string output) => $$"""
         # {{name}}
 
-        An Mta plugin.
+        An Mta plugin in {{language}}.
 
         - Hooks: `mail` (refuses senders listed in `BlockedSenders`).
-        - Settings (`Plugins:{{name}}:Settings`): `BlockedSenders` (array of addresses, default empty).
+        - Settings (`Plugins:{{name}}:Settings`): `BlockedSenders` (array of addresses, default empty), `RejectText`
+          (the reply's text, default "Sender not accepted here").
         - Failure behaviour: a handler that throws or overruns the hook budget answers `451 4.3.0`; the session goes on.
 
-        Build and install:
+        Build and install: in this folder,
 
-            dotnet publish -c Release -o <PluginsDirectory>/{{name}}
+            dotnet build -c Release
 
-        then in mta.config.json:
+        writes the plugin to `{{output}}` (relative to this folder; the project's `PluginOutputDirectory`), the server's `PluginsDirectory/{{name}}`;
+        `dotnet publish -c Release` writes to the same folder. Nothing is built into this source folder but `obj/`.
+        Then in mta.config.json:
 
             "Plugins": { "{{name}}": { "Settings": { "BlockedSenders": [ "spam@example.org" ] } } }
+
+        and restart (or reload) the server.
 
         """;
 }
