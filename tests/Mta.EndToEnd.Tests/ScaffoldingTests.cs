@@ -89,6 +89,21 @@ public sealed class ScaffoldingTests : IDisposable
         Assert.False(Directory.Exists(sources), "nothing is written when the layout is refused");
     }
 
+    [Fact]
+    public async Task A_new_plugin_in_the_other_language_never_joins_an_existing_one_even_with_force()
+    {
+        var sources = Path.Combine(_root, "plugin-src", "sender-block");
+        var output = Path.Combine(_root, "plugins", "sender-block");
+        var (first, _) = await MtaProcess.RunToEndAsync("new", "plugin", "sender-block", "--directory", sources, "--output", output);
+        Assert.Equal(0, first);
+
+        var (code, text) = await MtaProcess.RunToEndAsync("new", "plugin", "sender-block", "--lang", "fsharp", "--force",
+            "--directory", sources, "--output", output);
+        Assert.Equal(1, code); // as for any file that exists
+        Assert.Contains("holds a C# plugin", text);
+        Assert.False(File.Exists(Path.Combine(sources, "sender-block.fsproj")));
+    }
+
     private static async Task<(int ExitCode, string Output)> DotnetAsync(string workingDirectory, params string[] args)
     {
         using var process = Process.Start(new ProcessStartInfo("dotnet", args)

@@ -83,6 +83,10 @@ public static partial class NewCommand
             throw new ArgumentException($"the build output {target} is inside the plugin's sources {folder}: choose an output folder elsewhere (--output), such as the server's plugins/{name}");
         if (IsSameOrUnder(folder, target))
             throw new ArgumentException($"the plugin's sources {folder} are inside its build output {target}: choose a source folder elsewhere (--directory), such as plugin-src/{name}");
+        // Two project files in one folder make `dotnet build` there fail, so --force never adds the other language's.
+        var otherProject = Path.Combine(folder, name + (fsharp ? ".csproj" : ".fsproj"));
+        if (File.Exists(otherProject))
+            throw new IOException($"{otherProject} exists: {folder} holds a {(fsharp ? "C#" : "F#")} plugin; remove it or choose another folder (--directory)");
         Directory.CreateDirectory(folder);
         var className = string.Concat(name.Split('.', '-', '_').Where(p => p.Length > 0).Select(p => char.ToUpperInvariant(p[0]) + p[1..])) + "Plugin";
         var relativeOutput = Path.GetRelativePath(folder, target);
