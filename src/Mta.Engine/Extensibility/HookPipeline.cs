@@ -145,7 +145,7 @@ public sealed partial class HookPipeline : IHookRegistrar
         // A handler out of service is never called: its earlier calls still run, abandoned.
         if (Containment?.IsOutOfService(handler.ContainmentKey) == true)
         {
-            Containment.Skipped(handler.ContainmentKey, typeof(TContext).Name, (context as SessionContext)?.Session.SessionId);
+            Containment.Skipped(handler.ContainmentKey, typeof(TContext).Name, SessionIdOf(context));
             return (LocalPolicyError, true);
         }
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -164,7 +164,7 @@ public sealed partial class HookPipeline : IHookRegistrar
         {
             // The client went away: a call that ignores its token runs on all the same.
             if (running is { IsCompleted: false } && Containment is { } guard)
-                await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, (context as SessionContext)?.Session.SessionId, running).ConfigureAwait(false);
+                await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, SessionIdOf(context), running).ConfigureAwait(false);
             throw;
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
