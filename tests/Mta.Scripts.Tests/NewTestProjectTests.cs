@@ -34,7 +34,7 @@ public sealed class NewTestProjectTests
             Assert.Contains(written, p => p.EndsWith("nuget.config", StringComparison.Ordinal));
 
             var output = await DotnetAsync(Path.Combine(site, "tests", "SiteTests"), ct, "test");
-            Assert.Matches(@"total: 2\s+failed: 0\s+succeeded: 2", output);
+            Assert.Matches(@"total: 3\s+failed: 0\s+succeeded: 3", output);
         }
         finally
         {

@@ -31,7 +31,7 @@ internal static class TestProjectTemplate
             ("README.md", Readme(name, feed, projectReference)),
         };
         if (feed is not null) files.Add(("nuget.config", NuGetConfig(feed)));
-        foreach (var example in new[] { "BlockSenderScriptTests.cs", "RecipientAllowListPlugin.cs", "RecipientAllowListPluginTests.cs" })
+        foreach (var example in new[] { "BlockSenderScriptTests.cs", "BlockSenderScriptHandlerTests.cs", "RecipientAllowListPlugin.cs", "RecipientAllowListPluginTests.cs" })
             files.Add((example, Resource(example)));
         files.Add((Path.Combine("samples", "block-sender.csx"), Resource("block-sender.csx")));
         return files;
@@ -106,6 +106,8 @@ internal static class TestProjectTemplate
 
         - `BlockSenderScriptTests.cs`: a script (`samples/block-sender.csx`) loaded by a real server on 127.0.0.1, driven by a raw
           SMTP client. Your own scripts are copied to `scripts/` in the test output: `setup.Scripts.Add(Path.Combine(AppContext.BaseDirectory, "scripts", "NAME.csx"))`.
+        - `BlockSenderScriptHandlerTests.cs`: the same script's handler called with hand-built contexts (`ScriptUnderTest`),
+          no server, no sockets.
         - `RecipientAllowListPluginTests.cs`: a plugin's handler called with hand-built contexts, no sockets. For your
           plugin, reference its project (see the comment in `{name}.csproj`).
 
