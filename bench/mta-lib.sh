@@ -7,8 +7,11 @@
 #   MTA_DLL=<repo>/src/Mta/bin/Release/net10.0/mta.dll
 #   MTA_KEEP_TMP=0                     1 = keep the temp dir (config, log, queue, maildir) after stopping
 #   MTA_START_WAIT=30                  seconds to wait for the port
-#   MTA_EXTENSIONS='"Scripts": { "Enabled": false }'   JSON members added to the config: by default no
-#                                      scripts or plugins run, so figures measure the engine alone
+#   MTA_EXTENSIONS='"Scripts": { "Enabled": false }, "Authentication": { "Verify": { "Enabled": false } }'
+#                                      JSON members added to the config: by default no scripts or plugins run and
+#                                      no SPF/DKIM/DMARC checks (DNS) are made, so figures measure the engine alone,
+#                                      as Postfix's (which checks none of them) do, and no query leaves loopback.
+#                                      bench/auth.sh measures the checks against a stub DNS server of its own
 #   MTA_MAILBOX_EXTRA=', "AcceptAnyLocalPart": true'   members added to Mailboxes (empty for an older build)
 # After mta_start: MTA_PID, MTA_TMP, MTA_CONFIG, MTA_LOG are set.
 
@@ -21,7 +24,7 @@ MTA_DLL=${MTA_DLL:-$MTA_REPO/src/Mta/bin/Release/net10.0/mta.dll}
 MTA_KEEP_TMP=${MTA_KEEP_TMP:-0}
 MTA_START_WAIT=${MTA_START_WAIT:-30}
 MTA_PID=
-MTA_EXTENSIONS=${MTA_EXTENSIONS:-'"Scripts": { "Enabled": false }'}
+MTA_EXTENSIONS=${MTA_EXTENSIONS:-'"Scripts": { "Enabled": false }, "Authentication": { "Verify": { "Enabled": false } }'}
 # Every local part of the benchmark domains is a mailbox; empty for a build older than Mailboxes:AcceptAnyLocalPart.
 MTA_MAILBOX_EXTRA=${MTA_MAILBOX_EXTRA-', "AcceptAnyLocalPart": true'}
 
