@@ -109,15 +109,17 @@ public static class ConfigLoader
 
         var options = new MtaOptions().ReadFrom(source);
         // Every unknown key and every value that does not convert, each with its path: the binder names only the first.
-        var errors = new List<string>(ConfigurationShape.Check(configuration, typeof(MtaOptions)));
-        var valuesConvert = errors.All(e => e.EndsWith(UnknownKey, StringComparison.Ordinal));
-        if (valuesConvert)
+        var problems = ConfigurationShape.Check(configuration, typeof(MtaOptions));
+        var errors = problems.Select(p => p.ToString()).ToList();
+        var bound = false;
+        if (problems.All(p => p.IsUnknownKey))
         {
             // Defaults that are lists would otherwise be appended to, not replaced, by the binder.
             try
             {
                 // Unknown keys are already reported; when the walk found none, the binder's own check stays as a backstop.
                 configuration.Bind(options, o => o.ErrorOnUnknownConfiguration = errors.Count == 0);
+                bound = true;
             }
             catch (InvalidOperationException ex)
             {
@@ -125,7 +127,7 @@ public static class ConfigLoader
             }
         }
         // With only unknown keys, the values are checked too, so one run names every problem.
-        if (valuesConvert && errors.All(e => e.EndsWith(UnknownKey, StringComparison.Ordinal)))
+        if (bound)
         {
             if (options.LocalDomains.Count == 0) options.LocalDomains.Add("localhost");
             // An empty JSON array binds to nothing, yet "[]" here means "no exceptions", not "the default ones".
@@ -166,8 +168,6 @@ public static class ConfigLoader
             return new MtaPaths(options).ControlSocketPath;
         }
     }
-
-    private const string UnknownKey = ": unknown key";
 
     private static bool IsPresent(IConfiguration configuration, string key) =>
         configuration.AsEnumerable().Any(kv => string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase));

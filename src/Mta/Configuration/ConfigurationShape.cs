@@ -16,31 +16,31 @@ namespace Mta.Configuration;
 /// </summary>
 public static class ConfigurationShape
 {
-    /// <summary>Every problem of <paramref name="configuration"/> against <paramref name="optionsType"/>, as
-    /// <c>PATH: unknown key</c> or <c>PATH: 'VALUE' is not a valid TYPE</c>, in the order of the configuration.</summary>
-    public static IReadOnlyList<string> Check(IConfiguration configuration, Type optionsType)
+    /// <summary>Every problem of <paramref name="configuration"/> against <paramref name="optionsType"/>, in the order of
+    /// the configuration; each prints as <c>PATH: unknown key</c> or <c>PATH: 'VALUE' is not a valid TYPE</c>.</summary>
+    public static IReadOnlyList<ConfigProblem> Check(IConfiguration configuration, Type optionsType)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         ArgumentNullException.ThrowIfNull(optionsType);
-        var errors = new List<string>();
+        var errors = new List<ConfigProblem>();
         foreach (var child in configuration.GetChildren()) CheckMember(child, optionsType, errors);
         return errors;
     }
 
     /// <summary>A child section of an object of type <paramref name="owner"/>: it must name one of its properties.</summary>
-    private static void CheckMember(IConfigurationSection section, Type owner, List<string> errors)
+    private static void CheckMember(IConfigurationSection section, Type owner, List<ConfigProblem> errors)
     {
         var property = BindableProperty(owner, section.Key);
         if (property is null)
         {
-            errors.Add($"{section.Path}: unknown key");
+            errors.Add(new ConfigProblem(section.Path, "unknown key", IsUnknownKey: true));
             return;
         }
         CheckValue(section, property.PropertyType, errors);
     }
 
     /// <summary>A section that binds to a value of <paramref name="type"/>.</summary>
-    private static void CheckValue(IConfigurationSection section, Type type, List<string> errors)
+    private static void CheckValue(IConfigurationSection section, Type type, List<ConfigProblem> errors)
     {
         if (IsFreeForm(type)) return;
         var scalar = Nullable.GetUnderlyingType(type) ?? type;
@@ -59,7 +59,7 @@ public static class ConfigurationShape
             foreach (var item in section.GetChildren())
             {
                 if (!int.TryParse(item.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
-                    errors.Add($"{item.Path}: unknown key (a list takes items, not named keys)");
+                    errors.Add(new ConfigProblem(item.Path, "unknown key (a list takes items, not named keys)", IsUnknownKey: true));
                 else CheckValue(item, elementType, errors);
             }
             return;
@@ -67,15 +67,15 @@ public static class ConfigurationShape
         // An object: a plain value where its members belong is as wrong as an unknown member.
         var members = section.GetChildren().ToList();
         if (members.Count == 0 && !string.IsNullOrEmpty(section.Value))
-            errors.Add($"{section.Path}: '{section.Value}' given where keys are expected");
+            errors.Add(new ConfigProblem(section.Path, $"'{section.Value}' given where keys are expected", IsUnknownKey: false));
         foreach (var member in members) CheckMember(member, type, errors);
     }
 
-    private static void CheckScalar(IConfigurationSection section, Type type, Type scalar, List<string> errors)
+    private static void CheckScalar(IConfigurationSection section, Type type, Type scalar, List<ConfigProblem> errors)
     {
         if (section.GetChildren().Any())
         {
-            errors.Add($"{section.Path}: keys given where {Expected(scalar)} is expected");
+            errors.Add(new ConfigProblem(section.Path, $"keys given where {Expected(scalar)} is expected", IsUnknownKey: false));
             return;
         }
         var value = section.Value;
@@ -88,7 +88,7 @@ public static class ConfigurationShape
         catch (Exception ex) when (ex is FormatException or NotSupportedException or ArgumentException or OverflowException
                                        || ex.InnerException is FormatException or OverflowException)
         {
-            errors.Add($"{section.Path}: '{value}' is not {Expected(scalar)}");
+            errors.Add(new ConfigProblem(section.Path, $"'{value}' is not {Expected(scalar)}", IsUnknownKey: false));
         }
     }
 
@@ -137,4 +137,12 @@ public static class ConfigurationShape
         _ when type == typeof(TimeSpan) => "a time span ([d.]hh:mm:ss)",
         _ => "a valid " + type.Name,
     };
+}
+
+/// <summary>One problem of a configuration: where, what, and whether it is a key the options do not have (the values
+/// can still be bound and range-checked) rather than a value that cannot be bound.</summary>
+public sealed record ConfigProblem(string Path, string Message, bool IsUnknownKey)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"{Path}: {Message}";
 }
