@@ -312,4 +312,20 @@ internal static class LogEvents
     {
         public const int Listening = 1720;
     }
+
+    // 1680-1699: the web console (logins and the operator's actions on the queue).
+    internal static class WebConsole
+    {
+        public const int LoggedIn = 1680;
+        public const int LoginFailed = 1681;
+        public const int LoginBusy = 1682;
+        public const int LoginBlocked = 1683;
+        public const int LoggedOut = 1684;
+        public const int Flushed = 1685;
+        public const int Deleted = 1686;
+        public const int Held = 1687;
+        public const int Released = 1688;
+        public const int CrossOriginRefused = 1689;
+        public const int ActionForbidden = 1690;
+    }
 }
