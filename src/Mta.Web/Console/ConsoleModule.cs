@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Mta.Engine.Auth;
@@ -78,6 +79,9 @@ internal sealed class ConsoleModule(MtaOptions options) : IWebModule
     public void Configure(WebApplication app)
     {
         if (!options.Web.Enabled) return;
+        // Behind a TLS proxy on the same host: the client's scheme (so the cookies are Secure) and address (so the
+        // login limiter counts the client, not the proxy). Trusted from loopback only, ASP.NET Core's default.
+        app.UseForwardedHeaders(new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto });
         app.UseAuthentication();
         app.UseAuthorization();
 
