@@ -83,13 +83,13 @@ internal sealed class ConsolePages(ConsoleSources sources)
         return Html.Of($"""
             <tr>
             <td class="id"><a href="{ConsoleActions.MessagePath(message.QueueId)}">{message.QueueId}</a></td>
-            <td title="{Time(message.ReceivedAt)}">{Age(now - message.ReceivedAt)} ago</td>
+            <td class="nowrap" title="{Time(message.ReceivedAt)}">{Age(now - message.ReceivedAt)} ago</td>
             <td class="num">{Size(message.Size)}</td>
             <td class="wrap">{Sender(message.Sender)}</td>
             <td class="wrap">{string.Join(", ", shown)}{more}</td>
             <td>{StateBadges(message.Recipients)}</td>
             <td class="num">{pending.Select(r => r.Attempts).DefaultIfEmpty().Max()}</td>
-            <td>{(next == default ? "" : When(next, now))}</td>
+            <td class="nowrap">{(next == default ? "" : When(next, now))}</td>
             <td class="error">{Shorten(error, 120)}</td>
             </tr>
             """);

@@ -16,7 +16,8 @@ namespace Mta.EndToEnd.Tests.Web;
 /// <summary>
 /// The engine with <c>Web:Enabled</c> on 127.0.0.1 port 0. Users: <c>admin</c> (in <c>Web:Admins</c>) and
 /// <c>viewer</c>. Mail to <c>greylist.test</c> and <c>busy.test</c> is deferred by the peer (451), mail to
-/// <c>partner.test</c> is delivered to it, and any other remote domain gets SERVFAIL from the stub DNS (deferred too).
+/// <c>partner.test</c> is delivered to it (but <c>nosuch...@</c> is refused with 550), and any other remote domain gets
+/// SERVFAIL from the stub DNS (deferred too).
 /// </summary>
 public sealed partial class ConsoleSite : IAsyncDisposable
 {
@@ -42,9 +43,11 @@ public sealed partial class ConsoleSite : IAsyncDisposable
         var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions
         {
             HostName = "mx.peer.test",
-            RcptReply = address => address.EndsWith("@greylist.test", StringComparison.OrdinalIgnoreCase)
-                ? "451 4.7.1 Greylisted, please try again later"
-                : address.EndsWith("@busy.test", StringComparison.OrdinalIgnoreCase) ? "452 4.3.1 Insufficient system storage" : null,
+            RcptReply = address =>
+                address.EndsWith("@greylist.test", StringComparison.OrdinalIgnoreCase) ? "451 4.7.1 Greylisted, please try again later"
+                : address.EndsWith("@busy.test", StringComparison.OrdinalIgnoreCase) ? "452 4.3.1 Insufficient system storage"
+                : address.StartsWith("nosuch", StringComparison.OrdinalIgnoreCase) ? "550 5.1.1 No such user here"
+                : null,
         });
         try
         {
