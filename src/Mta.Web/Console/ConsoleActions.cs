@@ -109,6 +109,15 @@ internal sealed partial class ConsoleActions(IQueueAdministration queue, IAntifo
     [LoggerMessage(EventId = Engine.LogEvents.WebConsole.Deleted, Level = LogLevel.Warning, Message = "Console: {User} deleted {QueueId}: {Recipients} recipients removed")]
     private partial void LogDeleted(string user, string queueId, int recipients);
 
+    [LoggerMessage(EventId = Engine.LogEvents.WebConsole.Held, Level = LogLevel.Information, Message = "Console: {User} held {QueueId}: {Recipients} recipients on hold")]
+    private partial void LogHeld(string user, string queueId, int recipients);
+
+    [LoggerMessage(EventId = Engine.LogEvents.WebConsole.Released, Level = LogLevel.Information, Message = "Console: {User} released {QueueId}: {Recipients} recipients due now")]
+    private partial void LogReleased(string user, string queueId, int recipients);
+
+    [LoggerMessage(EventId = Engine.LogEvents.WebConsole.ActionForbidden, Level = LogLevel.Warning, Message = "Console: {User} is not an administrator; {Method} {Path} refused")]
+    internal static partial void LogForbidden(ILogger logger, string user, string method, string path);
+
     [LoggerMessage(EventId = Engine.LogEvents.WebConsole.CrossOriginRefused, Level = LogLevel.Warning, Message = "Console: cross-site POST to {Path} from {Origin} refused (user {User})")]
     private static partial void LogCrossOrigin(ILogger logger, string path, string origin, string user);
 }

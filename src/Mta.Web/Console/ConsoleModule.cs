@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Mta.Engine.Auth;
 using Mta.Engine.Configuration;
 using Mta.Engine.Control;
@@ -56,6 +57,8 @@ internal sealed class ConsoleModule(MtaOptions options) : IWebModule
             // A logged-in user who is no administrator gets a plain 403, not a redirect to a page that does not exist.
             cookie.Events.OnRedirectToAccessDenied = context =>
             {
+                var logger = context.HttpContext.RequestServices.GetRequiredService<ILogger<ConsoleActions>>();
+                ConsoleActions.LogForbidden(logger, context.HttpContext.User.Identity?.Name ?? "-", context.Request.Method, context.Request.Path);
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
                 return Task.CompletedTask;
             };
