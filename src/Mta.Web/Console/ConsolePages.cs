@@ -33,7 +33,7 @@ internal sealed class ConsolePages(ConsoleSources sources)
         var text = q?.Trim();
         if (text is { Length: > 256 }) text = text[..256];
         QueueRecipientState? wanted = Enum.TryParse<QueueRecipientState>(state, ignoreCase: true, out var parsed) && parsed.IsPending() ? parsed : null;
-        var number = Math.Max(1, page ?? 1);
+        var number = Math.Clamp(page ?? 1, 1, int.MaxValue / PageSize);
         var (total, entries) = sources.Search(text, wanted, (number - 1) * PageSize, PageSize);
         var pages = Math.Max(1, (total + PageSize - 1) / PageSize);
         var now = layout.Now;
