@@ -312,4 +312,11 @@ internal static class LogEvents
     {
         public const int Listening = 1720;
     }
+
+    // 1660-1679: the operator's queue actions (hold, release) and the engine's read side for the console.
+    internal static class QueueAdmin
+    {
+        public const int Held = 1660;
+        public const int Released = 1661;
+    }
 }
