@@ -313,6 +313,13 @@ internal static class LogEvents
         public const int Listening = 1720;
     }
 
+    // 1660-1679: the operator's queue actions (hold, release) and the engine's read side for the console.
+    internal static class QueueAdmin
+    {
+        public const int Held = 1660;
+        public const int Released = 1661;
+    }
+
     // 1680-1699: the web console (logins and the operator's actions on the queue).
     internal static class WebConsole
     {

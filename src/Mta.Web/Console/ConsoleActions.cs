@@ -48,11 +48,23 @@ internal sealed partial class ConsoleActions(IQueueAdministration queue, IAntifo
         return Results.Redirect("/queue" + Done("deleted", recipients));
     }
 
-    private Task<IResult> HoldAsync(HttpContext context, string id) =>
-        Task.FromResult(Results.StatusCode(StatusCodes.Status501NotImplemented));
+    private async Task<IResult> HoldAsync(HttpContext context, string id)
+    {
+        if (await RefuseAsync(context, antiforgery) is { } refused) return refused;
+        if (queue.Find(id) is null) return Results.NotFound();
+        var recipients = await queue.HoldAsync(id, context.RequestAborted);
+        LogHeld(UserOf(context), id, recipients);
+        return Results.Redirect(MessagePath(id) + Done("held", recipients));
+    }
 
-    private Task<IResult> ReleaseAsync(HttpContext context, string id) =>
-        Task.FromResult(Results.StatusCode(StatusCodes.Status501NotImplemented));
+    private async Task<IResult> ReleaseAsync(HttpContext context, string id)
+    {
+        if (await RefuseAsync(context, antiforgery) is { } refused) return refused;
+        if (queue.Find(id) is null) return Results.NotFound();
+        var recipients = await queue.ReleaseAsync(id, context.RequestAborted);
+        LogReleased(UserOf(context), id, recipients);
+        return Results.Redirect(MessagePath(id) + Done("released", recipients));
+    }
 
     // The page after the action says what was done from a code and a count, never from free text in the URL, so a
     // crafted link cannot make the console display a message of someone else's choosing.

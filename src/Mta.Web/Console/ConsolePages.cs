@@ -17,8 +17,8 @@ internal sealed class ConsolePages(ConsoleSources sources)
         read.MapGet("/", Overview);
         read.MapGet("/queue", Queue);
         read.MapGet("/queue/{id}", MessageAsync);
-        read.MapGet("/destinations", Destinations);
-        read.MapGet("/deliveries", Deliveries);
+        read.MapGet("/destinations", (HttpContext context) => StatusPages.Destinations(context, sources));
+        read.MapGet("/deliveries", (HttpContext context) => StatusPages.Deliveries(context, sources));
     }
 
     private IResult Overview(HttpContext context)
@@ -34,7 +34,8 @@ internal sealed class ConsolePages(ConsoleSources sources)
         if (text is { Length: > 256 }) text = text[..256];
         QueueRecipientState? wanted = Enum.TryParse<QueueRecipientState>(state, ignoreCase: true, out var parsed) && parsed.IsPending() ? parsed : null;
         var number = Math.Clamp(page ?? 1, 1, int.MaxValue / PageSize);
-        var (total, entries) = sources.Search(text, wanted, (number - 1) * PageSize, PageSize);
+        // One page is copied out of the queue, never the whole of it (a queue of 100k messages costs what one of 100 does).
+        var (total, entries) = sources.Queue.Search(new QueueQuery(text, wanted), (number - 1) * PageSize, PageSize);
         var pages = Math.Max(1, (total + PageSize - 1) / PageSize);
         var now = layout.Now;
 
@@ -115,14 +116,14 @@ internal sealed class ConsolePages(ConsoleSources sources)
         if (layout.IsAdmin)
         {
             var path = ConsoleActions.MessagePath(message.QueueId);
-            actions = Html.Of($"""
-                <div class="actions">
-                {layout.ActionButton(path + "/flush", "Flush", "primary")}
-                {layout.ActionButton(path + "/hold", "Hold")}
-                {layout.ActionButton(path + "/release", "Release")}
-                {layout.ActionButton(path + "/delete", "Delete", "danger")}
-                </div>
-                """);
+            // Only what applies: a flush for deferred recipients, a hold for pending ones, a release for held ones.
+            var states = message.Recipients.Select(r => r.State).ToHashSet();
+            var flush = states.Contains(QueueRecipientState.Deferred) ? layout.ActionButton(path + "/flush", "Flush", "primary") : Html.Empty;
+            var hold = states.Overlaps([QueueRecipientState.Ready, QueueRecipientState.Active, QueueRecipientState.Deferred])
+                ? layout.ActionButton(path + "/hold", "Hold") : Html.Empty;
+            var release = states.Contains(QueueRecipientState.Held) ? layout.ActionButton(path + "/release", "Release", "primary") : Html.Empty;
+            var delete = states.Any(s => s.IsPending()) ? layout.ActionButton(path + "/delete", "Delete", "danger") : Html.Empty;
+            actions = Html.Of($"<div class=\"actions\">{flush}{hold}{release}{delete}</div>");
         }
         var headers = await HeadersAsync(message.QueueId, context.RequestAborted);
         var body = Html.Of($"""
@@ -168,17 +169,7 @@ internal sealed class ConsolePages(ConsoleSources sources)
         return Html.Of($"{truncated}<table class=\"headers\"><tbody>{rows}</tbody></table>");
     }
 
-    private IResult Destinations(HttpContext context)
-    {
-        var layout = new ConsoleLayout(context);
-        return layout.Page("Destinations", "/destinations", Html.Raw("<p class=\"empty\">Destination status is not available in this build.</p>"));
-    }
 
-    private IResult Deliveries(HttpContext context)
-    {
-        var layout = new ConsoleLayout(context);
-        return layout.Page("Recent deliveries", "/deliveries", Html.Raw("<p class=\"empty\">Recent deliveries are not available in this build.</p>"));
-    }
 
     // What the action just done did, from the code in the redirect (never free text from the URL).
     private static Html Notice(HttpContext context)

@@ -98,6 +98,9 @@ public sealed class ConsoleBrowserTests
         await site.WaitForDeferredAsync(id, attempts: before + 1);
         await page.ReloadAsync();
         await Assertions.Expect(page.Locator("table.recipients tbody tr td.num")).ToHaveTextAsync((before + 1).ToString());
+        // Recent deliveries lists both attempts.
+        await page.GotoAsync(console + "/deliveries");
+        await Assertions.Expect(page.Locator("table.deliveries tbody tr", new() { HasText = id })).ToHaveCountAsync(before + 1);
 
         // A page of another origin auto-submits a form to the console in the admin's browser: refused, queue unchanged.
         var attempts = site.Queue.Find(id)!.Recipients[0].Attempts;

@@ -194,4 +194,51 @@ public sealed class ConsoleHttpTests
         Assert.DoesNotContain(grey, ready);
         Assert.Contains("No message matches", ready);
     }
+
+    [Fact]
+    public async Task An_admin_holds_and_releases_a_message_and_the_queue_browser_filters_held_ones()
+    {
+        await using var site = await ConsoleSite.StartAsync();
+        var id = await site.SendAsync("alice@example.test", ["bob@greylist.test"], "hold me");
+        await site.WaitForDeferredAsync(id);
+        using var admin = site.NewClient();
+        await ConsoleSite.LoginAsync(admin, "admin", ConsoleSite.AdminPassword);
+        var token = await ConsoleSite.TokenAsync(admin, "/queue/" + id);
+
+        using (var held = await admin.PostAsync($"/queue/{id}/hold", Form(token), Ct))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, held.StatusCode);
+            Assert.Equal($"/queue/{id}?done=held&n=1", held.Headers.Location?.OriginalString);
+        }
+        Assert.Equal(QueueRecipientState.Held, site.Queue.Find(id)!.Recipients[0].State);
+        Assert.Contains(id, await admin.GetStringAsync("/queue?state=held", Ct));
+        Assert.DoesNotContain(id, await admin.GetStringAsync("/queue?state=deferred", Ct));
+        var page = await admin.GetStringAsync($"/queue/{id}?done=held&n=1", Ct);
+        Assert.Contains("Held: 1 recipient(s)", page);
+        Assert.Contains($"/queue/{id}/release", page);
+
+        using (var released = await admin.PostAsync($"/queue/{id}/release", Form(token), Ct))
+            Assert.Equal($"/queue/{id}?done=released&n=1", released.Headers.Location?.OriginalString);
+        // Released means due now: the peer defers it once more.
+        await site.WaitForDeferredAsync(id, attempts: 2);
+    }
+
+    [Fact]
+    public async Task Destinations_and_recent_deliveries_show_the_peer_that_deferred_and_the_one_that_took_the_mail()
+    {
+        await using var site = await ConsoleSite.StartAsync(anonymousRead: true);
+        var id = await site.SendAsync("alice@example.test", ["bob@greylist.test", "dan@partner.test"], "two ways");
+        await site.WaitForDeferredAsync(id);
+        using var client = site.NewClient();
+
+        var destinations = await client.GetStringAsync("/destinations", Ct);
+        Assert.Contains("451 4.7.1 Greylisted", destinations);
+        Assert.Contains("b-closed", destinations);
+        var deliveries = await client.GetStringAsync("/deliveries", Ct);
+        Assert.Contains(id, deliveries);
+        Assert.Contains("bob@greylist.test", deliveries);
+        Assert.Contains("dan@partner.test", deliveries);
+        Assert.Contains("b-deferred", deliveries);
+        Assert.Contains("b-delivered", deliveries);
+    }
 }
