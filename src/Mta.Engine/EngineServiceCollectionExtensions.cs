@@ -16,6 +16,7 @@ using Mta.Engine.Maps;
 using Mta.Engine.Pickup;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
+using Mta.Engine.Status;
 using Mta.Engine.Tls;
 
 namespace Mta.Engine;
@@ -61,6 +62,9 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        // `mta status` and the console's overview: resolved with the other hosted services, before any starts, so
+        // its meter listener sees the first connection.
+        services.AddMtaStatus();
         // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
         services.AddMtaPickup();
         return services;

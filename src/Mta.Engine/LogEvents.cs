@@ -306,4 +306,10 @@ internal static class LogEvents
     {
         public const int Decided = 1586;
     }
+
+    // 1700-1709: the server status (mta status, the console's overview history).
+    internal static class Status
+    {
+        public const int SampleFailed = 1700;
+    }
 }
