@@ -96,7 +96,7 @@ public static class StatusCommand
         }
         Line(text, "Connections", $"{status.ConnectionsOpen.ToString(Invariant)} open");
         var r = status.LastMinute;
-        Line(text, "Last minute", $"{Number(r.Connections)} connections, {Number(r.Accepted)} accepted, {Number(r.Rejected)} rejected"
+        Line(text, "Last minute", $"{Number(r.Connections)} {(r.Connections == 1 ? "connection" : "connections")}, {Number(r.Accepted)} accepted, {Number(r.Rejected)} rejected"
             + $" | {Number(r.Delivered)} delivered, {Number(r.Deferred)} deferred, {Number(r.Failed)} failed");
         var q = status.Queue;
         Line(text, "Queue", q.Recipients == 0 && q.Messages == 0
