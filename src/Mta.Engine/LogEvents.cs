@@ -307,6 +307,12 @@ internal static class LogEvents
         public const int Decided = 1586;
     }
 
+    // 1720-1739: the web host (console, health, metrics scrape on Kestrel).
+    internal static class Web
+    {
+        public const int Listening = 1720;
+    }
+
     // 1700-1709: the server status (mta status, the console's overview history).
     internal static class Status
     {
