@@ -16,7 +16,6 @@ using Mta.Engine.Maps;
 using Mta.Engine.Pickup;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
-using Mta.Engine.Status;
 using Mta.Engine.Tls;
 
 namespace Mta.Engine;
@@ -64,7 +63,7 @@ public static class EngineServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
         // `mta status` and the console's overview: resolved with the other hosted services, before any starts, so
         // its meter listener sees the first connection.
-        services.AddMtaStatus();
+        Status.StatusServiceCollectionExtensions.AddMtaStatus(services);
         // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
         services.AddMtaPickup();
         return services;
