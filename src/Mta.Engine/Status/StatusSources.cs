@@ -33,7 +33,16 @@ internal sealed class StatusSources(
     // bound them all (start-up) the endpoint is unknown rather than guessed from the configuration.
     private static ListenerStatus[] ListenersOf(MtaOptions options, SmtpServer? server)
     {
-        var bound = server?.BoundEndPoints ?? [];
+        IReadOnlyList<System.Net.IPEndPoint> bound;
+        try
+        {
+            bound = server?.BoundEndPoints ?? [];
+        }
+        catch (InvalidOperationException)
+        {
+            // Read while the server was still adding listeners at start-up: none is reported bound yet.
+            bound = [];
+        }
         var listeners = new ListenerStatus[options.Listeners.Count];
         for (var i = 0; i < listeners.Length; i++)
         {
