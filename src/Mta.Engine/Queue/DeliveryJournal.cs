@@ -25,10 +25,12 @@ internal sealed partial class DeliveryJournal
     private readonly QueueCounters _counters;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Telemetry.MtaMetrics? _metrics;
 
     public DeliveryJournal(MtaOptions options, SegmentSpool spool, BounceSender bounces, HookPipeline hooks, QueueCounters counters,
-        TimeProvider time, ILogger<DeliveryJournal> logger)
+        TimeProvider time, ILogger<DeliveryJournal> logger, Telemetry.MtaMetrics? metrics = null)
     {
+        _metrics = metrics;
         _queue = options.Queue;
         _spool = spool;
         _bounces = bounces;
@@ -53,10 +55,12 @@ internal sealed partial class DeliveryJournal
         var recipient = message.Recipients[index];
         var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
         var now = _time.GetUtcNow();
+        var routeKind = route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
         if (outcome.Status == DeliveryStatus.Deferred)
         {
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
+                _metrics?.DeliveryAttempt("deferred", routeKind);
                 await DeferAsync(pass, index, routeText, outcome, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
@@ -69,6 +73,7 @@ internal sealed partial class DeliveryJournal
             };
         }
 
+        _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
         if (outcome.Status == DeliveryStatus.Delivered)
         {
             pass.DeliveredCount++;
