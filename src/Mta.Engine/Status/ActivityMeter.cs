@@ -1,24 +1,21 @@
 // Running totals of traffic read from the server's own instruments through a MeterListener: connections, transactions, delivery outcomes.
 using System.Diagnostics.Metrics;
+using Mta.Engine.Telemetry;
 
 namespace Mta.Engine.Status;
 
 /// <summary>
 /// Sums what the receiver and the delivery side already measure, so the status counts exactly what the metrics export
-/// counts and no code path counts twice. It listens by instrument name (the names every helper shares); when the host
+/// counts and no code path counts twice. It listens by instrument name (<see cref="MtaTelemetry.Instruments"/>); when the host
 /// has a meter factory, only meters of that factory count, so two servers in one process (the tests) keep apart.
 /// Measurement callbacks run on the measuring thread: each is one tag scan and one interlocked add.
 /// </summary>
 internal sealed class ActivityMeter : IDisposable
 {
-    /// <summary>Counter of SMTP transactions, tag <c>result</c> = accepted|rejected.</summary>
-    public const string Transactions = "mta.smtp.transactions";
-    /// <summary>Counter of SMTP connections accepted.</summary>
-    public const string Connections = "mta.smtp.connections";
-    /// <summary>UpDownCounter of SMTP connections open.</summary>
-    public const string ConnectionsOpen = "mta.smtp.connections.open";
-    /// <summary>Counter of delivery attempts, tag <c>outcome</c> = delivered|deferred|failed.</summary>
-    public const string DeliveryAttempts = "mta.delivery.attempts";
+    private const string Transactions = MtaTelemetry.Instruments.Transactions;
+    private const string Connections = MtaTelemetry.Instruments.Connections;
+    private const string ConnectionsOpen = MtaTelemetry.Instruments.ConnectionsOpen;
+    private const string DeliveryAttempts = MtaTelemetry.Instruments.DeliveryAttempts;
 
     private readonly MeterListener _listener = new();
     private readonly object? _scope;
@@ -62,14 +59,14 @@ internal sealed class ActivityMeter : IDisposable
                 Interlocked.Add(ref _open, value);
                 break;
             case Transactions:
-                switch (Tag(tags, "result"))
+                switch (Tag(tags, MtaTelemetry.Tags.Result))
                 {
                     case "accepted": Interlocked.Add(ref _accepted, value); break;
                     case "rejected": Interlocked.Add(ref _rejected, value); break;
                 }
                 break;
             case DeliveryAttempts:
-                switch (Tag(tags, "outcome"))
+                switch (Tag(tags, MtaTelemetry.Tags.Outcome))
                 {
                     case "delivered": Interlocked.Add(ref _delivered, value); break;
                     case "deferred": Interlocked.Add(ref _deferred, value); break;
