@@ -319,4 +319,10 @@ internal static class LogEvents
         public const int Held = 1660;
         public const int Released = 1661;
     }
+
+    // 1700-1709: the server status (mta status, the console's overview history).
+    internal static class Status
+    {
+        public const int SampleFailed = 1700;
+    }
 }
