@@ -320,6 +320,12 @@ internal static class LogEvents
         public const int Released = 1661;
     }
 
+    // 1700-1709: the server status (mta status, the console's overview history).
+    internal static class Status
+    {
+        public const int SampleFailed = 1700;
+    }
+
     // 1680-1699: the web console (logins and the operator's actions on the queue).
     internal static class WebConsole
     {

@@ -14,18 +14,13 @@ internal sealed class ConsolePages(ConsoleSources sources)
 
     public void Map(IEndpointRouteBuilder read)
     {
-        read.MapGet("/", Overview);
+        read.MapGet("/", (HttpContext context) => StatusPages.Overview(context, sources));
         read.MapGet("/queue", Queue);
         read.MapGet("/queue/{id}", MessageAsync);
         read.MapGet("/destinations", (HttpContext context) => StatusPages.Destinations(context, sources));
         read.MapGet("/deliveries", (HttpContext context) => StatusPages.Deliveries(context, sources));
     }
 
-    private IResult Overview(HttpContext context)
-    {
-        var layout = new ConsoleLayout(context);
-        return layout.Page("Overview", "/", Html.Raw("<p class=\"empty\">The server status is not available in this build.</p>"));
-    }
 
     private IResult Queue(HttpContext context, string? q, string? state, int? page)
     {

@@ -10,6 +10,9 @@ internal sealed class ConsoleSources(IServiceProvider engine)
 {
     public IQueueAdministration Queue { get; } = engine.GetRequiredService<IQueueAdministration>();
 
+    /// <summary>The server's status (overview), or null when the engine was built without it.</summary>
+    public IServerStatus? Status { get; } = engine.GetService<IServerStatus>();
+
     /// <summary>The destinations' state, or null when the engine has none.</summary>
     public IDestinationStatus? Destinations { get; } = engine.GetService<IDestinationStatus>();
 
