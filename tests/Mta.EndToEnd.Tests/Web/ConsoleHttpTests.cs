@@ -28,6 +28,10 @@ public sealed class ConsoleHttpTests
             Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
             Assert.Contains("default-src 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
         }
+        var overview = await client.GetStringAsync("/", Ct);
+        Assert.Contains("<svg viewBox=", overview);
+        Assert.Contains("Mail flow, per minute", overview);
+        Assert.Contains("greylist.test", overview);
         var page = await client.GetStringAsync("/queue/" + id, Ct);
         Assert.Contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;more&quot;", page);
         Assert.DoesNotContain("<script", page);

@@ -107,7 +107,8 @@ public sealed partial class ConsoleSite : IAsyncDisposable
         await using var c = await SmtpAssert.ConnectAsync(Server);
         await SmtpAssert.EhloAsync(c);
         var message = $"From: <{from}>\r\nTo: {string.Join(", ", to.Select(t => "<" + t + ">"))}\r\nSubject: {subject}\r\n" +
-                      $"Message-ID: <{Guid.NewGuid():n}@client.test>\r\nDate: {DateTimeOffset.UtcNow:R}\r\n\r\n{body}";
+                      $"Message-ID: <{Guid.NewGuid():n}@client.test>\r\nDate: {DateTimeOffset.UtcNow:R}\r\nMIME-Version: 1.0\r\n" +
+                      $"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}";
         var reply = SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, from, to, message), 250);
         return SmtpAssert.QueueIdOf(reply.Lines[^1]);
     }
