@@ -33,9 +33,9 @@ internal sealed class ConsoleModule(MtaOptions options) : IWebModule
     public void ConfigureServices(IServiceCollection web, IServiceProvider engine)
     {
         if (!options.Web.Enabled) return;
-        web.AddSingleton(engine.GetRequiredService<IQueueAdministration>());
-        web.AddSingleton(engine.GetRequiredService<UserStore>());
-        web.AddSingleton(engine.GetRequiredService<AuthFailureLimiter>());
+        web.TryAddEngineSingleton<IQueueAdministration>(engine);
+        web.TryAddEngineSingleton<UserStore>(engine);
+        web.TryAddEngineSingleton<AuthFailureLimiter>(engine);
         web.TryAddEngineSingleton<TimeProvider>(engine);
         web.TryAddEngineSingleton<MtaOptions>(engine);
         web.AddSingleton<ConsoleSources>(sp => new ConsoleSources(engine));

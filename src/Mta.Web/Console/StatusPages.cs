@@ -43,13 +43,17 @@ internal static class StatusPages
             history.Select(s => (s.At, count(s) * 6.0)).ToArray();
         IReadOnlyList<(DateTimeOffset, double)> Level(Func<ActivitySample, long> level) =>
             history.Select(s => (s.At, (double)level(s))).ToArray();
-        var flow = SvgChart.Draw("Messages per minute over the last hour", from, now,
+        // Mail in and mail out apart: with most mail delivered at once, one line would hide the other.
+        var received = SvgChart.Draw("Transactions accepted and rejected per minute over the last hour", from, now,
         [
             new("accepted", "#2f5bd3", PerMinute(s => s.Accepted)),
+            new("rejected", "#8a94a8", PerMinute(s => s.Rejected)),
+        ]);
+        var attempts = SvgChart.Draw("Delivery attempts per minute over the last hour", from, now,
+        [
             new("delivered", "#1f8a4c", PerMinute(s => s.Delivered)),
             new("deferred", "#d08a00", PerMinute(s => s.Deferred)),
             new("failed", "#c2352b", PerMinute(s => s.Failed)),
-            new("rejected", "#8a94a8", PerMinute(s => s.Rejected)),
         ]);
         var depth = SvgChart.Draw("Queue depth and open connections over the last hour", from, now,
         [
@@ -58,8 +62,10 @@ internal static class StatusPages
         ]);
         var charts = Html.Of($"""
             <div class="charts">
-            <div class="panel chart"><h2>Mail flow, per minute</h2>{flow}
-            <div class="legend"><span><span class="swatch s-accepted"></span>accepted</span><span><span class="swatch s-delivered"></span>delivered</span><span><span class="swatch s-deferred"></span>deferred</span><span><span class="swatch s-failed"></span>failed</span><span><span class="swatch s-rejected"></span>rejected</span></div></div>
+            <div class="panel chart"><h2>Received, per minute</h2>{received}
+            <div class="legend"><span><span class="swatch s-accepted"></span>accepted</span><span><span class="swatch s-rejected"></span>rejected</span></div></div>
+            <div class="panel chart"><h2>Delivery attempts, per minute</h2>{attempts}
+            <div class="legend"><span><span class="swatch s-delivered"></span>delivered</span><span><span class="swatch s-deferred"></span>deferred</span><span><span class="swatch s-failed"></span>failed</span></div></div>
             <div class="panel chart"><h2>Queue and connections</h2>{depth}
             <div class="legend"><span><span class="swatch s-pending"></span>queued recipients</span><span><span class="swatch s-connections"></span>open connections</span></div></div>
             </div>
@@ -115,10 +121,15 @@ internal static class StatusPages
     }
 
     // A domain links to its messages in the queue; a [host]:port or kind:target route has no search of its own.
-    private static Html DestinationLink(string destination) =>
-        destination.Contains('[', StringComparison.Ordinal) || destination.Contains(':', StringComparison.Ordinal)
-            ? Html.Text(destination)
-            : Html.Of($"<a href=\"/queue{Html.Query(("q", destination))}\">{destination}</a>");
+    internal static Html DestinationLink(string? destination)
+    {
+        if (destination is null) return Html.Empty;
+        // A route's key carries its settings after '|' (tls=..., user=...): the host and port name it for a reader.
+        var name = destination.Split('|')[0];
+        return name.Contains('[', StringComparison.Ordinal) || name.Contains(':', StringComparison.Ordinal)
+            ? Html.Of($"<span title=\"{destination}\">{name}</span>")
+            : Html.Of($"<a href=\"/queue{Html.Query(("q", name))}\" title=\"{destination}\">{name}</a>");
+    }
 
     public static IResult Deliveries(HttpContext context, ConsoleSources sources)
     {
@@ -134,9 +145,9 @@ internal static class StatusPages
             <td class="wrap">{d.Recipient}</td>
             <td>{ConsolePages.Badge(d.Outcome)}</td>
             <td>{d.RouteKind}</td>
-            <td class="wrap mono">{d.Destination}</td>
+            <td class="wrap mono">{DestinationLink(d.Destination)}</td>
             <td class="num">{Duration(d.Duration)}</td>
-            <td class="{(d.Outcome == "delivered" ? "wrap" : "error")}">{d.Reply}</td>
+            <td class="{(d.Outcome == "delivered" ? "reply" : "error")}">{d.Reply}</td>
             </tr>
             """)));
         var body = list.Count == 0

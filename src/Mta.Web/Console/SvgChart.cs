@@ -7,9 +7,9 @@ namespace Mta.Web.Console;
 /// <summary>A time series chart: a few lines over a shared time axis, a y axis from 0 to a round maximum.</summary>
 internal static class SvgChart
 {
-    private const int Width = 620;
+    private const int Width = 420;
     private const int Height = 200;
-    private const int Left = 46;
+    private const int Left = 40;
     private const int Right = 12;
     private const int Top = 12;
     private const int Bottom = 26;
@@ -35,11 +35,11 @@ internal static class SvgChart
             svg.Append(Invariant($"<line x1=\"{Left}\" y1=\"{y:0.#}\" x2=\"{Width - Right}\" y2=\"{y:0.#}\" stroke=\"#e6e9ef\" stroke-width=\"1\"/>"));
             svg.Append(Invariant($"<text x=\"{Left - 6}\" y=\"{y + 4:0.#}\" text-anchor=\"end\" font-size=\"11\" fill=\"#667085\">{Number(value)}</text>"));
         }
-        // Time labels: six, evenly spread, as HH:mm UTC.
-        for (var i = 0; i <= 5; i++)
+        // Time labels: five, evenly spread, as HH:mm UTC.
+        for (var i = 0; i <= 4; i++)
         {
-            var at = from + TimeSpan.FromSeconds(span * i / 5);
-            var anchor = i == 0 ? "start" : i == 5 ? "end" : "middle";
+            var at = from + TimeSpan.FromSeconds(span * i / 4);
+            var anchor = i == 0 ? "start" : i == 4 ? "end" : "middle";
             svg.Append(Invariant($"<text x=\"{X(at):0.#}\" y=\"{Height - 8}\" text-anchor=\"{anchor}\" font-size=\"11\" fill=\"#667085\">{at.UtcDateTime:HH:mm}</text>"));
         }
         svg.Append(Invariant($"<line x1=\"{Left}\" y1=\"{Top + plotHeight}\" x2=\"{Width - Right}\" y2=\"{Top + plotHeight}\" stroke=\"#c6cbd6\" stroke-width=\"1\"/>"));

@@ -30,7 +30,7 @@ public sealed class ConsoleHttpTests
         }
         var overview = await client.GetStringAsync("/", Ct);
         Assert.Contains("<svg viewBox=", overview);
-        Assert.Contains("Mail flow, per minute", overview);
+        Assert.Contains("Delivery attempts, per minute", overview);
         Assert.Contains("greylist.test", overview);
         var page = await client.GetStringAsync("/queue/" + id, Ct);
         Assert.Contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;more&quot;", page);
