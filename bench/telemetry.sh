@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Cost of telemetry: Mta with the OpenTelemetry SDK's metrics and tracing on (Prometheus endpoint served, not
+# scraped) against everything off, same load, same run, alternating.
+#
+#   bench/telemetry.sh [messages=20000] [size=1024]
+#
+# Two Mta instances run side by side from one Release build: "off" on MTA_PORT (2526) with Telemetry:Metrics and
+# Telemetry:Traces false, "on" on TEL_ON_PORT (2531) with both true and Telemetry:Prometheus:Enabled on
+# 127.0.0.1:TEL_WEB_PORT (8099). Both are warmed up (WARMUP msgs each, not counted); then ROUNDS rounds each measure
+# both with mta-bench (SESSIONS pipelined sessions), the order swapped every round so neither always runs second on a
+# machine whose load drifts; each instance's queue drains between runs. Prints every run, the mean per mode, and
+# the loss of "on" against "off" in percent. After the last run, one scrape checks the endpoint served (its size).
+# Authentication:Verify stays off (mta-lib.sh's default MTA_EXTENSIONS): no query leaves loopback.
+#
+# Env: ROUNDS=3 WARMUP=3000 SESSIONS=20 RUN_TIMEOUT=120 DRAIN_MAX=120 TEL_ON_PORT=2531 TEL_WEB_PORT=8099,
+#      and mta-lib.sh's MTA_* knobs.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/mta-lib.sh"
+case "${1:-}" in -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+messages=${1:-20000}; size=${2:-1024}
+ROUNDS=${ROUNDS:-3}; WARMUP=${WARMUP:-3000}; SESSIONS=${SESSIONS:-20}; RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+DRAIN_MAX=${DRAIN_MAX:-120}; TEL_ON_PORT=${TEL_ON_PORT:-2531}; TEL_WEB_PORT=${TEL_WEB_PORT:-8099}
+FROM=a@example.test; TO=user@localhost
+base_extensions=$MTA_EXTENSIONS
+
+mta_bench_build || { echo "mta-bench build failed" >&2; exit 1; }
+mta_build || { echo "mta build failed" >&2; exit 1; }
+MTA_BUILD=0
+if port_open 127.0.0.1 "$TEL_WEB_PORT"; then echo "port 127.0.0.1:$TEL_WEB_PORT in use; set TEL_WEB_PORT" >&2; exit 1; fi
+
+# mta-lib keeps one instance in MTA_PID/MTA_TMP: each mode's pid and folder are kept aside here.
+declare -A PID TMP PORT
+cleanup() {
+    local mode
+    for mode in off on; do
+        [ -n "${PID[$mode]:-}" ] && { MTA_PID=${PID[$mode]} MTA_TMP=${TMP[$mode]} mta_stop; PID[$mode]=; }
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_mode() { # mode port extensions
+    local mode=$1 port=$2
+    MTA_PORT=$port MTA_EXTENSIONS=$3 mta_start || return 1
+    PID[$mode]=$MTA_PID; TMP[$mode]=$MTA_TMP; PORT[$mode]=$port; MTA_PID=; MTA_TMP=
+}
+start_mode off "$MTA_PORT" "$base_extensions, \"Telemetry\": { \"Metrics\": false, \"Traces\": false }" \
+    || { echo "the off instance did not start" >&2; exit 1; }
+start_mode on "$TEL_ON_PORT" "$base_extensions, \"Telemetry\": { \"Metrics\": true, \"Traces\": true, \"Prometheus\": { \"Enabled\": true } },
+  \"Web\": { \"Urls\": [ \"http://127.0.0.1:$TEL_WEB_PORT\" ] }" \
+    || { echo "the on instance did not start" >&2; exit 1; }
+grep -i "web listening" "${TMP[on]}/mta.log" | sed 's/^/#   on: /' >&2
+
+# Wait until the instance's queue holds no files, or its count has not changed for 3 s (bounded by DRAIN_MAX).
+drain() {
+    local queue=${TMP[$1]}/queue last=-1 same=0 n i
+    for i in $(seq 1 $((DRAIN_MAX * 2))); do
+        n=$(find "$queue" -type f 2>/dev/null | wc -l)
+        [ "$n" = 0 ] && break
+        if [ "$n" = "$last" ]; then same=$((same + 1)); [ "$same" -ge 6 ] && break; else same=0; fi
+        last=$n; sleep 0.5
+    done
+}
+
+run() { # mode msgs -> last line of mta-bench
+    timeout $((RUN_TIMEOUT + 15)) "$MTA_BENCH" "127.0.0.1:${PORT[$1]}" --sessions "$SESSIONS" --messages "$2" --size "$size" \
+        --from "$FROM" --to "$TO" --timeout "$RUN_TIMEOUT" --pipelining 2>&1 | tail -n 1
+}
+
+for mode in off on; do
+    echo "# warm-up $mode: $(run "$mode" "$WARMUP")" >&2
+    drain "$mode"
+done
+
+declare -A SUM COUNT
+runs=()
+for round in $(seq 1 "$ROUNDS"); do
+    order="off on"; [ $((round % 2)) = 0 ] && order="on off"
+    for mode in $order; do
+        out=$(run "$mode" "$messages")
+        rate=$(echo "$out" | awk '{print $8}')
+        status=ok; case "$out" in *"(failed 0)") ;; *) status="FAILED: $out";; esac
+        echo "# round $round $mode: $out" >&2
+        runs+=("$(printf '%-5s %-4s %10s  %s' "$round" "$mode" "${rate:--}" "$status")")
+        if [[ "$rate" =~ ^[0-9.]+$ ]]; then
+            SUM[$mode]=$(echo "${SUM[$mode]:-0} + $rate" | bc -l); COUNT[$mode]=$(( ${COUNT[$mode]:-0} + 1 ))
+        fi
+        drain "$mode"
+    done
+done
+
+scrape=$(curl -s --max-time 10 "http://127.0.0.1:$TEL_WEB_PORT/metrics" 2>/dev/null)
+scrape_lines=$(printf '%s\n' "$scrape" | grep -c '^mta_' || true)
+
+echo "== telemetry cost: $messages msgs of $size B per run, $SESSIONS pipelined sessions, $ROUNDS rounds =="
+printf '%-5s %-4s %10s  %s\n' round mode "msg/s" status
+printf '%s\n' "${runs[@]}"
+mean() { [ "${COUNT[$1]:-0}" -gt 0 ] && echo "scale=1; ${SUM[$1]} / ${COUNT[$1]}" | bc -l || echo -; }
+off=$(mean off); on=$(mean on)
+loss=-; [[ "$off" =~ ^[0-9.]+$ && "$on" =~ ^[0-9.]+$ ]] && loss=$(echo "scale=1; 100 * ($off - $on) / $off" | bc -l)
+echo "telemetry: off $off msg/s, on $on msg/s (ratio $(echo "scale=3; ${on:-0} / ${off:-1}" | bc -l 2>/dev/null)), loss ${loss}%"
+echo "scrape after the runs: $scrape_lines mta_* sample lines from http://127.0.0.1:$TEL_WEB_PORT/metrics"
