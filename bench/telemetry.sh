@@ -52,38 +52,45 @@ start_mode on "$TEL_ON_PORT" "$base_extensions, \"Telemetry\": { \"Metrics\": tr
     || { echo "the on instance did not start" >&2; exit 1; }
 grep -i "web listening" "${TMP[on]}/mta.log" | sed 's/^/#   on: /' >&2
 
-# Wait until the instance's queue holds no files, or its count has not changed for 3 s (bounded by DRAIN_MAX).
+# Wait until every message sent to the instance is in its Maildir (bounded by DRAIN_MAX): a run must not compete
+# with the other instance's deliveries of the run before. The spool's file count is no guide (it keeps segments).
+declare -A SENT
 drain() {
-    local queue=${TMP[$1]}/queue last=-1 same=0 n i
-    for i in $(seq 1 $((DRAIN_MAX * 2))); do
-        n=$(find "$queue" -type f 2>/dev/null | wc -l)
-        [ "$n" = 0 ] && break
-        if [ "$n" = "$last" ]; then same=$((same + 1)); [ "$same" -ge 6 ] && break; else same=0; fi
-        last=$n; sleep 0.5
+    local mode=$1 n i
+    for i in $(seq 1 $((DRAIN_MAX * 5))); do
+        n=$(find "${TMP[$mode]}/maildir" -path '*/new/*' -type f 2>/dev/null | wc -l)
+        [ "$n" -ge "${SENT[$mode]:-0}" ] && return 0
+        sleep 0.2
     done
+    echo "# $mode: only $n of ${SENT[$mode]} messages delivered after ${DRAIN_MAX}s" >&2
 }
 
-run() { # mode msgs -> last line of mta-bench
-    timeout $((RUN_TIMEOUT + 15)) "$MTA_BENCH" "127.0.0.1:${PORT[$1]}" --sessions "$SESSIONS" --messages "$2" --size "$size" \
-        --from "$FROM" --to "$TO" --timeout "$RUN_TIMEOUT" --pipelining 2>&1 | tail -n 1
+run() { # mode msgs -> RUN_OUT: last line of mta-bench; counts what was accepted in SENT[mode]
+    local out
+    out=$(timeout $((RUN_TIMEOUT + 15)) "$MTA_BENCH" "127.0.0.1:${PORT[$1]}" --sessions "$SESSIONS" --messages "$2" --size "$size" \
+        --from "$FROM" --to "$TO" --timeout "$RUN_TIMEOUT" --pipelining 2>&1 | tail -n 1)
+    local got; got=$(echo "$out" | awk '{print $2}')   # mta-bench: N msgs in T s = R msg/s (failed F)
+    [[ "$got" =~ ^[0-9]+$ ]] && SENT[$1]=$(( ${SENT[$1]:-0} + got ))
+    RUN_OUT=$out
 }
 
 for mode in off on; do
-    echo "# warm-up $mode: $(run "$mode" "$WARMUP")" >&2
+    run "$mode" "$WARMUP"; echo "# warm-up $mode: $RUN_OUT" >&2
     drain "$mode"
 done
 
-declare -A SUM COUNT
+declare -A SUM COUNT RATE
 runs=()
 for round in $(seq 1 "$ROUNDS"); do
     order="off on"; [ $((round % 2)) = 0 ] && order="on off"
     for mode in $order; do
-        out=$(run "$mode" "$messages")
+        run "$mode" "$messages"; out=$RUN_OUT
         rate=$(echo "$out" | awk '{print $8}')
         status=ok; case "$out" in *"(failed 0)") ;; *) status="FAILED: $out";; esac
         echo "# round $round $mode: $out" >&2
         runs+=("$(printf '%-5s %-4s %10s  %s' "$round" "$mode" "${rate:--}" "$status")")
         if [[ "$rate" =~ ^[0-9.]+$ ]]; then
+            RATE[$round/$mode]=$rate
             SUM[$mode]=$(echo "${SUM[$mode]:-0} + $rate" | bc -l); COUNT[$mode]=$(( ${COUNT[$mode]:-0} + 1 ))
         fi
         drain "$mode"
@@ -100,4 +107,10 @@ mean() { [ "${COUNT[$1]:-0}" -gt 0 ] && echo "scale=1; ${SUM[$1]} / ${COUNT[$1]}
 off=$(mean off); on=$(mean on)
 loss=-; [[ "$off" =~ ^[0-9.]+$ && "$on" =~ ^[0-9.]+$ ]] && loss=$(echo "scale=1; 100 * ($off - $on) / $off" | bc -l)
 echo "telemetry: off $off msg/s, on $on msg/s (ratio $(echo "scale=3; ${on:-0} / ${off:-1}" | bc -l 2>/dev/null)), loss ${loss}%"
+# Per round, on/off: the two ran back to back, so a drift of the machine's load between rounds cancels out.
+ratios=$(for round in $(seq 1 "$ROUNDS"); do
+    [ -n "${RATE[$round/on]:-}" ] && [ -n "${RATE[$round/off]:-}" ] && echo "${RATE[$round/on]} ${RATE[$round/off]}"
+done | awk '{ printf "%.3f\n", $1 / $2 }' | sort -n)
+median=$(echo "$ratios" | awk 'NF { a[n++] = $1 } END { if (n == 0) print "-"; else if (n % 2) print a[(n - 1) / 2]; else printf "%.3f\n", (a[n / 2 - 1] + a[n / 2]) / 2 }')
+echo "per-round on/off ratios: $(echo $ratios); median $median"
 echo "scrape after the runs: $scrape_lines mta_* sample lines from http://127.0.0.1:$TEL_WEB_PORT/metrics"

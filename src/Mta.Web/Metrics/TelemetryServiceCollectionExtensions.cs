@@ -1,5 +1,6 @@
 // Wires the OpenTelemetry SDK over Mta's meters and activity sources, with the exporters `Telemetry` turns on.
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Mta.Engine.Configuration;
 using Mta.Engine.Telemetry;
 using Mta.Web.Hosting;
@@ -28,6 +29,7 @@ public static class TelemetryServiceCollectionExtensions
         var telemetry = options.Telemetry;
         // The module is always there, so the web server asks it; it starts the listener only when the endpoint is on.
         services.AddSingleton<IWebModule>(new PrometheusModule(telemetry.Prometheus));
+        services.AddHostedService(sp => new TelemetryLog(telemetry, sp.GetRequiredService<ILogger<TelemetryLog>>()));
         if (!telemetry.Metrics && !telemetry.Traces) return services;
 
         var otel = services.AddOpenTelemetry()
