@@ -8,19 +8,23 @@
 # Telemetry:Traces false, "on" on TEL_ON_PORT (2531) with both true and Telemetry:Prometheus:Enabled on
 # 127.0.0.1:TEL_WEB_PORT (8099). Both are warmed up (WARMUP msgs each, not counted); then ROUNDS rounds each measure
 # both with mta-bench (SESSIONS pipelined sessions), the order swapped every round so neither always runs second on a
-# machine whose load drifts; each instance's queue drains between runs. Prints every run, the mean per mode, and
-# the loss of "on" against "off" in percent. After the last run, one scrape checks the endpoint served (its size).
+# machine whose load drifts; before the next run, all mail sent to the instance is delivered (its Maildir holds it),
+# so no run competes with the deliveries of the one before. Prints every run, the mean per mode, the loss of "on"
+# against "off" in percent, the median of the per-round on/off ratios, and the CPU time per message (utime+stime of each instance over a run and its deliveries: the steadier figure on a shared machine). After the
+# last run, one scrape checks the endpoint served (its size).
 # Authentication:Verify stays off (mta-lib.sh's default MTA_EXTENSIONS): no query leaves loopback.
 #
 # Env: ROUNDS=3 WARMUP=3000 SESSIONS=20 RUN_TIMEOUT=120 DRAIN_MAX=120 TEL_ON_PORT=2531 TEL_WEB_PORT=8099,
-#      and mta-lib.sh's MTA_* knobs.
+#      TEL_ON='"Metrics": true, "Traces": true, "Prometheus": { "Enabled": true }' (the "on" instance's Telemetry
+#      section: set it to tell one signal's cost from the other's), and mta-lib.sh's MTA_* knobs.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/mta-lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+case "${1:-}" in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 messages=${1:-20000}; size=${2:-1024}
 ROUNDS=${ROUNDS:-3}; WARMUP=${WARMUP:-3000}; SESSIONS=${SESSIONS:-20}; RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 DRAIN_MAX=${DRAIN_MAX:-120}; TEL_ON_PORT=${TEL_ON_PORT:-2531}; TEL_WEB_PORT=${TEL_WEB_PORT:-8099}
+TEL_ON=${TEL_ON:-'"Metrics": true, "Traces": true, "Prometheus": { "Enabled": true }'}
 FROM=a@example.test; TO=user@localhost
 base_extensions=$MTA_EXTENSIONS
 
@@ -47,7 +51,7 @@ start_mode() { # mode port extensions
 }
 start_mode off "$MTA_PORT" "$base_extensions, \"Telemetry\": { \"Metrics\": false, \"Traces\": false }" \
     || { echo "the off instance did not start" >&2; exit 1; }
-start_mode on "$TEL_ON_PORT" "$base_extensions, \"Telemetry\": { \"Metrics\": true, \"Traces\": true, \"Prometheus\": { \"Enabled\": true } },
+start_mode on "$TEL_ON_PORT" "$base_extensions, \"Telemetry\": { $TEL_ON },
   \"Web\": { \"Urls\": [ \"http://127.0.0.1:$TEL_WEB_PORT\" ] }" \
     || { echo "the on instance did not start" >&2; exit 1; }
 grep -i "web listening" "${TMP[on]}/mta.log" | sed 's/^/#   on: /' >&2
@@ -79,29 +83,37 @@ for mode in off on; do
     drain "$mode"
 done
 
-declare -A SUM COUNT RATE
+# CPU of the instance (utime+stime) over a run and its deliveries: steadier than a rate on a shared machine, where
+# other load swings rates by tens of percent but barely changes what one message costs.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+declare -A SUM COUNT RATE CPU CPUSUM
 runs=()
 for round in $(seq 1 "$ROUNDS"); do
     order="off on"; [ $((round % 2)) = 0 ] && order="on off"
     for mode in $order; do
+        t0=$(ticks "${PID[$mode]}")
         run "$mode" "$messages"; out=$RUN_OUT
+        drain "$mode"
+        t1=$(ticks "${PID[$mode]}")
+        cpu=$(( (t1 - t0) * 1000000 / hz / messages ))
         rate=$(echo "$out" | awk '{print $8}')
         status=ok; case "$out" in *"(failed 0)") ;; *) status="FAILED: $out";; esac
-        echo "# round $round $mode: $out" >&2
-        runs+=("$(printf '%-5s %-4s %10s  %s' "$round" "$mode" "${rate:--}" "$status")")
+        echo "# round $round $mode: $out, ${cpu} us CPU/msg" >&2
+        runs+=("$(printf '%-5s %-4s %10s %11s  %s' "$round" "$mode" "${rate:--}" "$cpu" "$status")")
         if [[ "$rate" =~ ^[0-9.]+$ ]]; then
-            RATE[$round/$mode]=$rate
+            RATE[$round/$mode]=$rate; CPU[$round/$mode]=$cpu
             SUM[$mode]=$(echo "${SUM[$mode]:-0} + $rate" | bc -l); COUNT[$mode]=$(( ${COUNT[$mode]:-0} + 1 ))
+            CPUSUM[$mode]=$(( ${CPUSUM[$mode]:-0} + cpu ))
         fi
-        drain "$mode"
     done
 done
 
 scrape=$(curl -s --max-time 10 "http://127.0.0.1:$TEL_WEB_PORT/metrics" 2>/dev/null)
 scrape_lines=$(printf '%s\n' "$scrape" | grep -c '^mta_' || true)
 
-echo "== telemetry cost: $messages msgs of $size B per run, $SESSIONS pipelined sessions, $ROUNDS rounds =="
-printf '%-5s %-4s %10s  %s\n' round mode "msg/s" status
+echo "== telemetry cost: $messages msgs of $size B per run, $SESSIONS pipelined sessions, $ROUNDS rounds; on = $TEL_ON =="
+printf '%-5s %-4s %10s %11s  %s\n' round mode "msg/s" "cpu-us/msg" status
 printf '%s\n' "${runs[@]}"
 mean() { [ "${COUNT[$1]:-0}" -gt 0 ] && echo "scale=1; ${SUM[$1]} / ${COUNT[$1]}" | bc -l || echo -; }
 off=$(mean off); on=$(mean on)
@@ -113,4 +125,9 @@ ratios=$(for round in $(seq 1 "$ROUNDS"); do
 done | awk '{ printf "%.3f\n", $1 / $2 }' | sort -n)
 median=$(echo "$ratios" | awk 'NF { a[n++] = $1 } END { if (n == 0) print "-"; else if (n % 2) print a[(n - 1) / 2]; else printf "%.3f\n", (a[n / 2 - 1] + a[n / 2]) / 2 }')
 echo "per-round on/off ratios: $(echo $ratios); median $median"
+cpu_off=-; cpu_on=-
+[ "${COUNT[off]:-0}" -gt 0 ] && cpu_off=$(( CPUSUM[off] / COUNT[off] ))
+[ "${COUNT[on]:-0}" -gt 0 ] && cpu_on=$(( CPUSUM[on] / COUNT[on] ))
+cpu_cost=-; [[ "$cpu_off" =~ ^[0-9]+$ && "$cpu_on" =~ ^[0-9]+$ && "$cpu_off" -gt 0 ]] && cpu_cost=$(echo "scale=1; 100 * ($cpu_on - $cpu_off) / $cpu_off" | bc -l)
+echo "CPU per message (receive, spool, deliver): off $cpu_off us, on $cpu_on us, +${cpu_cost}%"
 echo "scrape after the runs: $scrape_lines mta_* sample lines from http://127.0.0.1:$TEL_WEB_PORT/metrics"
