@@ -307,12 +307,6 @@ internal static class LogEvents
         public const int Decided = 1586;
     }
 
-    // 1700-1709: the server status (mta status, the console's overview history).
-    internal static class Status
-    {
-        public const int SampleFailed = 1700;
-    }
-
     // 1720-1739: the web host (console, health, metrics scrape on Kestrel).
     internal static class Web
     {
@@ -324,5 +318,11 @@ internal static class LogEvents
     {
         public const int Held = 1660;
         public const int Released = 1661;
+    }
+
+    // 1700-1709: the server status (mta status, the console's overview history).
+    internal static class Status
+    {
+        public const int SampleFailed = 1700;
     }
 }
