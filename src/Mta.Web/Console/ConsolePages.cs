@@ -21,7 +21,6 @@ internal sealed class ConsolePages(ConsoleSources sources)
         read.MapGet("/deliveries", (HttpContext context) => StatusPages.Deliveries(context, sources));
     }
 
-
     private IResult Queue(HttpContext context, string? q, string? state, int? page)
     {
         var layout = new ConsoleLayout(context);
