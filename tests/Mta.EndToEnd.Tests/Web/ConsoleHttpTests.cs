@@ -245,4 +245,28 @@ public sealed class ConsoleHttpTests
         Assert.Contains("b-deferred", deliveries);
         Assert.Contains("b-delivered", deliveries);
     }
+
+    [Fact]
+    public async Task Failed_logins_count_in_the_engine_limiter_and_a_blocked_address_gets_429_even_with_the_right_password()
+    {
+        await using var site = await ConsoleSite.StartAsync(configure: o =>
+        {
+            o.Auth.MaxFailuresPerIp = 2;
+            o.Auth.MaxDelay = TimeSpan.FromSeconds(1);
+        });
+        using var client = site.NewClient();
+        async Task<HttpStatusCode> LoginAsync(string password)
+        {
+            var token = await ConsoleSite.TokenAsync(client, "/login");
+            using var response = await client.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["__csrf"] = token, ["user"] = "admin", ["password"] = password, ["returnUrl"] = "/",
+            }), Ct);
+            return response.StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, await LoginAsync("guess-1"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await LoginAsync("guess-2"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await LoginAsync(ConsoleSite.AdminPassword));
+        Assert.Equal(HttpStatusCode.Redirect, (await client.GetAsync("/queue", Ct)).StatusCode);
+    }
 }

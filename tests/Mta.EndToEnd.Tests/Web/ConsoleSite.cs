@@ -38,7 +38,7 @@ public sealed partial class ConsoleSite : IAsyncDisposable
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public static async Task<ConsoleSite> StartAsync(bool anonymousRead = false)
+    public static async Task<ConsoleSite> StartAsync(bool anonymousRead = false, Action<MtaOptions>? configure = null)
     {
         var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions
         {
@@ -61,6 +61,7 @@ public sealed partial class ConsoleSite : IAsyncDisposable
                 o.Auth.HashIterations = 100_000;
                 o.Relay.TrustedNetworks = ["127.0.0.0/8"];
                 foreach (var domain in new[] { "greylist.test", "busy.test", "partner.test" }) o.Relay.Routes[domain] = route;
+                configure?.Invoke(o);
             }, services: s => s.AddMtaWeb());
             var users = server.Services.GetRequiredService<UserStore>();
             users.Add("admin", AdminPassword, []);
