@@ -65,10 +65,37 @@ public sealed partial class QueueAdministration : IQueueAdministration
     private static bool MatchesText(QueuedMessage message, string text)
     {
         if (message.QueueId.Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
-        if (message.ReversePath.ToString().Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        if (AddressContains(message.ReversePath, text)) return true;
         foreach (var recipient in message.Recipients)
-            if (recipient.Address.ToString().Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+            if (AddressContains(recipient.Address, text)) return true;
         return false;
+    }
+
+    /// <summary>
+    /// <c>address.ToString().Contains(text)</c>, ignoring case, without building the string: a search walks every
+    /// message, and a string per address and search would be garbage by the hundred thousand. A match lies in the local
+    /// part, in the domain, or across the <c>@</c> (a suffix of one, then a prefix of the other).
+    /// </summary>
+    internal static bool AddressContains(SmtpAddress address, string text)
+    {
+        var local = address.LocalPart;
+        var domain = address.Domain;
+        // A local part written quoted is rare enough to build the string for.
+        if (!IsDotAtom(local)) return address.ToString().Contains(text, StringComparison.OrdinalIgnoreCase);
+        if (local.Contains(text, StringComparison.OrdinalIgnoreCase) || domain.Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        var at = text.IndexOf('@', StringComparison.Ordinal);
+        return at >= 0 && domain.Length > 0
+            && local.AsSpan().EndsWith(text.AsSpan(0, at), StringComparison.OrdinalIgnoreCase)
+            && domain.AsSpan().StartsWith(text.AsSpan(at + 1), StringComparison.OrdinalIgnoreCase);
+    }
+
+    // A local part SmtpAddress writes as it is (RFC 5321 Dot-string; UTF-8 allowed): then the address is LOCAL@DOMAIN.
+    private static bool IsDotAtom(string local)
+    {
+        if (local.Length == 0 || local[0] == '.' || local[^1] == '.' || local.Contains("..", StringComparison.Ordinal)) return false;
+        foreach (var c in local)
+            if (c < 0x80 && !char.IsAsciiLetterOrDigit(c) && !"!#$%&'*+-/=?^_`{|}~.".Contains(c)) return false;
+        return true;
     }
 
     // A recipient in the state asked for; with none asked, a recipient still pending (a message finishing now is not listed).

@@ -83,6 +83,25 @@ public sealed class QueueSearchTests : IDisposable
     }
 
     [Fact]
+    public void Address_text_matches_as_the_written_address_does_without_building_it()
+    {
+        SmtpAddress[] addresses =
+        [
+            new("Bob.Smith", "Remote.Test"), new("bob", ""), new("", ""), new("john doe", "x.test"), new("a@b", "c.test"),
+            new("postmaster", "[192.0.2.1]"), new("ü", "bücher.example"),
+        ];
+        string[] texts =
+        [
+            "bob", "BOB.s", "smith@", "@remote", "h@r", "TH@REMOTE.TEST", "bob.smith@remote.test", "test", "@", "x@y",
+            "doe\"@x", "\"john", "a@b", "b\"@c", "@[192", "r@[", "ü@b", "Ü@BÜ", "remote.test.", "smith@remote.testx",
+        ];
+        foreach (var address in addresses)
+            foreach (var text in texts)
+                Assert.True(address.ToString().Contains(text, StringComparison.OrdinalIgnoreCase) == QueueAdministration.AddressContains(address, text),
+                    $"<{address}> / {text}");
+    }
+
+    [Fact]
     public async Task Bad_paging_arguments_are_refused()
     {
         await using var q = new QueueHarness(_dir.Path);
