@@ -16,6 +16,7 @@ using Mta.Engine.Maps;
 using Mta.Engine.Pickup;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
+using Mta.Engine.Telemetry;
 using Mta.Engine.Tls;
 
 namespace Mta.Engine;
@@ -31,10 +32,11 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(options);
         services.AddSingleton(new MtaPaths(options));
         services.AddSingleton(TimeProvider.System);
+        services.AddMtaMetrics();
         services.AddSingleton(sp =>
         {
             var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout,
-                sp.GetRequiredService<Extensibility.Containment.HookContainment>());
+                sp.GetRequiredService<Extensibility.Containment.HookContainment>(), sp.GetService<Telemetry.MtaMetrics>());
             registerHooks?.Invoke(pipeline);
             return pipeline;
         });
@@ -61,6 +63,9 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        // `mta status` and the console's overview: resolved with the other hosted services, before any starts, so
+        // its meter listener sees the first connection.
+        Status.StatusServiceCollectionExtensions.AddMtaStatus(services);
         // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
         services.AddMtaPickup();
         return services;

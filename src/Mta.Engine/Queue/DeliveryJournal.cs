@@ -27,10 +27,12 @@ internal sealed partial class DeliveryJournal
     private readonly DestinationErrors _errors;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Telemetry.MtaMetrics? _metrics;
 
     public DeliveryJournal(MtaOptions options, SegmentSpool spool, BounceSender bounces, HookPipeline hooks, QueueCounters counters,
-        RecentDeliveries recent, DestinationErrors errors, TimeProvider time, ILogger<DeliveryJournal> logger)
+        RecentDeliveries recent, DestinationErrors errors, TimeProvider time, ILogger<DeliveryJournal> logger, Telemetry.MtaMetrics? metrics = null)
     {
+        _metrics = metrics;
         _recent = recent;
         _errors = errors;
         _queue = options.Queue;
@@ -61,10 +63,12 @@ internal sealed partial class DeliveryJournal
         var recipient = message.Recipients[index];
         var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
         var now = _time.GetUtcNow();
+        var routeKind = route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
         if (outcome.Status == DeliveryStatus.Deferred)
         {
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
+                _metrics?.DeliveryAttempt("deferred", routeKind);
                 Observe(message, recipient, route, outcome, "deferred", destination, duration, now);
                 await DeferAsync(pass, index, routeText, outcome, destination, now, cancellationToken).ConfigureAwait(false);
                 return;
@@ -78,6 +82,7 @@ internal sealed partial class DeliveryJournal
             };
         }
 
+        _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
         Observe(message, recipient, route, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
         if (outcome.Status == DeliveryStatus.Delivered)
         {

@@ -6,6 +6,7 @@ using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Routing;
 using Mta.Engine.Spool;
+using Mta.Engine.Telemetry;
 
 namespace Mta.Engine.Queue;
 
@@ -36,10 +37,15 @@ public sealed partial class QueueScheduler : BackgroundService
     // Work taken in but not finished: being taken from the spool, ready, in a worker, or waiting for a destination's
     // slot. Starts at one for the recovery at start-up, so the queue is not idle before recovered mail is queued.
     private int _inFlight = 1;
+    private readonly MtaMetrics? _metrics;
+    private readonly ReceivedSpans? _receivedSpans;
 
     internal QueueScheduler(MtaOptions options, SegmentSpool spool, Router router, DeliveryJournal journal, QueueCounters counters,
-        TimeProvider time, ILogger<QueueScheduler> logger)
+        TimeProvider time, ILogger<QueueScheduler> logger, MtaMetrics? metrics = null, ReceivedSpans? receivedSpans = null)
     {
+        _metrics = metrics;
+        _receivedSpans = receivedSpans;
+        metrics?.ObserveQueue(Levels);
         _queue = options.Queue;
         _spool = spool;
         _router = router;
@@ -306,6 +312,8 @@ public sealed partial class QueueScheduler : BackgroundService
         if (indexes.Length == 0) return;
         var request = new DeliveryRequest(message, indexes.Select(i => message.Recipients[i]).ToArray(), route.Route);
         IReadOnlyList<DeliveryOutcome>? outcomes;
+        var routeKind = MtaMetrics.RouteKindName(route.Route.Kind);
+        var span = DeliverySpans.Start(message.QueueId, routeKind, route.Destination, indexes.Length, _receivedSpans);
         var started = _time.GetTimestamp();
         try
         {
@@ -327,9 +335,30 @@ public sealed partial class QueueScheduler : BackgroundService
                 $"4.3.0 {route.Route.Kind.ToString().ToLowerInvariant()}:{route.Route.Target} gave {outcomes?.Count ?? 0} outcomes for {indexes.Length} recipients")).Recipients;
         }
         var duration = _time.GetElapsedTime(started);
+        if (span is not null || _metrics?.DeliveryDurationEnabled == true)
+        {
+            var (outcome, detail) = AttemptOutcome(outcomes);
+            _metrics?.DeliveryDuration(duration, outcome, routeKind);
+            DeliverySpans.End(span, outcome, detail);
+        }
         for (var i = 0; i < indexes.Length; i++)
             await _journal.RecordAsync(pass, indexes[i], route.Route, outcomes[i] ?? DeliveryOutcome.Deferred("4.3.0", "4.3.0 no outcome"),
                 route.Destination, duration, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One attempt's outcome for its duration and span: deferred when any recipient was deferred (the attempt must be
+    /// made again), else failed when any failed, else delivered. The detail is the first non-delivered recipient's.
+    /// </summary>
+    private static (string Outcome, string? Detail) AttemptOutcome(IReadOnlyList<DeliveryOutcome?> outcomes)
+    {
+        string? deferred = null, failed = null;
+        foreach (var outcome in outcomes)
+        {
+            if (outcome is null || outcome.Status == DeliveryStatus.Deferred) deferred ??= outcome?.Detail ?? "no outcome";
+            else if (outcome.Status != DeliveryStatus.Delivered) failed ??= outcome.Detail;
+        }
+        return deferred is not null ? ("deferred", deferred) : failed is not null ? ("failed", failed) : ("delivered", null);
     }
 
     /// <summary>End of a pass: the journal spools DSNs and outcomes; deferred recipients go to the retry queue.</summary>
@@ -339,6 +368,33 @@ public sealed partial class QueueScheduler : BackgroundService
         foreach (var (at, indexes) in await _journal.CompleteAsync(pass, ct).ConfigureAwait(false))
             _schedule.Add(new QueueWork(message, indexes), at);
         if (message.IsComplete) Forget(message);
+    }
+
+    /// <summary>Recipients by state and the oldest message's age, for the queue gauges (one pass over the queue).</summary>
+    internal QueueLevels Levels()
+    {
+        long ready = 0, active = 0, deferred = 0, held = 0;
+        DateTimeOffset? oldest = null;
+        foreach (var message in _messages.Values)
+        {
+            var pending = false;
+            lock (message.Gate)
+            {
+                foreach (var track in message.Tracks)
+                {
+                    switch (track.State)
+                    {
+                        case RecipientState.Ready: ready++; pending = true; break;
+                        case RecipientState.Active: active++; pending = true; break;
+                        case RecipientState.Deferred: deferred++; pending = true; break;
+                        case RecipientState.Held: held++; pending = true; break;
+                    }
+                }
+            }
+            if (pending && (oldest is null || message.ReceivedAt < oldest)) oldest = message.ReceivedAt;
+        }
+        var age = oldest is { } at ? Math.Max(0, (_time.GetUtcNow() - at).TotalSeconds) : 0;
+        return new QueueLevels(ready, active, deferred, held, age);
     }
 
     // What the operator's commands and TURN need: the messages, the retry queue, and work released on demand.
@@ -353,6 +409,7 @@ public sealed partial class QueueScheduler : BackgroundService
         // Only this message: a new one that took its id meanwhile stays.
         _messages.TryRemove(new KeyValuePair<string, QueuedMessage>(message.QueueId, message));
         _arrivals.Remove(message);
+        _receivedSpans?.Remove(message.QueueId);
     }
 
     /// <summary>Messages with recipients not yet final, oldest first, walked without a lock or a copy.</summary>
