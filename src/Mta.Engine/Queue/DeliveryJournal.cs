@@ -69,7 +69,7 @@ internal sealed partial class DeliveryJournal
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
                 _metrics?.DeliveryAttempt("deferred", routeKind);
-                Observe(message, recipient, route, outcome, "deferred", destination, duration, now);
+                Observe(message, recipient, routeKind, outcome, "deferred", destination, duration, now);
                 await DeferAsync(pass, index, routeText, outcome, destination, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
@@ -83,7 +83,7 @@ internal sealed partial class DeliveryJournal
         }
 
         _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
-        Observe(message, recipient, route, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
+        Observe(message, recipient, routeKind, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
         if (outcome.Status == DeliveryStatus.Delivered)
         {
             pass.DeliveredCount++;
@@ -109,11 +109,11 @@ internal sealed partial class DeliveryJournal
     }
 
     /// <summary>The operator's views of an attempt: the recent-deliveries ring, and the destination's last error.</summary>
-    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, Route? route, DeliveryOutcome outcome, string result,
+    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, string routeKind, DeliveryOutcome outcome, string result,
         string? destination, TimeSpan duration, DateTimeOffset now)
     {
-        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result,
-            route is null ? "-" : route.Kind.ToString().ToLowerInvariant(), destination, outcome.Detail, duration));
+        // The route kind as the delivery metrics tag it, so the console's list and the dashboards agree.
+        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result, routeKind, destination, outcome.Detail, duration));
         if (destination is not null && outcome.Status != DeliveryStatus.Delivered) _errors.Record(destination, outcome.Detail, now);
     }
 
