@@ -16,7 +16,9 @@ public interface IQueueAdministration
     /// </summary>
     /// <param name="query">What to match; an empty query matches every message with a recipient not yet final.</param>
     /// <param name="offset">Matches to skip; at least 0.</param>
-    /// <param name="limit">At most this many entries; 1 to <see cref="QueueQuery.MaxLimit"/>.</param>
+    /// <param name="limit">At most this many entries: 0 counts only; more than <see cref="QueueQuery.MaxLimit"/> is taken
+    /// as that many.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A negative offset or limit.</exception>
     QueuePage Search(QueueQuery query, int offset, int limit);
 
     /// <summary>One message by queue id, or null.</summary>

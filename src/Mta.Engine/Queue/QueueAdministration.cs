@@ -18,10 +18,13 @@ public sealed partial class QueueAdministration : IQueueAdministration
     private readonly QueueScheduler _scheduler;
     private readonly DeliveryJournal _journal;
     private readonly SmtpDeliveryAgent _smtp;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    internal QueueAdministration(QueueScheduler scheduler, DeliveryJournal journal, SmtpDeliveryAgent smtp, ILogger<QueueAdministration> logger)
+    internal QueueAdministration(QueueScheduler scheduler, DeliveryJournal journal, SmtpDeliveryAgent smtp, TimeProvider time,
+        ILogger<QueueAdministration> logger)
     {
+        _time = time;
         _scheduler = scheduler;
         _journal = journal;
         _smtp = smtp;
@@ -38,8 +41,8 @@ public sealed partial class QueueAdministration : IQueueAdministration
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, QueueQuery.MaxLimit);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        limit = Math.Min(limit, QueueQuery.MaxLimit);
         var text = string.IsNullOrEmpty(query.Text) ? null : query.Text;
         var page = new List<QueueEntrySnapshot>(Math.Min(limit, 64));
         var total = 0;
@@ -221,9 +224,9 @@ public sealed partial class QueueAdministration : IQueueAdministration
             if (claimed.Length == 0) continue;
             var pass = DeliveryJournal.Begin(message);
             var request = new DeliveryRequest(message, claimed.Select(i => message.Recipients[i]).ToArray(), route);
-            var started = TimeProvider.System.GetTimestamp();
+            var started = _time.GetTimestamp();
             var outcomes = (await _smtp.DeliverOverAsync(connection, request, cancellationToken).ConfigureAwait(false)).Recipients;
-            var duration = TimeProvider.System.GetElapsedTime(started);
+            var duration = _time.GetElapsedTime(started);
             for (var i = 0; i < claimed.Length; i++)
                 await _journal.RecordAsync(pass, claimed[i], route, outcomes[i], route.Target, duration, cancellationToken).ConfigureAwait(false);
             delivered += pass.DeliveredCount;
