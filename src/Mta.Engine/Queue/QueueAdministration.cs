@@ -69,8 +69,10 @@ public sealed partial class QueueAdministration : IQueueAdministration
     {
         if (message.QueueId.Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
         if (AddressContains(message.ReversePath, text)) return true;
-        foreach (var recipient in message.Recipients)
-            if (AddressContains(recipient.Address, text)) return true;
+        // By index: a foreach over the list interface would allocate an enumerator per message and search.
+        var recipients = message.Recipients;
+        for (var i = 0; i < recipients.Count; i++)
+            if (AddressContains(recipients[i].Address, text)) return true;
         return false;
     }
 
