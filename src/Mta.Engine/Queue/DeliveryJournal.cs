@@ -205,22 +205,17 @@ internal sealed partial class DeliveryJournal
         await JournalFinalsAsync(pass, reportedOnly: true, cancellationToken).ConfigureAwait(false);
         if (pass.Deferrals.Count == 0) return [];
 
-        // The in-memory state and the journal entry change together, under the message's lock, so a hold that races
-        // with this pass ends the same in memory and on disk: a recipient held while in delivery stays held, unscheduled.
+        // The entries are queued under the message's lock, so they reach the journal in the order of the state changes
+        // they record: a hold racing with this pass is journaled after this deferral (and wins on disk) or before it,
+        // and then this entry already says held. The recipients turn Deferred only once their entries are durable, as
+        // they always did; a recipient held meanwhile is no longer Active, stays held and is not rescheduled.
         var writes = new List<Task>(pass.Deferrals.Count);
-        var retries = new Dictionary<DateTimeOffset, List<int>>();
         lock (message.Gate)
         {
             foreach (var (index, record) in pass.Deferrals)
             {
                 var track = message.Tracks[index];
                 if (track.State == RecipientState.Final) continue;
-                if (track.State == RecipientState.Active)
-                {
-                    track.State = RecipientState.Deferred;
-                    if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
-                    list.Add(index);
-                }
                 writes.Add(_spool.RecordDeferral(message.Location, index, track.ToRecord(record.NextAttempt)));
             }
         }
@@ -235,7 +230,13 @@ internal sealed partial class DeliveryJournal
                 // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
             }
         }
-        return [.. retries.Select(r => (r.Key, r.Value.ToArray()))];
+        var retries = new List<(DateTimeOffset, int[])>();
+        foreach (var group in pass.Deferrals.GroupBy(d => d.Record.NextAttempt))
+        {
+            var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Deferred, RecipientState.Active);
+            if (indexes.Length > 0) retries.Add((group.Key, indexes));
+        }
+        return retries;
     }
 
     /// <summary>
