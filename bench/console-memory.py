@@ -9,7 +9,7 @@
     console-memory.py search SOCKET COUNT [LIMIT]
         COUNT queue.search requests over one control connection: a third unfiltered
         pages at offsets spread over the queue, a third by text, a third by state.
-        Prints: searches=N total=T seconds=S ms_per_search=M entries=E
+        Prints: searches=N total=T seconds=S ms_per_search=M (page P, text X, state Y) entries=E
     console-memory.py list SOCKET
         One queue.list (the whole queue as snapshots), for contrast.
         Prints: listed=N seconds=S
@@ -110,9 +110,11 @@ def main():
         _, summary = control.send("queue.search", {"limit": 1})
         total = summary["total"]
         entries = 0
+        spent = [0.0, 0.0, 0.0]
         started = time.monotonic()
         for i in range(count):
             kind = i % 3
+            began = time.monotonic()
             if kind == 0:
                 args = {"offset": (i * 7919) % max(total, 1), "limit": limit}
             elif kind == 1:
@@ -121,9 +123,12 @@ def main():
             else:
                 args = {"state": "deferred", "offset": (i * 104729) % max(total, 1), "limit": limit}
             parts, _ = control.send("queue.search", args)
+            spent[kind] += time.monotonic() - began
             entries += len(parts)
         seconds = time.monotonic() - started
-        print(f"searches={count} total={total} seconds={seconds:.2f} ms_per_search={1000 * seconds / count:.1f} entries={entries}")
+        per = [1000 * spent[k] / max(1, len(range(k, count, 3))) for k in range(3)]
+        print(f"searches={count} total={total} seconds={seconds:.2f} ms_per_search={1000 * seconds / count:.1f}"
+              f" (page {per[0]:.1f}, text {per[1]:.1f}, state {per[2]:.1f}) entries={entries}")
         return 0
     if mode == "list":
         started = time.monotonic()
