@@ -41,7 +41,8 @@ public interface IQueueAdministration
     /// Puts a message on hold (as postsuper -h): its recipients not yet final become <see cref="QueueRecipientState.Held"/>,
     /// journaled before this returns, so the hold survives a restart. A held recipient is never tried, so it never
     /// expires either, and a flush leaves it alone; its lifetime keeps counting from arrival, as Postfix's does. A
-    /// recipient in delivery at that moment finishes that delivery; if it is deferred it stays held.
+    /// recipient in delivery at that moment finishes that delivery (a release meanwhile starts no second one); if it is
+    /// deferred it stays held.
     /// Returns how many recipients were held; 0 when the id is unknown or nothing was left to hold.
     /// </summary>
     Task<int> HoldAsync(string queueId, CancellationToken cancellationToken);

@@ -230,13 +230,26 @@ internal sealed partial class DeliveryJournal
                 // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
             }
         }
-        var retries = new List<(DateTimeOffset, int[])>();
-        foreach (var group in pass.Deferrals.GroupBy(d => d.Record.NextAttempt))
+        var retries = new Dictionary<DateTimeOffset, List<int>>();
+        lock (message.Gate)
         {
-            var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Deferred, RecipientState.Active);
-            if (indexes.Length > 0) retries.Add((group.Key, indexes));
+            foreach (var (index, record) in pass.Deferrals)
+            {
+                var track = message.Tracks[index];
+                if (track.State != RecipientState.Active) continue;
+                if (track.HoldRequested)
+                {
+                    // Held during this attempt: held now, not rescheduled.
+                    track.HoldRequested = false;
+                    track.State = RecipientState.Held;
+                    continue;
+                }
+                track.State = RecipientState.Deferred;
+                if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
+                list.Add(index);
+            }
         }
-        return retries;
+        return [.. retries.Select(r => (r.Key, r.Value.ToArray()))];
     }
 
     /// <summary>
@@ -252,8 +265,10 @@ internal sealed partial class DeliveryJournal
             for (var i = 0; i < message.Tracks.Length; i++)
             {
                 var track = message.Tracks[i];
-                if (track.State is RecipientState.Final or RecipientState.Held) continue;
-                track.State = RecipientState.Held;
+                if (track.State is RecipientState.Final or RecipientState.Held || track.HoldRequested) continue;
+                // One in delivery keeps its state until that delivery ends: no second one can start meanwhile.
+                if (track.State == RecipientState.Active) track.HoldRequested = true;
+                else track.State = RecipientState.Held;
                 writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(track.NextAttempt ?? now)));
             }
         }
@@ -263,27 +278,38 @@ internal sealed partial class DeliveryJournal
 
     /// <summary>
     /// Makes the held recipients of <paramref name="message"/> ready, journaled as due now so a restart does not wait for
-    /// their old schedule. Returns their indexes; the caller hands them to the ready queue.
+    /// their old schedule; one held while in delivery just goes on with it. Returns how many were released and the
+    /// indexes the caller hands to the ready queue.
     /// </summary>
-    public async Task<int[]> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
+    public async Task<(int Released, int[] Ready)> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
     {
         var writes = new List<Task>();
-        var released = new List<int>();
+        var ready = new List<int>();
         var now = _time.GetUtcNow();
         lock (message.Gate)
         {
             for (var i = 0; i < message.Tracks.Length; i++)
             {
                 var track = message.Tracks[i];
-                if (track.State != RecipientState.Held) continue;
-                track.State = RecipientState.Ready;
-                track.NextAttempt = null;
-                released.Add(i);
+                if (track.State == RecipientState.Held)
+                {
+                    track.State = RecipientState.Ready;
+                    track.NextAttempt = null;
+                    ready.Add(i);
+                }
+                else if (track.HoldRequested && track.State == RecipientState.Active)
+                {
+                    track.HoldRequested = false;
+                }
+                else
+                {
+                    continue;
+                }
                 writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(now)));
             }
         }
         await AwaitJournalAsync(writes, cancellationToken).ConfigureAwait(false);
-        return [.. released];
+        return (writes.Count, [.. ready]);
     }
 
     // A hold or release that cannot be journaled fails loudly: the operator must not believe a hold survives a restart.

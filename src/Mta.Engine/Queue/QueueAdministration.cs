@@ -184,10 +184,10 @@ public sealed partial class QueueAdministration : IQueueAdministration
     public async Task<int> ReleaseAsync(string queueId, CancellationToken cancellationToken)
     {
         if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
-        var released = await _journal.ReleaseAsync(message, cancellationToken).ConfigureAwait(false);
-        if (released.Length > 0) _scheduler.ReleaseNow(new QueueWork(message, released), forced: false);
-        LogReleased(queueId, released.Length);
-        return released.Length;
+        var (released, ready) = await _journal.ReleaseAsync(message, cancellationToken).ConfigureAwait(false);
+        if (ready.Length > 0) _scheduler.ReleaseNow(new QueueWork(message, ready), forced: false);
+        LogReleased(queueId, released);
+        return released;
     }
 
     /// <summary>
@@ -257,7 +257,8 @@ public sealed partial class QueueAdministration : IQueueAdministration
     private static QueueRecipientState StateOf(RecipientTrack track) => track.State switch
     {
         RecipientState.Ready => QueueRecipientState.Ready,
-        RecipientState.Active => QueueRecipientState.Active,
+        // Held during its delivery: held as far as the operator is concerned.
+        RecipientState.Active => track.HoldRequested ? QueueRecipientState.Held : QueueRecipientState.Active,
         RecipientState.Deferred => QueueRecipientState.Deferred,
         RecipientState.Held => QueueRecipientState.Held,
         _ => track.Outcome switch
