@@ -69,7 +69,7 @@ internal sealed partial class DeliveryJournal
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
                 _metrics?.DeliveryAttempt("deferred", routeKind);
-                Observe(message, recipient, route, outcome, "deferred", destination, duration, now);
+                Observe(message, recipient, routeKind, outcome, "deferred", destination, duration, now);
                 await DeferAsync(pass, index, routeText, outcome, destination, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
@@ -83,7 +83,7 @@ internal sealed partial class DeliveryJournal
         }
 
         _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
-        Observe(message, recipient, route, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
+        Observe(message, recipient, routeKind, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
         if (outcome.Status == DeliveryStatus.Delivered)
         {
             pass.DeliveredCount++;
@@ -109,11 +109,11 @@ internal sealed partial class DeliveryJournal
     }
 
     /// <summary>The operator's views of an attempt: the recent-deliveries ring, and the destination's last error.</summary>
-    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, Route? route, DeliveryOutcome outcome, string result,
+    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, string routeKind, DeliveryOutcome outcome, string result,
         string? destination, TimeSpan duration, DateTimeOffset now)
     {
-        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result,
-            route is null ? "-" : route.Kind.ToString().ToLowerInvariant(), destination, outcome.Detail, duration));
+        // The route kind as the delivery metrics tag it, so the console's list and the dashboards agree.
+        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result, routeKind, destination, outcome.Detail, duration));
         if (destination is not null && outcome.Status != DeliveryStatus.Delivered) _errors.Record(destination, outcome.Detail, now);
     }
 
@@ -205,22 +205,17 @@ internal sealed partial class DeliveryJournal
         await JournalFinalsAsync(pass, reportedOnly: true, cancellationToken).ConfigureAwait(false);
         if (pass.Deferrals.Count == 0) return [];
 
-        // The in-memory state and the journal entry change together, under the message's lock, so a hold that races
-        // with this pass ends the same in memory and on disk: a recipient held while in delivery stays held, unscheduled.
+        // The entries are queued under the message's lock, so they reach the journal in the order of the state changes
+        // they record: a hold racing with this pass is journaled after this deferral (and wins on disk) or before it,
+        // and then this entry already says held. The recipients turn Deferred only once their entries are durable, as
+        // they always did; a recipient held meanwhile is no longer Active, stays held and is not rescheduled.
         var writes = new List<Task>(pass.Deferrals.Count);
-        var retries = new Dictionary<DateTimeOffset, List<int>>();
         lock (message.Gate)
         {
             foreach (var (index, record) in pass.Deferrals)
             {
                 var track = message.Tracks[index];
                 if (track.State == RecipientState.Final) continue;
-                if (track.State == RecipientState.Active)
-                {
-                    track.State = RecipientState.Deferred;
-                    if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
-                    list.Add(index);
-                }
                 writes.Add(_spool.RecordDeferral(message.Location, index, track.ToRecord(record.NextAttempt)));
             }
         }
@@ -233,6 +228,25 @@ internal sealed partial class DeliveryJournal
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
+            }
+        }
+        var retries = new Dictionary<DateTimeOffset, List<int>>();
+        lock (message.Gate)
+        {
+            foreach (var (index, record) in pass.Deferrals)
+            {
+                var track = message.Tracks[index];
+                if (track.State != RecipientState.Active) continue;
+                if (track.HoldRequested)
+                {
+                    // Held during this attempt: held now, not rescheduled.
+                    track.HoldRequested = false;
+                    track.State = RecipientState.Held;
+                    continue;
+                }
+                track.State = RecipientState.Deferred;
+                if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
+                list.Add(index);
             }
         }
         return [.. retries.Select(r => (r.Key, r.Value.ToArray()))];
@@ -251,8 +265,10 @@ internal sealed partial class DeliveryJournal
             for (var i = 0; i < message.Tracks.Length; i++)
             {
                 var track = message.Tracks[i];
-                if (track.State is RecipientState.Final or RecipientState.Held) continue;
-                track.State = RecipientState.Held;
+                if (track.State is RecipientState.Final or RecipientState.Held || track.HoldRequested) continue;
+                // One in delivery keeps its state until that delivery ends: no second one can start meanwhile.
+                if (track.State == RecipientState.Active) track.HoldRequested = true;
+                else track.State = RecipientState.Held;
                 writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(track.NextAttempt ?? now)));
             }
         }
@@ -262,27 +278,38 @@ internal sealed partial class DeliveryJournal
 
     /// <summary>
     /// Makes the held recipients of <paramref name="message"/> ready, journaled as due now so a restart does not wait for
-    /// their old schedule. Returns their indexes; the caller hands them to the ready queue.
+    /// their old schedule; one held while in delivery just goes on with it. Returns how many were released and the
+    /// indexes the caller hands to the ready queue.
     /// </summary>
-    public async Task<int[]> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
+    public async Task<(int Released, int[] Ready)> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
     {
         var writes = new List<Task>();
-        var released = new List<int>();
+        var ready = new List<int>();
         var now = _time.GetUtcNow();
         lock (message.Gate)
         {
             for (var i = 0; i < message.Tracks.Length; i++)
             {
                 var track = message.Tracks[i];
-                if (track.State != RecipientState.Held) continue;
-                track.State = RecipientState.Ready;
-                track.NextAttempt = null;
-                released.Add(i);
+                if (track.State == RecipientState.Held)
+                {
+                    track.State = RecipientState.Ready;
+                    track.NextAttempt = null;
+                    ready.Add(i);
+                }
+                else if (track.HoldRequested && track.State == RecipientState.Active)
+                {
+                    track.HoldRequested = false;
+                }
+                else
+                {
+                    continue;
+                }
                 writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(now)));
             }
         }
         await AwaitJournalAsync(writes, cancellationToken).ConfigureAwait(false);
-        return [.. released];
+        return (writes.Count, [.. ready]);
     }
 
     // A hold or release that cannot be journaled fails loudly: the operator must not believe a hold survives a restart.
