@@ -306,4 +306,10 @@ internal static class LogEvents
     {
         public const int Decided = 1586;
     }
+
+    // 1710-1719: the per-message trail (docs/operations.md#logs): lines about one message that no other area writes.
+    internal static class Trail
+    {
+        public const int Removed = 1710;
+    }
 }

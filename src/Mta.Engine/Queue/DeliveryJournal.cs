@@ -51,13 +51,12 @@ internal sealed partial class DeliveryJournal
     {
         var message = pass.Message;
         var recipient = message.Recipients[index];
-        var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
         var now = _time.GetUtcNow();
         if (outcome.Status == DeliveryStatus.Deferred)
         {
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
-                await DeferAsync(pass, index, routeText, outcome, now, cancellationToken).ConfigureAwait(false);
+                await DeferAsync(pass, index, route, outcome, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
             // RFC 3464 keeps the 4.4.7 of an expired message even though the action is "failed".
@@ -73,7 +72,11 @@ internal sealed partial class DeliveryJournal
         {
             pass.DeliveredCount++;
             _counters.CountDelivered();
-            LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                    DelayOf(message, now), outcome.EnhancedStatus, outcome.Detail);
+            }
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), outcome.Detail),
                 cancellationToken).ConfigureAwait(false);
             var action = SuccessAction(outcome.Notice);
@@ -84,7 +87,11 @@ internal sealed partial class DeliveryJournal
         else
         {
             _counters.CountBounced();
-            LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
+            if (_logger.IsEnabled(LogLevel.Warning))
+            {
+                LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                    DelayOf(message, now), outcome.EnhancedStatus, outcome.Detail);
+            }
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, outcome.Detail), cancellationToken).ConfigureAwait(false);
             var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
             if (reported) pass.Reports.Add((index, Report(recipient, DsnAction.Failed, outcome, now)));
@@ -93,7 +100,7 @@ internal sealed partial class DeliveryJournal
         await JournalFinalsAsync(pass, reportedOnly: false, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task DeferAsync(PassOutcomes pass, int index, string routeText, DeliveryOutcome outcome, DateTimeOffset now, CancellationToken ct)
+    private async Task DeferAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, DateTimeOffset now, CancellationToken ct)
     {
         var message = pass.Message;
         var recipient = message.Recipients[index];
@@ -116,7 +123,11 @@ internal sealed partial class DeliveryJournal
         pass.Deferrals.Add((index, record));
         if (warn) pass.Reports.Add((index, Report(recipient, DsnAction.Delayed, outcome, now)));
         _counters.CountDeferred();
-        LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail, next);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                DelayOf(message, now), outcome.EnhancedStatus, outcome.Detail, next);
+        }
         await _hooks.NotifyAsync(new DeferredContext(message, recipient, outcome.Detail, next), ct).ConfigureAwait(false);
     }
 
@@ -253,14 +264,41 @@ internal sealed partial class DeliveryJournal
             ? "" : " orig_to=<" + original + ">";
     }
 
-    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=delivered ({Detail})")]
-    private partial void LogDelivered(string queueId, string recipient, string origTo, string route, string detail);
+    /// <summary>The route's kind as the trail names it (<c>remote</c>, <c>mailbox</c>, ...); <c>none</c> when the route
+    /// hook decided, or routing failed, before any route was chosen.</summary>
+    internal static string KindOf(Route? route) => route is null ? "none" : route.Kind.ToString().ToLowerInvariant();
 
-    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
-    private partial void LogDeferred(string queueId, string recipient, string origTo, string route, string reason, DateTimeOffset nextAttempt);
+    /// <summary>The route's target (a domain, a mailbox, an agent's name), <c>-</c> without a route.</summary>
+    internal static string TargetOf(Route? route) => route?.Target ?? "-";
 
-    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=bounced ({Reason})")]
-    private partial void LogBounced(string queueId, string recipient, string origTo, string route, string reason);
+    /// <summary>
+    /// Postfix's <c>relay=</c>: the host that answered (<c>mx.example[192.0.2.1]:25</c>); <c>none</c> when a remote
+    /// delivery reached no host (the reason is in the detail); for a delivery that involves no other host, the kind of
+    /// route, as Postfix writes <c>relay=local</c>.
+    /// </summary>
+    internal static string RelayOf(Route? route, DeliveryOutcome outcome) =>
+        outcome.RemoteHost ?? (route is null || route.Kind == RouteKind.Remote ? "none" : KindOf(route));
+
+    /// <summary>Postfix's <c>delay=</c>: seconds from the message's arrival to this outcome, to the hundredth.</summary>
+    internal static double DelayOf(QueuedMessage message, DateTimeOffset now) =>
+        Math.Round(Math.Max(0, (now - message.ReceivedAt).TotalSeconds), 2);
+
+    // One line per recipient outcome, as Postfix's "to=<...>, relay=..., delay=..., dsn=..., status=..." line: the keys
+    // a grep for the queue id shows, and the same fields as properties in the json format.
+    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result=delivered ({Detail})")]
+    private partial void LogDelivered(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string detail);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
+    private partial void LogDeferred(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string reason, DateTimeOffset nextAttempt);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result=bounced ({Reason})")]
+    private partial void LogBounced(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string reason);
 
     [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
     private partial void LogDsnFailed(Exception exception, string queueId);

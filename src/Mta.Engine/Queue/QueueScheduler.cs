@@ -326,7 +326,7 @@ public sealed partial class QueueScheduler : BackgroundService
         var message = pass.Message;
         foreach (var (at, indexes) in await _journal.CompleteAsync(pass, ct).ConfigureAwait(false))
             _schedule.Add(new QueueWork(message, indexes), at);
-        if (message.IsComplete) _messages.TryRemove(message.QueueId, out _);
+        if (message.IsComplete && _messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
     }
 
     // What the operator's commands and TURN need: the messages, the retry queue, and work released on demand.
@@ -336,7 +336,10 @@ public sealed partial class QueueScheduler : BackgroundService
 
     internal bool TryGetMessage(string queueId, out QueuedMessage message) => _messages.TryGetValue(queueId, out message!);
 
-    internal void Forget(QueuedMessage message) => _messages.TryRemove(message.QueueId, out _);
+    internal void Forget(QueuedMessage message)
+    {
+        if (_messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
+    }
 
     /// <summary>Takes the matching work out of the retry queue.</summary>
     internal List<QueueWork> TakeScheduled(Func<QueueWork, bool> match) => _schedule.RemoveWhere(match);
