@@ -100,7 +100,8 @@ public sealed class MessageTrailTests : IDisposable
         Assert.Equal($"[127.0.0.1]:{peer.Port}", Str(deferral, "RouteTarget"));
         Assert.Contains("127.0.0.1", Str(deferral, "Relay"));
         Assert.Equal("4.7.1", Str(deferral, "Dsn"));
-        Assert.Contains("greylisted", Str(deferral, "Reason"));
+        Assert.Equal("deferred", Str(deferral, "Result"));
+        Assert.Contains("greylisted", Str(deferral, "Detail"));
         Assert.Equal(JsonValueKind.Number, deferral.GetProperty("Delay").ValueKind);
         Assert.True(DateTimeOffset.TryParse(Str(deferral, "NextAttempt"), out _), deferral.ToString());
 
@@ -109,6 +110,8 @@ public sealed class MessageTrailTests : IDisposable
         Assert.Equal("remote", Str(delivery, "RouteKind"));
         Assert.Contains("127.0.0.1", Str(delivery, "Relay"));
         Assert.Equal("2.0.0", Str(delivery, "Dsn"));
+        Assert.Equal("delivered", Str(delivery, "Result"));
+        Assert.Contains("250 2.0.0", Str(delivery, "Detail"));
 
         var removed = Single(trail, 1710);
         Assert.Equal(1, Int(removed, "Delivered"));
@@ -123,7 +126,8 @@ public sealed class MessageTrailTests : IDisposable
         var bounce = Single(bounceTrail, 402);
         Assert.Equal("carol@remote.test", Str(bounce, "Recipient"));
         Assert.Equal("5.1.1", Str(bounce, "Dsn"));
-        Assert.Contains("no such user", Str(bounce, "Reason"));
+        Assert.Equal("bounced", Str(bounce, "Result"));
+        Assert.Contains("no such user", Str(bounce, "Detail"));
         var notification = Single(bounceTrail, 420);
         Assert.Equal(run.Dsn, Str(notification, "DsnQueueId"));
         Assert.Equal(1, Int(Single(bounceTrail, 1710), "Bounced"));

@@ -75,7 +75,7 @@ internal sealed partial class DeliveryJournal
             if (_logger.IsEnabled(LogLevel.Information))
             {
                 LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
-                    DelayOf(message, now), outcome.EnhancedStatus, outcome.Detail);
+                    DelayOf(message, now), outcome.EnhancedStatus, "delivered", outcome.Detail);
             }
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), outcome.Detail),
                 cancellationToken).ConfigureAwait(false);
@@ -90,7 +90,7 @@ internal sealed partial class DeliveryJournal
             if (_logger.IsEnabled(LogLevel.Warning))
             {
                 LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
-                    DelayOf(message, now), outcome.EnhancedStatus, outcome.Detail);
+                    DelayOf(message, now), outcome.EnhancedStatus, "bounced", outcome.Detail);
             }
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, outcome.Detail), cancellationToken).ConfigureAwait(false);
             var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
@@ -126,7 +126,7 @@ internal sealed partial class DeliveryJournal
         if (_logger.IsEnabled(LogLevel.Information))
         {
             LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
-                DelayOf(message, now), outcome.EnhancedStatus, outcome.Detail, next);
+                DelayOf(message, now), outcome.EnhancedStatus, "deferred", outcome.Detail, next);
         }
         await _hooks.NotifyAsync(new DeferredContext(message, recipient, outcome.Detail, next), ct).ConfigureAwait(false);
     }
@@ -286,19 +286,19 @@ internal sealed partial class DeliveryJournal
     // One line per recipient outcome, as Postfix's "to=<...>, relay=..., delay=..., dsn=..., status=..." line: the keys
     // a grep for the queue id shows, and the same fields as properties in the json format.
     [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information,
-        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result=delivered ({Detail})")]
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail})")]
     private partial void LogDelivered(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
-        double delay, string dsn, string detail);
+        double delay, string dsn, string result, string detail);
 
     [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information,
-        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail}), next attempt {NextAttempt:O}")]
     private partial void LogDeferred(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
-        double delay, string dsn, string reason, DateTimeOffset nextAttempt);
+        double delay, string dsn, string result, string detail, DateTimeOffset nextAttempt);
 
     [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning,
-        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result=bounced ({Reason})")]
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail})")]
     private partial void LogBounced(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
-        double delay, string dsn, string reason);
+        double delay, string dsn, string result, string detail);
 
     [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
     private partial void LogDsnFailed(Exception exception, string queueId);
