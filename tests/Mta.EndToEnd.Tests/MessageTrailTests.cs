@@ -235,6 +235,38 @@ public sealed class MessageTrailTests : IDisposable
         if (format == "systemd") Assert.StartsWith("<3>", failure);
     }
 
+    [Fact]
+    public async Task A_delivery_hook_that_throws_is_in_the_message_s_trail()
+    {
+        var scripts = Path.Combine(_root, "scripts");
+        Directory.CreateDirectory(scripts);
+        File.WriteAllText(Path.Combine(scripts, "10-observer.csx"),
+            "HookResult Fail() => throw new InvalidOperationException(\"observer broke\");\nOn<DeliveredContext>(ctx => Fail());\n");
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions());
+        var config = WriteConfig("json", peer.Port, new { Directory = scripts, Cache = false, Watch = false });
+        await using var server = MtaProcess.Start("run", "--config", config);
+        var port = await WaitForJsonListenerAsync(server);
+
+        string id;
+        await using (var c = await RawSmtpClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)))
+        {
+            await SmtpAssert.EhloAsync(c);
+            id = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@example.test"], "Subject: x\r\n\r\nx\r\n"), 250).Lines[^1]);
+            await c.CommandAsync("QUIT");
+        }
+        await WaitAsync(server, () => Lines(server).Any(e => Str(e, "QueueId") == id && Int(e, "eventId") == 1710));
+        server.Terminate();
+        await server.WaitForExitAsync(Bound);
+
+        var trail = Lines(server).Where(e => Str(e, "QueueId") == id).ToList();
+        var failure = Single(trail, 100);
+        Assert.Equal("DeliveredContext", Str(failure, "Hook"));
+        Assert.Equal("-", Str(failure, "SessionId"));
+        Assert.Contains("observer broke", Str(failure, "exception"));
+        // An observer's failure changes nothing: delivered all the same.
+        Assert.Equal("delivered", Str(Single(trail, 400), "Result"));
+    }
+
     [Theory]
     [InlineData("json")]
     [InlineData("systemd")]

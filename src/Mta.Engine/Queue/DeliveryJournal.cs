@@ -264,9 +264,9 @@ internal sealed partial class DeliveryJournal
             ? "" : " orig_to=<" + original + ">";
     }
 
-    /// <summary>The route's kind as the trail names it (<c>remote</c>, <c>mailbox</c>, ...); <c>none</c> when the route
-    /// hook decided, or routing failed, before any route was chosen.</summary>
-    internal static string KindOf(Route? route) => route is null ? "none" : route.Kind.ToString().ToLowerInvariant();
+    /// <summary>The route's kind as the trail names it (<c>remote</c>, <c>mailbox</c>, ...); <c>hook</c> when the route
+    /// hook decided (or routing failed) before any route was chosen, as the metrics' <c>route_kind</c> names it.</summary>
+    internal static string KindOf(Route? route) => route is null ? "hook" : route.Kind.ToString().ToLowerInvariant();
 
     /// <summary>The route's target (a domain, a mailbox, an agent's name), <c>-</c> without a route.</summary>
     internal static string TargetOf(Route? route) => route?.Target ?? "-";
