@@ -16,6 +16,7 @@ using Mta.Engine.Maps;
 using Mta.Engine.Pickup;
 using Mta.Engine.Queue;
 using Mta.Engine.Receiver;
+using Mta.Engine.Telemetry;
 using Mta.Engine.Tls;
 
 namespace Mta.Engine;
@@ -31,10 +32,11 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(options);
         services.AddSingleton(new MtaPaths(options));
         services.AddSingleton(TimeProvider.System);
+        services.AddMtaMetrics();
         services.AddSingleton(sp =>
         {
             var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout,
-                sp.GetRequiredService<Extensibility.Containment.HookContainment>());
+                sp.GetRequiredService<Extensibility.Containment.HookContainment>(), sp.GetService<Telemetry.MtaMetrics>());
             registerHooks?.Invoke(pipeline);
             return pipeline;
         });

@@ -312,4 +312,10 @@ internal static class LogEvents
     {
         public const int Removed = 1710;
     }
+
+    // 1720-1739: the web host (console, health, metrics scrape on Kestrel).
+    internal static class Web
+    {
+        public const int Listening = 1720;
+    }
 }

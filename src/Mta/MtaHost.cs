@@ -9,6 +9,7 @@ using Mta.Engine;
 using Mta.Engine.Configuration;
 using Mta.Engine.Reload;
 using Mta.Logging;
+using Mta.Web;
 
 namespace Mta;
 
@@ -34,6 +35,7 @@ internal static class MtaHost
         // Before the engine: the SIGHUP handler is then the first hosted service to start.
         builder.Services.AddMtaReload(new ConfigFileReader(loaded));
         builder.Services.AddMtaEngine(loaded.Options);
+        builder.Services.AddMtaWeb();
         inspect?.Invoke(builder.Services);
         return builder.Build();
     }

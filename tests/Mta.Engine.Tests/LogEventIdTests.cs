@@ -10,9 +10,10 @@ public sealed partial class LogEventIdTests
     private const BindingFlags AllMethods =
         BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
-    // GetTypes lists nested types too, so the private Log classes inside sessions and servers are covered.
+    // The web host's assembly logs with the engine's ids. GetTypes lists nested types too, so the private Log classes inside sessions and servers are covered.
     private static List<(string Method, int EventId)> EngineLogMethods() =>
-        (from type in typeof(LogEvents).Assembly.GetTypes()
+        (from assembly in new[] { typeof(LogEvents).Assembly, typeof(Mta.Web.Hosting.MtaWebServer).Assembly }
+         from type in assembly.GetTypes()
          from method in type.GetMethods(AllMethods)
          let attribute = method.GetCustomAttribute<LoggerMessageAttribute>()
          where attribute is not null

@@ -19,7 +19,7 @@ public static class AuthenticationServiceCollectionExtensions
     public static IServiceCollection AddMtaDns(this IServiceCollection services)
     {
         services.TryAddSingleton(sp => new DnsResolver(sp.GetRequiredService<MtaOptions>().Dns, sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<DnsResolver>>()));
+            sp.GetRequiredService<ILogger<DnsResolver>>(), sp.GetService<Telemetry.MtaMetrics>()));
         services.TryAddSingleton<IDnsResolver>(sp => sp.GetRequiredService<DnsResolver>());
         return services;
     }

@@ -58,6 +58,9 @@ public sealed class MtaOptions
     /// <see cref="Mta.Engine.Pickup.PickupOptions"/> documents: on, <c>DATA/maildrop</c>, only root and the server's own
     /// user trusted to set the envelope sender.</summary>
     public Mta.Engine.Pickup.PickupOptions Pickup { get; set; } = new();
+    /// <summary>The web console and health endpoints. Off by default; on loopback when on, as <see cref="WebOptions"/>
+    /// documents.</summary>
+    public WebOptions Web { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the configuration file's folder.
     /// Defaults to <c>plugins</c>.</summary>

@@ -52,6 +52,7 @@ public static class MtaOptionsValidator
         Check(!o.Mailboxes.Lmtp.Enabled || o.Mailboxes.Lmtp.SocketPath is { Length: > 0 } || o.Mailboxes.Lmtp.TryGetTcpEndpoint(out _),
             "Mailboxes:Lmtp:Endpoint", $"'{o.Mailboxes.Lmtp.Endpoint}' is neither unix:/path nor address:port (e.g. 127.0.0.1:24)");
         ValidateAliases(o.Aliases, Check);
+        ValidateWeb(o.Web, Check);
         Check(o.Mailboxes.MinSystemUid <= o.Mailboxes.MaxSystemUid, "Mailboxes:MinSystemUid", $"{o.Mailboxes.MinSystemUid} is above Mailboxes:MaxSystemUid ({o.Mailboxes.MaxSystemUid})");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
@@ -267,6 +268,23 @@ public static class MtaOptionsValidator
             return Outbound.Routing.NextHopSelector.TryParseIp(inner, out _) || IsHostName(inner.TrimEnd('.'));
         }
         return Outbound.Routing.NextHopSelector.TryParseIp(h, out _) || IsHostName(h.TrimEnd('.'));
+    }
+
+    private static void ValidateWeb(WebOptions web, Action<bool, string, string> check)
+    {
+        for (var i = 0; i < web.Urls.Count; i++)
+        {
+            var url = web.Urls[i];
+            // Kestrel takes http://host:port; https would need a certificate of its own, which the console does not
+            // manage (put a TLS proxy in front, or keep it on loopback).
+            var ok = Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp
+                && (uri.IsLoopback || IPAddress.TryParse(uri.Host.Trim('[', ']'), out _)) && uri.AbsolutePath == "/";
+            check(ok, $"Web:Urls:{i}", $"'{url}' is not http://ADDRESS:PORT with an IP address (e.g. http://127.0.0.1:8089)");
+        }
+        check(!web.Enabled || web.Urls.Count > 0, "Web:Urls", "at least one URL is needed when Web:Enabled is true");
+        for (var i = 0; i < web.Admins.Count; i++)
+            check(web.Admins[i] is { Length: > 0 } a && !a.Any(c => c == ':' || char.IsWhiteSpace(c) || char.IsControl(c)),
+                $"Web:Admins:{i}", $"'{web.Admins[i]}' is not a user name of the users file");
     }
 
     private static bool IsHostName(string? s) =>

@@ -26,12 +26,18 @@ public sealed partial class DnsResolver : IDnsResolver
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _cacheSize;
+    private readonly Telemetry.MtaMetrics? _metrics;
     private readonly ConcurrentDictionary<(QueryType Type, string Name), CachedLookup> _cache = new();
 
     /// <summary>Builds the resolver from <c>Dns</c>.</summary>
     /// <exception cref="StartupException">A <c>Dns:Servers</c> entry is not <c>IP</c> or <c>IP:PORT</c>.</exception>
-    public DnsResolver(DnsOptions options, TimeProvider time, ILogger<DnsResolver> logger)
+    /// <param name="options">The servers, timeout, retries and cache size.</param>
+    /// <param name="time">The cache's clock.</param>
+    /// <param name="logger">Temporary failures.</param>
+    /// <param name="metrics">Where each query's duration is measured; null: nowhere.</param>
+    public DnsResolver(DnsOptions options, TimeProvider time, ILogger<DnsResolver> logger, Telemetry.MtaMetrics? metrics = null)
     {
+        _metrics = metrics;
         ArgumentNullException.ThrowIfNull(options);
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
@@ -135,7 +141,9 @@ public sealed partial class DnsResolver : IDnsResolver
             _cache.TryRemove(KeyValuePair.Create(key, cached));
         }
 
+        var started = _metrics?.DnsEnabled == true ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var (lookup, ttl) = await QueryAsync(ascii, type, ct).ConfigureAwait(false);
+        if (started != 0) _metrics!.DnsLookup(TypeName(type), lookup.Status, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         if (_cacheSize > 0 && ttl > TimeSpan.Zero)
         {
             if (_cache.Count >= _cacheSize) Evict(now);
@@ -143,6 +151,20 @@ public sealed partial class DnsResolver : IDnsResolver
         }
         return lookup;
     }
+
+    // The record types the server asks for, named without a per-lookup allocation; any other is "other".
+    private static string TypeName(QueryType type) => type switch
+    {
+        QueryType.A => "A",
+        QueryType.AAAA => "AAAA",
+        QueryType.MX => "MX",
+        QueryType.TXT => "TXT",
+        QueryType.PTR => "PTR",
+        QueryType.CNAME => "CNAME",
+        QueryType.TLSA => "TLSA",
+        QueryType.SRV => "SRV",
+        _ => "other",
+    };
 
     /// <summary>Drops expired answers; when none had expired, drops everything (a full cache of live answers means a
     /// flood of distinct names, and those are cheaper to ask again than to rank).</summary>

@@ -28,6 +28,7 @@ public sealed partial class HookPipeline : IHookRegistrar
     private readonly Lock _writeGate = new();
     private readonly ILogger _logger;
     private readonly TimeSpan _budget;
+    private readonly Telemetry.MtaMetrics? _metrics;
     private long _sequence;
 
     public HookPipeline(ILogger<HookPipeline> logger, TimeSpan budget)
@@ -38,8 +39,10 @@ public sealed partial class HookPipeline : IHookRegistrar
     /// <param name="logger">The failure lines.</param>
     /// <param name="budget">The default time budget of one call.</param>
     /// <param name="containment">Counts abandoned calls and takes runaway handlers out of service; null: none.</param>
-    public HookPipeline(ILogger<HookPipeline> logger, TimeSpan budget, HookContainment? containment)
+    /// <param name="metrics">Where each call's duration and failure are measured; null: nowhere.</param>
+    public HookPipeline(ILogger<HookPipeline> logger, TimeSpan budget, HookContainment? containment, Telemetry.MtaMetrics? metrics = null)
     {
+        _metrics = metrics;
         _logger = logger;
         _budget = budget;
         Containment = containment;
@@ -139,7 +142,28 @@ public sealed partial class HookPipeline : IHookRegistrar
         return new HookOutcome(HookResult.Continue, null, false);
     }
 
-    private async ValueTask<(HookResult Result, bool Failed)> InvokeOneAsync<TContext>(NamedHook<TContext> handler, TContext context, CancellationToken cancellationToken)
+    private ValueTask<(HookResult Result, bool Failed)> InvokeOneAsync<TContext>(NamedHook<TContext> handler, TContext context, CancellationToken cancellationToken)
+        where TContext : HookContext
+    {
+        if (_metrics is not { } metrics) return InvokeCoreAsync(handler, context, cancellationToken);
+        var started = metrics.HookDurationEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        var pending = InvokeCoreAsync(handler, context, cancellationToken);
+        if (!pending.IsCompletedSuccessfully) return MeasuredAsync(pending, metrics, handler.Tags, started);
+        var outcome = pending.Result;
+        metrics.HookCall(handler.Tags, started, outcome.Failed);
+        return ValueTask.FromResult(outcome);
+
+        // Only a call that did not end at once pays for a second state machine.
+        static async ValueTask<(HookResult Result, bool Failed)> MeasuredAsync(ValueTask<(HookResult Result, bool Failed)> pending,
+            Telemetry.MtaMetrics metrics, Telemetry.HookTags tags, long started)
+        {
+            var outcome = await pending.ConfigureAwait(false);
+            metrics.HookCall(tags, started, outcome.Failed);
+            return outcome;
+        }
+    }
+
+    private async ValueTask<(HookResult Result, bool Failed)> InvokeCoreAsync<TContext>(NamedHook<TContext> handler, TContext context, CancellationToken cancellationToken)
         where TContext : HookContext
     {
         // A handler out of service is never called: its earlier calls still run, abandoned.
@@ -209,6 +233,9 @@ public sealed partial class HookPipeline : IHookRegistrar
     private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook, string Owner, int Order, long Sequence, TimeSpan Budget)
         where TContext : HookContext
     {
+        /// <summary>The metric tags of this handler's calls, made once.</summary>
+        public Telemetry.HookTags Tags { get; } = new(typeof(TContext).Name, Name);
+
         /// <summary>What the runaway guard counts and takes out of service: the script or plugin, else the handler.</summary>
         public string ContainmentKey => Owner.Length > 0 ? Owner : Name;
     }

@@ -49,6 +49,15 @@ internal sealed partial class DestinationPipelines
     public DestinationState Get(string destination) =>
         _states.GetOrAdd(destination, d => new Lazy<DestinationState>(() => Create(d), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
+    /// <summary>The circuit of every destination seen, for the <c>mta.delivery.circuit.state</c> gauge: 0 closed, 2 open,
+    /// 1 half-open (the break is over and the next attempt decides).</summary>
+    public IEnumerable<System.Diagnostics.Metrics.Measurement<int>> CircuitStates()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var state in Destinations)
+            yield return Telemetry.MtaMetrics.Circuit(state.Name, state.DeadUntil is not { } until ? 0 : until > now ? 2 : 1);
+    }
+
     /// <summary>Closes the circuits of all destinations (or of the matching ones) so their mail is tried at once.</summary>
     public async Task ResetAsync(Func<string, bool>? match = null)
     {

@@ -36,13 +36,15 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
     private readonly ConnectionCache _cache;
     private readonly string _heloName;
 
-    public SmtpDeliveryAgent(MtaOptions options, NextHopSelector selector, ITargetResolver resolver, TimeProvider time, ILogger<SmtpDeliveryAgent> logger)
+    public SmtpDeliveryAgent(MtaOptions options, NextHopSelector selector, ITargetResolver resolver, TimeProvider time, ILogger<SmtpDeliveryAgent> logger,
+        Telemetry.MtaMetrics? metrics = null)
     {
         _options = options;
         _selector = selector;
         _resolver = resolver;
         _logger = logger;
         _pipelines = new DestinationPipelines(options.Relay.Resilience, time, logger);
+        metrics?.ObserveCircuits(_pipelines.CircuitStates);
         _cache = new ConnectionCache(options.Relay.Resilience, time);
         _heloName = options.Relay.HeloName ?? options.HostName;
     }

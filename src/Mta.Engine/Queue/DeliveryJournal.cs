@@ -25,10 +25,12 @@ internal sealed partial class DeliveryJournal
     private readonly QueueCounters _counters;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Telemetry.MtaMetrics? _metrics;
 
     public DeliveryJournal(MtaOptions options, SegmentSpool spool, BounceSender bounces, HookPipeline hooks, QueueCounters counters,
-        TimeProvider time, ILogger<DeliveryJournal> logger)
+        TimeProvider time, ILogger<DeliveryJournal> logger, Telemetry.MtaMetrics? metrics = null)
     {
+        _metrics = metrics;
         _queue = options.Queue;
         _spool = spool;
         _bounces = bounces;
@@ -52,10 +54,12 @@ internal sealed partial class DeliveryJournal
         var message = pass.Message;
         var recipient = message.Recipients[index];
         var now = _time.GetUtcNow();
+        var routeKind = route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
         if (outcome.Status == DeliveryStatus.Deferred)
         {
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
+                _metrics?.DeliveryAttempt("deferred", routeKind);
                 await DeferAsync(pass, index, route, outcome, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
@@ -68,6 +72,7 @@ internal sealed partial class DeliveryJournal
             };
         }
 
+        _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
         if (outcome.Status == DeliveryStatus.Delivered)
         {
             pass.DeliveredCount++;
@@ -266,7 +271,7 @@ internal sealed partial class DeliveryJournal
 
     /// <summary>The route's kind as the trail names it (<c>remote</c>, <c>mailbox</c>, ...); <c>hook</c> when the route
     /// hook decided (or routing failed) before any route was chosen, as the metrics' <c>route_kind</c> names it.</summary>
-    internal static string KindOf(Route? route) => route is null ? "hook" : route.Kind.ToString().ToLowerInvariant();
+    internal static string KindOf(Route? route) => route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
 
     /// <summary>The route's target (a domain, a mailbox, an agent's name), <c>-</c> without a route.</summary>
     internal static string TargetOf(Route? route) => route?.Target ?? "-";

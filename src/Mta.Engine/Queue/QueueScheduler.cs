@@ -6,6 +6,7 @@ using Mta.Abstractions;
 using Mta.Engine.Configuration;
 using Mta.Engine.Routing;
 using Mta.Engine.Spool;
+using Mta.Engine.Telemetry;
 
 namespace Mta.Engine.Queue;
 
@@ -34,10 +35,15 @@ public sealed partial class QueueScheduler : BackgroundService
     // Work taken in but not finished: being taken from the spool, ready, in a worker, or waiting for a destination's
     // slot. Starts at one for the recovery at start-up, so the queue is not idle before recovered mail is queued.
     private int _inFlight = 1;
+    private readonly MtaMetrics? _metrics;
+    private readonly ReceivedSpans? _receivedSpans;
 
     internal QueueScheduler(MtaOptions options, SegmentSpool spool, Router router, DeliveryJournal journal, QueueCounters counters,
-        TimeProvider time, ILogger<QueueScheduler> logger)
+        TimeProvider time, ILogger<QueueScheduler> logger, MtaMetrics? metrics = null, ReceivedSpans? receivedSpans = null)
     {
+        _metrics = metrics;
+        _receivedSpans = receivedSpans;
+        metrics?.ObserveQueue(Levels);
         _queue = options.Queue;
         _spool = spool;
         _router = router;
@@ -297,6 +303,9 @@ public sealed partial class QueueScheduler : BackgroundService
         if (indexes.Length == 0) return;
         var request = new DeliveryRequest(message, indexes.Select(i => message.Recipients[i]).ToArray(), route.Route);
         IReadOnlyList<DeliveryOutcome>? outcomes;
+        var routeKind = MtaMetrics.RouteKindName(route.Route.Kind);
+        var span = DeliverySpans.Start(message.QueueId, routeKind, route.Destination, indexes.Length, _receivedSpans);
+        var started = span is not null || _metrics?.DeliveryDurationEnabled == true ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         try
         {
             outcomes = (await route.Agent.DeliverAsync(request, ct).ConfigureAwait(false))?.Recipients;
@@ -316,8 +325,29 @@ public sealed partial class QueueScheduler : BackgroundService
             outcomes = request.ForAll(DeliveryOutcome.Deferred("4.3.0",
                 $"4.3.0 {route.Route.Kind.ToString().ToLowerInvariant()}:{route.Route.Target} gave {outcomes?.Count ?? 0} outcomes for {indexes.Length} recipients")).Recipients;
         }
+        if (started != 0)
+        {
+            var (outcome, detail) = AttemptOutcome(outcomes);
+            _metrics?.DeliveryDuration(System.Diagnostics.Stopwatch.GetElapsedTime(started), outcome, routeKind);
+            DeliverySpans.End(span, outcome, detail);
+        }
         for (var i = 0; i < indexes.Length; i++)
             await _journal.RecordAsync(pass, indexes[i], route.Route, outcomes[i] ?? DeliveryOutcome.Deferred("4.3.0", "4.3.0 no outcome"), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One attempt's outcome for its duration and span: deferred when any recipient was deferred (the attempt must be
+    /// made again), else failed when any failed, else delivered. The detail is the first non-delivered recipient's.
+    /// </summary>
+    private static (string Outcome, string? Detail) AttemptOutcome(IReadOnlyList<DeliveryOutcome?> outcomes)
+    {
+        string? deferred = null, failed = null;
+        foreach (var outcome in outcomes)
+        {
+            if (outcome is null || outcome.Status == DeliveryStatus.Deferred) deferred ??= outcome?.Detail ?? "no outcome";
+            else if (outcome.Status != DeliveryStatus.Delivered) failed ??= outcome.Detail;
+        }
+        return deferred is not null ? ("deferred", deferred) : failed is not null ? ("failed", failed) : ("delivered", null);
     }
 
     /// <summary>End of a pass: the journal spools DSNs and outcomes; deferred recipients go to the retry queue.</summary>
@@ -326,7 +356,37 @@ public sealed partial class QueueScheduler : BackgroundService
         var message = pass.Message;
         foreach (var (at, indexes) in await _journal.CompleteAsync(pass, ct).ConfigureAwait(false))
             _schedule.Add(new QueueWork(message, indexes), at);
-        if (message.IsComplete && _messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
+        if (message.IsComplete)
+        {
+            if (_messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
+            _receivedSpans?.Remove(message.QueueId);
+        }
+    }
+
+    /// <summary>Recipients by state and the oldest message's age, for the queue gauges (one pass over the queue).</summary>
+    internal QueueLevels Levels()
+    {
+        long ready = 0, active = 0, deferred = 0;
+        DateTimeOffset? oldest = null;
+        foreach (var message in _messages.Values)
+        {
+            var pending = false;
+            lock (message.Gate)
+            {
+                foreach (var track in message.Tracks)
+                {
+                    switch (track.State)
+                    {
+                        case RecipientState.Ready: ready++; pending = true; break;
+                        case RecipientState.Active: active++; pending = true; break;
+                        case RecipientState.Deferred: deferred++; pending = true; break;
+                    }
+                }
+            }
+            if (pending && (oldest is null || message.ReceivedAt < oldest)) oldest = message.ReceivedAt;
+        }
+        var age = oldest is { } at ? Math.Max(0, (_time.GetUtcNow() - at).TotalSeconds) : 0;
+        return new QueueLevels(ready, active, deferred, 0, age);
     }
 
     // What the operator's commands and TURN need: the messages, the retry queue, and work released on demand.
@@ -339,6 +399,7 @@ public sealed partial class QueueScheduler : BackgroundService
     internal void Forget(QueuedMessage message)
     {
         if (_messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
+        _receivedSpans?.Remove(message.QueueId);
     }
 
     /// <summary>Takes the matching work out of the retry queue.</summary>

@@ -79,7 +79,8 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton<DeliveryJournal>();
         services.TryAddSingleton(sp => new QueueScheduler(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<SegmentSpool>(),
             sp.GetRequiredService<Router>(), sp.GetRequiredService<DeliveryJournal>(), sp.GetRequiredService<QueueCounters>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueScheduler>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueScheduler>>(),
+            sp.GetService<Telemetry.MtaMetrics>(), sp.GetService<Telemetry.ReceivedSpans>()));
         services.TryAddSingleton(sp => new QueueAdministration(sp.GetRequiredService<QueueScheduler>(), sp.GetRequiredService<DeliveryJournal>(),
             sp.GetRequiredService<SmtpDeliveryAgent>(), sp.GetRequiredService<ILogger<QueueAdministration>>()));
         services.TryAddSingleton<IQueueAdministration>(sp => sp.GetRequiredService<QueueAdministration>());

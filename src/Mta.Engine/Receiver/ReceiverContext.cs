@@ -18,8 +18,10 @@ public sealed class ReceiverContext
         CertificateProvider certificates, Auth.UserStore users, Auth.AuthFailureLimiter authFailures,
         Terminal.ITerminals? terminals = null, Queue.QueueAdministration? queue = null,
         Authentication.InboundAuthenticator? authenticator = null, Authentication.Signing.DkimMessageSigner? signer = null,
-        Reload.LiveSettings? live = null)
+        Reload.LiveSettings? live = null, Telemetry.MtaMetrics? metrics = null, Telemetry.ReceivedSpans? receivedSpans = null)
     {
+        Metrics = metrics;
+        ReceivedSpans = receivedSpans;
         _live = live ?? new Reload.LiveSettings(options);
         Authenticator = authenticator;
         Signer = signer;
@@ -39,6 +41,12 @@ public sealed class ReceiverContext
         XClientNetworks = new NetworkList(options.XClient.Networks);
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
     }
+
+    /// <summary>The receiver's instruments, or null when the host measures nothing.</summary>
+    public Telemetry.MtaMetrics? Metrics { get; }
+
+    /// <summary>Where a session leaves its span context for the deliveries of the messages it queued; null: nowhere.</summary>
+    public Telemetry.ReceivedSpans? ReceivedSpans { get; }
 
     /// <summary>Message data all sessions hold before their final dot (<c>Limits:Data:InFlightBudget</c>).</summary>
     internal DataBudget DataBudget { get; }

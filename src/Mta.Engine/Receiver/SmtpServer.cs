@@ -103,12 +103,13 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
         {
             // Without a proxy the client is known at once: one over its per-address limit is refused before it takes a
             // slot, so a flood of refusals never makes the server look full to anyone else.
-            if (proxy is null && !await AdmitAddressAsync(client, remote, out counted)) return;
+            if (proxy is null && !await AdmitAddressAsync(client, options.Name, remote, out counted)) return;
             // Every refusal is answered at once: a full server answers in microseconds, not after a timeout.
             slot = admission.TryTakeSlot();
             if (!slot)
             {
                 admission.NoteRefusal(remote, serverFull: true);
+                _ctx.Metrics?.ConnectionRefused(options.Name, "server_full");
                 await RefuseAsync(client, _serverFull);
                 return;
             }
@@ -119,12 +120,14 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                 if (!proxy.Networks.Contains(peer.Address))
                 {
                     LogProxyNotTrusted(options.Name, peer);
+                    _ctx.Metrics?.ConnectionRefused(options.Name, "proxy");
                     return;
                 }
                 var (header, error) = await ProxyHeaderReader.ReadAsync(client, proxy.Versions, proxy.Timeout, _ctx.Time, _abort.Token);
                 if (header is null)
                 {
                     LogProxyHeaderRefused(options.Name, peer, error ?? "no header");
+                    _ctx.Metrics?.ConnectionRefused(options.Name, "proxy");
                     return;
                 }
                 // LOCAL (a health check) and UNKNOWN carry no client: the proxy's own connection is the session's.
@@ -135,10 +138,18 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
                 }
                 LogProxied(options.Name, peer, remote, header.Version);
                 // Counted per client after the PROXY header: per proxy, every client behind a load balancer would share one count.
-                if (!await AdmitAddressAsync(client, remote, out counted)) return;
+                if (!await AdmitAddressAsync(client, options.Name, remote, out counted)) return;
             }
             await using var stream = new NetworkStream(client, ownsSocket: false);
-            await RunSessionAsync(stream, remote, local, options, null, _abort.Token);
+            _ctx.Metrics?.ConnectionOpened(options.Name);
+            try
+            {
+                await RunSessionAsync(stream, remote, local, options, null, _abort.Token);
+            }
+            finally
+            {
+                _ctx.Metrics?.ConnectionClosed(options.Name);
+            }
         }
         catch (Exception ex)
         {
@@ -154,10 +165,11 @@ public sealed partial class SmtpServer : IHostedService, IAsyncDisposable
     }
 
     /// <summary>Counts the connection against its address's limit; refuses it with 421 4.7.0 when over.</summary>
-    private ValueTask<bool> AdmitAddressAsync(Socket client, IPEndPoint remote, out IPAddress? counted)
+    private ValueTask<bool> AdmitAddressAsync(Socket client, string listener, IPEndPoint remote, out IPAddress? counted)
     {
         if (_ctx.Admission.TryAdmitAddress(remote.Address, out counted, out _) != AddressAdmission.TooMany) return ValueTask.FromResult(true);
         _ctx.Admission.NoteRefusal(remote, serverFull: false);
+        _ctx.Metrics?.ConnectionRefused(listener, "address_limit");
         return RefusedAsync(client);
 
         static async ValueTask<bool> RefusedAsync(Socket client)

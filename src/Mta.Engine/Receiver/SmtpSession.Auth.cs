@@ -43,6 +43,7 @@ internal sealed partial class SmtpSession
             return;
         }
         // Disposed unended (cancelled, deferred, busy, or the client left): the reservation is given back.
+        _authMechanism = auth.Mechanism;
         using (attempt) await ExchangeAsync(auth, attempt, aborted);
     }
 
@@ -136,6 +137,7 @@ internal sealed partial class SmtpSession
         var delay = _ctx.AuthFailures.DelayFor(address);
         if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time);
         attempt.Fail();
+        CountAuthFailure(_authMechanism);
         Reply(reply);
         if (_ctx.AuthFailures.IsBlocked(address) && !_closing)
         {

@@ -75,6 +75,7 @@ internal sealed partial class SmtpSession
                 : DataRefusal();
             if (refusal is not null)
             {
+                MessageAnswered(refusal, _body.Length);
                 EndTransaction();
                 Reply(refusal);
                 return;
@@ -88,6 +89,7 @@ internal sealed partial class SmtpSession
             await _body.FlushAsync(final: true, aborted);
             var reply = await FinishMessageAsync(tx, decoder, aborted);
             if (reply.Code / 100 == 2) Interlocked.Increment(ref _messagesAccepted);
+            MessageAnswered(reply, _body.Length);
             Reply(reply);
         }
         finally

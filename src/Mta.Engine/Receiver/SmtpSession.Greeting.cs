@@ -65,6 +65,7 @@ internal sealed partial class SmtpSession
         {
             LogTlsFailed(SessionId, failure);
             _closeReason = "TLS handshake failed";
+            _spanFailure = "TLS handshake failed: " + failure;
             _closing = true;
             return false;
         }
@@ -75,6 +76,7 @@ internal sealed partial class SmtpSession
         _skippingLongLine = false;
         EndTransaction();
         LogTlsEstablished(SessionId, Tls!.Protocol, Tls.Cipher);
+        _ctx.Metrics?.TlsEstablished(ListenerName, Tls.Protocol);
         return true;
     }
 }

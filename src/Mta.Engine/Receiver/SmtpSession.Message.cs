@@ -39,6 +39,7 @@ internal sealed partial class SmtpSession
             }
             var reply = await FinishMessageAsync(tx, decoder, aborted);
             if (reply.Code / 100 == 2) Interlocked.Increment(ref _messagesAccepted);
+            MessageAnswered(reply, _body.Length);
             Reply(reply);
         }
         finally
@@ -84,6 +85,7 @@ internal sealed partial class SmtpSession
         RewriteHeaderAddresses();
 
         var queueId = QueueIds.Next();
+        _queueId = queueId;
         var now = _ctx.Time.GetUtcNow();
         var prefix = BuildTracePrefix(tx, queueId, now, authenticationResults, quarantine);
         var size = prefix.Length + _body.Length;
@@ -103,6 +105,7 @@ internal sealed partial class SmtpSession
 
         var envelope = new SpoolEnvelope(queueId, tx.Kind, now, reversePath, tx.MailParameters, recipients,
             ClientLiteral(), HeloName, AuthenticatedUser);
+        QueueingAs(queueId);
         try
         {
             // Not the session's abort token: once the message is complete, losing the client must not
@@ -112,6 +115,7 @@ internal sealed partial class SmtpSession
         }
         catch (SpoolWriteException ex)
         {
+            NotQueued(queueId);
             LogSpoolFailed(ex, SessionId, queueId);
             return ex.IsDiskFull
                 ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")

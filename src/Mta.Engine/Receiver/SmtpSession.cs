@@ -94,6 +94,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
     public async Task RunAsync(CancellationToken aborted)
     {
         LogConnected(SessionId, RemoteEndPoint, ListenerName);
+        StartSpan();
         _connection.StartSessionClock();
         try
         {
@@ -121,6 +122,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         catch (SessionTimeoutException ex)
         {
             _closeReason = ex.Reason == TimeoutReason.TooSlow ? "too slow" : "timeout";
+            _spanFailure = _closeReason;
             if (ex.Reason == TimeoutReason.TooSlow) LogTooSlow(SessionId, RemoteEndPoint, _ctx.Options.Limits.MinDataRate);
             await TryFinalReplyAsync(ex.Reason == TimeoutReason.TooSlow
                 ? new SmtpReply(421, "4.4.2", $"{HostName} Error: too slow, less than {_ctx.Options.Limits.MinDataRate} bytes per second, closing connection")
@@ -140,6 +142,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             // Last line of defence: a bug must cost this client a 421, never the server.
             LogSessionFailed(ex, SessionId);
             _closeReason = "internal error";
+            _spanFailure = "internal error: " + ex.Message;
             await TryFinalReplyAsync(new SmtpReply(421, "4.3.0", $"{HostName} Error: internal error, closing connection"));
         }
         finally
@@ -147,6 +150,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             LogDisconnected(SessionId, _closeReason);
             try { await Hooks.NotifyAsync(new DisconnectContext(this, _closeReason), CancellationToken.None); }
             catch (Exception ex) { LogSessionFailed(ex, SessionId); }
+            EndSpan();
         }
     }
 

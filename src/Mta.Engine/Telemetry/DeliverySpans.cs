@@ -1,0 +1,41 @@
+// One span per delivery attempt, linked to the span of the session that received the message.
+using System.Diagnostics;
+
+namespace Mta.Engine.Telemetry;
+
+/// <summary>Starts and ends the <c>Mta.Delivery</c> spans; without a listener <see cref="Start"/> returns null at once.</summary>
+internal static class DeliverySpans
+{
+    public const string Name = "mta.delivery";
+
+    /// <param name="queueId">The message.</param>
+    /// <param name="routeKind">The route kind's tag value.</param>
+    /// <param name="destination">The destination (mail domain, next hop, mailbox).</param>
+    /// <param name="recipients">Recipients in the attempt.</param>
+    /// <param name="received">Span contexts of this process's sessions; the one that received the message becomes a link.</param>
+    public static Activity? Start(string queueId, string routeKind, string destination, int recipients, ReceivedSpans? received)
+    {
+        var source = MtaTelemetry.DeliverySource;
+        if (!source.HasListeners()) return null;
+        ActivityLink[]? links = received is not null && received.TryGet(queueId, out var context) ? [new ActivityLink(context)] : null;
+        // Tags given at the start, so a sampler can decide on them.
+        var tags = new TagList
+        {
+            { MtaTelemetry.Tags.QueueId, queueId },
+            { "mta.route_kind", routeKind },
+            { "mta.destination", destination },
+            { "mta.recipients", recipients },
+        };
+        return source.StartActivity(ActivityKind.Client, default, tags, links, default, Name);
+    }
+
+    /// <summary>Ends the span with its outcome; an error status unless every recipient was delivered.</summary>
+    public static void End(Activity? activity, string outcome, string? detail)
+    {
+        if (activity is null) return;
+        activity.SetTag("mta.outcome", outcome);
+        if (outcome == "delivered") activity.SetStatus(ActivityStatusCode.Ok);
+        else activity.SetStatus(ActivityStatusCode.Error, detail);
+        activity.Dispose();
+    }
+}

@@ -1,0 +1,37 @@
+// The span context of the session that received each queued message, so its delivery spans can link back to it.
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Mta.Engine.Telemetry;
+
+/// <summary>
+/// Queue id to the receiving session's span context, for messages received by this process while tracing was on. A
+/// delivery span links to it (a delivery may come days later, so it is a link, not a parent). Kept in memory only: a
+/// message recovered after a restart has no link. Entries go when the message is done; at most <see cref="Capacity"/>
+/// are kept, so a queue that only grows costs bounded memory (messages past it get no link).
+/// </summary>
+public sealed class ReceivedSpans
+{
+    /// <summary>The most span contexts kept; about 100 bytes each.</summary>
+    public const int Capacity = 100_000;
+
+    private readonly ConcurrentDictionary<string, ActivityContext> _contexts = new(StringComparer.Ordinal);
+    // ConcurrentDictionary.Count takes every lock; this is read on every add.
+    private int _count;
+
+    /// <summary>Entries held now.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    internal void Add(string queueId, ActivityContext context)
+    {
+        if (Volatile.Read(ref _count) >= Capacity) return;
+        if (_contexts.TryAdd(queueId, context)) Interlocked.Increment(ref _count);
+    }
+
+    internal bool TryGet(string queueId, out ActivityContext context) => _contexts.TryGetValue(queueId, out context);
+
+    internal void Remove(string queueId)
+    {
+        if (_contexts.TryRemove(queueId, out _)) Interlocked.Decrement(ref _count);
+    }
+}
