@@ -1,10 +1,16 @@
 // The per-message trail on a real `mta run`: a grep (text) or a jq select (json) on one queue id shows the message's
 // whole life: received, each attempt with relay, delay and dsn, the deferral's next attempt, the DSN with its own id,
 // and the removal from the queue. Also: an exception's stack stays on its event's one line in every format.
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Engine.Configuration;
+using Mta.Engine.Queue;
 using Mta.Testing;
 
 namespace Mta.EndToEnd.Tests;
@@ -236,6 +242,52 @@ public sealed class MessageTrailTests : IDisposable
     }
 
     [Fact]
+    public async Task An_expired_message_s_trail_shows_each_deferral_the_expiry_the_dsn_and_the_removal()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { RcptReply = _ => "450 4.2.1 try later" });
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 3, 2, 9, 0, 0, TimeSpan.Zero));
+        var log = new TrailLog();
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Relay.TrustedNetworks = ["127.0.0.0/8"];
+            o.Relay.Routes["remote.test"] = new NextHopOptions { Host = "[127.0.0.1]", Port = peer.Port, Tls = OutboundTlsPolicy.None };
+            o.Relay.Resilience.ConnectRetryDelay = TimeSpan.Zero;
+            o.Queue.MaxLifetime = TimeSpan.FromHours(3);
+        }, time: time, services: s => s.AddLogging(b => b.AddProvider(log).AddFilter<TrailLog>(null, LogLevel.Information)));
+        var queue = server.Services.GetRequiredService<QueueScheduler>();
+
+        string id;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            id = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test"], "Subject: doomed\r\n\r\nx\r\n"), 250).Lines[^1]);
+        }
+        await queue.WaitForIdleAsync(Bound, TestContext.Current.CancellationToken);
+        for (var i = 0; i < 40 && queue.PendingRecipients > 0; i++)
+        {
+            time.Advance(TimeSpan.FromMinutes(10));
+            await queue.WaitForIdleAsync(Bound, TestContext.Current.CancellationToken);
+        }
+        Assert.Equal(0, queue.PendingRecipients);
+
+        var trail = log.Of(id);
+        var deferrals = trail.Where(l => l.EventId == 401).ToList();
+        Assert.True(deferrals.Count >= 2, string.Join("\n", trail.Select(l => l.Message)));
+        Assert.All(deferrals, d => Assert.Equal("4.2.1", d.Fields["Dsn"]));
+        var expiry = Assert.Single(trail, l => l.EventId == 402);
+        Assert.Equal("4.4.7", expiry.Fields["Dsn"]);
+        Assert.Equal("bounced", expiry.Fields["Result"]);
+        Assert.Contains("expired after", (string)expiry.Fields["Detail"]!);
+        // Three hours and more in the queue.
+        Assert.True((double)expiry.Fields["Delay"]! >= 3 * 3600, expiry.Message);
+        var dsn = (string)Assert.Single(trail, l => l.EventId == 420).Fields["DsnQueueId"]!;
+        Assert.Contains("removed from the queue: delivered=0 bounced=1", Assert.Single(trail, l => l.EventId == 1710).Message);
+        Assert.Equal(trail.Count - 1, trail.FindIndex(l => l.EventId == 1710));
+        await server.WaitForMailAsync("alice");
+        Assert.Contains(log.Of(dsn), l => l.EventId == 400);
+    }
+
+    [Fact]
     public async Task A_delivery_hook_that_throws_is_in_the_message_s_trail()
     {
         var scripts = Path.Combine(_root, "scripts");
@@ -290,6 +342,33 @@ public sealed class MessageTrailTests : IDisposable
             else using (var document = JsonDocument.Parse(line)) Assert.Equal(JsonValueKind.Object, document.RootElement.ValueKind);
         }
         if (format == "systemd") Assert.Contains(lines, l => l.StartsWith("<3>", StringComparison.Ordinal) && l.Contains("10-broken.csx(2,", StringComparison.Ordinal));
+    }
+
+    /// <summary>The engine's log lines with their structured fields, as the json format writes them.</summary>
+    private sealed class TrailLog : ILoggerProvider
+    {
+        public sealed record Line(int EventId, string Message, IReadOnlyDictionary<string, object?> Fields);
+
+        private readonly ConcurrentQueue<Line> _lines = new();
+
+        /// <summary>What <c>jq 'select(.QueueId=="ID")'</c> would show.</summary>
+        public List<Line> Of(string queueId) => _lines.Where(l => l.Fields.TryGetValue("QueueId", out var v) && v as string == queueId).ToList();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
+
+        public void Dispose() { }
+
+        private sealed class Logger(ConcurrentQueue<Line> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var fields = state is IReadOnlyList<KeyValuePair<string, object?>> list ? list.ToDictionary(p => p.Key, p => p.Value) : [];
+                lines.Enqueue(new Line(eventId.Id, formatter(state, exception), fields));
+            }
+        }
     }
 
     private static List<JsonElement> Lines(MtaProcess server)
