@@ -63,6 +63,9 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SmtpServer>();
         // The queue starts first (recovery), then the listeners; the host stops them in reverse order.
         services.AddHostedService(sp => sp.GetRequiredService<SmtpServer>());
+        // `mta status` and the console's overview: resolved with the other hosted services, before any starts, so
+        // its meter listener sees the first connection.
+        Status.StatusServiceCollectionExtensions.AddMtaStatus(services);
         // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
         services.AddMtaPickup();
         return services;

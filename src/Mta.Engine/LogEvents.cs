@@ -318,4 +318,17 @@ internal static class LogEvents
     {
         public const int Listening = 1720;
     }
+
+    // 1660-1679: the operator's queue actions (hold, release) and the engine's read side for the console.
+    internal static class QueueAdmin
+    {
+        public const int Held = 1660;
+        public const int Released = 1661;
+    }
+
+    // 1700-1709: the server status (mta status, the console's overview history).
+    internal static class Status
+    {
+        public const int SampleFailed = 1700;
+    }
 }

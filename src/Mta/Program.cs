@@ -47,6 +47,7 @@ run.SetAction(async (parse, cancellationToken) =>
 });
 
 var root = new RootCommand("Mta, a mail transfer agent whose policy is written in C#") { run, Mta.CheckCommand.Create(configOption), Mta.ReloadCommand.Create(configOption), Mta.Scaffolding.NewCommand.Create(), Mta.UserCommand.Create(configOption), Mta.QueueCommand.Create(configOption),
+    Mta.StatusCommand.Create(configOption),
     Mta.TerminalCommand.Create(configOption),
     Mta.TurnCommand.Create(configOption), Mta.DkimCommand.Create(configOption), Mta.AuthCommand.Create(configOption) };
 foreach (var command in Mta.InstallCommand.Create()) root.Subcommands.Add(command);

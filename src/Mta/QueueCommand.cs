@@ -1,4 +1,4 @@
-// `mta queue list|show|flush|delete`: inspect and act on a running server's queue through its control socket.
+// `mta queue list|show|flush|delete|hold|release`: inspect and act on a running server's queue through its control socket.
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -15,7 +15,7 @@ public static class QueueCommand
     private const int Ok = 0, Failed = 1, Usage = 2, NoServer = 3;
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 
-    /// <summary>Builds <c>mta queue</c> with its four sub-commands, sharing the root's <c>--config</c> option.</summary>
+    /// <summary>Builds <c>mta queue</c> with its sub-commands, sharing the root's <c>--config</c> option.</summary>
     public static Command Create(Option<FileInfo?> configOption)
     {
         var json = new Option<bool>("--json") { Description = "One JSON object per message and line (as postqueue -j), every recipient included" };
@@ -45,7 +45,21 @@ public static class QueueCommand
             parse.GetValue(deleteIds) is not { Length: > 0 } ? "at least one queue ID argument is required" : null,
             (client, ct) => DeleteAsync(client, parse.GetValue(deleteIds)!, ct), ct));
 
-        return new Command("queue", "Inspect and manage the running server's queue") { list, show, flush, delete };
+        var holdIds = new Argument<string[]>("ID") { Description = "Queue ids to put on hold", Arity = ArgumentArity.ZeroOrMore };
+        var hold = new Command("hold", "Put messages on hold: never delivered, never expired, untouched by flush, until released (as postsuper -h)") { holdIds, configOption };
+        hold.TreatUnmatchedTokensAsErrors = false;
+        hold.SetAction((parse, ct) => RunAsync(parse, configOption,
+            parse.GetValue(holdIds) is not { Length: > 0 } ? "at least one queue ID argument is required" : null,
+            (client, ct) => HoldAsync(client, QueueControlCommands.Hold, parse.GetValue(holdIds)!, ct), ct));
+
+        var releaseIds = new Argument<string[]>("ID") { Description = "Queue ids to release from hold", Arity = ArgumentArity.ZeroOrMore };
+        var release = new Command("release", "Release held messages: their recipients are tried now (as postsuper -H)") { releaseIds, configOption };
+        release.TreatUnmatchedTokensAsErrors = false;
+        release.SetAction((parse, ct) => RunAsync(parse, configOption,
+            parse.GetValue(releaseIds) is not { Length: > 0 } ? "at least one queue ID argument is required" : null,
+            (client, ct) => HoldAsync(client, QueueControlCommands.Release, parse.GetValue(releaseIds)!, ct), ct));
+
+        return new Command("queue", "Inspect and manage the running server's queue") { list, show, flush, delete, hold, release };
     }
 
     private static Argument<string?> IdArgument() =>
@@ -114,11 +128,14 @@ public static class QueueCommand
             await output.WriteLineAsync("Mail queue is empty");
             return Ok;
         }
-        var idWidth = Math.Max(10, entries.Max(e => e.QueueId.Length));
+        var idWidth = Math.Max(10, entries.Max(e => e.QueueId.Length) + 1);
         await output.WriteLineAsync($"{"-Queue ID-".PadRight(idWidth)}  {"--Size--",8}  {"--Arrival Time--",-19}  -Sender/Recipient-------");
         foreach (var entry in entries)
         {
-            await output.WriteLineAsync($"{entry.QueueId.PadRight(idWidth)}  {entry.Size,8}  {ShortDate(entry.ReceivedAt),-19}  {Sender(entry.Sender)}");
+            // mailq's mark: '!' after the id of a message on hold (every recipient still pending is held).
+            var pending = entry.Recipients.Where(r => !IsFinal(r.State)).ToArray();
+            var id = pending.Length > 0 && pending.All(r => r.State == QueueRecipientState.Held) ? entry.QueueId + "!" : entry.QueueId;
+            await output.WriteLineAsync($"{id.PadRight(idWidth)}  {entry.Size,8}  {ShortDate(entry.ReceivedAt),-19}  {Sender(entry.Sender)}");
             foreach (var recipient in entry.Recipients.Where(r => !IsFinal(r.State)))
             {
                 await output.WriteLineAsync($"    {recipient.Address}  {Describe(recipient)}");
@@ -215,6 +232,28 @@ public static class QueueCommand
             if (outcome.Found)
             {
                 Console.WriteLine($"{outcome.Id}: deleted {outcome.Deleted} {(outcome.Deleted == 1 ? "recipient" : "recipients")}");
+            }
+            else
+            {
+                Console.WriteLine($"{outcome.Id}: no such message");
+                code = Failed;
+            }
+        }
+        return code;
+    }
+
+    private static async Task<int> HoldAsync(ControlClient client, string command, string[] ids, CancellationToken cancellationToken)
+    {
+        var args = new JsonObject { ["ids"] = new JsonArray([.. ids.Select(i => (JsonNode?)JsonValue.Create(i))]) };
+        var response = await client.RequestAsync(command, args, cancellationToken);
+        var result = response.GetResult(QueueControlJsonContext.Default.QueueHoldResult);
+        var verb = command == QueueControlCommands.Hold ? "held" : "released";
+        var code = Ok;
+        foreach (var outcome in result.Results)
+        {
+            if (outcome.Found)
+            {
+                Console.WriteLine($"{outcome.Id}: {verb} {outcome.Recipients} {(outcome.Recipients == 1 ? "recipient" : "recipients")}");
             }
             else
             {

@@ -231,5 +231,28 @@ public sealed class QueueCommandTests : IAsyncDisposable
                 return Task.FromResult(count);
             }
         }
+
+        public QueuePage Search(QueueQuery query, int offset, int limit)
+        {
+            var all = List();
+            return new QueuePage(all.Count, all.Skip(offset).Take(limit).ToList());
+        }
+
+        public Task<int> HoldAsync(string queueId, CancellationToken cancellationToken) => Task.FromResult(Move(queueId, QueueRecipientState.Held));
+
+        public Task<int> ReleaseAsync(string queueId, CancellationToken cancellationToken) => Task.FromResult(Move(queueId, QueueRecipientState.Ready));
+
+        private int Move(string queueId, QueueRecipientState to)
+        {
+            lock (_messages)
+            {
+                var index = _messages.FindIndex(m => m.Entry.QueueId == queueId);
+                if (index < 0) return 0;
+                var (entry, message) = _messages[index];
+                var moving = entry.Recipients.Count(r => r.State.IsPending() && r.State != to);
+                _messages[index] = (entry with { Recipients = entry.Recipients.Select(r => r.State.IsPending() ? r with { State = to } : r).ToList() }, message);
+                return moving;
+            }
+        }
     }
 }

@@ -135,6 +135,62 @@ public sealed class QueueOperatorTests : IAsyncDisposable
         await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
     }
 
+    [Fact]
+    public async Task A_held_message_stays_held_across_a_kill_and_a_flush_until_released()
+    {
+        await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions { RcptReply = _ => "451 4.7.1 greylisted" });
+        await using var dns = StubDnsServer.Start();
+        dns.ServFailUnknownNames = true;
+        var config = WriteConfig(peer.Port, dns.EndPoint.Port);
+        string id;
+        await using (var server = MtaProcess.Start("run", "--config", config))
+        {
+            var port = await server.WaitForListenerAsync();
+            await using (var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port)))
+            {
+                await SmtpAssert.EhloAsync(c);
+                id = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test"], "Subject: hold\r\n\r\nx\r\n"), 250).Lines[^1]);
+            }
+            await WaitForListAsync(config, l => l.Contains("deferred, 1 attempt", StringComparison.Ordinal));
+
+            var (holdCode, holdOutput) = await MtaProcess.RunToEndAsync("queue", "hold", id, "NOSUCHID", "--config", config);
+            Assert.Equal(1, holdCode);
+            Assert.Contains($"{id}: held 1 recipient", holdOutput, StringComparison.Ordinal);
+            Assert.Contains("NOSUCHID: no such message", holdOutput, StringComparison.Ordinal);
+            var held = await WaitForListAsync(config, l => l.Contains("held, 1 attempt", StringComparison.Ordinal));
+            // mailq's mark of a held message.
+            Assert.Contains(id + "!", held, StringComparison.Ordinal);
+            Assert.Contains("greylisted", held, StringComparison.Ordinal);
+            // SIGKILL: the hold must already be on disk.
+            server.Kill();
+            await server.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        }
+        var refusals = peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal));
+
+        peer.Options.RcptReply = null;
+        await using var again = MtaProcess.Start("run", "--config", config);
+        await again.WaitForListenerAsync();
+        var after = await WaitForListAsync(config, l => l.Contains(id, StringComparison.Ordinal));
+        Assert.Contains("held, 1 attempt", after, StringComparison.Ordinal);
+        Assert.Contains(id + "!", after, StringComparison.Ordinal);
+
+        // A flush leaves it held: nothing is tried.
+        var (flushCode, flushOutput) = await MtaProcess.RunToEndAsync("queue", "flush", "--config", config);
+        Assert.True(flushCode == 0, flushOutput);
+        Assert.Contains("0 recipients", flushOutput, StringComparison.Ordinal);
+        Assert.Contains("held, 1 attempt", (await MtaProcess.RunToEndAsync("queue", "list", "--config", config)).Output, StringComparison.Ordinal);
+        Assert.Equal(refusals, peer.Commands.Count(c => c.StartsWith("RCPT", StringComparison.Ordinal)));
+        Assert.Empty(peer.Received);
+
+        var (releaseCode, releaseOutput) = await MtaProcess.RunToEndAsync("queue", "release", id, "--config", config);
+        Assert.True(releaseCode == 0, releaseOutput);
+        Assert.Contains($"{id}: released 1 recipient", releaseOutput, StringComparison.Ordinal);
+        await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
+        Assert.Equal(["bob@remote.test"], Assert.Single(peer.Received).Recipients);
+        Assert.Contains("Mail queue is empty", await WaitForListAsync(config, l => l.Contains("Mail queue is empty", StringComparison.Ordinal)),
+            StringComparison.Ordinal);
+    }
+
     private static async Task<string> WaitForListAsync(string config, Func<string, bool> done)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -31,6 +31,9 @@ public static class ControlServiceCollectionExtensions
         services.AddSingleton<IControlCommandHandler, QueueShowCommand>();
         services.AddSingleton<IControlCommandHandler, QueueFlushCommand>();
         services.AddSingleton<IControlCommandHandler, QueueDeleteCommand>();
+        services.AddSingleton<IControlCommandHandler, QueueSearchCommand>();
+        services.AddSingleton<IControlCommandHandler, QueueHoldCommand>();
+        services.AddSingleton<IControlCommandHandler, QueueReleaseCommand>();
         services.TryAddSingleton<ControlServer>();
         services.AddHostedService(sp => sp.GetRequiredService<ControlServer>());
         return services;

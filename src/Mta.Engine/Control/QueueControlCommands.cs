@@ -1,4 +1,4 @@
-// The `queue.*` control commands (list, show, flush, delete) over IQueueAdministration, and their JSON shapes.
+// The `queue.*` control commands (list, search, show, flush, delete, hold, release) over IQueueAdministration, and their JSON shapes.
 using System.Text.Json.Serialization;
 
 namespace Mta.Engine.Control;
@@ -28,6 +28,22 @@ public static class QueueControlCommands
     /// <summary>Args <c>{"ids":[ID,...]}</c> (at least one). Response: <see cref="QueueDeleteResult"/>, one outcome per id.</summary>
     public const string Delete = "queue.delete";
 
+    /// <summary>
+    /// Args <c>{"text":TEXT?,"state":"deferred"?,"offset":0,"limit":50}</c> (<see cref="QueueQuery"/>). Response: one part
+    /// per message of the page (<see cref="QueueEntrySnapshot"/>), oldest first, then the final <see cref="QueueSearchSummary"/>.
+    /// A state that is not a recipient state, or a limit outside 1 to <see cref="QueueQuery.MaxLimit"/>: <c>bad_request</c>.
+    /// </summary>
+    public const string Search = "queue.search";
+
+    /// <summary>Args <c>{"ids":[ID,...]}</c> (at least one). Response: <see cref="QueueHoldResult"/>, one outcome per id.</summary>
+    public const string Hold = "queue.hold";
+
+    /// <summary>Args <c>{"ids":[ID,...]}</c> (at least one). Response: <see cref="QueueHoldResult"/>, one outcome per id.</summary>
+    public const string Release = "queue.release";
+
+    /// <summary>The page <c>queue.search</c> gives when no <c>limit</c> is asked for.</summary>
+    public const int DefaultSearchLimit = 50;
+
     /// <summary>Body octets <c>queue.show</c> sends when neither <c>full</c> nor <c>bodyLimit</c> is given.</summary>
     public const long DefaultBodyLimit = 8 * 1024;
 }
@@ -36,6 +52,22 @@ public static class QueueControlCommands
 /// <param name="Messages">How many messages were listed.</param>
 /// <param name="Size">Their total size in octets.</param>
 public sealed record QueueListSummary(int Messages, long Size);
+
+/// <summary>The end of <c>queue.search</c>.</summary>
+/// <param name="Total">How many messages match, on every page.</param>
+/// <param name="Offset">The offset asked for.</param>
+/// <param name="Count">How many were sent on this page.</param>
+public sealed record QueueSearchSummary(int Total, int Offset, int Count);
+
+/// <summary>The answer of <c>queue.hold</c> and <c>queue.release</c>.</summary>
+/// <param name="Results">One outcome per requested id, in request order.</param>
+public sealed record QueueHoldResult(IReadOnlyList<QueueHoldOutcome> Results);
+
+/// <summary>What holding or releasing one id did.</summary>
+/// <param name="Id">The queue id asked for.</param>
+/// <param name="Found">False when no such message was queued.</param>
+/// <param name="Recipients">Recipients held (or released); 0 for a message with none to hold (or none held).</param>
+public sealed record QueueHoldOutcome(string Id, bool Found, int Recipients);
 
 /// <summary>A piece of a stored message in <c>queue.show</c>, base64 so any octet (8-bit, binary) passes unchanged.</summary>
 /// <param name="Data">The octets, base64.</param>
@@ -68,6 +100,8 @@ public sealed record QueueDeleteOutcome(string Id, bool Found, int Deleted);
 [JsonSerializable(typeof(QueueShowEnd))]
 [JsonSerializable(typeof(QueueFlushResult))]
 [JsonSerializable(typeof(QueueDeleteResult))]
+[JsonSerializable(typeof(QueueSearchSummary))]
+[JsonSerializable(typeof(QueueHoldResult))]
 public sealed partial class QueueControlJsonContext : JsonSerializerContext;
 
 /// <summary><c>queue.list</c>: streams the queue, one message per line, so a large queue never makes one huge line.</summary>
@@ -215,5 +249,79 @@ public sealed class QueueDeleteCommand(IQueueAdministration queue) : IControlCom
             results.Add(new QueueDeleteOutcome(id, deleted > 0, deleted));
         }
         await connection.SendAsync(new QueueDeleteResult(results), QueueControlJsonContext.Default.QueueDeleteResult, cancellationToken);
+    }
+}
+
+/// <summary><c>queue.search</c>: one page of the matching messages, one per line, then the total.</summary>
+public sealed class QueueSearchCommand(IQueueAdministration queue) : IControlCommandHandler
+{
+    /// <inheritdoc />
+    public string Name => QueueControlCommands.Search;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(ControlRequest request, ControlConnection connection, CancellationToken cancellationToken)
+    {
+        var text = request.GetString("text");
+        var stateName = request.GetString("state");
+        QueueRecipientState? state = null;
+        if (!string.IsNullOrEmpty(stateName))
+        {
+            state = Enum.GetValues<QueueRecipientState>().Where(s => s.ToDisplayName() == stateName.ToLowerInvariant())
+                .Select(s => (QueueRecipientState?)s).FirstOrDefault()
+                ?? throw new ControlCommandException($"{Name}: unknown state \"{stateName}\" (ready, active, deferred, held, delivered, failed, deleted)",
+                    ControlErrorCodes.BadRequest);
+        }
+        var offset = request.GetInt64("offset", 0);
+        var limit = request.GetInt64("limit", QueueControlCommands.DefaultSearchLimit);
+        if (offset is < 0 or > int.MaxValue || limit is < 1 or > QueueQuery.MaxLimit)
+            throw new ControlCommandException($"{Name}: offset must be 0 or more and limit 1 to {QueueQuery.MaxLimit}", ControlErrorCodes.BadRequest);
+        var page = queue.Search(new QueueQuery(text, state), (int)offset, (int)limit);
+        foreach (var entry in page.Entries)
+            await connection.SendPartAsync(entry, QueueControlJsonContext.Default.QueueEntrySnapshot, cancellationToken);
+        await connection.SendAsync(new QueueSearchSummary(page.Total, (int)offset, page.Entries.Count),
+            QueueControlJsonContext.Default.QueueSearchSummary, cancellationToken);
+    }
+}
+
+/// <summary><c>queue.hold</c>: puts messages on hold (as postsuper -h), reporting each id.</summary>
+public sealed class QueueHoldCommand(IQueueAdministration queue) : IControlCommandHandler
+{
+    /// <inheritdoc />
+    public string Name => QueueControlCommands.Hold;
+
+    /// <inheritdoc />
+    public Task HandleAsync(ControlRequest request, ControlConnection connection, CancellationToken cancellationToken) =>
+        QueueHoldCommands.RunAsync(Name, request, connection, queue, queue.HoldAsync, cancellationToken);
+}
+
+/// <summary><c>queue.release</c>: releases held messages (as postsuper -H), reporting each id.</summary>
+public sealed class QueueReleaseCommand(IQueueAdministration queue) : IControlCommandHandler
+{
+    /// <inheritdoc />
+    public string Name => QueueControlCommands.Release;
+
+    /// <inheritdoc />
+    public Task HandleAsync(ControlRequest request, ControlConnection connection, CancellationToken cancellationToken) =>
+        QueueHoldCommands.RunAsync(Name, request, connection, queue, queue.ReleaseAsync, cancellationToken);
+}
+
+/// <summary>What hold and release share: the ids argument and one outcome per id.</summary>
+internal static class QueueHoldCommands
+{
+    public static async Task RunAsync(string name, ControlRequest request, ControlConnection connection, IQueueAdministration queue,
+        Func<string, CancellationToken, Task<int>> act, CancellationToken cancellationToken)
+    {
+        var ids = request.GetStringArray("ids");
+        if (ids.Count == 0)
+            throw new ControlCommandException($"{name}: argument \"ids\" must name at least one message", ControlErrorCodes.BadRequest);
+        var results = new List<QueueHoldOutcome>(ids.Count);
+        foreach (var id in ids)
+        {
+            // Found apart from the count: a message with nothing to hold (all held already) is still there.
+            var found = id.Length > 0 && queue.Find(id) is not null;
+            var count = found ? await act(id, cancellationToken) : 0;
+            results.Add(new QueueHoldOutcome(id, found, count));
+        }
+        await connection.SendAsync(new QueueHoldResult(results), QueueControlJsonContext.Default.QueueHoldResult, cancellationToken);
     }
 }

@@ -58,6 +58,10 @@ internal sealed partial class DestinationPipelines
             yield return Telemetry.MtaMetrics.Circuit(state.Name, state.DeadUntil is not { } until ? 0 : until > now ? 2 : 1);
     }
 
+    /// <summary>The destination's state if it has been used, without creating it (the operator's status looks, never builds).</summary>
+    public DestinationState? Find(string destination) =>
+        _states.TryGetValue(destination, out var state) && state.IsValueCreated ? state.Value : null;
+
     /// <summary>Closes the circuits of all destinations (or of the matching ones) so their mail is tried at once.</summary>
     public async Task ResetAsync(Func<string, bool>? match = null)
     {
@@ -84,6 +88,7 @@ internal sealed partial class DestinationPipelines
                 SamplingDuration = _options.BreakerSamplingDuration,
                 BreakDuration = _options.BreakDuration,
                 ManualControl = control,
+                StateProvider = state.Circuit,
                 ShouldHandle = new PredicateBuilder()
                     .Handle<SmtpSessionException>()
                     .Handle<DestinationUnreachableException>()
@@ -147,6 +152,18 @@ internal sealed class DestinationState(string name, CircuitBreakerManualControl 
 
     /// <summary>While the circuit is open: when it half-opens.</summary>
     public DateTimeOffset? DeadUntil { get; set; }
+
+    /// <summary>The breaker's own view of its circuit, for the operator.</summary>
+    public CircuitBreakerStateProvider Circuit { get; } = new();
+
+    /// <summary>The circuit as the operator reads it: <c>closed</c>, <c>half-open</c> or <c>open</c> (isolated by hand counts as open).</summary>
+    /// <remarks>The pipeline is built with the state, so its provider is bound by the time anyone can find the state.</remarks>
+    public string CircuitName => Circuit.CircuitState switch
+    {
+        CircuitState.Open or CircuitState.Isolated => "open",
+        CircuitState.HalfOpen => "half-open",
+        _ => "closed",
+    };
 }
 
 /// <summary>No address of the destination accepted a session; the message says why for the last one tried.</summary>

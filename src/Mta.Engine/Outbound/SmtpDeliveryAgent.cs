@@ -58,6 +58,9 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
     /// <summary>The destination's state (pipeline, health), created on first use.</summary>
     internal DestinationState Destination(string name) => _pipelines.Get(name);
 
+    /// <summary>The destination's state if it has been used; null otherwise (nothing is created).</summary>
+    internal DestinationState? FindDestination(string name) => _pipelines.Find(name);
+
     /// <summary>Closes the circuits of all dead destinations so their mail is tried at once (queue flush).</summary>
     public Task ResetDestinationsAsync() => _pipelines.ResetAsync();
 

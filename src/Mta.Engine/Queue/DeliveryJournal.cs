@@ -23,14 +23,18 @@ internal sealed partial class DeliveryJournal
     private readonly BounceSender _bounces;
     private readonly HookPipeline _hooks;
     private readonly QueueCounters _counters;
+    private readonly RecentDeliveries _recent;
+    private readonly DestinationErrors _errors;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Telemetry.MtaMetrics? _metrics;
 
     public DeliveryJournal(MtaOptions options, SegmentSpool spool, BounceSender bounces, HookPipeline hooks, QueueCounters counters,
-        TimeProvider time, ILogger<DeliveryJournal> logger, Telemetry.MtaMetrics? metrics = null)
+        RecentDeliveries recent, DestinationErrors errors, TimeProvider time, ILogger<DeliveryJournal> logger, Telemetry.MtaMetrics? metrics = null)
     {
         _metrics = metrics;
+        _recent = recent;
+        _errors = errors;
         _queue = options.Queue;
         _spool = spool;
         _bounces = bounces;
@@ -48,8 +52,12 @@ internal sealed partial class DeliveryJournal
     /// <param name="index">The recipient's index in the message.</param>
     /// <param name="route">The route it was delivered on (or refused on), or null when the route hook decided.</param>
     /// <param name="outcome">What became of it.</param>
+    /// <param name="destination">The destination the attempt went to (<see cref="DeliveryRoute.Destination"/>), or null
+    /// when a hook decided before a route was chosen.</param>
+    /// <param name="duration">How long the agent took; zero when no agent was called.</param>
     /// <param name="cancellationToken">Cancelled when the server stops.</param>
-    public async Task RecordAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, CancellationToken cancellationToken)
+    public async Task RecordAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, string? destination, TimeSpan duration,
+        CancellationToken cancellationToken)
     {
         var message = pass.Message;
         var recipient = message.Recipients[index];
@@ -60,7 +68,8 @@ internal sealed partial class DeliveryJournal
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
                 _metrics?.DeliveryAttempt("deferred", routeKind);
-                await DeferAsync(pass, index, route, outcome, now, cancellationToken).ConfigureAwait(false);
+                Observe(message, recipient, route, outcome, "deferred", destination, duration, now);
+                await DeferAsync(pass, index, route, outcome, destination, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
             // RFC 3464 keeps the 4.4.7 of an expired message even though the action is "failed".
@@ -73,6 +82,7 @@ internal sealed partial class DeliveryJournal
         }
 
         _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
+        Observe(message, recipient, route, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
         if (outcome.Status == DeliveryStatus.Delivered)
         {
             pass.DeliveredCount++;
@@ -105,7 +115,17 @@ internal sealed partial class DeliveryJournal
         await JournalFinalsAsync(pass, reportedOnly: false, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task DeferAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, DateTimeOffset now, CancellationToken ct)
+    /// <summary>The operator's views of an attempt: the recent-deliveries ring, and the destination's last error.</summary>
+    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, Route? route, DeliveryOutcome outcome, string result,
+        string? destination, TimeSpan duration, DateTimeOffset now)
+    {
+        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result,
+            route is null ? "-" : route.Kind.ToString().ToLowerInvariant(), destination, outcome.Detail, duration));
+        if (destination is not null && outcome.Status != DeliveryStatus.Delivered) _errors.Record(destination, outcome.Detail, now);
+    }
+
+    private async Task DeferAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, string? destination, DateTimeOffset now,
+        CancellationToken ct)
     {
         var message = pass.Message;
         var recipient = message.Recipients[index];
@@ -117,6 +137,7 @@ internal sealed partial class DeliveryJournal
             var track = message.Tracks[index];
             track.Attempts++;
             track.LastError = outcome.Detail;
+            if (destination is not null) track.Destination = destination;
             track.NextAttempt = next;
             if (!track.DelayWarned && RetryPolicy.IsDelayWarningDue(message.ReceivedAt, now, _queue)
                 && _bounces.IsDue(message, recipient, DsnAction.Delayed))
@@ -195,24 +216,90 @@ internal sealed partial class DeliveryJournal
         await JournalFinalsAsync(pass, reportedOnly: true, cancellationToken).ConfigureAwait(false);
         if (pass.Deferrals.Count == 0) return [];
 
-        foreach (var (index, record) in pass.Deferrals)
+        // The in-memory state and the journal entry change together, under the message's lock, so a hold that races
+        // with this pass ends the same in memory and on disk: a recipient held while in delivery stays held, unscheduled.
+        var writes = new List<Task>(pass.Deferrals.Count);
+        var retries = new Dictionary<DateTimeOffset, List<int>>();
+        lock (message.Gate)
+        {
+            foreach (var (index, record) in pass.Deferrals)
+            {
+                var track = message.Tracks[index];
+                if (track.State == RecipientState.Final) continue;
+                if (track.State == RecipientState.Active)
+                {
+                    track.State = RecipientState.Deferred;
+                    if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
+                    list.Add(index);
+                }
+                writes.Add(_spool.RecordDeferral(message.Location, index, track.ToRecord(record.NextAttempt)));
+            }
+        }
+        foreach (var write in writes)
         {
             try
             {
-                await _spool.RecordDeferralAsync(message.Location, index, record, cancellationToken).ConfigureAwait(false);
+                await write.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
             }
         }
-        var retries = new List<(DateTimeOffset, int[])>();
-        foreach (var group in pass.Deferrals.GroupBy(d => d.Record.NextAttempt))
+        return [.. retries.Select(r => (r.Key, r.Value.ToArray()))];
+    }
+
+    /// <summary>
+    /// Puts every recipient of <paramref name="message"/> not yet final on hold and journals it; a recipient in delivery
+    /// now is held too (its delivery ends as it ends; a deferral then keeps it held). Returns how many were held.
+    /// </summary>
+    public async Task<int> HoldAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        var writes = new List<Task>();
+        var now = _time.GetUtcNow();
+        lock (message.Gate)
         {
-            var indexes = message.Claim(group.Select(g => g.Index), RecipientState.Deferred, RecipientState.Active);
-            if (indexes.Length > 0) retries.Add((group.Key, indexes));
+            for (var i = 0; i < message.Tracks.Length; i++)
+            {
+                var track = message.Tracks[i];
+                if (track.State is RecipientState.Final or RecipientState.Held) continue;
+                track.State = RecipientState.Held;
+                writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(track.NextAttempt ?? now)));
+            }
         }
-        return retries;
+        await AwaitJournalAsync(writes, cancellationToken).ConfigureAwait(false);
+        return writes.Count;
+    }
+
+    /// <summary>
+    /// Makes the held recipients of <paramref name="message"/> ready, journaled as due now so a restart does not wait for
+    /// their old schedule. Returns their indexes; the caller hands them to the ready queue.
+    /// </summary>
+    public async Task<int[]> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        var writes = new List<Task>();
+        var released = new List<int>();
+        var now = _time.GetUtcNow();
+        lock (message.Gate)
+        {
+            for (var i = 0; i < message.Tracks.Length; i++)
+            {
+                var track = message.Tracks[i];
+                if (track.State != RecipientState.Held) continue;
+                track.State = RecipientState.Ready;
+                track.NextAttempt = null;
+                released.Add(i);
+                writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(now)));
+            }
+        }
+        await AwaitJournalAsync(writes, cancellationToken).ConfigureAwait(false);
+        return [.. released];
+    }
+
+    // A hold or release that cannot be journaled fails loudly: the operator must not believe a hold survives a restart.
+    private static async Task AwaitJournalAsync(List<Task> writes, CancellationToken cancellationToken)
+    {
+        foreach (var write in writes) await write.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Makes every recipient not yet final of <paramref name="message"/> final as deleted (no DSN), as postsuper -d.</summary>

@@ -34,6 +34,58 @@ public sealed partial class QueueAdministration : IQueueAdministration
             .Select(Snapshot).ToArray();
 
     /// <inheritdoc />
+    public QueuePage Search(QueueQuery query, int offset, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, QueueQuery.MaxLimit);
+        var text = string.IsNullOrEmpty(query.Text) ? null : query.Text;
+        var page = new List<QueueEntrySnapshot>(Math.Min(limit, 64));
+        var total = 0;
+        // One walk in arrival order: each match is counted, and only those that fall on the page are snapshot.
+        foreach (var message in _scheduler.InArrivalOrder)
+        {
+            if (text is not null && !MatchesText(message, text)) continue;
+            if (!HasRecipientIn(message, query.State)) continue;
+            if (total >= offset && page.Count < limit)
+            {
+                var entry = Snapshot(message);
+                // Finished between the look and the snapshot: as if it had gone before the search.
+                if (query.State is { } state ? !entry.Recipients.Any(r => r.State == state) : !entry.Recipients.Any(r => r.State.IsPending()))
+                    continue;
+                page.Add(entry);
+            }
+            total++;
+        }
+        return new QueuePage(total, page);
+    }
+
+    // Id, sender, or any recipient (whose text holds its domain), as the operator types them: case-insensitive.
+    private static bool MatchesText(QueuedMessage message, string text)
+    {
+        if (message.QueueId.Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        if (message.ReversePath.ToString().Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        foreach (var recipient in message.Recipients)
+            if (recipient.Address.ToString().Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    // A recipient in the state asked for; with none asked, a recipient still pending (a message finishing now is not listed).
+    private static bool HasRecipientIn(QueuedMessage message, QueueRecipientState? state)
+    {
+        lock (message.Gate)
+        {
+            foreach (var track in message.Tracks)
+            {
+                var current = StateOf(track);
+                if (state is { } wanted ? current == wanted : current.IsPending()) return true;
+            }
+        }
+        return false;
+    }
+
+    /// <inheritdoc />
     public QueueEntrySnapshot? Find(string queueId) =>
         _scheduler.TryGetMessage(queueId, out var message) ? Snapshot(message) : null;
 
@@ -84,6 +136,28 @@ public sealed partial class QueueAdministration : IQueueAdministration
         return removed;
     }
 
+    /// <inheritdoc />
+    public async Task<int> HoldAsync(string queueId, CancellationToken cancellationToken)
+    {
+        if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
+        var held = await _journal.HoldAsync(message, cancellationToken).ConfigureAwait(false);
+        // What waited for a retry is dropped: every recipient it named is held now (or final). Work already in the ready
+        // queue stays there and finds nothing to claim, since workers take only ready and deferred recipients.
+        _scheduler.TakeScheduled(w => ReferenceEquals(w.Message, message));
+        LogHeld(queueId, held);
+        return held;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> ReleaseAsync(string queueId, CancellationToken cancellationToken)
+    {
+        if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
+        var released = await _journal.ReleaseAsync(message, cancellationToken).ConfigureAwait(false);
+        if (released.Length > 0) _scheduler.ReleaseNow(new QueueWork(message, released), forced: false);
+        LogReleased(queueId, released.Length);
+        return released.Length;
+    }
+
     /// <summary>
     /// TURN (RFC 821): delivers every recipient waiting for a retry whose domain is one of <paramref name="domains"/>
     /// over <paramref name="connection"/>, one transaction per message, and records the outcomes as any delivery does
@@ -120,9 +194,11 @@ public sealed partial class QueueAdministration : IQueueAdministration
             if (claimed.Length == 0) continue;
             var pass = DeliveryJournal.Begin(message);
             var request = new DeliveryRequest(message, claimed.Select(i => message.Recipients[i]).ToArray(), route);
+            var started = TimeProvider.System.GetTimestamp();
             var outcomes = (await _smtp.DeliverOverAsync(connection, request, cancellationToken).ConfigureAwait(false)).Recipients;
+            var duration = TimeProvider.System.GetElapsedTime(started);
             for (var i = 0; i < claimed.Length; i++)
-                await _journal.RecordAsync(pass, claimed[i], route, outcomes[i], cancellationToken).ConfigureAwait(false);
+                await _journal.RecordAsync(pass, claimed[i], route, outcomes[i], route.Target, duration, cancellationToken).ConfigureAwait(false);
             delivered += pass.DeliveredCount;
             await _scheduler.CompleteAsync(pass, cancellationToken).ConfigureAwait(false);
         }
@@ -137,24 +213,34 @@ public sealed partial class QueueAdministration : IQueueAdministration
             for (var i = 0; i < recipients.Length; i++)
             {
                 var track = message.Tracks[i];
-                var state = track.State switch
-                {
-                    RecipientState.Ready => QueueRecipientState.Ready,
-                    RecipientState.Active => QueueRecipientState.Active,
-                    RecipientState.Deferred => QueueRecipientState.Deferred,
-                    _ => track.Outcome switch
-                    {
-                        RecipientOutcome.Failed => QueueRecipientState.Failed,
-                        RecipientOutcome.Deleted => QueueRecipientState.Deleted,
-                        _ => QueueRecipientState.Delivered,
-                    },
-                };
+                var state = StateOf(track);
                 recipients[i] = new RecipientSnapshot(message.Recipients[i].Address.ToString(), state, track.Attempts,
                     track.State == RecipientState.Deferred ? track.NextAttempt : null, track.LastError);
             }
         }
         return new QueueEntrySnapshot(message.QueueId, message.ReceivedAt, message.Content.Size, message.ReversePath.ToString(), recipients);
     }
+
+    // Called under the message's lock.
+    private static QueueRecipientState StateOf(RecipientTrack track) => track.State switch
+    {
+        RecipientState.Ready => QueueRecipientState.Ready,
+        RecipientState.Active => QueueRecipientState.Active,
+        RecipientState.Deferred => QueueRecipientState.Deferred,
+        RecipientState.Held => QueueRecipientState.Held,
+        _ => track.Outcome switch
+        {
+            RecipientOutcome.Failed => QueueRecipientState.Failed,
+            RecipientOutcome.Deleted => QueueRecipientState.Deleted,
+            _ => QueueRecipientState.Delivered,
+        },
+    };
+
+    [LoggerMessage(EventId = LogEvents.QueueAdmin.Held, Level = LogLevel.Warning, Message = "{QueueId}: put on hold by the operator ({Recipients} recipients)")]
+    private partial void LogHeld(string queueId, int recipients);
+
+    [LoggerMessage(EventId = LogEvents.QueueAdmin.Released, Level = LogLevel.Information, Message = "{QueueId}: released from hold by the operator ({Recipients} recipients due now)")]
+    private partial void LogReleased(string queueId, int recipients);
 
     [LoggerMessage(EventId = LogEvents.Queue.Flushed, Level = LogLevel.Information, Message = "Queue flush (id={QueueId}, domain={Domain}): {Recipients} recipients due now")]
     private partial void LogFlushed(string queueId, string domain, int recipients);

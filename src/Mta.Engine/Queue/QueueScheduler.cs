@@ -32,6 +32,8 @@ public sealed partial class QueueScheduler : BackgroundService
     private readonly RetrySchedule<QueueWork> _schedule;
     private readonly DestinationWindows<QueueWork> _windows = new();
     private readonly ConcurrentDictionary<string, QueuedMessage> _messages = new(StringComparer.Ordinal);
+    // The same messages in arrival order, for the operator's searches (oldest first without a sort).
+    private readonly ArrivalOrder _arrivals = new();
     // Work taken in but not finished: being taken from the spool, ready, in a worker, or waiting for a destination's
     // slot. Starts at one for the recovery at start-up, so the queue is not idle before recovered mail is queued.
     private int _inFlight = 1;
@@ -146,9 +148,11 @@ public sealed partial class QueueScheduler : BackgroundService
     {
         var message = new QueuedMessage(spooled, _spool);
         _messages[message.QueueId] = message;
+        _arrivals.Add(message);
         var now = _time.GetUtcNow();
         var ready = new List<int>();
         var later = new Dictionary<DateTimeOffset, List<int>>();
+        var held = 0;
         lock (message.Gate)
         {
             for (var i = 0; i < message.Tracks.Length; i++)
@@ -156,7 +160,12 @@ public sealed partial class QueueScheduler : BackgroundService
                 var track = message.Tracks[i];
                 if (track.State == RecipientState.Final) continue;
                 _counters.RecipientPending();
-                if (track.NextAttempt is { } next && next > now)
+                if (track.State == RecipientState.Held)
+                {
+                    // Held before a restart: it waits for the operator's release, in no queue.
+                    held++;
+                }
+                else if (track.NextAttempt is { } next && next > now)
                 {
                     track.State = RecipientState.Deferred;
                     if (!later.TryGetValue(next, out var list)) later[next] = list = [];
@@ -171,7 +180,7 @@ public sealed partial class QueueScheduler : BackgroundService
         }
         if (ready.Count > 0) MakeReady(new QueueWork(message, [.. ready]), retry: spooled.Deferrals is not null);
         foreach (var (at, indexes) in later) _schedule.Add(new QueueWork(message, [.. indexes]), at);
-        if (ready.Count == 0 && later.Count == 0) _messages.TryRemove(message.QueueId, out _);
+        if (ready.Count == 0 && later.Count == 0 && held == 0) Forget(message);
     }
 
     private void MakeReady(QueueWork work, bool retry)
@@ -254,7 +263,7 @@ public sealed partial class QueueScheduler : BackgroundService
                 }
                 else
                 {
-                    await _journal.RecordAsync(pass, index, decision.HookRoute, decision.Outcome!, ct).ConfigureAwait(false);
+                    await _journal.RecordAsync(pass, index, decision.HookRoute, decision.Outcome!, null, TimeSpan.Zero, ct).ConfigureAwait(false);
                 }
             }
             foreach (var (route, group) in byRoute.Values)
@@ -270,7 +279,7 @@ public sealed partial class QueueScheduler : BackgroundService
         {
             // A held domain (we are its backup MX) waits for its server to ask: ETRN flushes it, TURN takes it.
             var held = DeliveryOutcome.Deferred("4.3.2", $"4.3.2 held for {route.Hop!.Name} until it asks with ETRN or TURN");
-            foreach (var index in indexes) await _journal.RecordAsync(pass, index, route.Route, held, ct).ConfigureAwait(false);
+            foreach (var index in indexes) await _journal.RecordAsync(pass, index, route.Route, held, route.Destination, TimeSpan.Zero, ct).ConfigureAwait(false);
             return;
         }
         var waiting = new QueueWork(pass.Message, indexes, forced) { Route = route };
@@ -305,7 +314,7 @@ public sealed partial class QueueScheduler : BackgroundService
         IReadOnlyList<DeliveryOutcome>? outcomes;
         var routeKind = MtaMetrics.RouteKindName(route.Route.Kind);
         var span = DeliverySpans.Start(message.QueueId, routeKind, route.Destination, indexes.Length, _receivedSpans);
-        var started = span is not null || _metrics?.DeliveryDurationEnabled == true ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        var started = _time.GetTimestamp();
         try
         {
             outcomes = (await route.Agent.DeliverAsync(request, ct).ConfigureAwait(false))?.Recipients;
@@ -325,14 +334,16 @@ public sealed partial class QueueScheduler : BackgroundService
             outcomes = request.ForAll(DeliveryOutcome.Deferred("4.3.0",
                 $"4.3.0 {route.Route.Kind.ToString().ToLowerInvariant()}:{route.Route.Target} gave {outcomes?.Count ?? 0} outcomes for {indexes.Length} recipients")).Recipients;
         }
-        if (started != 0)
+        var duration = _time.GetElapsedTime(started);
+        if (span is not null || _metrics?.DeliveryDurationEnabled == true)
         {
             var (outcome, detail) = AttemptOutcome(outcomes);
-            _metrics?.DeliveryDuration(System.Diagnostics.Stopwatch.GetElapsedTime(started), outcome, routeKind);
+            _metrics?.DeliveryDuration(duration, outcome, routeKind);
             DeliverySpans.End(span, outcome, detail);
         }
         for (var i = 0; i < indexes.Length; i++)
-            await _journal.RecordAsync(pass, indexes[i], route.Route, outcomes[i] ?? DeliveryOutcome.Deferred("4.3.0", "4.3.0 no outcome"), ct).ConfigureAwait(false);
+            await _journal.RecordAsync(pass, indexes[i], route.Route, outcomes[i] ?? DeliveryOutcome.Deferred("4.3.0", "4.3.0 no outcome"),
+                route.Destination, duration, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -356,17 +367,13 @@ public sealed partial class QueueScheduler : BackgroundService
         var message = pass.Message;
         foreach (var (at, indexes) in await _journal.CompleteAsync(pass, ct).ConfigureAwait(false))
             _schedule.Add(new QueueWork(message, indexes), at);
-        if (message.IsComplete)
-        {
-            if (_messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
-            _receivedSpans?.Remove(message.QueueId);
-        }
+        if (message.IsComplete) Forget(message);
     }
 
     /// <summary>Recipients by state and the oldest message's age, for the queue gauges (one pass over the queue).</summary>
     internal QueueLevels Levels()
     {
-        long ready = 0, active = 0, deferred = 0;
+        long ready = 0, active = 0, deferred = 0, held = 0;
         DateTimeOffset? oldest = null;
         foreach (var message in _messages.Values)
         {
@@ -380,13 +387,14 @@ public sealed partial class QueueScheduler : BackgroundService
                         case RecipientState.Ready: ready++; pending = true; break;
                         case RecipientState.Active: active++; pending = true; break;
                         case RecipientState.Deferred: deferred++; pending = true; break;
+                        case RecipientState.Held: held++; pending = true; break;
                     }
                 }
             }
             if (pending && (oldest is null || message.ReceivedAt < oldest)) oldest = message.ReceivedAt;
         }
         var age = oldest is { } at ? Math.Max(0, (_time.GetUtcNow() - at).TotalSeconds) : 0;
-        return new QueueLevels(ready, active, deferred, 0, age);
+        return new QueueLevels(ready, active, deferred, held, age);
     }
 
     // What the operator's commands and TURN need: the messages, the retry queue, and work released on demand.
@@ -398,9 +406,18 @@ public sealed partial class QueueScheduler : BackgroundService
 
     internal void Forget(QueuedMessage message)
     {
-        if (_messages.TryRemove(message.QueueId, out _)) MessageTrail.Removed(_logger, message);
+        // Only this message: a new one that took its id meanwhile stays. Logged once: a pass that completes the
+        // message after the operator deleted it finds it gone.
+        if (_messages.TryRemove(new KeyValuePair<string, QueuedMessage>(message.QueueId, message))) MessageTrail.Removed(_logger, message);
+        _arrivals.Remove(message);
         _receivedSpans?.Remove(message.QueueId);
     }
+
+    /// <summary>Messages with recipients not yet final, oldest first, walked without a lock or a copy.</summary>
+    internal IEnumerable<QueuedMessage> InArrivalOrder => _arrivals.Walk();
+
+    /// <summary>How many messages are queued (with recipients not yet final, give or take one finishing now).</summary>
+    internal int MessageCount => _arrivals.Count;
 
     /// <summary>Takes the matching work out of the retry queue.</summary>
     internal List<QueueWork> TakeScheduled(Func<QueueWork, bool> match) => _schedule.RemoveWhere(match);

@@ -14,6 +14,7 @@ using Mta.Engine.Outbound;
 using Mta.Engine.Outbound.Routing;
 using Mta.Engine.Routing;
 using Mta.Engine.Spool;
+using Mta.Engine.Status;
 
 namespace Mta.Engine.Queue;
 
@@ -76,6 +77,10 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton(sp => new BounceSender(sp.GetRequiredService<MtaOptions>(), Submitter(sp),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BounceSender>>()));
         services.TryAddSingleton<QueueCounters>();
+        // The console's read side: fed by the journal, read through the Status interfaces.
+        services.TryAddSingleton<RecentDeliveries>();
+        services.TryAddSingleton<IRecentDeliveries>(sp => sp.GetRequiredService<RecentDeliveries>());
+        services.TryAddSingleton<DestinationErrors>();
         services.TryAddSingleton<DeliveryJournal>();
         services.TryAddSingleton(sp => new QueueScheduler(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<SegmentSpool>(),
             sp.GetRequiredService<Router>(), sp.GetRequiredService<DeliveryJournal>(), sp.GetRequiredService<QueueCounters>(),
@@ -84,6 +89,9 @@ public static class QueueServiceCollectionExtensions
         services.TryAddSingleton(sp => new QueueAdministration(sp.GetRequiredService<QueueScheduler>(), sp.GetRequiredService<DeliveryJournal>(),
             sp.GetRequiredService<SmtpDeliveryAgent>(), sp.GetRequiredService<ILogger<QueueAdministration>>()));
         services.TryAddSingleton<IQueueAdministration>(sp => sp.GetRequiredService<QueueAdministration>());
+        services.TryAddSingleton(sp => new DestinationStatus(sp.GetRequiredService<QueueScheduler>(), sp.GetRequiredService<Router>(),
+            sp.GetRequiredService<SmtpDeliveryAgent>(), sp.GetRequiredService<DestinationErrors>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IDestinationStatus>(sp => sp.GetRequiredService<DestinationStatus>());
         services.AddHostedService(sp => sp.GetRequiredService<QueueScheduler>());
         return services;
     }

@@ -5,8 +5,8 @@ using MimeKit;
 
 namespace Mta.Engine.Queue;
 
-/// <summary>Where a recipient is in the queue's life cycle.</summary>
-internal enum RecipientState { Ready, Active, Deferred, Final }
+/// <summary>Where a recipient is in the queue's life cycle. Held: on hold by the operator, in no queue until released.</summary>
+internal enum RecipientState { Ready, Active, Deferred, Final, Held }
 
 /// <summary>One recipient's delivery state; guarded by its message's lock.</summary>
 internal sealed class RecipientTrack
@@ -18,6 +18,12 @@ internal sealed class RecipientTrack
     public bool DelayWarned;
     public string? FinalText;
     public RecipientOutcome? Outcome;
+    /// <summary>The destination of its last delivery attempt (a next hop's key, or kind:target), for the operator.</summary>
+    public string? Destination;
+
+    /// <summary>What the retry journal keeps of it.</summary>
+    public DeferralRecord ToRecord(DateTimeOffset nextAttempt) =>
+        new(Attempts, nextAttempt, DelayWarned, LastError, State == RecipientState.Held);
 }
 
 /// <summary>A spooled message as the queue manager and the route/deliver hooks see it.</summary>
@@ -43,6 +49,7 @@ internal sealed class QueuedMessage : ISpooledMessage
                 track.NextAttempt = deferral.NextAttempt;
                 track.LastError = deferral.LastError;
                 track.DelayWarned = deferral.DelayWarned;
+                if (deferral.Held) track.State = RecipientState.Held;
             }
         }
     }
@@ -54,6 +61,9 @@ internal sealed class QueuedMessage : ISpooledMessage
     public RecipientTrack[] Tracks { get; }
 
     public Lock Gate { get; } = new();
+
+    /// <summary>Its place in the scheduler's arrival order; set while it is queued.</summary>
+    internal ArrivalOrder.Node? Arrival { get; set; }
 
     public string QueueId => Envelope.QueueId;
     public DateTimeOffset ReceivedAt => Envelope.ReceivedAt;

@@ -89,6 +89,18 @@ internal sealed class Router
             : new RoutingDecision(null, DeliveryOutcome.Failed("5.3.0", "5.3.0 " + string.Format(CultureInfo.InvariantCulture, UnknownRouteKind, route.Kind)), route);
     }
 
+    /// <summary>
+    /// The destination mail for <paramref name="domain"/> goes to by the built-in routes alone (no hooks, no DNS): the
+    /// next hop's key for a remote domain, <c>pipe:NAME</c> for a pipe transport's domain; null for a local one. The
+    /// operator's status uses it for recipients not yet tried, whose real route is known only at delivery.
+    /// </summary>
+    internal string? ExpectedDestination(string domain)
+    {
+        if (domain.Length == 0 || (_virtual is not null && _virtual.IsMailboxDomain(domain))) return null;
+        if (_transportDomains.TryGetValue(domain, out var transport)) return "pipe:" + transport;
+        return _live.Current.LocalDomains.Contains(domain) ? null : _hops.Select(domain).Key;
+    }
+
     /// <summary>The agent and destination of a route; null for a route kind no agent serves.</summary>
     private DeliveryRoute? Typed(Route route)
     {

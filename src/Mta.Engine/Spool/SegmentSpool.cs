@@ -208,11 +208,19 @@ public sealed partial class SegmentSpool : IMessageSpool, IAsyncDisposable, IDis
     /// Journals a deferred recipient's retry state (attempts, next attempt, last error) and returns once it is durable,
     /// so that after a restart the recipient waits for its scheduled time instead of being retried at once.
     /// </summary>
-    public async ValueTask RecordDeferralAsync(SpoolLocation location, int recipientIndex, DeferralRecord record, CancellationToken cancellationToken)
+    public async ValueTask RecordDeferralAsync(SpoolLocation location, int recipientIndex, DeferralRecord record, CancellationToken cancellationToken) =>
+        await RecordDeferral(location, recipientIndex, record).WaitAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Queues a retry-journal entry and returns the task that completes once it is durable. Entries reach the journal
+    /// in the order of these calls, so a caller that queues under a recipient's lock journals its changes in the order
+    /// they were made (a hold and a deferral racing for one recipient end on disk as they ended in memory).
+    /// </summary>
+    internal Task RecordDeferral(SpoolLocation location, int recipientIndex, DeferralRecord record)
     {
         var mark = new PendingMark(location, recipientIndex, default, record);
-        if (!_marks.Writer.TryWrite(mark)) throw new ObjectDisposedException(nameof(SegmentSpool));
-        await mark.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!_marks.Writer.TryWrite(mark)) return Task.FromException(new ObjectDisposedException(nameof(SegmentSpool)));
+        return mark.Completion.Task;
     }
 
     /// <summary>

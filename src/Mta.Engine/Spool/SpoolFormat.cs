@@ -21,7 +21,7 @@ namespace Mta.Engine.Spool;
 /// CRC32C of the first 16 bytes).
 /// Retry journal <c>NNNNNNNNNNNN.retry</c>: the deferral state of recipients, appended at each deferral; the last
 /// entry of a recipient wins. Entry: magic "MTRY", int32 entry length, int64 record offset, int32 recipient index,
-/// int32 attempts, int64 next attempt (Unix ms), int32 flags (1 = delay warning sent), int16 error length E, E bytes
+/// int32 attempts, int64 next attempt (Unix ms), int32 flags (1 = delay warning sent, 2 = on hold), int16 error length E, E bytes
 /// of UTF-8 error text, CRC32C of everything before it.
 /// </summary>
 internal static class SpoolFormat
@@ -68,7 +68,7 @@ internal static class SpoolFormat
         BinaryPrimitives.WriteInt32LittleEndian(span[16..], recipientIndex);
         BinaryPrimitives.WriteInt32LittleEndian(span[20..], record.Attempts);
         BinaryPrimitives.WriteInt64LittleEndian(span[24..], record.NextAttempt.ToUnixTimeMilliseconds());
-        BinaryPrimitives.WriteInt32LittleEndian(span[32..], record.DelayWarned ? 1 : 0);
+        BinaryPrimitives.WriteInt32LittleEndian(span[32..], (record.DelayWarned ? 1 : 0) | (record.Held ? 2 : 0));
         BinaryPrimitives.WriteInt16LittleEndian(span[36..], (short)errorLength);
         error.AsSpan(0, errorLength).CopyTo(span[38..]);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(38 + errorLength)..], Crc32C(0, span[..(38 + errorLength)]));
@@ -95,7 +95,7 @@ internal static class SpoolFormat
             var next = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64LittleEndian(rest[24..]));
             var flags = BinaryPrimitives.ReadInt32LittleEndian(rest[32..]);
             var error = errorLength == 0 ? null : System.Text.Encoding.UTF8.GetString(rest.Slice(38, errorLength));
-            into[(offset, index)] = new DeferralRecord(attempts, next, (flags & 1) != 0, error);
+            into[(offset, index)] = new DeferralRecord(attempts, next, (flags & 1) != 0, error, (flags & 2) != 0);
             position += length;
         }
         return position;
@@ -211,7 +211,9 @@ internal static class SpoolFormat
 /// <param name="NextAttempt">When to try again.</param>
 /// <param name="DelayWarned">A "delayed" DSN has been sent for this recipient.</param>
 /// <param name="LastError">Why the last attempt failed.</param>
-public readonly record struct DeferralRecord(int Attempts, DateTimeOffset NextAttempt, bool DelayWarned, string? LastError);
+/// <param name="Held">The operator put it on hold (<c>mta queue hold</c>): after a restart it stays held, whatever
+/// <paramref name="NextAttempt"/> says, until released.</param>
+public readonly record struct DeferralRecord(int Attempts, DateTimeOffset NextAttempt, bool DelayWarned, string? LastError, bool Held = false);
 
 /// <summary>A recipient's final outcome as journaled.</summary>
 public enum RecipientOutcome

@@ -36,4 +36,27 @@ internal sealed class FakeQueueAdministration : IQueueAdministration
 
     public Task<int> DeleteAsync(string queueId, CancellationToken cancellationToken) =>
         Task.FromResult(_messages.TryRemove(queueId, out var m) ? m.Entry.Recipients.Count(r => r.State.IsPending()) : 0);
+
+    public ConcurrentQueue<(QueueQuery Query, int Offset, int Limit)> Searches { get; } = new();
+
+    public QueuePage Search(QueueQuery query, int offset, int limit)
+    {
+        Searches.Enqueue((query, offset, limit));
+        var matches = List().Where(e => query.Text is not { Length: > 0 } t || e.QueueId.Contains(t, StringComparison.OrdinalIgnoreCase)
+            || e.Sender.Contains(t, StringComparison.OrdinalIgnoreCase) || e.Recipients.Any(r => r.Address.Contains(t, StringComparison.OrdinalIgnoreCase)))
+            .Where(e => query.State is not { } s || e.Recipients.Any(r => r.State == s)).ToList();
+        return new QueuePage(matches.Count, matches.Skip(offset).Take(limit).ToList());
+    }
+
+    public Task<int> HoldAsync(string queueId, CancellationToken cancellationToken) => Task.FromResult(Move(queueId, QueueRecipientState.Held));
+
+    public Task<int> ReleaseAsync(string queueId, CancellationToken cancellationToken) => Task.FromResult(Move(queueId, QueueRecipientState.Ready));
+
+    private int Move(string queueId, QueueRecipientState to)
+    {
+        if (!_messages.TryGetValue(queueId, out var m)) return 0;
+        var moving = m.Entry.Recipients.Count(r => r.State.IsPending() && r.State != to);
+        _messages[queueId] = (m.Entry with { Recipients = m.Entry.Recipients.Select(r => r.State.IsPending() ? r with { State = to } : r).ToList() }, m.Message);
+        return moving;
+    }
 }
