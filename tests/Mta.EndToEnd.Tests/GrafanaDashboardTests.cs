@@ -96,7 +96,8 @@ public sealed partial class GrafanaDashboardTests
             var i = 0;
             foreach (var expression in Expressions())
             {
-                var promql = expression.Replace("$__rate_interval", "5m", StringComparison.Ordinal).Replace("$instance", ".*", StringComparison.Ordinal);
+                var promql = expression.Replace("$__rate_interval", "5m", StringComparison.Ordinal).Replace("$instance", ".*", StringComparison.Ordinal)
+                    .Replace("$job", ".*", StringComparison.Ordinal);
                 rules.Append("  - record: dashboard:query").Append(i++).Append('\n').Append("    expr: ").Append(JsonSerializer.Serialize(promql)).Append('\n');
             }
             var file = Path.Combine(directory, "dashboard.rules.yml");
@@ -144,7 +145,7 @@ public sealed partial class GrafanaDashboardTests
     [GeneratedRegex(@"\bmta_[a-z0-9_]+")]
     private static partial Regex MetricName();
 
-    // label_values(METRIC, label): the metric a variable reads its values from.
+    // label_values(METRIC, label): the series a variable reads its values from.
     [GeneratedRegex(@"^label_values\(([^,]+),")]
     private static partial Regex LabelValues();
 }
