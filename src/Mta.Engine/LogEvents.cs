@@ -319,6 +319,13 @@ internal static class LogEvents
         public const int Listening = 1720;
     }
 
+    // 1640-1659: telemetry export (src/Mta.Web/Metrics): what is exported at start, and the SDK's own failures.
+    internal static class Telemetry
+    {
+        public const int Exporting = 1640;
+        public const int SdkProblem = 1641;
+    }
+
     // 1660-1679: the operator's queue actions (hold, release) and the engine's read side for the console.
     internal static class QueueAdmin
     {

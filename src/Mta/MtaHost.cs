@@ -10,6 +10,7 @@ using Mta.Engine.Configuration;
 using Mta.Engine.Reload;
 using Mta.Logging;
 using Mta.Web;
+using Mta.Web.Metrics;
 
 namespace Mta;
 
@@ -36,6 +37,9 @@ internal static class MtaHost
         builder.Services.AddMtaReload(new ConfigFileReader(loaded));
         builder.Services.AddMtaEngine(loaded.Options);
         builder.Services.AddMtaWeb();
+        // Only the service exports: `mta turn` and `mta check` build the same host beside a running server, whose
+        // scrape port they must not try to take.
+        if (asService) builder.Services.AddMtaTelemetry(loaded.Options);
         inspect?.Invoke(builder.Services);
         return builder.Build();
     }

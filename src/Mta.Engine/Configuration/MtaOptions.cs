@@ -61,6 +61,9 @@ public sealed class MtaOptions
     /// <summary>The web console and health endpoints. Off by default; on loopback when on, as <see cref="WebOptions"/>
     /// documents.</summary>
     public WebOptions Web { get; set; } = new();
+    /// <summary>Metrics and traces through the OpenTelemetry SDK: both collected, neither exported unless the Prometheus
+    /// endpoint or OTLP is turned on, as <see cref="TelemetryOptions"/> documents.</summary>
+    public TelemetryOptions Telemetry { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the configuration file's folder.
     /// Defaults to <c>plugins</c>.</summary>

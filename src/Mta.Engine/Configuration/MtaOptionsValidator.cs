@@ -53,6 +53,7 @@ public static class MtaOptionsValidator
             "Mailboxes:Lmtp:Endpoint", $"'{o.Mailboxes.Lmtp.Endpoint}' is neither unix:/path nor address:port (e.g. 127.0.0.1:24)");
         ValidateAliases(o.Aliases, Check);
         ValidateWeb(o.Web, Check);
+        ValidateTelemetry(o, Check);
         Check(o.Mailboxes.MinSystemUid <= o.Mailboxes.MaxSystemUid, "Mailboxes:MinSystemUid", $"{o.Mailboxes.MinSystemUid} is above Mailboxes:MaxSystemUid ({o.Mailboxes.MaxSystemUid})");
         for (var i = 0; i < o.Relay.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(o.Relay.TrustedNetworks[i], out _), $"Relay:TrustedNetworks:{i}", $"'{o.Relay.TrustedNetworks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
@@ -268,6 +269,24 @@ public static class MtaOptionsValidator
             return Outbound.Routing.NextHopSelector.TryParseIp(inner, out _) || IsHostName(inner.TrimEnd('.'));
         }
         return Outbound.Routing.NextHopSelector.TryParseIp(h, out _) || IsHostName(h.TrimEnd('.'));
+    }
+
+    private static void ValidateTelemetry(MtaOptions o, Action<bool, string, string> check)
+    {
+        var telemetry = o.Telemetry;
+        var prometheus = telemetry.Prometheus;
+        check(!prometheus.Enabled || o.Web.Urls.Count > 0, "Web:Urls", "at least one URL is needed when Telemetry:Prometheus:Enabled is true");
+        check(!prometheus.Enabled || telemetry.Metrics, "Telemetry:Prometheus:Enabled", "needs Telemetry:Metrics true (nothing would be collected to scrape)");
+        // One path segment or more, no query: Prometheus's metrics_path.
+        check(prometheus.Path is { Length: > 1 } path && path[0] == '/' && !path.Contains('?') && !path.Contains('#') && !path.Any(char.IsWhiteSpace)
+                && path != "/healthz" && path != "/readyz",
+            "Telemetry:Prometheus:Path", $"'{prometheus.Path}' is not an absolute path such as /metrics (and not /healthz or /readyz)");
+        var otlp = telemetry.Otlp;
+        check(Enum.IsDefined(otlp.Protocol), "Telemetry:Otlp:Protocol", "must be HttpProtobuf or Grpc");
+        check(!otlp.Enabled || Uri.TryCreate(otlp.Endpoint, UriKind.Absolute, out var endpoint) && (endpoint.Scheme == Uri.UriSchemeHttp || endpoint.Scheme == Uri.UriSchemeHttps)
+                && string.IsNullOrEmpty(endpoint.Query),
+            "Telemetry:Otlp:Endpoint", $"'{otlp.Endpoint}' is not an http:// or https:// URL (e.g. http://localhost:4318)");
+        check(otlp.MetricsInterval >= TimeSpan.FromSeconds(1) && otlp.MetricsInterval <= TimeSpan.FromHours(1), "Telemetry:Otlp:MetricsInterval", "must be between 1 second and 1 hour");
     }
 
     private static void ValidateWeb(WebOptions web, Action<bool, string, string> check)

@@ -145,7 +145,8 @@ public sealed partial class HookPipeline : IHookRegistrar
     private ValueTask<(HookResult Result, bool Failed)> InvokeOneAsync<TContext>(NamedHook<TContext> handler, TContext context, CancellationToken cancellationToken)
         where TContext : HookContext
     {
-        if (_metrics is not { } metrics) return InvokeCoreAsync(handler, context, cancellationToken);
+        // Nobody listening (no SDK, no status view): no wrapper, so an asynchronous call costs no second state machine.
+        if (_metrics is not { HooksEnabled: true } metrics) return InvokeCoreAsync(handler, context, cancellationToken);
         var started = metrics.HookDurationEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var pending = InvokeCoreAsync(handler, context, cancellationToken);
         if (!pending.IsCompletedSuccessfully) return MeasuredAsync(pending, metrics, handler.Tags, started);

@@ -145,6 +145,9 @@ public sealed class MtaMetrics
     /// <summary>True when the hook durations are listened to (the pipeline reads the clock only then).</summary>
     internal bool HookDurationEnabled => _hookDuration.Enabled;
 
+    /// <summary>True when either hook instrument is listened to; otherwise the pipeline skips measuring altogether.</summary>
+    internal bool HooksEnabled => _hookDuration.Enabled || _hookFailures.Enabled;
+
     internal void HookCall(in HookTags tags, long startedTimestamp, bool failed)
     {
         if (startedTimestamp != 0) _hookDuration.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds, tags.Hook, tags.Handler);
