@@ -1,55 +1,120 @@
-// docs/grafana/mta-dashboard.json: imports as a Grafana dashboard, asks only for metric names the server exports, and
-// every query is PromQL that Prometheus parses.
+// docs/grafana/mta-dashboard.json: imports as a Grafana dashboard, asks only for series a real scrape of the server
+// shows, draws every instrument, and every query is PromQL that Prometheus parses.
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Mta.Abstractions;
+using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Engine.Auth;
+using Mta.Engine.Configuration;
+using Mta.Engine.Queue;
+using Mta.Testing;
+using Mta.Web;
+using Mta.Web.Hosting;
+using Mta.Web.Metrics;
 
 namespace Mta.EndToEnd.Tests;
 
 public sealed partial class GrafanaDashboardTests
 {
-    /// <summary>
-    /// The names the Prometheus exporter gives the instruments of MtaTelemetry (the brief's list): dots become
-    /// underscores, the unit is appended (s: _seconds; By: _bytes, already in the name), a counter gets _total, a
-    /// histogram is read through its _bucket, _sum and _count series, and an annotation unit ({connection}) is dropped.
-    /// Kept by hand until the server serves its scrape endpoint; the rule was checked against a scrape of
-    /// OpenTelemetry.Exporter.Prometheus.AspNetCore 1.20.1-beta.1 fed instruments of the same names, kinds and units.
-    /// </summary>
-    private static readonly string[] Exported =
-    [
-        "mta_smtp_connections_open",
-        "mta_smtp_connections_total",
-        "mta_smtp_connections_refused_total",
-        "mta_smtp_tls_sessions_total",
-        "mta_smtp_transactions_total",
-        "mta_smtp_received_bytes_total",
-        "mta_queue_recipients",
-        "mta_queue_oldest_age_seconds",
-        "mta_delivery_attempts_total",
-        "mta_delivery_duration_seconds",
-        "mta_delivery_circuit_state",
-        "mta_hooks_duration_seconds",
-        "mta_hooks_failures_total",
-        "mta_dns_lookup_duration_seconds",
-        "mta_auth_failures_total",
-    ];
-
-    private static readonly string[] Histograms = ["mta_delivery_duration_seconds", "mta_hooks_duration_seconds", "mta_dns_lookup_duration_seconds"];
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public void Every_metric_a_query_uses_is_one_the_server_exports()
+    public async Task Every_series_a_query_reads_is_in_a_real_scrape_and_every_instrument_is_drawn()
     {
+        var exported = await ScrapeExportedSeriesAsync();
         var used = Expressions().SelectMany(e => MetricName().Matches(e).Select(m => m.Value)).ToHashSet(StringComparer.Ordinal);
         Assert.NotEmpty(used);
-        foreach (var name in used)
+        var missing = used.Where(name => !exported.ContainsKey(name)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(missing.Count == 0, $"not in the scrape: {string.Join(", ", missing)}\nscraped: {string.Join(", ", exported.Keys.Order(StringComparer.Ordinal))}");
+
+        // Every label a query groups by or matches on is one its series carry (job and instance are Prometheus's, le
+        // the histogram's, reply_class made in the query by label_replace).
+        foreach (var expression in Expressions())
         {
-            // A histogram's series: NAME_bucket, NAME_sum, NAME_count.
-            var series = Histograms.FirstOrDefault(h => name == h + "_bucket" || name == h + "_sum" || name == h + "_count");
-            Assert.True(series is not null || (Exported.Contains(name) && !Histograms.Contains(name)), $"{name} is not a series the server exports");
+            var carried = MetricName().Matches(expression).SelectMany(m => exported[m.Value]).ToHashSet(StringComparer.Ordinal);
+            var asked = GroupedBy().Matches(expression).SelectMany(m => m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries))
+                .Concat(Matcher().Matches(expression).Select(m => m.Groups[1].Value))
+                .Except(["job", "instance", "le", "reply_class"]);
+            foreach (var label in asked) Assert.True(carried.Contains(label), $"no series of '{expression}' carries the label {label}");
         }
-        // And the panels the issue asks for are there: each exported instrument is drawn somewhere.
-        foreach (var name in Exported)
-            Assert.True(used.Any(u => u == name || u.StartsWith(name + "_", StringComparison.Ordinal)), $"no panel draws {name}");
+
+        // And each instrument the server exports is drawn somewhere (a histogram through one of its series).
+        var instruments = exported.Keys.Where(n => n.StartsWith("mta_", StringComparison.Ordinal))
+            .Select(n => Histogram().Replace(n, "")).ToHashSet(StringComparer.Ordinal);
+        Assert.True(instruments.Count >= 15, "the traffic moved too few instruments: " + string.Join(", ", instruments));
+        foreach (var name in instruments)
+            Assert.True(used.Any(u => u == name || Histogram().Replace(u, "") == name), $"no panel draws {name}");
+    }
+
+    /// <summary>
+    /// The series a running server exports, from a real scrape of its Prometheus endpoint after traffic that moves every
+    /// instrument: a session over STARTTLS with a failed AUTH, a connection refused by the connection limit, a hook and
+    /// a hook that throws, a local delivery, a remote delivery (a destination, so a circuit), and a message for a domain the stub DNS does
+    /// not know (an MX lookup).
+    /// </summary>
+    /// <returns>Each series name with the label names its samples carry.</returns>
+    private static async Task<Dictionary<string, HashSet<string>>> ScrapeExportedSeriesAsync()
+    {
+        await using var peer = await TestSmtpServer.StartAsync();
+        MtaOptions? options = null;
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Telemetry.Prometheus.Enabled = true;
+            o.Web.Urls = ["http://127.0.0.1:0"];
+            o.Listeners[0].Tls = ListenerTlsMode.StartTls;
+            o.Auth.HashIterations = 100_000;
+            o.Limits.MaxConnections = 1;
+            o.Relay.TrustedNetworks = ["127.0.0.0/8"];
+            o.Relay.Routes["remote.test"] = new NextHopOptions { Host = "[127.0.0.1]", Port = peer.Port, Tls = OutboundTlsPolicy.None };
+            options = o;
+        }, hooks: r =>
+        {
+            r.Register<DataPostContext>("dashboard-test", (_, _) => ValueTask.FromResult(HookResult.Continue));
+            r.Register<NoopContext>("dashboard-failing", (_, _) => throw new InvalidOperationException("a hook failure for the dashboard"));
+        },
+        services: s =>
+        {
+            s.AddMtaWeb();
+            s.AddMtaTelemetry(options!);
+        });
+        server.Services.GetRequiredService<UserStore>().Add("alice", "correct horse", []);
+
+        using (var client = new MailKit.Net.Smtp.SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await client.ConnectAsync("127.0.0.1", server.Port, MailKit.Security.SecureSocketOptions.StartTls, Ct);
+            await Assert.ThrowsAsync<MailKit.Security.AuthenticationException>(() => client.AuthenticateAsync("alice", "wrong", Ct));
+            // The one slot is taken: this connection is refused before its session.
+            await using (var extra = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false))
+                Assert.Equal(421, (await extra.ReadReplyAsync()).Code);
+            // A hook that throws: 451 4.3.0 to the client, a failure counted.
+            Assert.Equal(451, (int)(await Assert.ThrowsAsync<MailKit.Net.Smtp.SmtpCommandException>(() => client.NoOpAsync(Ct))).StatusCode);
+            var message = new MimeKit.MimeMessage();
+            message.From.Add(MimeKit.MailboxAddress.Parse("alice@example.test"));
+            message.To.Add(MimeKit.MailboxAddress.Parse("bob@example.test"));
+            message.To.Add(MimeKit.MailboxAddress.Parse("carol@remote.test"));
+            message.To.Add(MimeKit.MailboxAddress.Parse("dave@nowhere.test"));
+            message.Subject = "dashboard";
+            message.Body = new MimeKit.TextPart("plain") { Text = "hello" };
+            await client.SendAsync(message, Ct);
+            await client.DisconnectAsync(true, Ct);
+        }
+        await server.WaitForMailAsync("bob");
+        await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
+        await server.Services.GetRequiredService<QueueScheduler>().WaitForIdleAsync(TimeSpan.FromSeconds(30), Ct);
+
+        using var http = new HttpClient { BaseAddress = Assert.Single(server.Services.GetRequiredService<MtaWebServer>().Addresses), Timeout = TimeSpan.FromSeconds(20) };
+        var series = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        foreach (var line in (await http.GetStringAsync(server.Options.Telemetry.Prometheus.Path, Ct)).Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#') continue;
+            var end = line.IndexOfAny(['{', ' ']);
+            var name = end < 0 ? line : line[..end];
+            if (!series.TryGetValue(name, out var labels)) series[name] = labels = new HashSet<string>(StringComparer.Ordinal);
+            foreach (Match label in LabelName().Matches(end >= 0 && line[end] == '{' ? line[end..line.IndexOf('}', end)] : "")) labels.Add(label.Groups[1].Value);
+        }
+        return series;
     }
 
     [Fact]
@@ -144,6 +209,22 @@ public sealed partial class GrafanaDashboardTests
     // A metric name of Mta: label names and values in the queries never start with "mta_".
     [GeneratedRegex(@"\bmta_[a-z0-9_]+")]
     private static partial Regex MetricName();
+
+    // A label of a scraped sample: name="value".
+    [GeneratedRegex(@"([a-zA-Z_][a-zA-Z0-9_]*)=""")]
+    private static partial Regex LabelName();
+
+    // "by (a, b)": the labels a query groups by.
+    [GeneratedRegex(@"\bby \(([^)]*)\)")]
+    private static partial Regex GroupedBy();
+
+    // A label matcher inside a selector: {name="v"}, {name=~"v"}.
+    [GeneratedRegex(@"[{,]\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")]
+    private static partial Regex Matcher();
+
+    // A histogram's series: NAME_bucket, NAME_sum, NAME_count.
+    [GeneratedRegex(@"_(bucket|sum|count)$")]
+    private static partial Regex Histogram();
 
     // label_values(METRIC, label): the series a variable reads its values from.
     [GeneratedRegex(@"^label_values\(([^,]+),")]
