@@ -153,7 +153,9 @@ public sealed class MessageTrailTests : IDisposable
     {
         await using var peer = await TestSmtpServer.StartAsync(new TestSmtpServerOptions());
         var config = WriteConfig("text", peer.Port);
-        await using var server = MtaProcess.Start("run", "--config", config);
+        // A locale that writes 0,21 for 0.21: the log is written in the invariant culture whatever the machine's.
+        await using var server = MtaProcess.StartWith(new Dictionary<string, string?> { ["LC_ALL"] = "de_DE.UTF-8", ["LANG"] = "de_DE.UTF-8" },
+            "run", "--config", config);
         var port = await server.WaitForListenerAsync();
 
         var run = await RunAsync(server, port, peer, config, (id, text) => Grep(server, id).Any(l => text is null || l.Contains(text, StringComparison.Ordinal)));
