@@ -307,6 +307,12 @@ internal static class LogEvents
         public const int Decided = 1586;
     }
 
+    // 1710-1719: the per-message trail (docs/operations.md#logs): lines about one message that no other area writes.
+    internal static class Trail
+    {
+        public const int Removed = 1710;
+    }
+
     // 1720-1739: the web host (console, health, metrics scrape on Kestrel).
     internal static class Web
     {

@@ -61,7 +61,6 @@ internal sealed partial class DeliveryJournal
     {
         var message = pass.Message;
         var recipient = message.Recipients[index];
-        var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
         var now = _time.GetUtcNow();
         var routeKind = route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
         if (outcome.Status == DeliveryStatus.Deferred)
@@ -70,7 +69,7 @@ internal sealed partial class DeliveryJournal
             {
                 _metrics?.DeliveryAttempt("deferred", routeKind);
                 Observe(message, recipient, routeKind, outcome, "deferred", destination, duration, now);
-                await DeferAsync(pass, index, routeText, outcome, destination, now, cancellationToken).ConfigureAwait(false);
+                await DeferAsync(pass, index, route, outcome, destination, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
             // RFC 3464 keeps the 4.4.7 of an expired message even though the action is "failed".
@@ -88,7 +87,11 @@ internal sealed partial class DeliveryJournal
         {
             pass.DeliveredCount++;
             _counters.CountDelivered();
-            LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                    DelayOf(message, now), outcome.EnhancedStatus, "delivered", outcome.Detail);
+            }
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), outcome.Detail),
                 cancellationToken).ConfigureAwait(false);
             var action = SuccessAction(outcome.Notice);
@@ -99,7 +102,11 @@ internal sealed partial class DeliveryJournal
         else
         {
             _counters.CountBounced();
-            LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
+            if (_logger.IsEnabled(LogLevel.Warning))
+            {
+                LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                    DelayOf(message, now), outcome.EnhancedStatus, "bounced", outcome.Detail);
+            }
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, outcome.Detail), cancellationToken).ConfigureAwait(false);
             var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
             if (reported) pass.Reports.Add((index, Report(recipient, DsnAction.Failed, outcome, now)));
@@ -117,7 +124,7 @@ internal sealed partial class DeliveryJournal
         if (destination is not null && outcome.Status != DeliveryStatus.Delivered) _errors.Record(destination, outcome.Detail, now);
     }
 
-    private async Task DeferAsync(PassOutcomes pass, int index, string routeText, DeliveryOutcome outcome, string? destination, DateTimeOffset now,
+    private async Task DeferAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, string? destination, DateTimeOffset now,
         CancellationToken ct)
     {
         var message = pass.Message;
@@ -142,7 +149,11 @@ internal sealed partial class DeliveryJournal
         pass.Deferrals.Add((index, record));
         if (warn) pass.Reports.Add((index, Report(recipient, DsnAction.Delayed, outcome, now)));
         _counters.CountDeferred();
-        LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail, next);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                DelayOf(message, now), outcome.EnhancedStatus, "deferred", outcome.Detail, next);
+        }
         await _hooks.NotifyAsync(new DeferredContext(message, recipient, outcome.Detail, next), ct).ConfigureAwait(false);
     }
 
@@ -372,14 +383,41 @@ internal sealed partial class DeliveryJournal
             ? "" : " orig_to=<" + original + ">";
     }
 
-    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=delivered ({Detail})")]
-    private partial void LogDelivered(string queueId, string recipient, string origTo, string route, string detail);
+    /// <summary>The route's kind as the trail names it (<c>remote</c>, <c>mailbox</c>, ...); <c>hook</c> when the route
+    /// hook decided (or routing failed) before any route was chosen, as the metrics' <c>route_kind</c> names it.</summary>
+    internal static string KindOf(Route? route) => route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
 
-    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
-    private partial void LogDeferred(string queueId, string recipient, string origTo, string route, string reason, DateTimeOffset nextAttempt);
+    /// <summary>The route's target (a domain, a mailbox, an agent's name), <c>-</c> without a route.</summary>
+    internal static string TargetOf(Route? route) => route?.Target ?? "-";
 
-    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=bounced ({Reason})")]
-    private partial void LogBounced(string queueId, string recipient, string origTo, string route, string reason);
+    /// <summary>
+    /// Postfix's <c>relay=</c>: the host that answered (<c>mx.example[192.0.2.1]:25</c>); <c>none</c> when a remote
+    /// delivery reached no host (the reason is in the detail); for a delivery that involves no other host, the kind of
+    /// route, as Postfix writes <c>relay=local</c>.
+    /// </summary>
+    internal static string RelayOf(Route? route, DeliveryOutcome outcome) =>
+        outcome.RemoteHost ?? (route is null || route.Kind == RouteKind.Remote ? "none" : KindOf(route));
+
+    /// <summary>Postfix's <c>delay=</c>: seconds from the message's arrival to this outcome, to the hundredth.</summary>
+    internal static double DelayOf(QueuedMessage message, DateTimeOffset now) =>
+        Math.Round(Math.Max(0, (now - message.ReceivedAt).TotalSeconds), 2);
+
+    // One line per recipient outcome, as Postfix's "to=<...>, relay=..., delay=..., dsn=..., status=..." line: the keys
+    // a grep for the queue id shows, and the same fields as properties in the json format.
+    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail})")]
+    private partial void LogDelivered(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string result, string detail);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail}), next attempt {NextAttempt:O}")]
+    private partial void LogDeferred(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string result, string detail, DateTimeOffset nextAttempt);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail})")]
+    private partial void LogBounced(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string result, string detail);
 
     [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
     private partial void LogDsnFailed(Exception exception, string queueId);

@@ -163,8 +163,8 @@ public sealed partial class QueueAdministration : IQueueAdministration
         if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
         _scheduler.TakeScheduled(w => ReferenceEquals(w.Message, message));
         var removed = await _journal.DeleteAsync(message, cancellationToken).ConfigureAwait(false);
-        _scheduler.Forget(message);
         LogDeleted(queueId, removed);
+        _scheduler.Forget(message);
         return removed;
     }
 

@@ -423,8 +423,9 @@ public sealed partial class QueueScheduler : BackgroundService
 
     internal void Forget(QueuedMessage message)
     {
-        // Only this message: a new one that took its id meanwhile stays.
-        _messages.TryRemove(new KeyValuePair<string, QueuedMessage>(message.QueueId, message));
+        // Only this message: a new one that took its id meanwhile stays. Logged once: a pass that completes the
+        // message after the operator deleted it finds it gone.
+        if (_messages.TryRemove(new KeyValuePair<string, QueuedMessage>(message.QueueId, message))) MessageTrail.Removed(_logger, message);
         _arrivals.Remove(message);
         _receivedSpans?.Remove(message.QueueId);
     }
