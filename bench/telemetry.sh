@@ -87,7 +87,7 @@ done
 # other load swings rates by tens of percent but barely changes what one message costs.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-declare -A SUM COUNT RATE CPU CPUSUM
+declare -A SUM COUNT RATE CPU CPUSUM MEDRATE MEDCPU
 runs=()
 for round in $(seq 1 "$ROUNDS"); do
     order="off on"; [ $((round % 2)) = 0 ] && order="on off"
@@ -125,6 +125,13 @@ ratios=$(for round in $(seq 1 "$ROUNDS"); do
 done | awk '{ printf "%.3f\n", $1 / $2 }' | sort -n)
 median=$(echo "$ratios" | awk 'NF { a[n++] = $1 } END { if (n == 0) print "-"; else if (n % 2) print a[(n - 1) / 2]; else printf "%.3f\n", (a[n / 2 - 1] + a[n / 2]) / 2 }')
 echo "per-round on/off ratios: $(echo $ratios); median $median"
+# Medians too: a round that another process on the machine disturbed moves a mean, not a median.
+median_of() { sort -n | awk 'NF { a[n++] = $1 } END { if (n == 0) print "-"; else if (n % 2) print a[(n - 1) / 2]; else print (a[n / 2 - 1] + a[n / 2]) / 2 }'; }
+for mode in off on; do
+    MEDRATE[$mode]=$(for round in $(seq 1 "$ROUNDS"); do echo "${RATE[$round/$mode]:-}"; done | median_of)
+    MEDCPU[$mode]=$(for round in $(seq 1 "$ROUNDS"); do echo "${CPU[$round/$mode]:-}"; done | median_of)
+done
+echo "medians: off ${MEDRATE[off]} msg/s ${MEDCPU[off]} us CPU/msg, on ${MEDRATE[on]} msg/s ${MEDCPU[on]} us CPU/msg"
 cpu_off=-; cpu_on=-
 [ "${COUNT[off]:-0}" -gt 0 ] && cpu_off=$(( CPUSUM[off] / COUNT[off] ))
 [ "${COUNT[on]:-0}" -gt 0 ] && cpu_on=$(( CPUSUM[on] / COUNT[on] ))
