@@ -58,10 +58,11 @@ public sealed class StatusCommandTests : IAsyncDisposable
         var port = await server.WaitForListenerAsync("inbound");
 
         // Three recipients at the tempfailing domain over two messages, and one local recipient that is delivered.
+        string first;
         await using (var c = await RawSmtpClient.ConnectAsync(SmtpAssert.Loopback(port)))
         {
             await SmtpAssert.EhloAsync(c);
-            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test", "carol@remote.test"], "Subject: one\r\n\r\nx\r\n"), 250);
+            first = SmtpAssert.QueueIdOf(SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["bob@remote.test", "carol@remote.test"], "Subject: one\r\n\r\nx\r\n"), 250).Lines[^1]);
             SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@example.test", ["dave@remote.test"], "Subject: two\r\n\r\ny\r\n"), 250);
             SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "alice@remote.test", ["erin@example.test"], "Subject: three\r\n\r\nz\r\n"), 250);
         }
@@ -129,6 +130,14 @@ public sealed class StatusCommandTests : IAsyncDisposable
         Assert.Equal(["remote.test", "3", "3", "0", "0", "0", "0", "0", "0", "0", "0", "0"], Fields(lines[header + 3]));
         // Right-aligned as qshape's: the last column ends on the same character in every row.
         Assert.Equal(lines[header + 1].Length, lines[header + 3].Length);
+
+        // Held by the operator: counted apart from deferred, still in the domain's row.
+        var (holdCode, holdOutput) = await MtaProcess.RunToEndAsync("queue", "hold", first, "--config", config);
+        Assert.True(holdCode == 0, holdOutput);
+        var (heldCode, held) = await MtaProcess.RunToEndAsync("status", "--config", config);
+        Assert.True(heldCode == 0, held);
+        Assert.Contains("Queue:        0 ready, 0 active, 1 deferred, 2 held (3 recipients in 2 messages)", held.Replace("\r", "").Split('\n'));
+        Assert.Contains(held.Replace("\r", "").Split('\n'), l => Fields(l) is ["remote.test", "3", ..]);
     }
 
     private static string[] Fields(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);

@@ -60,11 +60,15 @@ internal static class QueueCensus
 {
     private const int Ready = 0, Active = 1, Deferred = 2, Held = 3;
 
-    // By name, so a state the queue adds later (held) is counted as soon as it exists, and one it lacks costs nothing.
-    private static readonly Dictionary<RecipientState, int> Slots = Enum.GetValues<RecipientState>()
-        .Select(s => (State: s, Slot: s.ToString() switch { "Ready" => Ready, "Active" => Active, "Deferred" => Deferred, "Held" => Held, _ => -1 }))
-        .Where(p => p.Slot >= 0)
-        .ToDictionary(p => p.State, p => p.Slot);
+    // The pending states each have a slot; a final recipient has none and is not counted.
+    private static int SlotOf(RecipientState state) => state switch
+    {
+        RecipientState.Ready => Ready,
+        RecipientState.Active => Active,
+        RecipientState.Deferred => Deferred,
+        RecipientState.Held => Held,
+        _ => -1,
+    };
 
     public static (QueueStatus Queue, QueueShape Shape) Take(IEnumerable<QueuedMessage> messages, DateTimeOffset now, int topDomains)
     {
@@ -79,7 +83,8 @@ internal static class QueueCensus
             {
                 for (var i = 0; i < message.Tracks.Length; i++)
                 {
-                    if (!Slots.TryGetValue(message.Tracks[i].State, out var slot)) continue;
+                    var slot = SlotOf(message.Tracks[i].State);
+                    if (slot < 0) continue;
                     states[slot]++;
                     shape.Add(message.Recipients[i].Address.Domain, message.ReceivedAt);
                     pending = true;
