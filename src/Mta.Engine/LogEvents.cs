@@ -307,6 +307,12 @@ internal static class LogEvents
         public const int Decided = 1586;
     }
 
+    // 1710-1719: the per-message trail (docs/operations.md#logs): lines about one message that no other area writes.
+    internal static class Trail
+    {
+        public const int Removed = 1710;
+    }
+
     // 1720-1739: the web host (console, health, metrics scrape on Kestrel).
     internal static class Web
     {
@@ -331,5 +337,21 @@ internal static class LogEvents
     internal static class Status
     {
         public const int SampleFailed = 1700;
+    }
+
+    // 1680-1699: the web console (logins and the operator's actions on the queue).
+    internal static class WebConsole
+    {
+        public const int LoggedIn = 1680;
+        public const int LoginFailed = 1681;
+        public const int LoginBusy = 1682;
+        public const int LoginBlocked = 1683;
+        public const int LoggedOut = 1684;
+        public const int Flushed = 1685;
+        public const int Deleted = 1686;
+        public const int Held = 1687;
+        public const int Released = 1688;
+        public const int CrossOriginRefused = 1689;
+        public const int ActionForbidden = 1690;
     }
 }

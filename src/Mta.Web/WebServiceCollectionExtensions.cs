@@ -15,6 +15,7 @@ public static class WebServiceCollectionExtensions
     {
         services.TryAddSingleton<MtaWebServer>();
         services.AddSingleton<IWebModule, Health.HealthModule>();
+        services.AddSingleton<IWebModule, Console.ConsoleModule>();
         services.AddHostedService(sp => sp.GetRequiredService<MtaWebServer>());
         return services;
     }

@@ -27,7 +27,8 @@ run.SetAction(async (parse, cancellationToken) =>
     }
     catch (ConfigException ex)
     {
-        Console.Error.WriteLine(ex.Message);
+        // The configured format is not known when the configuration does not load: the journal's, or text.
+        Mta.Logging.StartupErrorWriter.Write(Console.Error, Mta.MtaHost.ChooseLogFormat(null), ex.Message);
         return 2;
     }
     using var host = Mta.MtaHost.Build(loaded);
@@ -39,7 +40,7 @@ run.SetAction(async (parse, cancellationToken) =>
     }
     catch (Mta.Engine.Configuration.StartupException ex)
     {
-        Console.Error.WriteLine(ex.Message);
+        Mta.Logging.StartupErrorWriter.Write(Console.Error, Mta.MtaHost.ChooseLogFormat(loaded.Configuration[Mta.Engine.Configuration.LogFormats.Key]), ex.Message);
         return 1;
     }
     return 0;

@@ -16,7 +16,9 @@ public interface IQueueAdministration
     /// </summary>
     /// <param name="query">What to match; an empty query matches every message with a recipient not yet final.</param>
     /// <param name="offset">Matches to skip; at least 0.</param>
-    /// <param name="limit">At most this many entries; 1 to <see cref="QueueQuery.MaxLimit"/>.</param>
+    /// <param name="limit">At most this many entries: 0 counts only; more than <see cref="QueueQuery.MaxLimit"/> is taken
+    /// as that many.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A negative offset or limit.</exception>
     QueuePage Search(QueueQuery query, int offset, int limit);
 
     /// <summary>One message by queue id, or null.</summary>
@@ -39,7 +41,8 @@ public interface IQueueAdministration
     /// Puts a message on hold (as postsuper -h): its recipients not yet final become <see cref="QueueRecipientState.Held"/>,
     /// journaled before this returns, so the hold survives a restart. A held recipient is never tried, so it never
     /// expires either, and a flush leaves it alone; its lifetime keeps counting from arrival, as Postfix's does. A
-    /// recipient in delivery at that moment finishes that delivery; if it is deferred it stays held.
+    /// recipient in delivery at that moment finishes that delivery (a release meanwhile starts no second one); if it is
+    /// deferred it stays held.
     /// Returns how many recipients were held; 0 when the id is unknown or nothing was left to hold.
     /// </summary>
     Task<int> HoldAsync(string queueId, CancellationToken cancellationToken);

@@ -37,7 +37,7 @@ internal sealed partial class LmtpAgent(MtaOptions options, ILogger<LmtpAgent> l
         }
         catch (SmtpSessionException ex)
         {
-            LogFailed(_target.ToString(), ex.Message);
+            LogFailed(request.Message.QueueId, _target.ToString(), ex.Message);
             var code = SmtpDeliveryAgent.SessionStatus(ex);
             return request.ForAll(new DeliveryOutcome(DeliveryStatus.Deferred, code, code + " " + ex.Message)
             {
@@ -54,6 +54,6 @@ internal sealed partial class LmtpAgent(MtaOptions options, ILogger<LmtpAgent> l
         throw new InvalidOperationException($"Mailboxes:Lmtp:Endpoint '{lmtp.Endpoint}' is neither unix:/path nor address:port");
     }
 
-    [LoggerMessage(EventId = LogEvents.Queue.LmtpFailed, Level = LogLevel.Information, Message = "LMTP session with {Target} failed: {Error}")]
-    private partial void LogFailed(string target, string error);
+    [LoggerMessage(EventId = LogEvents.Queue.LmtpFailed, Level = LogLevel.Information, Message = "{QueueId}: LMTP session with {Target} failed: {Error}")]
+    private partial void LogFailed(string queueId, string target, string error);
 }

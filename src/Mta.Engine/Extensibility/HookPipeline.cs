@@ -194,14 +194,14 @@ public sealed partial class HookPipeline : IHookRegistrar
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            LogHandlerTimedOut(handler.Name, typeof(TContext).Name, SessionIdOf(context), handler.Budget.TotalMilliseconds);
+            LogHandlerTimedOut(handler.Name, typeof(TContext).Name, SessionIdOf(context), QueueIdOf(context), handler.Budget.TotalMilliseconds);
             if (running is { IsCompleted: false } && Containment is { } guard)
                 await guard.AbandonAsync(handler.ContainmentKey, typeof(TContext).Name, SessionIdOf(context), running).ConfigureAwait(false);
             return (LocalPolicyError, true);
         }
         catch (Exception ex)
         {
-            LogHandlerFailed(ex, handler.Name, typeof(TContext).Name, SessionIdOf(context), Scripts.ScriptErrors.WhereIn(ex));
+            LogHandlerFailed(ex, handler.Name, typeof(TContext).Name, SessionIdOf(context), QueueIdOf(context), Scripts.ScriptErrors.WhereIn(ex));
             return (LocalPolicyError, true);
         }
     }
@@ -209,16 +209,27 @@ public sealed partial class HookPipeline : IHookRegistrar
     /// <summary>The session a hook ran for, so a failure's log line can be matched with the session's; "-" outside one.</summary>
     private static string SessionIdOf(HookContext context) => context is SessionContext { Session: { } session } ? session.SessionId : "-";
 
+    // The message a delivery-side hook is about, so its failure shows in a grep for the queue id (docs/operations.md#logs).
+    private static string QueueIdOf(HookContext context) => context switch
+    {
+        RouteContext c => c.Message.QueueId,
+        DeliverContext c => c.Message.QueueId,
+        DeliveredContext c => c.Message.QueueId,
+        DeferredContext c => c.Message.QueueId,
+        BouncedContext c => c.Message.QueueId,
+        _ => "-",
+    };
+
     // Debug: one line per handler call, so that `mta test` (and MTA log level Debug) shows every decision, as haraka -t.
     [LoggerMessage(EventId = LogEvents.HookTrace.Decided, Level = LogLevel.Debug, Message = "Hook {Hook} handler {Handler}: {Result}")]
     private partial void LogHandlerDecided(string hook, string handler, HookResult result);
 
     // Location: " (at FILE:line N)" when a script threw, so its author is pointed at the line.
-    [LoggerMessage(EventId = LogEvents.Hooks.HandlerFailed, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook} in session {SessionId}{Location}")]
-    private partial void LogHandlerFailed(Exception exception, string handler, string hook, string sessionId, string location);
+    [LoggerMessage(EventId = LogEvents.Hooks.HandlerFailed, Level = LogLevel.Error, Message = "Hook handler {Handler} failed on {Hook} in session {SessionId} message {QueueId}{Location}")]
+    private partial void LogHandlerFailed(Exception exception, string handler, string hook, string sessionId, string queueId, string location);
 
-    [LoggerMessage(EventId = LogEvents.Hooks.HandlerTimedOut, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} in session {SessionId} overran its budget of {BudgetMs} ms and was abandoned")]
-    private partial void LogHandlerTimedOut(string handler, string hook, string sessionId, double budgetMs);
+    [LoggerMessage(EventId = LogEvents.Hooks.HandlerTimedOut, Level = LogLevel.Error, Message = "Hook handler {Handler} on {Hook} in session {SessionId} message {QueueId} overran its budget of {BudgetMs} ms and was abandoned")]
+    private partial void LogHandlerTimedOut(string handler, string hook, string sessionId, string queueId, double budgetMs);
 
     private sealed record NamedHook<TContext>(string Name, IHook<TContext> Hook, string Owner, int Order, long Sequence, TimeSpan Budget)
         where TContext : HookContext

@@ -106,7 +106,7 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
         var state = _pipelines.Get(hop.Key);
         var envelope = BuildEnvelope(request);
         var settings = new ConnectionSettings(_heloName, hop.Tls, hop.UserName, hop.Password, _options.Relay.Timeouts, hop.UseChunking);
-        var attempt = new Attempt(this, state, resolution.Targets, settings, envelope, request.Message.Content);
+        var attempt = new Attempt(this, state, resolution.Targets, settings, envelope, request.Message.Content, request.Message.QueueId);
         try
         {
             var (result, host) = await state.Pipeline.ExecuteAsync(
@@ -234,7 +234,7 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
             message.Content.Size, envelope?.Body ?? BodyType.Unspecified, needsUtf8, envelope?.Ret ?? DsnReturn.Unspecified, envelope?.EnvelopeId);
     }
 
-    private async Task<SmtpClientConnection> ConnectAsync(IReadOnlyList<SmtpTarget> targets, ConnectionSettings settings, CancellationToken ct)
+    private async Task<SmtpClientConnection> ConnectAsync(string queueId, IReadOnlyList<SmtpTarget> targets, ConnectionSettings settings, CancellationToken ct)
     {
         string? lastError = null;
         foreach (var target in targets)
@@ -248,7 +248,7 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
             {
                 // Opportunistic TLS that fails is not a reason to hold mail back: the same host again, in clear text,
                 // as Postfix does at security level "may".
-                LogTlsFallback(target.ToString(), ex.Message);
+                LogTlsFallback(queueId, target.ToString(), ex.Message);
                 try
                 {
                     return await SmtpClientConnection.OpenAsync(target, settings with { Tls = OutboundTlsPolicy.None }, _logger, ct).ConfigureAwait(false);
@@ -256,14 +256,14 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
                 catch (SmtpSessionException again)
                 {
                     lastError = again.Message;
-                    LogTargetFailed(target.ToString(), again.Message);
+                    LogTargetFailed(queueId, target.ToString(), again.Message);
                 }
             }
             catch (SmtpSessionException ex)
             {
                 // Try the next MX host, as Postfix does for refused connections and 4xx/5xx greetings.
                 lastError = ex.Message;
-                LogTargetFailed(target.ToString(), ex.Message);
+                LogTargetFailed(queueId, target.ToString(), ex.Message);
             }
         }
         throw new DestinationUnreachableException(targets.Count == 1 ? lastError ?? "no address answered"
@@ -272,7 +272,7 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
 
     /// <summary>One try of the pipeline: a cached connection (checked with RSET) or a new one, then the transaction.</summary>
     private sealed class Attempt(SmtpDeliveryAgent owner, DestinationState state, IReadOnlyList<SmtpTarget> targets, ConnectionSettings settings,
-        OutboundEnvelope envelope, IMessageContent content)
+        OutboundEnvelope envelope, IMessageContent content, string queueId)
     {
         public async ValueTask<(TransactionResult Result, string Host)> RunAsync(CancellationToken ct)
         {
@@ -297,7 +297,7 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
             }
             try
             {
-                connection ??= await owner.ConnectAsync(targets, settings, ct).ConfigureAwait(false);
+                connection ??= await owner.ConnectAsync(queueId, targets, settings, ct).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SmtpSessionException or DestinationUnreachableException)
             {
@@ -319,9 +319,9 @@ internal sealed partial class SmtpDeliveryAgent : IDeliveryAgent, IAsyncDisposab
         }
     }
 
-    [LoggerMessage(EventId = LogEvents.Outbound.TlsFallback, Level = LogLevel.Information, Message = "STARTTLS with {Target} failed ({Error}); delivering in clear text (TLS policy may)")]
-    private partial void LogTlsFallback(string target, string error);
+    [LoggerMessage(EventId = LogEvents.Outbound.TlsFallback, Level = LogLevel.Information, Message = "{QueueId}: STARTTLS with {Target} failed ({Error}); delivering in clear text (TLS policy may)")]
+    private partial void LogTlsFallback(string queueId, string target, string error);
 
-    [LoggerMessage(EventId = LogEvents.Outbound.TargetFailed, Level = LogLevel.Information, Message = "No session with {Target}: {Error}")]
-    private partial void LogTargetFailed(string target, string error);
+    [LoggerMessage(EventId = LogEvents.Outbound.TargetFailed, Level = LogLevel.Information, Message = "{QueueId}: no session with {Target}: {Error}")]
+    private partial void LogTargetFailed(string queueId, string target, string error);
 }

@@ -61,7 +61,6 @@ internal sealed partial class DeliveryJournal
     {
         var message = pass.Message;
         var recipient = message.Recipients[index];
-        var routeText = route is null ? "-" : $"{route.Kind.ToString().ToLowerInvariant()}:{route.Target}";
         var now = _time.GetUtcNow();
         var routeKind = route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
         if (outcome.Status == DeliveryStatus.Deferred)
@@ -69,8 +68,8 @@ internal sealed partial class DeliveryJournal
             if (!RetryPolicy.IsExpired(message.ReceivedAt, now, _queue))
             {
                 _metrics?.DeliveryAttempt("deferred", routeKind);
-                Observe(message, recipient, route, outcome, "deferred", destination, duration, now);
-                await DeferAsync(pass, index, routeText, outcome, destination, now, cancellationToken).ConfigureAwait(false);
+                Observe(message, recipient, routeKind, outcome, "deferred", destination, duration, now);
+                await DeferAsync(pass, index, route, outcome, destination, now, cancellationToken).ConfigureAwait(false);
                 return;
             }
             // RFC 3464 keeps the 4.4.7 of an expired message even though the action is "failed".
@@ -83,12 +82,16 @@ internal sealed partial class DeliveryJournal
         }
 
         _metrics?.DeliveryAttempt(Telemetry.MtaMetrics.OutcomeName(outcome.Status), routeKind);
-        Observe(message, recipient, route, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
+        Observe(message, recipient, routeKind, outcome, outcome.Status == DeliveryStatus.Delivered ? "delivered" : "failed", destination, duration, now);
         if (outcome.Status == DeliveryStatus.Delivered)
         {
             pass.DeliveredCount++;
             _counters.CountDelivered();
-            LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                LogDelivered(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                    DelayOf(message, now), outcome.EnhancedStatus, "delivered", outcome.Detail);
+            }
             await _hooks.NotifyAsync(new DeliveredContext(message, recipient, route ?? new Route(RouteKind.Discard, "hook"), outcome.Detail),
                 cancellationToken).ConfigureAwait(false);
             var action = SuccessAction(outcome.Notice);
@@ -99,7 +102,11 @@ internal sealed partial class DeliveryJournal
         else
         {
             _counters.CountBounced();
-            LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail);
+            if (_logger.IsEnabled(LogLevel.Warning))
+            {
+                LogBounced(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                    DelayOf(message, now), outcome.EnhancedStatus, "bounced", outcome.Detail);
+            }
             await _hooks.NotifyAsync(new BouncedContext(message, recipient, outcome.Detail), cancellationToken).ConfigureAwait(false);
             var reported = _bounces.IsDue(message, recipient, DsnAction.Failed);
             if (reported) pass.Reports.Add((index, Report(recipient, DsnAction.Failed, outcome, now)));
@@ -109,15 +116,15 @@ internal sealed partial class DeliveryJournal
     }
 
     /// <summary>The operator's views of an attempt: the recent-deliveries ring, and the destination's last error.</summary>
-    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, Route? route, DeliveryOutcome outcome, string result,
+    private void Observe(QueuedMessage message, EnvelopeRecipient recipient, string routeKind, DeliveryOutcome outcome, string result,
         string? destination, TimeSpan duration, DateTimeOffset now)
     {
-        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result,
-            route is null ? "-" : route.Kind.ToString().ToLowerInvariant(), destination, outcome.Detail, duration));
+        // The route kind as the delivery metrics tag it, so the console's list and the dashboards agree.
+        _recent.Add(new Status.DeliveryRecord(now, message.QueueId, recipient.Address.ToString(), result, routeKind, destination, outcome.Detail, duration));
         if (destination is not null && outcome.Status != DeliveryStatus.Delivered) _errors.Record(destination, outcome.Detail, now);
     }
 
-    private async Task DeferAsync(PassOutcomes pass, int index, string routeText, DeliveryOutcome outcome, string? destination, DateTimeOffset now,
+    private async Task DeferAsync(PassOutcomes pass, int index, Route? route, DeliveryOutcome outcome, string? destination, DateTimeOffset now,
         CancellationToken ct)
     {
         var message = pass.Message;
@@ -142,7 +149,11 @@ internal sealed partial class DeliveryJournal
         pass.Deferrals.Add((index, record));
         if (warn) pass.Reports.Add((index, Report(recipient, DsnAction.Delayed, outcome, now)));
         _counters.CountDeferred();
-        LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), routeText, outcome.Detail, next);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            LogDeferred(message.QueueId, recipient.Address.ToString(), OrigTo(recipient), KindOf(route), TargetOf(route), RelayOf(route, outcome),
+                DelayOf(message, now), outcome.EnhancedStatus, "deferred", outcome.Detail, next);
+        }
         await _hooks.NotifyAsync(new DeferredContext(message, recipient, outcome.Detail, next), ct).ConfigureAwait(false);
     }
 
@@ -205,22 +216,17 @@ internal sealed partial class DeliveryJournal
         await JournalFinalsAsync(pass, reportedOnly: true, cancellationToken).ConfigureAwait(false);
         if (pass.Deferrals.Count == 0) return [];
 
-        // The in-memory state and the journal entry change together, under the message's lock, so a hold that races
-        // with this pass ends the same in memory and on disk: a recipient held while in delivery stays held, unscheduled.
+        // The entries are queued under the message's lock, so they reach the journal in the order of the state changes
+        // they record: a hold racing with this pass is journaled after this deferral (and wins on disk) or before it,
+        // and then this entry already says held. The recipients turn Deferred only once their entries are durable, as
+        // they always did; a recipient held meanwhile is no longer Active, stays held and is not rescheduled.
         var writes = new List<Task>(pass.Deferrals.Count);
-        var retries = new Dictionary<DateTimeOffset, List<int>>();
         lock (message.Gate)
         {
             foreach (var (index, record) in pass.Deferrals)
             {
                 var track = message.Tracks[index];
                 if (track.State == RecipientState.Final) continue;
-                if (track.State == RecipientState.Active)
-                {
-                    track.State = RecipientState.Deferred;
-                    if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
-                    list.Add(index);
-                }
                 writes.Add(_spool.RecordDeferral(message.Location, index, track.ToRecord(record.NextAttempt)));
             }
         }
@@ -233,6 +239,25 @@ internal sealed partial class DeliveryJournal
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // The spool logged it; only the schedule is at stake: after a restart the recipient is tried at once.
+            }
+        }
+        var retries = new Dictionary<DateTimeOffset, List<int>>();
+        lock (message.Gate)
+        {
+            foreach (var (index, record) in pass.Deferrals)
+            {
+                var track = message.Tracks[index];
+                if (track.State != RecipientState.Active) continue;
+                if (track.HoldRequested)
+                {
+                    // Held during this attempt: held now, not rescheduled.
+                    track.HoldRequested = false;
+                    track.State = RecipientState.Held;
+                    continue;
+                }
+                track.State = RecipientState.Deferred;
+                if (!retries.TryGetValue(record.NextAttempt, out var list)) retries[record.NextAttempt] = list = [];
+                list.Add(index);
             }
         }
         return [.. retries.Select(r => (r.Key, r.Value.ToArray()))];
@@ -251,8 +276,10 @@ internal sealed partial class DeliveryJournal
             for (var i = 0; i < message.Tracks.Length; i++)
             {
                 var track = message.Tracks[i];
-                if (track.State is RecipientState.Final or RecipientState.Held) continue;
-                track.State = RecipientState.Held;
+                if (track.State is RecipientState.Final or RecipientState.Held || track.HoldRequested) continue;
+                // One in delivery keeps its state until that delivery ends: no second one can start meanwhile.
+                if (track.State == RecipientState.Active) track.HoldRequested = true;
+                else track.State = RecipientState.Held;
                 writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(track.NextAttempt ?? now)));
             }
         }
@@ -262,27 +289,38 @@ internal sealed partial class DeliveryJournal
 
     /// <summary>
     /// Makes the held recipients of <paramref name="message"/> ready, journaled as due now so a restart does not wait for
-    /// their old schedule. Returns their indexes; the caller hands them to the ready queue.
+    /// their old schedule; one held while in delivery just goes on with it. Returns how many were released and the
+    /// indexes the caller hands to the ready queue.
     /// </summary>
-    public async Task<int[]> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
+    public async Task<(int Released, int[] Ready)> ReleaseAsync(QueuedMessage message, CancellationToken cancellationToken)
     {
         var writes = new List<Task>();
-        var released = new List<int>();
+        var ready = new List<int>();
         var now = _time.GetUtcNow();
         lock (message.Gate)
         {
             for (var i = 0; i < message.Tracks.Length; i++)
             {
                 var track = message.Tracks[i];
-                if (track.State != RecipientState.Held) continue;
-                track.State = RecipientState.Ready;
-                track.NextAttempt = null;
-                released.Add(i);
+                if (track.State == RecipientState.Held)
+                {
+                    track.State = RecipientState.Ready;
+                    track.NextAttempt = null;
+                    ready.Add(i);
+                }
+                else if (track.HoldRequested && track.State == RecipientState.Active)
+                {
+                    track.HoldRequested = false;
+                }
+                else
+                {
+                    continue;
+                }
                 writes.Add(_spool.RecordDeferral(message.Location, i, track.ToRecord(now)));
             }
         }
         await AwaitJournalAsync(writes, cancellationToken).ConfigureAwait(false);
-        return [.. released];
+        return (writes.Count, [.. ready]);
     }
 
     // A hold or release that cannot be journaled fails loudly: the operator must not believe a hold survives a restart.
@@ -345,14 +383,41 @@ internal sealed partial class DeliveryJournal
             ? "" : " orig_to=<" + original + ">";
     }
 
-    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=delivered ({Detail})")]
-    private partial void LogDelivered(string queueId, string recipient, string origTo, string route, string detail);
+    /// <summary>The route's kind as the trail names it (<c>remote</c>, <c>mailbox</c>, ...); <c>hook</c> when the route
+    /// hook decided (or routing failed) before any route was chosen, as the metrics' <c>route_kind</c> names it.</summary>
+    internal static string KindOf(Route? route) => route is null ? "hook" : Telemetry.MtaMetrics.RouteKindName(route.Kind);
 
-    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=deferred ({Reason}), next attempt {NextAttempt:O}")]
-    private partial void LogDeferred(string queueId, string recipient, string origTo, string route, string reason, DateTimeOffset nextAttempt);
+    /// <summary>The route's target (a domain, a mailbox, an agent's name), <c>-</c> without a route.</summary>
+    internal static string TargetOf(Route? route) => route?.Target ?? "-";
 
-    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning, Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={Route} result=bounced ({Reason})")]
-    private partial void LogBounced(string queueId, string recipient, string origTo, string route, string reason);
+    /// <summary>
+    /// Postfix's <c>relay=</c>: the host that answered (<c>mx.example[192.0.2.1]:25</c>); <c>none</c> when a remote
+    /// delivery reached no host (the reason is in the detail); for a delivery that involves no other host, the kind of
+    /// route, as Postfix writes <c>relay=local</c>.
+    /// </summary>
+    internal static string RelayOf(Route? route, DeliveryOutcome outcome) =>
+        outcome.RemoteHost ?? (route is null || route.Kind == RouteKind.Remote ? "none" : KindOf(route));
+
+    /// <summary>Postfix's <c>delay=</c>: seconds from the message's arrival to this outcome, to the hundredth.</summary>
+    internal static double DelayOf(QueuedMessage message, DateTimeOffset now) =>
+        Math.Round(Math.Max(0, (now - message.ReceivedAt).TotalSeconds), 2);
+
+    // One line per recipient outcome, as Postfix's "to=<...>, relay=..., delay=..., dsn=..., status=..." line: the keys
+    // a grep for the queue id shows, and the same fields as properties in the json format.
+    [LoggerMessage(EventId = LogEvents.Queue.Delivered, Level = LogLevel.Information,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail})")]
+    private partial void LogDelivered(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string result, string detail);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Deferred, Level = LogLevel.Information,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail}), next attempt {NextAttempt:O}")]
+    private partial void LogDeferred(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string result, string detail, DateTimeOffset nextAttempt);
+
+    [LoggerMessage(EventId = LogEvents.Queue.Bounced, Level = LogLevel.Warning,
+        Message = "{QueueId}: to=<{Recipient}>{OrigTo} route={RouteKind}:{RouteTarget} relay={Relay} delay={Delay} dsn={Dsn} result={Result} ({Detail})")]
+    private partial void LogBounced(string queueId, string recipient, string origTo, string routeKind, string routeTarget, string relay,
+        double delay, string dsn, string result, string detail);
 
     [LoggerMessage(EventId = LogEvents.Queue.DsnFailed, Level = LogLevel.Error, Message = "{QueueId}: the delivery status notification could not be queued; its recipients stay in the queue")]
     private partial void LogDsnFailed(Exception exception, string queueId);

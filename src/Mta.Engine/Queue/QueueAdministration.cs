@@ -18,10 +18,13 @@ public sealed partial class QueueAdministration : IQueueAdministration
     private readonly QueueScheduler _scheduler;
     private readonly DeliveryJournal _journal;
     private readonly SmtpDeliveryAgent _smtp;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    internal QueueAdministration(QueueScheduler scheduler, DeliveryJournal journal, SmtpDeliveryAgent smtp, ILogger<QueueAdministration> logger)
+    internal QueueAdministration(QueueScheduler scheduler, DeliveryJournal journal, SmtpDeliveryAgent smtp, TimeProvider time,
+        ILogger<QueueAdministration> logger)
     {
+        _time = time;
         _scheduler = scheduler;
         _journal = journal;
         _smtp = smtp;
@@ -38,8 +41,8 @@ public sealed partial class QueueAdministration : IQueueAdministration
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, QueueQuery.MaxLimit);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        limit = Math.Min(limit, QueueQuery.MaxLimit);
         var text = string.IsNullOrEmpty(query.Text) ? null : query.Text;
         var page = new List<QueueEntrySnapshot>(Math.Min(limit, 64));
         var total = 0;
@@ -65,10 +68,39 @@ public sealed partial class QueueAdministration : IQueueAdministration
     private static bool MatchesText(QueuedMessage message, string text)
     {
         if (message.QueueId.Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
-        if (message.ReversePath.ToString().Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
-        foreach (var recipient in message.Recipients)
-            if (recipient.Address.ToString().Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        if (AddressContains(message.ReversePath, text)) return true;
+        // By index: a foreach over the list interface would allocate an enumerator per message and search.
+        var recipients = message.Recipients;
+        for (var i = 0; i < recipients.Count; i++)
+            if (AddressContains(recipients[i].Address, text)) return true;
         return false;
+    }
+
+    /// <summary>
+    /// <c>address.ToString().Contains(text)</c>, ignoring case, without building the string: a search walks every
+    /// message, and a string per address and search would be garbage by the hundred thousand. A match lies in the local
+    /// part, in the domain, or across the <c>@</c> (a suffix of one, then a prefix of the other).
+    /// </summary>
+    internal static bool AddressContains(SmtpAddress address, string text)
+    {
+        var local = address.LocalPart;
+        var domain = address.Domain;
+        // A local part written quoted is rare enough to build the string for.
+        if (!IsDotAtom(local)) return address.ToString().Contains(text, StringComparison.OrdinalIgnoreCase);
+        if (local.Contains(text, StringComparison.OrdinalIgnoreCase) || domain.Contains(text, StringComparison.OrdinalIgnoreCase)) return true;
+        var at = text.IndexOf('@', StringComparison.Ordinal);
+        return at >= 0 && domain.Length > 0
+            && local.AsSpan().EndsWith(text.AsSpan(0, at), StringComparison.OrdinalIgnoreCase)
+            && domain.AsSpan().StartsWith(text.AsSpan(at + 1), StringComparison.OrdinalIgnoreCase);
+    }
+
+    // A local part SmtpAddress writes as it is (RFC 5321 Dot-string; UTF-8 allowed): then the address is LOCAL@DOMAIN.
+    private static bool IsDotAtom(string local)
+    {
+        if (local.Length == 0 || local[0] == '.' || local[^1] == '.' || local.Contains("..", StringComparison.Ordinal)) return false;
+        foreach (var c in local)
+            if (c < 0x80 && !char.IsAsciiLetterOrDigit(c) && !"!#$%&'*+-/=?^_`{|}~.".Contains(c)) return false;
+        return true;
     }
 
     // A recipient in the state asked for; with none asked, a recipient still pending (a message finishing now is not listed).
@@ -131,8 +163,8 @@ public sealed partial class QueueAdministration : IQueueAdministration
         if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
         _scheduler.TakeScheduled(w => ReferenceEquals(w.Message, message));
         var removed = await _journal.DeleteAsync(message, cancellationToken).ConfigureAwait(false);
-        _scheduler.Forget(message);
         LogDeleted(queueId, removed);
+        _scheduler.Forget(message);
         return removed;
     }
 
@@ -152,10 +184,10 @@ public sealed partial class QueueAdministration : IQueueAdministration
     public async Task<int> ReleaseAsync(string queueId, CancellationToken cancellationToken)
     {
         if (!_scheduler.TryGetMessage(queueId, out var message)) return 0;
-        var released = await _journal.ReleaseAsync(message, cancellationToken).ConfigureAwait(false);
-        if (released.Length > 0) _scheduler.ReleaseNow(new QueueWork(message, released), forced: false);
-        LogReleased(queueId, released.Length);
-        return released.Length;
+        var (released, ready) = await _journal.ReleaseAsync(message, cancellationToken).ConfigureAwait(false);
+        if (ready.Length > 0) _scheduler.ReleaseNow(new QueueWork(message, ready), forced: false);
+        LogReleased(queueId, released);
+        return released;
     }
 
     /// <summary>
@@ -194,9 +226,9 @@ public sealed partial class QueueAdministration : IQueueAdministration
             if (claimed.Length == 0) continue;
             var pass = DeliveryJournal.Begin(message);
             var request = new DeliveryRequest(message, claimed.Select(i => message.Recipients[i]).ToArray(), route);
-            var started = TimeProvider.System.GetTimestamp();
+            var started = _time.GetTimestamp();
             var outcomes = (await _smtp.DeliverOverAsync(connection, request, cancellationToken).ConfigureAwait(false)).Recipients;
-            var duration = TimeProvider.System.GetElapsedTime(started);
+            var duration = _time.GetElapsedTime(started);
             for (var i = 0; i < claimed.Length; i++)
                 await _journal.RecordAsync(pass, claimed[i], route, outcomes[i], route.Target, duration, cancellationToken).ConfigureAwait(false);
             delivered += pass.DeliveredCount;
@@ -225,7 +257,8 @@ public sealed partial class QueueAdministration : IQueueAdministration
     private static QueueRecipientState StateOf(RecipientTrack track) => track.State switch
     {
         RecipientState.Ready => QueueRecipientState.Ready,
-        RecipientState.Active => QueueRecipientState.Active,
+        // Held during its delivery: held as far as the operator is concerned.
+        RecipientState.Active => track.HoldRequested ? QueueRecipientState.Held : QueueRecipientState.Active,
         RecipientState.Deferred => QueueRecipientState.Deferred,
         RecipientState.Held => QueueRecipientState.Held,
         _ => track.Outcome switch

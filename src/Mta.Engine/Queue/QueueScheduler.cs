@@ -308,7 +308,24 @@ public sealed partial class QueueScheduler : BackgroundService
     internal async Task DeliverAsync(PassOutcomes pass, DeliveryRoute route, int[] indexes, CancellationToken ct)
     {
         var message = pass.Message;
-        lock (message.Gate) indexes = indexes.Where(i => message.Tracks[i].State == RecipientState.Active).ToArray();
+        lock (message.Gate)
+        {
+            var going = new List<int>(indexes.Length);
+            foreach (var i in indexes)
+            {
+                var track = message.Tracks[i];
+                if (track.State != RecipientState.Active) continue;
+                if (track.HoldRequested)
+                {
+                    // Put on hold while it was routed or waited for a slot: held before it goes out.
+                    track.HoldRequested = false;
+                    track.State = RecipientState.Held;
+                    continue;
+                }
+                going.Add(i);
+            }
+            indexes = [.. going];
+        }
         if (indexes.Length == 0) return;
         var request = new DeliveryRequest(message, indexes.Select(i => message.Recipients[i]).ToArray(), route.Route);
         IReadOnlyList<DeliveryOutcome>? outcomes;
@@ -406,8 +423,9 @@ public sealed partial class QueueScheduler : BackgroundService
 
     internal void Forget(QueuedMessage message)
     {
-        // Only this message: a new one that took its id meanwhile stays.
-        _messages.TryRemove(new KeyValuePair<string, QueuedMessage>(message.QueueId, message));
+        // Only this message: a new one that took its id meanwhile stays. Logged once: a pass that completes the
+        // message after the operator deleted it finds it gone.
+        if (_messages.TryRemove(new KeyValuePair<string, QueuedMessage>(message.QueueId, message))) MessageTrail.Removed(_logger, message);
         _arrivals.Remove(message);
         _receivedSpans?.Remove(message.QueueId);
     }

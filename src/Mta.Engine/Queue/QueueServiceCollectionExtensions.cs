@@ -87,7 +87,7 @@ public static class QueueServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueScheduler>>(),
             sp.GetService<Telemetry.MtaMetrics>(), sp.GetService<Telemetry.ReceivedSpans>()));
         services.TryAddSingleton(sp => new QueueAdministration(sp.GetRequiredService<QueueScheduler>(), sp.GetRequiredService<DeliveryJournal>(),
-            sp.GetRequiredService<SmtpDeliveryAgent>(), sp.GetRequiredService<ILogger<QueueAdministration>>()));
+            sp.GetRequiredService<SmtpDeliveryAgent>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<QueueAdministration>>()));
         services.TryAddSingleton<IQueueAdministration>(sp => sp.GetRequiredService<QueueAdministration>());
         services.TryAddSingleton(sp => new DestinationStatus(sp.GetRequiredService<QueueScheduler>(), sp.GetRequiredService<Router>(),
             sp.GetRequiredService<SmtpDeliveryAgent>(), sp.GetRequiredService<DestinationErrors>(), sp.GetRequiredService<TimeProvider>()));

@@ -18,12 +18,18 @@ internal sealed class RecipientTrack
     public bool DelayWarned;
     public string? FinalText;
     public RecipientOutcome? Outcome;
+    /// <summary>
+    /// Put on hold by the operator while Active (in delivery, or routed and waiting for its destination's slot): it
+    /// stays Active, so no second delivery can start, and becomes Held where that delivery ends deferred or before it
+    /// starts. A release meanwhile only clears the flag.
+    /// </summary>
+    public bool HoldRequested;
     /// <summary>The destination of its last delivery attempt (a next hop's key, or kind:target), for the operator.</summary>
     public string? Destination;
 
     /// <summary>What the retry journal keeps of it.</summary>
     public DeferralRecord ToRecord(DateTimeOffset nextAttempt) =>
-        new(Attempts, nextAttempt, DelayWarned, LastError, State == RecipientState.Held);
+        new(Attempts, nextAttempt, DelayWarned, LastError, State == RecipientState.Held || HoldRequested);
 }
 
 /// <summary>A spooled message as the queue manager and the route/deliver hooks see it.</summary>

@@ -161,13 +161,13 @@ internal sealed partial class SmtpSession
     private void LogTransaction(Transaction tx, string queueId, long size, string result)
     {
         if (!_logger.IsEnabled(LogLevel.Information)) return;
-        LogTransactionLine(SessionId, queueId, tx.ReversePath.ToPathString(), tx.Recipients.Count,
+        LogTransactionLine(SessionId, queueId, $"{_clientName ?? "unknown"}[{ClientLiteral()}]", tx.ReversePath.ToPathString(), tx.Recipients.Count,
             string.Join(',', tx.Recipients.Select(r => r.Address.ToPathString())), size,
             Tls is null ? "none" : Tls.Protocol + "/" + Tls.Cipher, _authenticatedUser ?? "-", result);
     }
 
-    [LoggerMessage(EventId = LogEvents.Receiver.Transaction, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
-    private partial void LogTransactionLine(string sessionId, string queueId, string sender, int count, string recipients, long size, string tls, string user, string result);
+    [LoggerMessage(EventId = LogEvents.Receiver.Transaction, Level = LogLevel.Information, Message = "session={SessionId} id={QueueId} client={Client} from={Sender} nrcpt={Count} to={Recipients} size={Size} tls={Tls} user={User} result={Result}")]
+    private partial void LogTransactionLine(string sessionId, string queueId, string client, string sender, int count, string recipients, long size, string tls, string user, string result);
 
     [LoggerMessage(EventId = LogEvents.Receiver.SpoolFailed, Level = LogLevel.Error, Message = "session={SessionId} id={QueueId} spool write failed")]
     private partial void LogSpoolFailed(Exception exception, string sessionId, string queueId);

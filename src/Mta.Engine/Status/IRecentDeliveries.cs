@@ -16,8 +16,8 @@ public interface IRecentDeliveries
 /// <param name="QueueId">The message's queue id.</param>
 /// <param name="Recipient">The recipient's address, without brackets.</param>
 /// <param name="Outcome"><c>delivered</c>, <c>deferred</c> or <c>failed</c> (a bounce, or an expiry).</param>
-/// <param name="RouteKind">The route's kind in lower case (<c>remote</c>, <c>mailbox</c>, ...), or <c>-</c> when a route
-/// hook decided before any route was chosen.</param>
+/// <param name="RouteKind">The route's kind in lower case (<c>remote</c>, <c>mailbox</c>, ...), or <c>hook</c> when a
+/// route hook decided before any route was chosen: the <c>route_kind</c> tag of the delivery metrics.</param>
 /// <param name="Destination">What the attempt went to: a next hop's key for SMTP, <c>kind:target</c> for a local route;
 /// null when a hook decided before a route was chosen.</param>
 /// <param name="Reply">The outcome's line, as the log shows it (the remote reply, or why it failed).</param>

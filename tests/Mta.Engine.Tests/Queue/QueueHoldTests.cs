@@ -111,6 +111,42 @@ public sealed class QueueHoldTests : IDisposable
     }
 
     [Fact]
+    public async Task A_hold_and_release_during_a_delivery_start_no_second_delivery()
+    {
+        await using var q = new QueueHarness(_dir.Path);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var proceed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tries = 0;
+        q.Hooks.Register<DeliverContext>("gate", async (_, ct) =>
+        {
+            if (Interlocked.Increment(ref tries) == 1)
+            {
+                entered.TrySetResult();
+                await proceed.Task.WaitAsync(ct);
+            }
+            return HookResult.Defer("busy", 451, "4.3.0");
+        });
+        await q.StartAsync();
+        var envelope = SpoolTestData.EnvelopeFrom(QueueHarness.Sender, q.Time.GetUtcNow(), "alice@example.org");
+        await q.Spool.CommitAsync(envelope, SpoolTestData.Seq(Body), Ct);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+
+        Assert.Equal(1, await q.Administration.HoldAsync(envelope.QueueId, Ct));
+        // The operator sees it held at once, though its delivery is still running.
+        Assert.Equal([QueueRecipientState.Held], States(q, envelope.QueueId));
+        Assert.Equal(1, await q.Administration.ReleaseAsync(envelope.QueueId, Ct));
+        proceed.SetResult();
+        await q.IdleAsync();
+
+        // The release did not start a second delivery beside the running one; that one's deferral scheduled it as usual.
+        Assert.Equal(1, tries);
+        Assert.Equal([QueueRecipientState.Deferred], States(q, envelope.QueueId));
+        Assert.Equal(1, q.Manager.ScheduledRetries);
+        await q.AdvanceAsync(TimeSpan.FromMinutes(5));
+        Assert.Equal(2, tries);
+    }
+
+    [Fact]
     public async Task A_hold_survives_a_restart_and_a_release_after_it_delivers()
     {
         string id;
