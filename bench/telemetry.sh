@@ -16,11 +16,12 @@
 #
 # Env: ROUNDS=3 WARMUP=3000 SESSIONS=20 RUN_TIMEOUT=120 DRAIN_MAX=120 TEL_ON_PORT=2531 TEL_WEB_PORT=8099,
 #      TEL_ON='"Metrics": true, "Traces": true, "Prometheus": { "Enabled": true }' (the "on" instance's Telemetry
-#      section: set it to tell one signal's cost from the other's), and mta-lib.sh's MTA_* knobs.
+#      section: set it to tell one signal's cost from the other's), RESTART=0 (1: a fresh pair of processes each
+#      round, see start_both), and mta-lib.sh's MTA_* knobs.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/mta-lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
+case "${1:-}" in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 messages=${1:-20000}; size=${2:-1024}
 ROUNDS=${ROUNDS:-3}; WARMUP=${WARMUP:-3000}; SESSIONS=${SESSIONS:-20}; RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 DRAIN_MAX=${DRAIN_MAX:-120}; TEL_ON_PORT=${TEL_ON_PORT:-2531}; TEL_WEB_PORT=${TEL_WEB_PORT:-8099}
@@ -49,16 +50,33 @@ start_mode() { # mode port extensions
     MTA_PORT=$port MTA_EXTENSIONS=$3 mta_start || return 1
     PID[$mode]=$MTA_PID; TMP[$mode]=$MTA_TMP; PORT[$mode]=$port; MTA_PID=; MTA_TMP=
 }
-start_mode off "$MTA_PORT" "$base_extensions, \"Telemetry\": { \"Metrics\": false, \"Traces\": false }" \
-    || { echo "the off instance did not start" >&2; exit 1; }
-start_mode on "$TEL_ON_PORT" "$base_extensions, \"Telemetry\": { $TEL_ON },
-  \"Web\": { \"Urls\": [ \"http://127.0.0.1:$TEL_WEB_PORT\" ] }" \
-    || { echo "the on instance did not start" >&2; exit 1; }
+off_json="$base_extensions, \"Telemetry\": { \"Metrics\": false, \"Traces\": false }"
+on_json="$base_extensions, \"Telemetry\": { $TEL_ON },
+  \"Web\": { \"Urls\": [ \"http://127.0.0.1:$TEL_WEB_PORT\" ] }"
+# start_both ORDER: (re)starts both instances in that order. A process keeps its own luck for its whole life (where
+# the JIT's tiering and profile-guided choices land, its heap): an A/A run of two identical instances differed by
+# 40% for one process pair, so RESTART=1 starts a fresh pair each round, the order and ports swapped.
+start_both() {
+    local mode
+    for mode in off on; do
+        [ -n "${PID[$mode]:-}" ] && { MTA_PID=${PID[$mode]} MTA_TMP=${TMP[$mode]} mta_stop; PID[$mode]=; }
+        SENT[$mode]=0
+    done
+    for mode in $1; do
+        local port=$MTA_PORT other=$TEL_ON_PORT
+        # Swapped with the order, so neither mode keeps one port (and its data folder's place) every round.
+        [ "$1" = "on off" ] && { port=$TEL_ON_PORT; other=$MTA_PORT; }
+        [ "$mode" = on ] && port=$other
+        if [ "$mode" = off ]; then start_mode off "$port" "$off_json" || return 1
+        else start_mode on "$port" "$on_json" || return 1; fi
+    done
+}
+declare -A SENT
+start_both "off on" || { echo "the instances did not start" >&2; exit 1; }
 grep -i "web listening" "${TMP[on]}/mta.log" | sed 's/^/#   on: /' >&2
 
 # Wait until every message sent to the instance is in its Maildir (bounded by DRAIN_MAX): a run must not compete
 # with the other instance's deliveries of the run before. The spool's file count is no guide (it keeps segments).
-declare -A SENT
 drain() {
     local mode=$1 n i
     for i in $(seq 1 $((DRAIN_MAX * 5))); do
@@ -78,19 +96,27 @@ run() { # mode msgs -> RUN_OUT: last line of mta-bench; counts what was accepted
     RUN_OUT=$out
 }
 
-for mode in off on; do
-    run "$mode" "$WARMUP"; echo "# warm-up $mode: $RUN_OUT" >&2
-    drain "$mode"
-done
 
 # CPU of the instance (utime+stime) over a run and its deliveries: steadier than a rate on a shared machine, where
 # other load swings rates by tens of percent but barely changes what one message costs.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-declare -A SUM COUNT RATE CPU CPUSUM
+declare -A SUM COUNT RATE CPU CPUSUM MEDRATE MEDCPU
 runs=()
+warm_up() {
+    local mode
+    for mode in off on; do
+        run "$mode" "$WARMUP"; echo "# warm-up $mode: $RUN_OUT" >&2
+        drain "$mode"
+    done
+}
+warm_up
 for round in $(seq 1 "$ROUNDS"); do
     order="off on"; [ $((round % 2)) = 0 ] && order="on off"
+    if [ "${RESTART:-0}" = 1 ] && [ "$round" -gt 1 ]; then
+        start_both "$order" || { echo "the instances did not start for round $round" >&2; break; }
+        warm_up
+    fi
     for mode in $order; do
         t0=$(ticks "${PID[$mode]}")
         run "$mode" "$messages"; out=$RUN_OUT
@@ -125,6 +151,13 @@ ratios=$(for round in $(seq 1 "$ROUNDS"); do
 done | awk '{ printf "%.3f\n", $1 / $2 }' | sort -n)
 median=$(echo "$ratios" | awk 'NF { a[n++] = $1 } END { if (n == 0) print "-"; else if (n % 2) print a[(n - 1) / 2]; else printf "%.3f\n", (a[n / 2 - 1] + a[n / 2]) / 2 }')
 echo "per-round on/off ratios: $(echo $ratios); median $median"
+# Medians too: a round that another process on the machine disturbed moves a mean, not a median.
+median_of() { sort -n | awk 'NF { a[n++] = $1 } END { if (n == 0) print "-"; else if (n % 2) print a[(n - 1) / 2]; else print (a[n / 2 - 1] + a[n / 2]) / 2 }'; }
+for mode in off on; do
+    MEDRATE[$mode]=$(for round in $(seq 1 "$ROUNDS"); do echo "${RATE[$round/$mode]:-}"; done | median_of)
+    MEDCPU[$mode]=$(for round in $(seq 1 "$ROUNDS"); do echo "${CPU[$round/$mode]:-}"; done | median_of)
+done
+echo "medians: off ${MEDRATE[off]} msg/s ${MEDCPU[off]} us CPU/msg, on ${MEDRATE[on]} msg/s ${MEDCPU[on]} us CPU/msg"
 cpu_off=-; cpu_on=-
 [ "${COUNT[off]:-0}" -gt 0 ] && cpu_off=$(( CPUSUM[off] / COUNT[off] ))
 [ "${COUNT[on]:-0}" -gt 0 ] && cpu_on=$(( CPUSUM[on] / COUNT[on] ))

@@ -19,8 +19,9 @@ internal sealed partial class SmtpSession
     // The mechanism of the AUTH exchange under way, for the failure count.
     private string _authMechanism = Sasl.Plain;
 
-    /// <summary>Starts the session's span when something listens to <c>Mta.Receiver</c>; it becomes the current activity
-    /// of everything the session runs (hooks, DNS lookups), so their own spans nest under it.</summary>
+    /// <summary>Starts the session's span when something listens to <c>Mta.Receiver</c>. It is not left as the ambient
+    /// <see cref="Activity.Current"/>: an ambient activity rides in the execution context of every await of the session
+    /// (each read, write and hook call) for its whole life, a cost per command for a span that wants only its events.</summary>
     private void StartSpan()
     {
         var source = MtaTelemetry.ReceiverSource;
@@ -33,7 +34,9 @@ internal sealed partial class SmtpSession
             { "mta.listener", ListenerName },
             { "mta.session_id", SessionId },
         };
+        var ambient = Activity.Current;
         _span = source.StartActivity(ActivityKind.Server, default, tags, null, default, SpanName);
+        if (_span is not null) Activity.Current = ambient;
     }
 
     /// <summary>Ends the span with why the session ended; a failure (timeout, TLS, internal error) sets the error status.</summary>
@@ -44,7 +47,10 @@ internal sealed partial class SmtpSession
         span.SetTag("mta.close_reason", _closeReason);
         span.SetTag("mta.messages_accepted", _messagesAccepted);
         if (failure is not null) span.SetStatus(ActivityStatusCode.Error, failure);
+        // Stop makes the span's parent current; the session's own ambient activity (none, or a caller's) is kept.
+        var ambient = Activity.Current;
         span.Dispose();
+        if (Activity.Current != ambient) Activity.Current = ambient;
         _span = null;
     }
 

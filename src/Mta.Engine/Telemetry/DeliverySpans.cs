@@ -26,7 +26,11 @@ internal static class DeliverySpans
             { "mta.destination", destination },
             { "mta.recipients", recipients },
         };
-        return source.StartActivity(ActivityKind.Client, default, tags, links, default, Name);
+        var ambient = Activity.Current;
+        var activity = source.StartActivity(ActivityKind.Client, default, tags, links, default, Name);
+        // Not left ambient: it would ride in the execution context of every await of the agent's conversation.
+        if (activity is not null) Activity.Current = ambient;
+        return activity;
     }
 
     /// <summary>Ends the span with its outcome; an error status unless every recipient was delivered.</summary>
@@ -36,6 +40,9 @@ internal static class DeliverySpans
         activity.SetTag("mta.outcome", outcome);
         if (outcome == "delivered") activity.SetStatus(ActivityStatusCode.Ok);
         else activity.SetStatus(ActivityStatusCode.Error, detail);
+        // Stop makes the span's parent current; the caller's ambient activity is kept.
+        var ambient = Activity.Current;
         activity.Dispose();
+        if (Activity.Current != ambient) Activity.Current = ambient;
     }
 }

@@ -8,7 +8,7 @@ using static Mta.Engine.Telemetry.MtaTelemetry;
 
 namespace Mta.Engine.Telemetry;
 
-/// <summary>Recipients in the queue by state, and the oldest message's age; one pass over the queue gives both.</summary>
+/// <summary>Recipients in the queue by state, and the oldest message's age: one pass over the queue.</summary>
 internal readonly record struct QueueLevels(long Ready, long Active, long Deferred, long Held, double OldestAgeSeconds);
 
 /// <summary>
@@ -41,8 +41,6 @@ public sealed class MtaMetrics
     private readonly Counter<long> _authFailures;
     private readonly Lock _gate = new();
     private Func<QueueLevels>? _queue;
-    private QueueLevels _queueLevels;
-    private long _queueReadAt;
     private readonly List<Func<IEnumerable<Measurement<int>>>> _circuits = [];
 
     /// <param name="meters">The host's meter factory: each host gets meters of its own.</param>
@@ -184,20 +182,13 @@ public sealed class MtaMetrics
     internal static Measurement<int> Circuit(string destination, int state) =>
         new(state, new KeyValuePair<string, object?>(Tags.Destination, destination));
 
+    // Read afresh by each gauge: a reading cached across collections would show one consumer (the status view, a
+    // scrape) what another saw a moment before. One pass over the queue each, at collection time only.
     private QueueLevels Levels()
     {
-        lock (_gate)
-        {
-            // Both gauges are read in one collection: one pass over the queue serves them.
-            if (_queue is null) return default;
-            var now = Stopwatch.GetTimestamp();
-            if (_queueReadAt == 0 || Stopwatch.GetElapsedTime(_queueReadAt, now) > TimeSpan.FromSeconds(1))
-            {
-                _queueLevels = _queue();
-                _queueReadAt = now;
-            }
-            return _queueLevels;
-        }
+        Func<QueueLevels>? queue;
+        lock (_gate) queue = _queue;
+        return queue?.Invoke() ?? default;
     }
 
     private IEnumerable<Measurement<long>> ObserveRecipients()

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Mta.Engine.Telemetry;
 
+/// <summary>The engine's side of telemetry: the instruments and the span links, with no SDK (the host adds that).</summary>
 public static class TelemetryServiceCollectionExtensions
 {
     /// <summary>
