@@ -275,7 +275,7 @@ public static class MtaOptionsValidator
     {
         var telemetry = o.Telemetry;
         var prometheus = telemetry.Prometheus;
-        check(!prometheus.Enabled || o.Web.Urls.Count > 0, "Web:Urls", "at least one URL is needed when Telemetry:Prometheus:Enabled is true");
+        check(!prometheus.Enabled || o.Web.EffectiveUrls.Count > 0, "Web:Urls", "at least one URL is needed when Telemetry:Prometheus:Enabled is true");
         check(!prometheus.Enabled || telemetry.Metrics, "Telemetry:Prometheus:Enabled", "needs Telemetry:Metrics true (nothing would be collected to scrape)");
         // One path segment or more, no query: Prometheus's metrics_path.
         check(prometheus.Path is { Length: > 1 } path && path[0] == '/' && !path.Contains('?') && !path.Contains('#') && !path.Any(char.IsWhiteSpace)
@@ -291,16 +291,16 @@ public static class MtaOptionsValidator
 
     private static void ValidateWeb(WebOptions web, Action<bool, string, string> check)
     {
-        for (var i = 0; i < web.Urls.Count; i++)
+        for (var i = 0; i < web.EffectiveUrls.Count; i++)
         {
-            var url = web.Urls[i];
+            var url = web.EffectiveUrls[i];
             // Kestrel takes http://host:port; https would need a certificate of its own, which the console does not
             // manage (put a TLS proxy in front, or keep it on loopback).
             var ok = Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp
                 && (uri.IsLoopback || IPAddress.TryParse(uri.Host.Trim('[', ']'), out _)) && uri.AbsolutePath == "/";
             check(ok, $"Web:Urls:{i}", $"'{url}' is not http://ADDRESS:PORT with an IP address (e.g. http://127.0.0.1:8089)");
         }
-        check(!web.Enabled || web.Urls.Count > 0, "Web:Urls", "at least one URL is needed when Web:Enabled is true");
+        check(!web.Enabled || web.EffectiveUrls.Count > 0, "Web:Urls", "at least one URL is needed when Web:Enabled is true");
         for (var i = 0; i < web.Admins.Count; i++)
             check(web.Admins[i] is { Length: > 0 } a && !a.Any(c => c == ':' || char.IsWhiteSpace(c) || char.IsControl(c)),
                 $"Web:Admins:{i}", $"'{web.Admins[i]}' is not a user name of the users file");

@@ -49,7 +49,7 @@ public sealed partial class MtaWebServer : IHostedService, IAsyncDisposable
         // The engine's logging, filters and format: one log for the whole process.
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(_loggerFactory);
-        builder.WebHost.UseUrls([.. _options.Urls]);
+        builder.WebHost.UseUrls([.. _options.EffectiveUrls]);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -66,7 +66,7 @@ public sealed partial class MtaWebServer : IHostedService, IAsyncDisposable
         catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
         {
             await app.DisposeAsync();
-            throw new StartupException($"Web:Urls: cannot listen on {string.Join(", ", _options.Urls)}: {ex.Message}", ex);
+            throw new StartupException($"Web:Urls: cannot listen on {string.Join(", ", _options.EffectiveUrls)}: {ex.Message}", ex);
         }
         _app = app;
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
