@@ -65,8 +65,9 @@ public static class QueueCommand
     private static Argument<string?> IdArgument() =>
         new("ID") { Description = "A queue id, as in '250 2.0.0 Ok: queued as ID'", Arity = ArgumentArity.ZeroOrOne };
 
-    // Usage and configuration first (exit 2), then the socket (exit 3 when no server), then the sub-command.
-    private static async Task<int> RunAsync(ParseResult parse, Option<FileInfo?> configOption, string? usageError,
+    // Usage and configuration first (exit 2), then the socket (exit 3 when no server), then the sub-command. `mta status`
+    // runs through it too, so the commands that ask the running server agree on their exit codes.
+    internal static async Task<int> RunAsync(ParseResult parse, Option<FileInfo?> configOption, string? usageError,
         Func<ControlClient, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
     {
         if (parse.UnmatchedTokens.Count > 0)

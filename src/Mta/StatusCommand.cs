@@ -3,8 +3,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Mta.Configuration;
-using Mta.Engine.Configuration;
 using Mta.Engine.Control;
 using Mta.Engine.Status;
 
@@ -14,7 +12,7 @@ namespace Mta;
 /// configuration, 3 no running server.</summary>
 public static class StatusCommand
 {
-    private const int Ok = 0, Failed = 1, Usage = 2, NoServer = 3;
+    private const int Ok = 0;
     private const int LabelWidth = 14;
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 
@@ -37,46 +35,15 @@ public static class StatusCommand
     }
 
     // Usage and configuration first (exit 2), then the socket (exit 3 when no server), as `mta queue` does.
-    private static async Task<int> RunAsync(ParseResult parse, Option<FileInfo?> configOption, bool json, int top, CancellationToken cancellationToken)
-    {
-        if (parse.UnmatchedTokens.Count > 0)
-            return Fail(Usage, $"unexpected argument(s): {string.Join(' ', parse.UnmatchedTokens)}");
-        if (top < 0) return Fail(Usage, "--top must be 0 or more");
-        LoadedConfig loaded;
-        try
+    private static Task<int> RunAsync(ParseResult parse, Option<FileInfo?> configOption, bool json, int top, CancellationToken cancellationToken) =>
+        QueueCommand.RunAsync(parse, configOption, top < 0 ? "--top must be 0 or more" : null, async (client, ct) =>
         {
-            loaded = ConfigLoader.Load(parse.GetValue(configOption)?.FullName);
-        }
-        catch (ConfigException ex)
-        {
-            return Fail(Usage, ex.Message);
-        }
-        try
-        {
-            await using var client = await ControlClient.ConnectAsync(new MtaPaths(loaded.Options).ControlSocketPath, cancellationToken);
-            var response = await client.RequestAsync(StatusControlCommand.CommandName, new JsonObject { ["top"] = top }, cancellationToken);
+            var response = await client.RequestAsync(StatusControlCommand.CommandName, new JsonObject { ["top"] = top }, ct);
             response.EnsureOk();
-            if (json)
-            {
-                Console.WriteLine(response.Result.GetRawText());
-                return Ok;
-            }
-            Console.Write(Render(response.GetResult(StatusJsonContext.Default.ServerStatusSnapshot)));
+            if (json) Console.WriteLine(response.Result.GetRawText());
+            else Console.Write(Render(response.GetResult(StatusJsonContext.Default.ServerStatusSnapshot)));
             return Ok;
-        }
-        catch (ControlServerUnavailableException ex)
-        {
-            return Fail(NoServer, ex.Message);
-        }
-        catch (ControlCommandException ex)
-        {
-            return Fail(ex.Code == ControlErrorCodes.BadRequest ? Usage : Failed, ex.Message);
-        }
-        catch (ControlException ex)
-        {
-            return Fail(Failed, ex.Message);
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>The screen <c>mta status</c> prints for <paramref name="status"/>: a few labelled lines an operator
     /// reads top to bottom, then the qshape table laid out as Postfix's qshape prints it.</summary>
@@ -152,11 +119,5 @@ public static class StatusCommand
         if (span.TotalHours >= 1) return string.Create(Invariant, $"{span.Hours}h {span.Minutes:00}m");
         if (span.TotalMinutes >= 1) return string.Create(Invariant, $"{span.Minutes}m {span.Seconds:00}s");
         return string.Create(Invariant, $"{span.Seconds}s");
-    }
-
-    private static int Fail(int code, string message)
-    {
-        Console.Error.WriteLine($"mta: {message}");
-        return code;
     }
 }
