@@ -227,20 +227,7 @@ public static class QueueCommand
         var args = new JsonObject { ["ids"] = new JsonArray([.. ids.Select(i => (JsonNode?)JsonValue.Create(i))]) };
         var response = await client.RequestAsync(QueueControlCommands.Delete, args, cancellationToken);
         var result = response.GetResult(QueueControlJsonContext.Default.QueueDeleteResult);
-        var code = Ok;
-        foreach (var outcome in result.Results)
-        {
-            if (outcome.Found)
-            {
-                Console.WriteLine($"{outcome.Id}: deleted {outcome.Deleted} {(outcome.Deleted == 1 ? "recipient" : "recipients")}");
-            }
-            else
-            {
-                Console.WriteLine($"{outcome.Id}: no such message");
-                code = Failed;
-            }
-        }
-        return code;
+        return PrintOutcomes("deleted", result.Results.Select(o => (o.Id, o.Found, o.Deleted)));
     }
 
     private static async Task<int> HoldAsync(ControlClient client, string command, string[] ids, CancellationToken cancellationToken)
@@ -249,16 +236,22 @@ public static class QueueCommand
         var response = await client.RequestAsync(command, args, cancellationToken);
         var result = response.GetResult(QueueControlJsonContext.Default.QueueHoldResult);
         var verb = command == QueueControlCommands.Hold ? "held" : "released";
+        return PrintOutcomes(verb, result.Results.Select(o => (o.Id, o.Found, o.Recipients)));
+    }
+
+    // One line per id asked for; an unknown id fails the command (exit 1) after every line is printed.
+    private static int PrintOutcomes(string verb, IEnumerable<(string Id, bool Found, int Recipients)> outcomes)
+    {
         var code = Ok;
-        foreach (var outcome in result.Results)
+        foreach (var (id, found, recipients) in outcomes)
         {
-            if (outcome.Found)
+            if (found)
             {
-                Console.WriteLine($"{outcome.Id}: {verb} {outcome.Recipients} {(outcome.Recipients == 1 ? "recipient" : "recipients")}");
+                Console.WriteLine($"{id}: {verb} {recipients} {(recipients == 1 ? "recipient" : "recipients")}");
             }
             else
             {
-                Console.WriteLine($"{outcome.Id}: no such message");
+                Console.WriteLine($"{id}: no such message");
                 code = Failed;
             }
         }
