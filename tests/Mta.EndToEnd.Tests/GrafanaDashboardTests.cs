@@ -26,14 +26,17 @@ public sealed partial class GrafanaDashboardTests
         var exported = await ScrapeExportedSeriesAsync();
         var used = Expressions().SelectMany(e => MetricName().Matches(e).Select(m => m.Value)).ToHashSet(StringComparer.Ordinal);
         Assert.NotEmpty(used);
-        var missing = used.Where(name => !exported.ContainsKey(name)).Order(StringComparer.Ordinal).ToList();
+        // A handler taken out of service is a series only once one has been: the traffic cannot make one without three
+        // runaway calls, and the panel that draws it draws the abandoned calls beside it.
+        var missing = used.Where(name => !exported.ContainsKey(name) && !OnlyOnceItHappens.Contains(name)).Order(StringComparer.Ordinal).ToList();
         Assert.True(missing.Count == 0, $"not in the scrape: {string.Join(", ", missing)}\nscraped: {string.Join(", ", exported.Keys.Order(StringComparer.Ordinal))}");
 
         // Every label a query groups by or matches on is one its series carry (job and instance are Prometheus's, le
         // the histogram's, reply_class made in the query by label_replace).
         foreach (var expression in Expressions())
         {
-            var carried = MetricName().Matches(expression).SelectMany(m => exported[m.Value]).ToHashSet(StringComparer.Ordinal);
+            var carried = MetricName().Matches(expression).SelectMany(m => exported.GetValueOrDefault(m.Value) ?? []).ToHashSet(StringComparer.Ordinal);
+            if (carried.Count == 0) continue;
             var asked = GroupedBy().Matches(expression).SelectMany(m => m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries))
                 .Concat(Matcher().Matches(expression).Select(m => m.Groups[1].Value))
                 .Except(["job", "instance", "le", "reply_class"]);
@@ -47,6 +50,8 @@ public sealed partial class GrafanaDashboardTests
         foreach (var name in instruments)
             Assert.True(used.Any(u => u == name || Histogram().Replace(u, "") == name), $"no panel draws {name}");
     }
+
+    private static readonly HashSet<string> OnlyOnceItHappens = new(StringComparer.Ordinal) { "mta_hooks_out_of_service_total" };
 
     /// <summary>
     /// The series a running server exports, from a real scrape of its Prometheus endpoint after traffic that moves every
@@ -67,12 +72,20 @@ public sealed partial class GrafanaDashboardTests
             o.Auth.HashIterations = 100_000;
             o.Limits.MaxConnections = 1;
             o.Relay.TrustedNetworks = ["127.0.0.0/8"];
+            // Short, so the HELP hook below overruns it and is abandoned while the test goes on.
+            o.Hooks.Timeout = TimeSpan.FromMilliseconds(300);
             o.Relay.Routes["remote.test"] = new NextHopOptions { Host = "[127.0.0.1]", Port = peer.Port, Tls = OutboundTlsPolicy.None };
             options = o;
         }, hooks: r =>
         {
             r.Register<DataPostContext>("dashboard-test", (_, _) => ValueTask.FromResult(HookResult.Continue));
             r.Register<NoopContext>("dashboard-failing", (_, _) => throw new InvalidOperationException("a hook failure for the dashboard"));
+            // Ignores its token: abandoned after the budget and its grace, it ends a little later by itself.
+            r.Register<HelpContext>("dashboard-runaway", async (_, _) =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
+                return HookResult.Continue;
+            });
         },
         services: s =>
         {
@@ -100,6 +113,14 @@ public sealed partial class GrafanaDashboardTests
             await client.SendAsync(message, Ct);
             await client.DisconnectAsync(true, Ct);
         }
+        // A runaway hook, once the one connection slot is free again: 451 4.3.0 when the budget is spent, and the call is
+        // counted as abandoned.
+        await using (var raw = await ConnectWhenTheSlotIsFreeAsync(server))
+        {
+            await SmtpAssert.EhloAsync(raw);
+            Assert.Equal(451, (await raw.CommandAsync("HELP")).Code);
+            await raw.CommandAsync("QUIT");
+        }
         await server.WaitForMailAsync("bob");
         await peer.WaitForTransactionsAsync(1, TimeSpan.FromSeconds(20));
         await server.Services.GetRequiredService<QueueScheduler>().WaitForIdleAsync(TimeSpan.FromSeconds(30), Ct);
@@ -115,6 +136,21 @@ public sealed partial class GrafanaDashboardTests
             foreach (Match label in LabelName().Matches(end >= 0 && line[end] == '{' ? line[end..line.IndexOf('}', end)] : "")) labels.Add(label.Groups[1].Value);
         }
         return series;
+    }
+
+    // The server counts a session until it has closed its side; a client that just quit may still hold the one slot.
+    private static async Task<RawSmtpClient> ConnectWhenTheSlotIsFreeAsync(MtaTestServer server)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var client = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
+            var greeting = await client.ReadReplyAsync();
+            if (greeting.Code == 220) return client;
+            await client.DisposeAsync();
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "the connection slot stayed taken: " + greeting);
+            await Task.Delay(50, Ct);
+        }
     }
 
     [Fact]
@@ -206,8 +242,8 @@ public sealed partial class GrafanaDashboardTests
         return Path.Combine(repository, "docs", "grafana", "mta-dashboard.json");
     }
 
-    // A metric name of Mta: label names and values in the queries never start with "mta_".
-    [GeneratedRegex(@"\bmta_[a-z0-9_]+")]
+    // A series name, which every query here follows with its selector; a label such as mta_hook_handler is not one.
+    [GeneratedRegex(@"\bmta_[a-z0-9_]+(?=\{)")]
     private static partial Regex MetricName();
 
     // A label of a scraped sample: name="value".
