@@ -9,12 +9,12 @@ namespace Mta.Engine.Configuration;
 /// </summary>
 public sealed class TelemetryOptions
 {
-    /// <summary>Run the SDK's meter provider over <c>MtaTelemetry.MeterNames</c>. Default true; it costs next to
-    /// nothing until an exporter reads it.</summary>
+    /// <summary>Run the SDK's meter provider over <c>MtaTelemetry.MeterNames</c> when an exporter takes its output
+    /// (<see cref="Prometheus"/> or <see cref="Otlp"/>). Default true.</summary>
     public bool Metrics { get; set; } = true;
 
     /// <summary>Run the SDK's tracer provider over the <c>Mta.Receiver</c> and <c>Mta.Delivery</c> sources (every span
-    /// recorded). Default true.</summary>
+    /// recorded) when <see cref="Otlp"/> sends them somewhere; without it no span is made. Default true.</summary>
     public bool Traces { get; set; } = true;
 
     /// <summary>The Prometheus scrape endpoint on the server's web listener (<c>Web:Urls</c>).</summary>

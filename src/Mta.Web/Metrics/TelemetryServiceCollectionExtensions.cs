@@ -21,7 +21,8 @@ public static class TelemetryServiceCollectionExtensions
     /// Registers the meter provider over <see cref="MtaTelemetry.MeterNames"/> (<c>Telemetry:Metrics</c>) and the tracer
     /// provider over <see cref="MtaTelemetry.ActivitySourceNames"/> (<c>Telemetry:Traces</c>), the Prometheus exporter
     /// and its scrape endpoint's web module (<c>Telemetry:Prometheus</c>), and OTLP for both signals
-    /// (<c>Telemetry:Otlp</c>). Call after <c>AddMtaEngine</c> and <c>AddMtaWeb</c>. Both switches off: nothing.
+    /// (<c>Telemetry:Otlp</c>). Call after <c>AddMtaEngine</c> and <c>AddMtaWeb</c>. A provider runs only when an exporter
+    /// takes its output.
     /// </summary>
     public static IServiceCollection AddMtaTelemetry(this IServiceCollection services, MtaOptions options)
     {
@@ -30,13 +31,18 @@ public static class TelemetryServiceCollectionExtensions
         // The module is always there, so the web server asks it; it starts the listener only when the endpoint is on.
         services.AddSingleton<IWebModule>(new PrometheusModule(telemetry.Prometheus));
         services.AddHostedService(sp => new TelemetryLog(telemetry, sp.GetRequiredService<ILogger<TelemetryLog>>()));
-        if (!telemetry.Metrics && !telemetry.Traces) return services;
+        // A provider without an exporter would only make measurements and spans that nobody reads: each runs only when
+        // something takes its output (the Prometheus endpoint or OTLP for metrics, OTLP for traces). The status and the
+        // console read the instruments through a listener of their own, whatever this says.
+        var otlp = telemetry.Otlp;
+        var collectMetrics = telemetry.Metrics && (telemetry.Prometheus.Enabled || otlp.Enabled);
+        var collectTraces = telemetry.Traces && otlp.Enabled;
+        if (!collectMetrics && !collectTraces) return services;
 
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(ServiceName, serviceVersion: typeof(MtaTelemetry).Assembly.GetName().Version?.ToString(),
                 serviceInstanceId: options.HostName));
-        var otlp = telemetry.Otlp;
-        if (telemetry.Metrics)
+        if (collectMetrics)
         {
             otel.WithMetrics(metrics =>
             {
@@ -53,12 +59,12 @@ public static class TelemetryServiceCollectionExtensions
                 }
             });
         }
-        if (telemetry.Traces)
+        if (collectTraces)
         {
             otel.WithTracing(tracing =>
             {
                 tracing.AddSource([.. MtaTelemetry.ActivitySourceNames]);
-                if (otlp.Enabled) tracing.AddOtlpExporter(exporter => Configure(exporter, otlp, "v1/traces"));
+                tracing.AddOtlpExporter(exporter => Configure(exporter, otlp, "v1/traces"));
             });
         }
         return services;
