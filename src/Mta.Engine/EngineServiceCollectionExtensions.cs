@@ -33,6 +33,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(new MtaPaths(options));
         services.AddSingleton(TimeProvider.System);
         services.AddMtaMetrics();
+        services.AddSingleton<Redis.RedisConnection>();
         services.AddSingleton(sp =>
         {
             var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout,

@@ -3,7 +3,7 @@ namespace Mta.Engine;
 
 // A new event takes the next free id inside its area's range; docs/logging.md lists the ranges and every renumbering.
 // LogEventIdTests fails the build's tests when an id repeats or a [LoggerMessage] uses a literal instead of a constant here.
-internal static class LogEvents
+internal static partial class LogEvents
 {
     // 100-199: the hook pipeline (Extensibility/HookPipeline).
     internal static class Hooks

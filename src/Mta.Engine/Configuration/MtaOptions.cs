@@ -64,6 +64,11 @@ public sealed class MtaOptions
     /// <summary>Metrics and traces through the OpenTelemetry SDK: both collected, neither exported unless the Prometheus
     /// endpoint or OTLP is turned on, as <see cref="TelemetryOptions"/> documents.</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
+    /// <summary>The policy-state store: this process's memory (default) or Redis shared by nodes, as
+    /// <see cref="StateOptions"/> documents.</summary>
+    public StateOptions State { get; set; } = new();
+    /// <summary>This node's identity when several nodes share one site (docs/scale-out.md).</summary>
+    public NodeOptions Node { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the configuration file's folder.
     /// Defaults to <c>plugins</c>.</summary>
