@@ -67,6 +67,8 @@ public static class EngineServiceCollectionExtensions
         // `mta status` and the console's overview: resolved with the other hosted services, before any starts, so
         // its meter listener sees the first connection.
         Status.StatusServiceCollectionExtensions.AddMtaStatus(services);
+        // Node identity and the heartbeat: after the listeners, so the first beat finds them bound.
+        Cluster.ClusterServiceCollectionExtensions.AddMtaCluster(services, options);
         // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
         services.AddMtaPickup();
         return services;

@@ -28,7 +28,7 @@ internal static class MtaHost
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddConfiguration(loaded.Configuration);
         builder.Logging.AddConfiguration(loaded.Configuration.GetSection("Logging"));
-        AddConsoleLogging(builder.Logging, ChooseLogFormat(loaded.Configuration[LogFormats.Key]));
+        AddConsoleLogging(builder.Logging, ChooseLogFormat(loaded.Configuration[LogFormats.Key]), loaded.Options);
         if (logToStandardError)
             builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = loaded.Options.ShutdownTimeout);
@@ -52,23 +52,32 @@ internal static class MtaHost
         return format ?? (SystemdService.IsJournalStream() ? LogFormat.Systemd : LogFormat.Text);
     }
 
-    private static void AddConsoleLogging(ILoggingBuilder logging, LogFormat format)
+    // The node's name on every line: always a field of JSON lines; in text and systemd lines once Node:Name is set (a
+    // node of a cluster), so a single server's lines read as before. It rides in the timestamp format as a quoted
+    // literal: no formatter of our own and no scope per call; a node name is letters, digits and hyphens only.
+    private static void AddConsoleLogging(ILoggingBuilder logging, LogFormat format, MtaOptions options)
     {
+        var node = options.Node.ResolveName(options.HostName);
+        var nodeLiteral = options.Node.Name is null ? "" : $"'{node} '";
         switch (format)
         {
             case LogFormat.Json:
                 logging.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
-                logging.AddConsoleFormatter<JsonLineFormatter, ConsoleFormatterOptions>();
+                logging.AddConsoleFormatter<JsonLineFormatter, JsonLineFormatterOptions>(o => o.Node = node);
                 break;
             case LogFormat.Systemd:
                 // "<6>category[id] message": journald takes the priority from the prefix and adds its own timestamp.
-                logging.AddSystemdConsole(o => o.UseUtcTimestamp = true);
+                logging.AddSystemdConsole(o =>
+                {
+                    o.UseUtcTimestamp = true;
+                    if (nodeLiteral.Length > 0) o.TimestampFormat = nodeLiteral;
+                });
                 break;
             default:
                 logging.AddSimpleConsole(o =>
                 {
                     o.SingleLine = true;
-                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ " + nodeLiteral;
                     o.UseUtcTimestamp = true;
                 });
                 break;

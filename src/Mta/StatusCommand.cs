@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Mta.Engine.Cluster;
 using Mta.Engine.Control;
 using Mta.Engine.Status;
 
@@ -25,14 +26,43 @@ public static class StatusCommand
             Description = $"Destination domains in the queue shape table (default {ServerStatus.DefaultTopDomains}; 0: the TOTAL row only)",
             DefaultValueFactory = _ => ServerStatus.DefaultTopDomains,
         };
+        var cluster = new Option<bool>("--cluster")
+        {
+            Description = "Every node sharing this one's Redis (State:Provider=Redis): state, health and queue per node, from their heartbeats",
+        };
         var status = new Command("status", "Show the running server at a glance: uptime, listeners, connections, last-minute rates, queue by state and age (qshape)")
         {
-            json, top, configOption,
+            json, top, cluster, configOption,
         };
         status.TreatUnmatchedTokensAsErrors = false;
-        status.SetAction((parse, cancellationToken) => RunAsync(parse, configOption, parse.GetValue(json), parse.GetValue(top), cancellationToken));
+        status.SetAction((parse, cancellationToken) => parse.GetValue(cluster)
+            ? RunClusterAsync(parse, configOption, parse.GetValue(json), cancellationToken)
+            : RunAsync(parse, configOption, parse.GetValue(json), parse.GetValue(top), cancellationToken));
         return status;
     }
+
+    // The local server reads the cluster from Redis; when it cannot, this node's own status follows the reason, so the
+    // operator still sees the node in front of them (Redis down never breaks `mta status`).
+    private static Task<int> RunClusterAsync(ParseResult parse, Option<FileInfo?> configOption, bool json, CancellationToken cancellationToken) =>
+        QueueCommand.RunAsync(parse, configOption, null, async (client, ct) =>
+        {
+            var response = await client.RequestAsync(ClusterControlCommand.CommandName, null, ct);
+            response.EnsureOk();
+            if (json)
+            {
+                Console.WriteLine(response.Result.GetRawText());
+                return Ok;
+            }
+            var view = response.GetResult(ClusterJsonContext.Default.ClusterView);
+            Console.Write(ClusterScreen.Render(view));
+            if (!view.Available)
+            {
+                var local = await client.RequestAsync(StatusControlCommand.CommandName, new JsonObject { ["top"] = 0 }, ct);
+                local.EnsureOk();
+                Console.Write("\n" + Render(local.GetResult(StatusJsonContext.Default.ServerStatusSnapshot)));
+            }
+            return Ok;
+        }, cancellationToken);
 
     // Usage and configuration first (exit 2), then the socket (exit 3 when no server), as `mta queue` does.
     private static Task<int> RunAsync(ParseResult parse, Option<FileInfo?> configOption, bool json, int top, CancellationToken cancellationToken) =>

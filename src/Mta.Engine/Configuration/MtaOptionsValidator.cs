@@ -13,6 +13,7 @@ public static class MtaOptionsValidator
 
         Check(IsHostName(o.HostName), "HostName", $"'{o.HostName}' is not a valid host name");
         Check(!string.IsNullOrWhiteSpace(o.DataDirectory), "DataDirectory", "must not be empty");
+        ValidateNode(o, Check);
         Check(o.Listeners.Count > 0, "Listeners", "at least one listener is required");
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var i = 0; i < o.Listeners.Count; i++)
@@ -304,6 +305,20 @@ public static class MtaOptionsValidator
         for (var i = 0; i < web.Admins.Count; i++)
             check(web.Admins[i] is { Length: > 0 } a && !a.Any(c => c == ':' || char.IsWhiteSpace(c) || char.IsControl(c)),
                 $"Web:Admins:{i}", $"'{web.Admins[i]}' is not a user name of the users file");
+    }
+
+    // The node name goes into Redis keys, log lines and Received comments: one host-name label keeps it plain there.
+    private static void ValidateNode(MtaOptions o, Action<bool, string, string> check)
+    {
+        var name = o.Node.ResolveName(o.HostName);
+        check(!name.Contains('.', StringComparison.Ordinal) && IsHostName(name), o.Node.Name is null ? "HostName" : "Node:Name",
+            $"'{name}' is not a node name (one host-name label: letters, digits, hyphens, at most 63)");
+        check(o.Node.QueueIdTag is null || Spool.QueueIds.TryParseTag(o.Node.QueueIdTag, out _), "Node:QueueIdTag",
+            $"'{o.Node.QueueIdTag}' is not two characters of 0-9 A-Z without I, L, O, U");
+        check(o.Node.HeartbeatInterval >= TimeSpan.FromMilliseconds(100) && o.Node.HeartbeatInterval <= TimeSpan.FromMinutes(1),
+            "Node:HeartbeatInterval", "must be between 00:00:00.1 and 00:01:00");
+        check(o.Node.ForgetAfter >= 3 * o.Node.HeartbeatInterval && o.Node.ForgetAfter <= TimeSpan.FromDays(7), "Node:ForgetAfter",
+            "must be at least three heartbeat intervals and at most 7 days");
     }
 
     private static bool IsHostName(string? s) =>

@@ -44,4 +44,25 @@ public sealed class NodeOptions
     /// <summary>This node's name in Received fields, logs, queue ids and the cluster view. Defaults to the first label
     /// of <see cref="MtaOptions.HostName"/>; two nodes sharing a Redis must not share a name.</summary>
     public string? Name { get; set; }
+
+    /// <summary>Two characters of the queue-id alphabet (<c>0-9 A-Z</c> without I, L, O, U) that every queue id this node
+    /// makes carries after its time part. Defaults to two characters derived from <see cref="Name"/>; set it only when
+    /// the log warns that two nodes' names give the same tag.</summary>
+    public string? QueueIdTag { get; set; }
+
+    /// <summary>How often the node publishes its heartbeat (health and queue summary) to Redis when <c>State:Provider</c>
+    /// is <c>Redis</c>. Defaults to 5 s; others show the node as down after three intervals without one.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long the cluster view keeps showing a node that stopped beating (as down, or stopped when it shut
+    /// down cleanly) before its entry expires from Redis. Defaults to 15 minutes.</summary>
+    public TimeSpan ForgetAfter { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The node's name: <see cref="Name"/>, else the first label of <paramref name="hostName"/>.</summary>
+    public string ResolveName(string hostName)
+    {
+        if (!string.IsNullOrWhiteSpace(Name)) return Name.Trim();
+        var dot = hostName.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 ? hostName[..dot] : hostName;
+    }
 }

@@ -19,15 +19,17 @@ internal static class ReceivedHeader
 
     /// <param name="clientName">The client's host name when known (XCLIENT NAME), written before its address as Postfix does.</param>
     /// <param name="showUser">Name the AUTH user in a comment (Auth:ReceivedHeaderShowsUser).</param>
+    /// <param name="node">The node that took the message, written when it says more than <paramref name="hostName"/> does
+    /// (several nodes behind one MX share a host name): <see cref="ProductComment"/>.</param>
     public static string Build(ISessionInfo session, string hostName, string queueId, bool utf8, IReadOnlyList<EnvelopeRecipient> recipients, DateTimeOffset now,
-        string? clientName = null, bool showUser = false)
+        string? clientName = null, bool showUser = false, string? node = null)
     {
         var sb = new StringBuilder(256);
         var ip = ClientAddress.Canonical(session.RemoteEndPoint.Address);
         var literal = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6:" + ip : ip.ToString();
         sb.Append("Received: from ").Append(Sanitize(session.HeloName ?? "unknown"))
           .Append(" (").Append(clientName is null ? "" : Sanitize(clientName) + " ").Append('[').Append(literal).Append("])\r\n");
-        sb.Append("\tby ").Append(hostName).Append(" (Mta) with ")
+        sb.Append("\tby ").Append(hostName).Append(" (").Append(ProductComment(hostName, node)).Append(") with ")
           .Append(Protocol(session.IsExtended, session.Tls is not null, session.AuthenticatedUser is not null, utf8))
           .Append(" id ").Append(queueId);
         if (showUser && session.AuthenticatedUser is { } user)
@@ -39,6 +41,16 @@ internal static class ReceivedHeader
             sb.Append("\r\n\tfor ").Append(recipients[0].Address.ToPathString());
         sb.Append("; ").Append(DateUtils.FormatDate(now)).Append("\r\n");
         return sb.ToString();
+    }
+
+    /// <summary><c>Mta</c>, or <c>Mta node NAME</c> when the node's name is not the first label of the host name: the
+    /// comment after "by HOST" that tells which node of a cluster took a message.</summary>
+    public static string ProductComment(string hostName, string? node)
+    {
+        if (string.IsNullOrEmpty(node)) return "Mta";
+        var dot = hostName.IndexOf('.', StringComparison.Ordinal);
+        var firstLabel = dot > 0 ? hostName.AsSpan(0, dot) : hostName.AsSpan();
+        return firstLabel.Equals(node, StringComparison.OrdinalIgnoreCase) ? "Mta" : "Mta node " + node;
     }
 
     // The HELO argument is client-controlled: keep it on one line of printable characters.

@@ -147,7 +147,7 @@ internal sealed partial class SmtpSession
     private byte[] BuildTracePrefix(Transaction tx, string queueId, DateTimeOffset now, string? authenticationResults, bool quarantine)
     {
         var sb = new StringBuilder(ReceivedHeader.Build(this, HostName, queueId, tx.Utf8, tx.Recipients, now, _clientName,
-            _ctx.Options.Auth.ReceivedHeaderShowsUser));
+            _ctx.Options.Auth.ReceivedHeaderShowsUser, _ctx.Options.Node.Name));
         if (authenticationResults is not null)
             sb.Append(Authentication.AuthenticationResultsField.Name).Append(": ").Append(authenticationResults).Append("\r\n");
         if (quarantine)

@@ -30,6 +30,7 @@ public static class StatusServiceCollectionExtensions
                 sp.GetRequiredService<QueueCounters>()),
             sp.GetRequiredService<ILogger<ServerStatus>>()));
         services.TryAddSingleton<IServerStatus>(sp => sp.GetRequiredService<ServerStatus>());
+        services.TryAddSingleton<SpoolWritableProbe>();
         services.AddSingleton<IControlCommandHandler, StatusControlCommand>();
         services.AddHostedService(sp => sp.GetRequiredService<ServerStatus>());
         return services;

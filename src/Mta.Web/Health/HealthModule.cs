@@ -21,8 +21,7 @@ internal sealed class HealthModule(MtaOptions options) : IWebModule
     public void ConfigureServices(IServiceCollection web, IServiceProvider engine)
     {
         web.AddSingleton(engine.GetRequiredService<SmtpServer>());
-        web.AddSingleton(engine.GetRequiredService<MtaPaths>());
-        web.AddSingleton(engine.GetRequiredService<TimeProvider>());
+        web.AddSingleton(engine.GetRequiredService<Engine.Status.SpoolWritableProbe>());
         web.AddSingleton(options);
         web.AddSingleton<SpoolWritableCheck>();
         web.AddHealthChecks()

@@ -7,6 +7,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Mta.Logging;
 
@@ -15,12 +16,12 @@ namespace Mta.Logging;
 /// next to timestamp, level, category, eventId and message, so `jq 'select(.eventId == 207) | .Client'` or a log
 /// shipper's field mapping reaches them directly.
 /// </summary>
-internal sealed class JsonLineFormatter() : ConsoleFormatter(FormatterName)
+internal sealed class JsonLineFormatter(IOptionsMonitor<JsonLineFormatterOptions> options) : ConsoleFormatter(FormatterName)
 {
     public const string FormatterName = "mta-json";
 
     // The properties every line has; a structured field of the same name is written with a "field." prefix instead.
-    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "timestamp", "level", "category", "eventId", "message", "exception" };
+    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "timestamp", "level", "node", "category", "eventId", "message", "exception" };
 
     // Relaxed: a sender `<a@b.example>` stays as it is written, grep-able, instead of \u003C...\u003E.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, Indented = false };
@@ -38,6 +39,7 @@ internal sealed class JsonLineFormatter() : ConsoleFormatter(FormatterName)
             json.WriteStartObject();
             json.WriteString("timestamp", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
             json.WriteString("level", logEntry.LogLevel.ToString());
+            if (options.CurrentValue.Node is { } node) json.WriteString("node", node);
             json.WriteString("category", logEntry.Category);
             json.WriteNumber("eventId", logEntry.EventId.Id);
             json.WriteString("message", message ?? "");
@@ -85,4 +87,11 @@ internal sealed class JsonLineFormatter() : ConsoleFormatter(FormatterName)
             default: json.WriteString(key, Convert.ToString(value, CultureInfo.InvariantCulture)); break;
         }
     }
+}
+
+/// <summary>The JSON formatter's options: the node every line names (<c>Node:Name</c>, docs/scale-out.md).</summary>
+internal sealed class JsonLineFormatterOptions : ConsoleFormatterOptions
+{
+    /// <summary>Written as <c>"node"</c> on every line; null leaves it out.</summary>
+    public string? Node { get; set; }
 }

@@ -82,7 +82,7 @@ public sealed partial class MessageSubmitter(IMessageSpool spool, MtaOptions opt
 
         var queueId = QueueIds.Next();
         var now = time.GetUtcNow();
-        var trace = Encoding.ASCII.GetBytes($"Received: by {options.HostName} (Mta) id {queueId}; {DateUtils.FormatDate(now)}\r\n");
+        var trace = Encoding.ASCII.GetBytes($"Received: by {options.HostName} ({Receiver.ReceivedHeader.ProductComment(options.HostName, options.Node.Name)}) id {queueId}; {DateUtils.FormatDate(now)}\r\n");
         var parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         // A non-ASCII address can only travel on with SMTPUTF8; say so as the client would have.
         if (!reversePath.IsAscii || recipients.Any(r => !r.Address.IsAscii) || needs?.SmtpUtf8 == true) parameters["SMTPUTF8"] = null;
