@@ -15,6 +15,7 @@ internal sealed class ConsoleLayout
         ("/queue", "Queue"),
         ("/destinations", "Destinations"),
         ("/deliveries", "Recent deliveries"),
+        (ClusterPage.Path, "Cluster"),
     ];
 
     private readonly HttpContext _context;

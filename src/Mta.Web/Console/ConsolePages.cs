@@ -19,6 +19,7 @@ internal sealed class ConsolePages(ConsoleSources sources)
         read.MapGet("/queue/{id}", MessageAsync);
         read.MapGet("/destinations", (HttpContext context) => StatusPages.Destinations(context, sources));
         read.MapGet("/deliveries", (HttpContext context) => StatusPages.Deliveries(context, sources));
+        read.MapGet(ClusterPage.Path, (Func<HttpContext, Task<IResult>>)(context => ClusterPage.RenderAsync(context, sources)));
     }
 
     private IResult Queue(HttpContext context, string? q, string? state, int? page)

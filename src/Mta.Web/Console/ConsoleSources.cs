@@ -18,4 +18,7 @@ internal sealed class ConsoleSources(IServiceProvider engine)
 
     /// <summary>The latest delivery attempts, or null when the engine keeps none.</summary>
     public IRecentDeliveries? Deliveries { get; } = engine.GetService<IRecentDeliveries>();
+
+    /// <summary>The cluster's heartbeats in Redis, or null when the engine was built without the cluster side.</summary>
+    public Engine.Cluster.ClusterStore? Cluster { get; } = engine.GetService<Engine.Cluster.ClusterStore>();
 }
