@@ -47,12 +47,15 @@ public sealed record NodeHealth(bool Ready, bool ListenersBound, bool SpoolWrita
 public enum NodeState
 {
     /// <summary>It beat within three of its intervals.</summary>
+    [JsonStringEnumMemberName("up")]
     Up,
 
     /// <summary>It has not beaten for three of its intervals (killed, hung, cut off from Redis); its queue waits for it.</summary>
+    [JsonStringEnumMemberName("down")]
     Down,
 
     /// <summary>It shut down cleanly; its queue waits for it to start again.</summary>
+    [JsonStringEnumMemberName("stopped")]
     Stopped,
 }
 
