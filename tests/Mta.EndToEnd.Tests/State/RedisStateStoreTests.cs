@@ -21,7 +21,7 @@ public sealed class RedisStateStoreTests
     {
         RedisServer.SkipUnlessInstalled();
         await using var redis = await RedisServer.StartAsync();
-        await using var node = await Node.StartAsync(redis);
+        await using var node = await RedisNode.StartAsync(redis);
         var store = node.Store("script:ops");
 
         await store.SetAsync("greeting", new Greeting("hello", 3), TimeSpan.FromSeconds(30));
@@ -68,8 +68,8 @@ public sealed class RedisStateStoreTests
     {
         RedisServer.SkipUnlessInstalled();
         await using var redis = await RedisServer.StartAsync();
-        await using var first = await Node.StartAsync(redis);
-        await using var second = await Node.StartAsync(redis);
+        await using var first = await RedisNode.StartAsync(redis);
+        await using var second = await RedisNode.StartAsync(redis);
         var a = first.Store("script:rate-limit");
         var b = second.Store("script:rate-limit");
 
@@ -99,7 +99,7 @@ public sealed class RedisStateStoreTests
     {
         RedisServer.SkipUnlessInstalled();
         await using var redis = await RedisServer.StartAsync();
-        await using var node = await Node.StartAsync(redis);
+        await using var node = await RedisNode.StartAsync(redis);
         var results = new List<string>[2];
         var stores = new IStateStore[] { new MemoryStateStore(), node.Store("plugin:agree") };
         for (var s = 0; s < stores.Length; s++)
@@ -136,8 +136,8 @@ public sealed class RedisStateStoreTests
     {
         RedisServer.SkipUnlessInstalled();
         await using var redis = await RedisServer.StartAsync();
-        await using var first = await Node.StartAsync(redis);
-        await using var second = await Node.StartAsync(redis);
+        await using var first = await RedisNode.StartAsync(redis);
+        await using var second = await RedisNode.StartAsync(redis);
         var a = first.Store("script:rate-limit");
         var b = second.Store("script:rate-limit");
         var window = TimeSpan.FromMinutes(1);
@@ -193,7 +193,7 @@ public sealed class RedisStateStoreTests
     {
         RedisServer.SkipUnlessInstalled();
         await using var redis = await RedisServer.StartAsync();
-        await using var node = await Node.StartAsync(redis);
+        await using var node = await RedisNode.StartAsync(redis);
         var store = node.Store("script:legacy");
 
         Assert.Equal(1, store.Increment("n", 1, TimeSpan.FromMinutes(1)));
@@ -214,45 +214,6 @@ public sealed class RedisStateStoreTests
     }
 
     private sealed record Greeting(string Text, int Count);
-
-    /// <summary>One "node": its own Redis connection (multiplexer), breaker and store provider, as one Mta process has.</summary>
-    private sealed class Node : IAsyncDisposable
-    {
-        private readonly RedisConnection _connection;
-        private readonly StateStoreProvider _provider;
-
-        private Node(RedisConnection connection, RedisStateResilience resilience, LogRecorder log)
-        {
-            _connection = connection;
-            Resilience = resilience;
-            Log = log;
-            _provider = new StateStoreProvider(TimeProvider.System, resilience, log);
-        }
-
-        public RedisStateResilience Resilience { get; }
-        public LogRecorder Log { get; }
-
-        public static async Task<Node> StartAsync(RedisServer redis)
-        {
-            var options = new MtaOptions
-            {
-                State = new StateOptions
-                {
-                    Provider = StateProvider.Redis,
-                    Redis = new RedisOptions { Configuration = redis.Configuration, OperationTimeout = OperationTimeout, BreakDuration = TimeSpan.FromSeconds(1) },
-                },
-            };
-            var connection = new RedisConnection(options);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            Assert.True(await connection.WaitForFirstAttemptAsync(cts.Token), "connected to " + redis.Configuration);
-            var log = new LogRecorder();
-            return new Node(connection, new RedisStateResilience(connection, options, log.CreateLogger<RedisStateResilience>()), log);
-        }
-
-        public IStateStore Store(string owner) => _provider.Get(owner);
-
-        public ValueTask DisposeAsync() => _connection.DisposeAsync();
-    }
 }
 
 /// <summary>Records log events (id, level, message) from any logger it creates.</summary>

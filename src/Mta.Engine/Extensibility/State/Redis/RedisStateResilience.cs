@@ -24,14 +24,14 @@ public sealed partial class RedisStateResilience
     private readonly ILogger _logger;
     private int _unavailable;
 
-    /// <summary>Creates the pipeline from <c>State:Redis</c> over <paramref name="connection"/>.</summary>
-    public RedisStateResilience(RedisConnection connection, Configuration.MtaOptions options, ILogger<RedisStateResilience>? logger = null,
-        TimeProvider? timeProvider = null)
+    /// <summary>Creates the pipeline from <c>State:Redis</c> over <paramref name="connection"/>. Its timeouts run on the
+    /// system clock, never on the host's <see cref="TimeProvider"/>: a socket does not wait on a test's fake clock.</summary>
+    public RedisStateResilience(RedisConnection connection, Configuration.MtaOptions options, ILogger<RedisStateResilience>? logger = null)
     {
         Connection = connection;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         var redis = options.State.Redis;
-        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider ?? TimeProvider.System };
+        var builder = new ResiliencePipelineBuilder();
         builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<Exception>(IsOutage),
