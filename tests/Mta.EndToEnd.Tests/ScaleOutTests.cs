@@ -174,6 +174,88 @@ public sealed partial class ScaleOutTests
             "every acknowledged message delivered", TimeSpan.FromSeconds(30), Ct);
     }
 
+    private const int MessagesPerMinute = 5;
+
+    // The shipped rate-limit script (small limit, loopback not exempt: every test client is on 127/8) and the shipped
+    // greylist plugin keeping its triplets in the shared state store, with a short delay.
+    private static Dictionary<string, object?> SharedPolicy(string scripts) => new()
+    {
+        ["Scripts"] = new
+        {
+            Directory = scripts,
+            Watch = false,
+            Settings = new Dictionary<string, object>
+            {
+                ["rate-limit"] = new { MaxMessagesPerMinute = MessagesPerMinute, MaxConnectionsPerMinute = 100_000, ExemptLoopback = false },
+            },
+        },
+        ["Plugins"] = new Dictionary<string, object>
+        {
+            ["greylist"] = new
+            {
+                Path = TwoNodeCluster.BuildOutput("plugins/Mta.Plugins.Greylist"),
+                Settings = new { Store = "State", DelaySeconds = 2, RetryWindowHours = 1, AllowDays = 1 },
+            },
+        },
+    };
+
+    [Fact]
+    public async Task Rate_limits_and_greylisting_hold_across_both_nodes()
+    {
+        TwoNodeCluster.SkipUnlessInstalled();
+        var scripts = Directory.CreateTempSubdirectory("mta-scaleout-scripts-").FullName;
+        try
+        {
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "shipped-scripts", "rate-limit.csx"), Path.Combine(scripts, "rate-limit.csx"));
+            await using var cluster = await TwoNodeCluster.StartAsync(SharedPolicy(scripts), sharedHostName: false);
+
+            // Rate limit: twice the limit from one client address, one connection each, round robin over both nodes.
+            var limited = IPAddress.Parse("127.0.3.1");
+            var answers = new List<(string Node, int Code)>();
+            for (var i = 0; i < 2 * MessagesPerMinute; i++)
+            {
+                await using var c = await RawSmtpClient.ConnectFromAsync(limited, cluster.EndPoint, readGreeting: false);
+                var greeting = await c.ReadReplyAsync();
+                SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
+                answers.Add((greeting.Lines[0].Split(' ')[0], (await c.CommandAsync("MAIL FROM:<bulk@remote.test>")).Code));
+                await c.SendAsync("QUIT\r\n");
+            }
+            Assert.Equal(["node1.mx.test", "node2.mx.test"], answers.Select(a => a.Node).Distinct().Order());
+            // N in total, not N per node: the counter is one, in Redis.
+            Assert.Equal(MessagesPerMinute, answers.Count(a => a.Code == 250));
+            Assert.Equal(MessagesPerMinute, answers.Count(a => a.Code == 450));
+            Assert.Contains(answers, a => a.Node == "node1.mx.test" && a.Code == 450);
+            Assert.Contains(answers, a => a.Node == "node2.mx.test" && a.Code == 450);
+
+            // Greylisting: the first sight on one node, the retry after the delay through the other one passes.
+            var sender = IPAddress.Parse("127.0.4.1");
+            var first = await RcptThroughAsync(cluster, sender);
+            Assert.Equal(451, first.Code);
+            await Task.Delay(TimeSpan.FromSeconds(2.5), Ct);
+            var retry = await RcptThroughAsync(cluster, sender);
+            // Round robin: a new connection goes to the other node; make sure of it rather than assume it.
+            if (retry.Node == first.Node) retry = await RcptThroughAsync(cluster, sender);
+            Assert.NotEqual(first.Node, retry.Node);
+            Assert.Equal(250, retry.Code);
+        }
+        finally
+        {
+            Directory.Delete(scripts, recursive: true);
+        }
+    }
+
+    // MAIL and RCPT of one triplet on a new connection through the balancer: which node answered, and RCPT's code.
+    private static async Task<(string Node, int Code)> RcptThroughAsync(TwoNodeCluster cluster, IPAddress client)
+    {
+        await using var c = await RawSmtpClient.ConnectFromAsync(client, cluster.EndPoint, readGreeting: false);
+        var node = (await c.ReadReplyAsync()).Lines[0].Split(' ')[0];
+        SmtpAssert.Reply(await c.CommandAsync("EHLO retry.test"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<newsletter@remote.test>"), 250);
+        var rcpt = await c.CommandAsync("RCPT TO:<user@example.test>");
+        await c.SendAsync("QUIT\r\n");
+        return (node, rcpt.Code);
+    }
+
     [GeneratedRegex(@"queued as ([A-Za-z0-9]+)")]
     private static partial Regex QueuedAs();
 }

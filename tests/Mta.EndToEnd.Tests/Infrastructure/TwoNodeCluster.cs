@@ -18,8 +18,11 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
     private readonly Dictionary<string, object?>? _extra;
     private readonly MtaProcess?[] _nodes = new MtaProcess?[2];
 
-    private TwoNodeCluster(string root, RedisServer redis, int[] ports, Dictionary<string, object?>? extra)
+    private readonly bool _sharedHostName;
+
+    private TwoNodeCluster(string root, RedisServer redis, int[] ports, Dictionary<string, object?>? extra, bool sharedHostName)
     {
+        _sharedHostName = sharedHostName;
         _root = root;
         Redis = redis;
         Ports = ports;
@@ -52,11 +55,13 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
     }
 
     /// <param name="extra">More top-level config members for both nodes (scripts, plugins, settings).</param>
-    public static async Task<TwoNodeCluster> StartAsync(Dictionary<string, object?>? extra = null)
+    /// <param name="sharedHostName">Both nodes greet as <c>mx.test</c> (one MX; the node name tells them apart), or each
+    /// as <c>NODE.mx.test</c>, so a client sees in the greeting which node answered.</param>
+    public static async Task<TwoNodeCluster> StartAsync(Dictionary<string, object?>? extra = null, bool sharedHostName = true)
     {
         var root = Directory.CreateTempSubdirectory("mta-cluster-").FullName;
         var redis = await RedisServer.StartAsync();
-        var cluster = new TwoNodeCluster(root, redis, [HaproxyServer.FreeLoopbackPort(), HaproxyServer.FreeLoopbackPort()], extra);
+        var cluster = new TwoNodeCluster(root, redis, [HaproxyServer.FreeLoopbackPort(), HaproxyServer.FreeLoopbackPort()], extra, sharedHostName);
         try
         {
             for (var i = 0; i < 2; i++) cluster.WriteConfig(i);
@@ -78,7 +83,7 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
         var extra = new Dictionary<string, object?>
         {
             // One name for the MX, as behind one balancer; the node name tells them apart.
-            ["HostName"] = "mx.test",
+            ["HostName"] = _sharedHostName ? "mx.test" : $"{NodeName(index)}.mx.test",
             ["Listeners"] = new[]
             {
                 new { Name = "smtp", Address = "127.0.0.1", Port = Ports[index], ProxyProtocol = "V2", ProxyNetworks = new[] { "127.0.0.1/32" } },
@@ -89,6 +94,16 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
         };
         foreach (var (key, value) in _extra ?? []) extra[key] = value;
         MtaProcess.WriteConfig(DataDirectory(index), Ports[index], extra: extra);
+    }
+
+    /// <summary>The build output of a project of this repository (e.g. <c>plugins/Mta.Plugins.Greylist</c>), built before the tests.</summary>
+    public static string BuildOutput(string project)
+    {
+        var output = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+        var configuration = Path.GetFileName(Path.GetDirectoryName(output))!;
+        var repository = output;
+        while (!File.Exists(Path.Combine(repository, "Mta.sln"))) repository = Path.GetDirectoryName(repository)!;
+        return Path.Combine(repository, project, "bin", configuration, "net10.0");
     }
 
     /// <summary>Starts (or restarts, after <see cref="Kill"/>) node <paramref name="index"/> and waits for its listener.</summary>
