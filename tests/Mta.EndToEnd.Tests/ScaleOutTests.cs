@@ -125,6 +125,8 @@ public sealed partial class ScaleOutTests
         }
         Assert.True(missing.Count == 0,
             $"{missing.Count} of {acknowledged.Count} acknowledged messages lost, e.g. {string.Join(", ", missing.Take(5))}\n{cluster.Output}");
+        // One MX name for both; the Received field says which node took each message.
+        Assert.Equal(["node1", "node2"], cluster.ReceivedBy.Order());
         await Conditions.WaitUntilAsync(async () => (await cluster.NodeStatesAsync(0)).GetValueOrDefault("node2") == "up",
             "node2 up again after its restart", TimeSpan.FromSeconds(15), Ct);
     }

@@ -141,6 +141,9 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
         return states;
     }
 
+    /// <summary>The nodes named in the Received fields of delivered messages (<c>by mx.test (Mta node NAME)</c>).</summary>
+    public HashSet<string> ReceivedBy { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Message-ID of every message delivered to any Maildir of either node, with how often it was delivered.</summary>
     public async Task<Dictionary<string, int>> DeliveredMessageIdsAsync()
     {
@@ -157,6 +160,7 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
                 catch (IOException) { continue; }
                 var match = MessageIdField().Match(text);
                 if (match.Success) seen[match.Groups[1].Value] = seen.GetValueOrDefault(match.Groups[1].Value) + 1;
+                if (ReceivedByNode().Match(text) is { Success: true } by) ReceivedBy.Add(by.Groups[1].Value);
             }
         }
         return seen;
@@ -168,6 +172,9 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
 
     [GeneratedRegex(@"^Message-ID: <([^>]+)>", RegexOptions.Multiline | RegexOptions.IgnoreCase)]
     private static partial Regex MessageIdField();
+
+    [GeneratedRegex(@"\tby \S+ \(Mta node ([a-z0-9-]+)\) with ")]
+    private static partial Regex ReceivedByNode();
 
     public async ValueTask DisposeAsync()
     {
