@@ -23,6 +23,14 @@ internal sealed partial class ClusterHeartbeat(
         LogIdentity(self.Name, self.QueueIdTag, self.QueueIdTagConfigured ? "Node:QueueIdTag" : "the node name",
             store.IsConfigured ? $"every {self.HeartbeatInterval.TotalSeconds:0.###} s to Redis" : "nowhere (State:Provider is not Redis)");
         if (!store.IsConfigured) return;
+        try
+        {
+            await store.WaitForFirstConnectionAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
         using var timer = new PeriodicTimer(self.HeartbeatInterval, time);
         do
         {

@@ -24,6 +24,14 @@ public sealed partial class ClusterStore(RedisConnection redis, NodeIdentity sel
     /// <summary>Whether this node has Redis to publish to (<c>State:Provider</c> is <c>Redis</c>).</summary>
     public bool IsConfigured => redis.IsConfigured;
 
+    /// <summary>Waits, at most <c>State:Redis:ConnectTimeout</c>, for the first connection attempt, so the first beat
+    /// after start does not report an outage that is only a connection still being made.</summary>
+    public async Task WaitForFirstConnectionAsync(CancellationToken cancellationToken)
+    {
+        try { await redis.WaitForFirstAttemptAsync(cancellationToken).ConfigureAwait(false); }
+        catch (RedisException) { }
+    }
+
     /// <summary>Writes <paramref name="beat"/>; returns why not when Redis is not connected or does not answer in time.</summary>
     public async Task<string?> PublishAsync(NodeHeartbeat beat, CancellationToken cancellationToken)
     {
