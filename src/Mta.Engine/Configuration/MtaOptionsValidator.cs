@@ -283,6 +283,7 @@ public static class MtaOptionsValidator
                 && path != "/healthz" && path != "/readyz",
             "Telemetry:Prometheus:Path", $"'{prometheus.Path}' is not an absolute path such as /metrics (and not /healthz or /readyz)");
         var otlp = telemetry.Otlp;
+        check(telemetry.TraceSampleRatio is >= 0 and <= 1, "Telemetry:TraceSampleRatio", $"{telemetry.TraceSampleRatio} is not between 0 and 1 (1 traces every session)");
         check(Enum.IsDefined(otlp.Protocol), "Telemetry:Otlp:Protocol", "must be HttpProtobuf or Grpc");
         check(!otlp.Enabled || Uri.TryCreate(otlp.Endpoint, UriKind.Absolute, out var endpoint) && (endpoint.Scheme == Uri.UriSchemeHttp || endpoint.Scheme == Uri.UriSchemeHttps)
                 && string.IsNullOrEmpty(endpoint.Query),
