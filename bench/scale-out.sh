@@ -13,7 +13,7 @@
 # Maildirs hold it), so no run competes with the deliveries of the one before. Prints every run, the median per mode,
 # and the CPU time per message of each process (both nodes, haproxy, redis-server) over the "two" runs.
 #
-# Env: ROUNDS=3 WARMUP=3000 PERSIST=0 REDIS_PORT=6391 DIRECT_PORTS="2541 2542" PROXIED_PORTS="2543 2544"
+# Env: ROUNDS=3 WARMUP=3000 PERSIST=0 REDIS_PORT=6392 DIRECT_PORTS="2541 2542" PROXIED_PORTS="2543 2544"
 #      ONE_PORT=2545 TWO_PORT=2546 RUN_TIMEOUT=300 DRAIN_MAX=120 SHARED_DIR (accept.sh's folder's parent),
 #      mta-lib.sh's MTA_* knobs. Needs redis-server, haproxy, smtp-source (postfix) and bc.
 set -uo pipefail
@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/mta-lib.sh"
 case "${1:-}" in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 messages=${1:-5000}; sessions=${2:-20}; size=${3:-1024}
-ROUNDS=${ROUNDS:-3}; WARMUP=${WARMUP:-3000}; PERSIST=${PERSIST:-0}; REDIS_PORT=${REDIS_PORT:-6391}
+ROUNDS=${ROUNDS:-3}; WARMUP=${WARMUP:-3000}; PERSIST=${PERSIST:-0}; REDIS_PORT=${REDIS_PORT:-6392}
 read -r -a DIRECT_PORTS <<< "${DIRECT_PORTS:-2541 2542}"; read -r -a PROXIED_PORTS <<< "${PROXIED_PORTS:-2543 2544}"
 ONE_PORT=${ONE_PORT:-2545}; TWO_PORT=${TWO_PORT:-2546}; RUN_TIMEOUT=${RUN_TIMEOUT:-300}; DRAIN_MAX=${DRAIN_MAX:-120}
 SHARED_DIR=${SHARED_DIR:-$MTA_REPO/../shared}; [ -x "$SHARED_DIR/bench/accept.sh" ] || SHARED_DIR=/work/shared
