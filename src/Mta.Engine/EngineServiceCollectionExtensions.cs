@@ -68,7 +68,7 @@ public static class EngineServiceCollectionExtensions
         // `mta status` and the console's overview: resolved with the other hosted services, before any starts, so
         // its meter listener sees the first connection.
         Status.StatusServiceCollectionExtensions.AddMtaStatus(services);
-        // Node identity and the heartbeat: after the listeners, so the first beat finds them bound.
+        // Node identity, the cluster view and its control command (the heartbeat is the host's: AddMtaHeartbeat).
         Cluster.ClusterServiceCollectionExtensions.AddMtaCluster(services, options);
         // Local submissions from the maildrop go through the SMTP sessions: after the server, stopped before it.
         services.AddMtaPickup();

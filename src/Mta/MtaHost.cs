@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Mta.Configuration;
 using Mta.Engine;
+using Mta.Engine.Cluster;
 using Mta.Engine.Configuration;
 using Mta.Engine.Reload;
 using Mta.Logging;
@@ -37,6 +38,8 @@ internal static class MtaHost
         builder.Services.AddMtaReload(new ConfigFileReader(loaded));
         builder.Services.AddMtaEngine(loaded.Options);
         builder.Services.AddMtaWeb();
+        // Only the server beats as its node: `mta turn` and `mta check` would otherwise pose as it in the cluster view.
+        if (asService) builder.Services.AddMtaHeartbeat();
         // Only the service exports: `mta turn` and `mta check` build the same host beside a running server, whose
         // scrape port they must not try to take.
         if (asService) builder.Services.AddMtaTelemetry(loaded.Options);

@@ -10,9 +10,8 @@ namespace Mta.Engine.Cluster;
 /// <summary>DI registration of the cluster side of a node.</summary>
 public static class ClusterServiceCollectionExtensions
 {
-    /// <summary>Adds <see cref="NodeIdentity"/>, <see cref="ClusterStore"/>, the heartbeat (a hosted service that does
-    /// nothing without <c>State:Provider=Redis</c>) and the <c>cluster</c> control command. Expects the status
-    /// (<c>AddMtaStatus</c>) and the Redis connection. Idempotent.</summary>
+    /// <summary>Adds <see cref="NodeIdentity"/>, <see cref="ClusterStore"/> and the <c>cluster</c> control command; the
+    /// heartbeat is <see cref="AddMtaHeartbeat"/>'s. Expects the Redis connection. Idempotent.</summary>
     public static IServiceCollection AddMtaCluster(this IServiceCollection services, MtaOptions options)
     {
         if (services.Any(d => d.ServiceType == typeof(NodeIdentity))) return services;
@@ -22,7 +21,18 @@ public static class ClusterServiceCollectionExtensions
         services.AddSingleton(identity);
         services.TryAddSingleton<ClusterStore>();
         services.AddSingleton<IControlCommandHandler, ClusterControlCommand>();
-        services.AddHostedService<ClusterHeartbeat>();
+        return services;
+    }
+
+    /// <summary>Adds the heartbeat: a hosted service that publishes this node to Redis (nothing without
+    /// <c>State:Provider=Redis</c>). Only for the server itself (<c>mta run</c>): <c>mta turn</c> builds the same
+    /// engine beside a running server under the same node name, and must not beat as that node. Call after
+    /// <c>AddMtaEngine</c>, so the listeners are bound before the first beat; expects the status. Idempotent.</summary>
+    public static IServiceCollection AddMtaHeartbeat(this IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(ClusterHeartbeat))) return services;
+        services.AddSingleton<ClusterHeartbeat>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterHeartbeat>());
         return services;
     }
 }

@@ -91,6 +91,8 @@ public sealed class MtaTestServer : IAsyncDisposable
         }
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddMtaEngine(options, hooks);
+        // A test server is a running node: it beats to Redis when its options say State:Provider Redis.
+        Mta.Engine.Cluster.ClusterServiceCollectionExtensions.AddMtaHeartbeat(builder.Services);
         services?.Invoke(builder.Services);
         // Registered last, so it is the one every service resolves.
         if (time is not null) builder.Services.AddSingleton(time);
