@@ -94,7 +94,7 @@ public sealed partial class ClusterStore(RedisConnection redis, NodeIdentity sel
     }
 
     // Two live nodes whose ids carry one tag could, in one millisecond, make the same queue id; say which to change.
-    private static List<string> Clashes(List<ClusterNode> nodes)
+    internal static List<string> Clashes(List<ClusterNode> nodes)
     {
         var warnings = new List<string>();
         foreach (var group in nodes.Where(n => n.State == NodeState.Up).GroupBy(n => n.Heartbeat.QueueIdTag).Where(g => g.Count() > 1))
