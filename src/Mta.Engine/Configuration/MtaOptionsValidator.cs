@@ -129,6 +129,7 @@ public static class MtaOptionsValidator
             Check(IPNetwork.TryParse(o.XClient.Networks[i], out _), $"XClient:Networks:{i}", $"'{o.XClient.Networks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         TerminalOptionsValidator.Validate(o, errors);
         TurnOptionsValidator.Validate(o, errors);
+        StateOptionsValidator.Validate(o, errors);
         ControlOptionsValidator.Validate(o, errors);
         TransportOptionsValidator.Validate(o, errors);
         Extensibility.Containment.HookContainmentOptionsValidator.Validate(o.HookContainment, errors);

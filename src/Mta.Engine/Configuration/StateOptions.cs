@@ -38,7 +38,7 @@ public sealed class RedisOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Once Redis has failed calls in a row, how long every state call falls back at once without trying
-    /// Redis; then one call probes it again. Defaults to 5 s (at least 0.5 s).</summary>
+    /// Redis; then one call probes it again. Defaults to 5 s (0.5 s to 1 hour).</summary>
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }
 

@@ -73,6 +73,19 @@ public sealed class RedisServer : IAsyncDisposable
         process.WaitForExit(10_000);
     }
 
+    /// <summary>Freezes the server (SIGSTOP): connections stay open and nothing is answered, as a server that hangs.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Lets a paused server run again (SIGCONT); it answers what it was sent meanwhile.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        var process = _process ?? throw new InvalidOperationException("redis-server is not running");
+        using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString()])!;
+        kill.WaitForExit(10_000);
+    }
+
     /// <summary>Starts the server again, empty, on the same port; returns once it answers PING.</summary>
     public async Task RestartAsync()
     {
@@ -159,6 +172,8 @@ public sealed class RedisServer : IAsyncDisposable
 
     private void Stop()
     {
+        // A paused process would not die of SIGKILL any later, but a stopped one must not linger stopped either.
+        if (IsRunning) Resume();
         Kill();
         _process?.Dispose();
         _process = null;

@@ -189,6 +189,38 @@ public sealed class RedisStateStoreTests
     }
 
     [Fact]
+    public async Task A_hung_server_costs_each_call_at_most_the_timeout_until_the_breaker_opens_then_nothing()
+    {
+        RedisServer.SkipUnlessInstalled();
+        await using var redis = await RedisServer.StartAsync();
+        await using var node = await RedisNode.StartAsync(redis);
+        var store = node.Store("script:rate-limit");
+        var window = TimeSpan.FromMinutes(1);
+        Assert.Equal(1, await store.CountInSlidingWindowAsync("hung", window));
+
+        // Connected, but nothing answers: only the timeout can end a call.
+        redis.Pause();
+        var durations = new List<TimeSpan>();
+        for (var i = 0; i < 6; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            Assert.Equal(i + 1, await store.CountInSlidingWindowAsync("hung", window));
+            durations.Add(watch.Elapsed);
+        }
+        Assert.All(durations, d => Assert.True(d < OperationTimeout + TimeSpan.FromMilliseconds(500), $"a call took {d}"));
+        // The first calls wait out the timeout; once the breaker is open the rest fall back at once.
+        Assert.True(durations[0] >= OperationTimeout - TimeSpan.FromMilliseconds(20), $"the first call took {durations[0]}");
+        Assert.True(durations[^1] < TimeSpan.FromMilliseconds(100), $"a call with the breaker open took {durations[^1]}");
+        Assert.False(node.Resilience.IsAvailable);
+        Assert.Single(node.Log.Events, e => e.Id == 1740);
+
+        redis.Resume();
+        await Conditions.WaitUntilAsync(async () => await store.CountInSlidingWindowAsync("healed", window) == 1 && node.Resilience.IsAvailable,
+            "the breaker closed after the server resumed", TimeSpan.FromSeconds(10));
+        Assert.Single(node.Log.Events, e => e.Id == 1741);
+    }
+
+    [Fact]
     public async Task Synchronous_calls_are_served_from_this_node_and_say_so_once()
     {
         RedisServer.SkipUnlessInstalled();
