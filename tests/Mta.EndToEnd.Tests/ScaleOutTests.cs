@@ -71,7 +71,7 @@ public sealed partial class ScaleOutTests
         await Conditions.WaitUntilAsync(() => condition(load), what, timeout, Ct);
 
     [Fact]
-    public async Task A_node_killed_under_load_loses_no_acknowledged_message_and_the_cluster_view_shows_it_down()
+    public async Task A_node_killed_under_load_loses_no_acknowledged_message_and_the_cluster_view_shows_it_down_then_stopped()
     {
         TwoNodeCluster.SkipUnlessInstalled();
         Assert.NotEqual(Tags[0], Tags[1]);
@@ -129,6 +129,9 @@ public sealed partial class ScaleOutTests
         Assert.Equal(["node1", "node2"], cluster.ReceivedBy.Order());
         await Conditions.WaitUntilAsync(async () => (await cluster.NodeStatesAsync(0)).GetValueOrDefault("node2") == "up",
             "node2 up again after its restart", TimeSpan.FromSeconds(15), Ct);
+        // A clean stop is told from a crash: the last beat says so.
+        await cluster.StopNodeAsync(1);
+        Assert.Equal("stopped", (await cluster.NodeStatesAsync(0)).GetValueOrDefault("node2"));
     }
 
     [Fact]

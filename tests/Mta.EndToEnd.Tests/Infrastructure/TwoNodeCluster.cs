@@ -124,6 +124,16 @@ public sealed partial class TwoNodeCluster : IAsyncDisposable
         _nodes[index] = null;
     }
 
+    /// <summary>SIGTERM, as systemctl stop: the node drains and says goodbye.</summary>
+    public async Task StopNodeAsync(int index)
+    {
+        var node = Node(index);
+        node.Terminate();
+        await node.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        await node.DisposeAsync();
+        _nodes[index] = null;
+    }
+
     /// <summary><c>mta status --cluster --json</c> as run beside node <paramref name="index"/>.</summary>
     public async Task<(int ExitCode, string Output)> StatusAsync(int index, bool json) =>
         await MtaProcess.RunToEndAsync(json ? ["status", "--cluster", "--json", "--config", ConfigPath(index)] : ["status", "--cluster", "--config", ConfigPath(index)]);
