@@ -315,4 +315,178 @@ public sealed class MilterTests
         var delivered = await DeliverOneAsync(server);
         Assert.Contains("X-Ok: yes", delivered);
     }
+
+    [Fact]
+    public async Task Macros_arrive_at_each_stage_as_Postfix_sends_them()
+    {
+        var (milter, server) = await StartAsync([]);
+        await using var _ = milter;
+        await using var __ = server;
+        string queueId;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            queueId = SmtpAssert.QueueIdOf((await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message)).Text);
+        }
+        await milter.WaitForAsync("QUIT");
+        var connect = Assert.Single(milter.Received, r => r.Command == "CONNECT");
+        Assert.Equal(["[127.0.0.1]", "4", connect.Arguments[2], "127.0.0.1"], connect.Arguments);
+        Assert.Equal(["j", "{daemon_name}", "{daemon_addr}", "v", "_"], connect.Macros.Keys);
+        Assert.Equal("mta.test", connect.Macros["j"]);
+        Assert.Equal("mta.test", connect.Macros["{daemon_name}"]);
+        Assert.Equal("127.0.0.1", connect.Macros["{daemon_addr}"]);
+        Assert.StartsWith("Mta ", connect.Macros["v"]);
+        Assert.Equal("unknown [127.0.0.1]", connect.Macros["_"]);
+        // No TLS: HELO's macros (tls_version, cipher, ...) have no value, so none is sent.
+        Assert.Empty(Assert.Single(milter.Received, r => r.Command == "HELO").Macros);
+        var mail = Assert.Single(milter.Received, r => r.Command == "MAIL");
+        Assert.Equal(["<a@remote.test>"], mail.Arguments);
+        Assert.Equal(new Dictionary<string, string> { ["i"] = queueId, ["{mail_addr}"] = "a@remote.test", ["{mail_host}"] = "remote.test", ["{mail_mailer}"] = "smtp" }, mail.Macros);
+        var rcpt = Assert.Single(milter.Received, r => r.Command == "RCPT");
+        Assert.Equal(new Dictionary<string, string> { ["i"] = queueId, ["{rcpt_addr}"] = "bob@example.test", ["{rcpt_host}"] = "example.test", ["{rcpt_mailer}"] = "local" }, rcpt.Macros);
+        foreach (var stage in new[] { "DATA", "EOH", "EOM" })
+            Assert.Equal(new Dictionary<string, string> { ["i"] = queueId }, Assert.Single(milter.Received, r => r.Command == stage).Macros);
+    }
+
+    [Fact]
+    public async Task A_milter_chooses_its_macros_with_a_symbol_list()
+    {
+        var (milter, server) = await StartAsync(["--macros", "connect={client_addr} {client_port} {client_name} {client_ptr} {client_connections} {daemon_port}",
+            "--macros", "mail={mail_addr} {auth_authen}", "--macros", "eom=i {rcpt_addr}"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "", ["bob@example.test"], Message), 250);
+        }
+        await milter.WaitForAsync("QUIT");
+        var connect = Assert.Single(milter.Received, r => r.Command == "CONNECT");
+        Assert.Equal("127.0.0.1", connect.Macros["{client_addr}"]);
+        Assert.Equal(connect.Arguments[2], connect.Macros["{client_port}"]);
+        Assert.Equal("unknown", connect.Macros["{client_name}"]);
+        Assert.Equal("unknown", connect.Macros["{client_ptr}"]);
+        Assert.Equal("1", connect.Macros["{client_connections}"]);
+        Assert.Equal(server.Port.ToString(), connect.Macros["{daemon_port}"]);
+        Assert.DoesNotContain("j", connect.Macros.Keys);
+        // The null sender: {mail_addr} is empty; no AUTH, so no {auth_authen}.
+        Assert.Equal(new Dictionary<string, string> { ["{mail_addr}"] = "" }, Assert.Single(milter.Received, r => r.Command == "MAIL").Macros);
+        Assert.Equal(["i"], Assert.Single(milter.Received, r => r.Command == "EOM").Macros.Keys);
+    }
+
+    [Fact]
+    public async Task Negotiated_protocol_steps_are_not_sent_and_no_reply_steps_are_not_awaited()
+    {
+        // The milter wants no HELO, headers or body, and will not answer RCPT (so its configured reject never goes out).
+        var (milter, server) = await StartAsync(["--protocol", "NoHelo,NoHeaders,NoBody,NoReplyRcpt", "--at", "rcpt=reject"]);
+        await using var _ = milter;
+        await using var __ = server;
+        Assert.Contains("body line 1", await DeliverOneAsync(server));
+        await milter.WaitForAsync("QUIT");
+        Assert.Equal(["OPTNEG", "CONNECT", "MAIL", "RCPT", "DATA", "EOH", "EOM", "ABORT", "QUIT"], milter.Received.Select(r => r.Command));
+    }
+
+    [Fact]
+    public async Task Skip_after_the_first_body_chunk_sends_no_more_body()
+    {
+        var (milter, server) = await StartAsync(["--at", "body=skip"]);
+        await using var _ = milter;
+        await using var __ = server;
+        var big = "Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('y', 98) + "\r\n", 2000));
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], big), 250);
+        }
+        Assert.Single(await server.WaitForMailAsync("bob"));
+        await milter.WaitForAsync("EOM");
+        Assert.Equal("65535", Assert.Single(milter.Received, r => r.Command == "BODY").Arguments[0]);
+    }
+
+    [Fact]
+    public async Task A_version_2_milter_gets_no_DATA_and_no_unknown_command()
+    {
+        var (milter, server) = await StartAsync(["--version", "2"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("XYZZY plugh"), 500);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message), 250);
+        }
+        await milter.WaitForAsync("QUIT");
+        Assert.DoesNotContain(milter.Received, r => r.Command is "DATA" or "UNKNOWN");
+        Assert.Contains(milter.Received, r => r.Command == "EOM");
+    }
+
+    [Fact]
+    public async Task Unknown_commands_go_to_the_milter_whose_refusal_is_the_reply()
+    {
+        var (milter, server) = await StartAsync(["--at", "unknown=reply:502 5.5.2 Not with me you don't"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("XYZZY plugh"), 502, "5.5.2", "Not with me you don't");
+        Assert.Equal(["XYZZY plugh"], Assert.Single(milter.Received, r => r.Command == "UNKNOWN").Arguments);
+    }
+
+    [Fact]
+    public async Task One_milter_connection_serves_every_transaction_of_a_session_with_abort_between()
+    {
+        var (milter, server) = await StartAsync([]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RSET"), 250);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message), 250);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["alice@example.test"], Message), 250);
+        }
+        await server.WaitForMailAsync("alice");
+        await milter.WaitForAsync("QUIT");
+        Assert.Equal(1, milter.Connections);
+        var envelope = milter.Received.Where(r => r.Command is "MAIL" or "ABORT" or "EOM" or "QUIT").Select(r => r.Command);
+        Assert.Equal(["MAIL", "ABORT", "MAIL", "EOM", "ABORT", "MAIL", "EOM", "ABORT", "QUIT"], envelope);
+    }
+
+    [Fact]
+    public async Task A_milter_on_a_unix_socket_works_as_one_on_TCP()
+    {
+        var socket = Path.Combine(Path.GetTempPath(), "mta-milter-" + Guid.NewGuid().ToString("n")[..8] + ".sock");
+        var (milter, server) = await StartAsync(["--listen", "unix:" + socket, "--add-header", "X-Via: unix"]);
+        await using var _ = milter;
+        await using var __ = server;
+        Assert.Equal("unix:" + socket, milter.Address);
+        Assert.Contains("X-Via: unix", await DeliverOneAsync(server));
+    }
+
+    [Fact]
+    public async Task Two_milters_run_in_the_listed_order_and_the_first_refusal_wins()
+    {
+        await using var first = TestMilter.Start(TestMilterOptions.Parse(["--add-header", "X-First: 1", "--at", "rcpt=reject", "--only", "carol@"]));
+        await using var second = TestMilter.Start(TestMilterOptions.Parse(["--add-header", "X-Second: 2"]));
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Milters.Definitions["first"] = new MilterDefinition { Address = first.Address };
+            o.Milters.Definitions["second"] = new MilterDefinition { Address = second.Address };
+            o.Listeners[0].Milters = ["first", "second"];
+        });
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<carol@example.test>"), 550, "5.7.1");
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsyncAfterMail(c, ["bob@example.test"], Message), 250);
+        }
+        var delivered = await server.WaitForMailAsync("bob");
+        Assert.EndsWith("X-First: 1\r\nX-Second: 2", ClientHeaderLines(SmtpAssert.ReadText(Assert.Single(delivered))).Aggregate((a, b) => a + "\r\n" + b));
+        await second.WaitForAsync("QUIT");
+        // The second milter never heard of carol: the first refused her.
+        Assert.Equal(["<bob@example.test>"], Assert.Single(second.Received, r => r.Command == "RCPT").Arguments);
+        Assert.Equal(2, first.Received.Count(r => r.Command == "RCPT"));
+    }
 }
