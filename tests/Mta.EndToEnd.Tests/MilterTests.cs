@@ -702,4 +702,69 @@ public sealed class MilterTests
             }
         }
     }
+
+    [Fact]
+    public async Task Check_names_every_milter_configuration_error_with_its_key()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mta-config-" + Guid.NewGuid().ToString("n")[..12]);
+        Directory.CreateDirectory(root);
+        try
+        {
+            var config = Path.Combine(root, "mta.config.json");
+            // Keys and values the binder cannot take are named first...
+            File.WriteAllText(config, """
+                {
+                  "DataDirectory": "data",
+                  "Listeners": [ { "Name": "smtp", "Address": "127.0.0.1", "Port": 0, "Milters": [ "rspamd" ] } ],
+                  "Milters": { "Definitions": { "rspamd": { "Address": "inet:127.0.0.1:11332", "DefaultAction": "Quarantine", "Timeout": "00:00:01" } } }
+                }
+                """);
+            var (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+            Assert.True(code == 2, output);
+            Assert.Contains("Milters:Definitions:rspamd:Timeout: unknown key", output);
+            Assert.Contains("Milters:Definitions:rspamd:DefaultAction: 'Quarantine' is not one of Accept, Tempfail, Reject", output);
+
+            // ...then every value the validator refuses.
+            File.WriteAllText(config, """
+                {
+                  "DataDirectory": "data",
+                  "Listeners": [ { "Name": "smtp", "Address": "127.0.0.1", "Port": 0, "Milters": [ "opendkim", "rspamd", "clamav" ] } ],
+                  "Milters": {
+                    "Definitions": {
+                      "opendkim": { "Address": "unix:run/opendkim.sock", "Protocol": 5 },
+                      "rspamd": { "Address": "inet:127.0.0.1", "CommandTimeout": "00:00:00" }
+                    }
+                  }
+                }
+                """);
+            (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+            Assert.True(code == 2, output);
+            Assert.Contains("Listeners:0:Milters:2: 'clamav' is not defined under Milters:Definitions", output);
+            Assert.Contains("Milters:Definitions:opendkim:Address: 'unix:run/opendkim.sock': the socket path must be absolute", output);
+            Assert.Contains("Milters:Definitions:opendkim:Protocol: 5 is not a milter protocol version (2, 3, 4 or 6)", output);
+            Assert.Contains("Milters:Definitions:rspamd:Address: 'inet:127.0.0.1' has no valid port", output);
+            Assert.Contains("Milters:Definitions:rspamd:CommandTimeout: must be more than zero and at most 1 hour", output);
+
+            // The shape of the brief, corrected, passes.
+            File.WriteAllText(config, """
+                {
+                  "DataDirectory": "data",
+                  "Listeners": [ { "Name": "smtp", "Address": "127.0.0.1", "Port": 0, "Milters": [ "opendkim", "rspamd" ] } ],
+                  "Milters": {
+                    "Definitions": {
+                      "opendkim": { "Address": "unix:/run/opendkim/opendkim.sock", "DefaultAction": "Accept", "ConnectTimeout": "00:00:05",
+                                    "CommandTimeout": "00:00:10", "EndOfMessageTimeout": "00:00:30", "Protocol": 6 },
+                      "rspamd": { "Address": "inet:127.0.0.1:11332", "DefaultAction": "Tempfail" }
+                    }
+                  }
+                }
+                """);
+            (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+            Assert.True(code == 0, output);
+        }
+        finally
+        {
+            MtaTestServer.DeleteQuietly(root);
+        }
+    }
 }
