@@ -767,4 +767,72 @@ public sealed class MilterTests
             MtaTestServer.DeleteQuietly(root);
         }
     }
+
+    [Fact]
+    public async Task TLS_and_AUTH_macros_arrive_after_STARTTLS_and_AUTH()
+    {
+        var (milter, server) = await StartAsync([], configure: o =>
+        {
+            o.Listeners[0].Tls = ListenerTlsMode.StartTls;
+            o.Auth.HashIterations = 100_000;
+        });
+        await using var _ = milter;
+        await using var __ = server;
+        server.Services.GetRequiredService<Mta.Engine.Auth.UserStore>().Add("alice", "correct horse", []);
+        using (var client = new MailKit.Net.Smtp.SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await client.ConnectAsync("127.0.0.1", server.Port, MailKit.Security.SecureSocketOptions.StartTls);
+            await client.AuthenticateAsync("alice", "correct horse");
+            await client.SendAsync(MimeKit.MimeMessage.Load(new MemoryStream(System.Text.Encoding.ASCII.GetBytes(
+                "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: tls\r\n\r\nhi\r\n"))));
+            await client.DisconnectAsync(true);
+        }
+        await milter.WaitForAsync("QUIT");
+        var helos = milter.Received.Where(r => r.Command == "HELO").ToArray();
+        Assert.Equal(2, helos.Length);
+        Assert.Empty(helos[0].Macros);
+        Assert.Matches("^TLSv1\\.[23]$", helos[1].Macros["{tls_version}"]);
+        Assert.NotEmpty(helos[1].Macros["{cipher}"]);
+        Assert.Contains(helos[1].Macros["{cipher_bits}"], new[] { "128", "256" });
+        var mail = Assert.Single(milter.Received, r => r.Command == "MAIL");
+        Assert.Equal("alice", mail.Macros["{auth_authen}"]);
+        Assert.Equal("PLAIN", mail.Macros["{auth_type}"]);
+    }
+
+    [Fact]
+    public async Task A_milter_that_asks_for_refused_recipients_sees_them_with_the_refusal()
+    {
+        var (milter, server) = await StartAsync(["--protocol", "RejectedRecipients", "--macros", "rcpt={rcpt_mailer} {rcpt_host} {rcpt_addr}"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<x@elsewhere.test>"), 554, "5.7.1", "Relay access denied");
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<bob@example.test>"), 250);
+        }
+        var rcpts = await milter.WaitForAsync("RCPT", 2);
+        Assert.Equal(new Dictionary<string, string> { ["{rcpt_mailer}"] = "error", ["{rcpt_host}"] = "5.7.1", ["{rcpt_addr}"] = "<x@elsewhere.test>: Relay access denied" }, rcpts[0].Macros);
+        Assert.Equal("local", rcpts[1].Macros["{rcpt_mailer}"]);
+    }
+
+    [Fact]
+    public async Task BDAT_messages_go_through_the_milters_like_DATA()
+    {
+        var (milter, server) = await StartAsync(["--add-header", "X-Chunked: yes"]);
+        await using var _ = milter;
+        await using var __ = server;
+        var message = System.Text.Encoding.ASCII.GetBytes(Message);
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<bob@example.test>"), 250);
+            await c.SendAsync([.. System.Text.Encoding.ASCII.GetBytes($"BDAT {message.Length} LAST\r\n"), .. message]);
+            SmtpAssert.Reply(await c.ReadReplyAsync(), 250, "2.0.0", "queued as");
+        }
+        Assert.Contains("X-Chunked: yes", SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob"))));
+        Assert.Contains(milter.Received, r => r.Command == "DATA");
+    }
 }

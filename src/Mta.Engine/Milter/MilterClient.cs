@@ -237,6 +237,11 @@ internal sealed class MilterClient : IAsyncDisposable
         : EventAsync(MilterCommand.Rcpt, MilterProtocolFlags.NoRcpt, MilterProtocolFlags.NoReplyRcpt, MilterMacroStage.Rcpt,
             arguments, static (w, s) => MilterWriter.Strings(w, MilterCommand.Rcpt, s), _definition.CommandTimeout, null, cancellationToken);
 
+    /// <summary>SMFIC_RCPT for a recipient the server refused, to a milter that negotiated SMFIP_RCPT_REJ (Postfix
+    /// sends them so, and ignores the answer: the recipient is refused already).</summary>
+    public ValueTask<MilterAnswer> RejectedRcptAsync(string[] arguments, CancellationToken cancellationToken) =>
+        (_steps & MilterProtocolFlags.RejectedRecipients) == 0 ? ValueTask.FromResult(MilterAnswer.Continue) : RcptAsync(arguments, cancellationToken);
+
     /// <summary>SMFIC_DATA.</summary>
     public ValueTask<MilterAnswer> DataAsync(CancellationToken cancellationToken) =>
         !InSession(messageAccepted: false, out var answer) ? ValueTask.FromResult(answer)
