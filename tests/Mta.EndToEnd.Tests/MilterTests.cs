@@ -835,4 +835,25 @@ public sealed class MilterTests
         Assert.Contains("X-Chunked: yes", SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob"))));
         Assert.Contains(milter.Received, r => r.Command == "DATA");
     }
+
+    [Fact]
+    public async Task After_XCLIENT_the_milters_see_a_new_connect_for_the_client_it_names()
+    {
+        var (milter, server) = await StartAsync([], configure: o => o.XClient.Networks = ["127.0.0.1/32"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("XCLIENT ADDR=192.0.2.7 NAME=client.example.test"), 220);
+            await SmtpAssert.EhloAsync(c);
+        }
+        await milter.WaitForAsync("QUIT", 2);
+        var connects = milter.Received.Where(r => r.Command == "CONNECT").ToArray();
+        Assert.Equal(2, connects.Length);
+        Assert.Equal("client.example.test", connects[1].Arguments[0]);
+        Assert.Equal("192.0.2.7", connects[1].Arguments[3]);
+        Assert.Equal("client.example.test [192.0.2.7]", connects[1].Macros["_"]);
+        Assert.Equal(2, milter.Connections);
+    }
 }

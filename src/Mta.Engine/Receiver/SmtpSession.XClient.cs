@@ -91,6 +91,13 @@ internal sealed partial class SmtpSession
             _closeReason = "refused by " + outcome.HandlerName;
             return;
         }
+        // Postfix ends the milters' session and starts another for the client XCLIENT named, so they see its connect.
+        await StopMiltersAsync();
+        if (await StartMiltersAsync(aborted) is { } milterShutdown)
+        {
+            Reply(milterShutdown, countError: false);
+            return;
+        }
         Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
     }
 
