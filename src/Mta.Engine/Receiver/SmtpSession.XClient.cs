@@ -93,12 +93,7 @@ internal sealed partial class SmtpSession
         }
         // Postfix ends the milters' session and starts another for the client XCLIENT named, so they see its connect.
         await StopMiltersAsync();
-        if (await StartMiltersAsync(aborted) is { } milterShutdown)
-        {
-            Reply(milterShutdown, countError: false);
-            return;
-        }
-        Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
+        Reply(await StartMiltersAsync(aborted) ?? new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
     }
 
     /// <summary>A client outside <c>XClient:Networks</c> tried XCLIENT: worth a warning.</summary>
