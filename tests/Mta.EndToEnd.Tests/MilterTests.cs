@@ -886,4 +886,16 @@ public sealed class MilterTests
         Assert.Equal("client.example.test [192.0.2.7]", connects[1].Macros["_"]);
         Assert.Equal(2, milter.Connections);
     }
+
+    [Fact]
+    public async Task Headers_a_milter_will_not_answer_go_out_together_and_the_message_is_delivered()
+    {
+        var (milter, server) = await StartAsync(["--protocol", "NoReplyHeader,NoReplyEndOfHeaders,NoReplyBody,NoReplyData", "--add-header", "X-After: all"]);
+        await using var _ = milter;
+        await using var __ = server;
+        Assert.Contains("X-After: all", await DeliverOneAsync(server));
+        await milter.WaitForAsync("QUIT");
+        Assert.Equal(3, milter.Received.Count(r => r.Command == "HEADER"));
+        Assert.Contains(milter.Received, r => r.Command == "BODY");
+    }
 }

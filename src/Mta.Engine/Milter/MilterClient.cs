@@ -407,6 +407,9 @@ internal sealed class MilterClient : IAsyncDisposable
         if ((noSend & _steps) != 0) return MilterAnswer.Continue;
         write(output, state);
         var expectReply = (noReply & _steps) == 0 || noReply == MilterProtocolFlags.None;
+        // No reply awaited (SMFIP_NR_*): the packet waits in the buffer and goes out with the next one that is, as
+        // Postfix sends a run of headers in one write.
+        if (!expectReply && output.CanGetUnflushedBytes && output.UnflushedBytes < MilterLimits.BodyChunk) return MilterAnswer.Continue;
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(timeout);
         try
