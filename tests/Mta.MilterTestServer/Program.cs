@@ -12,6 +12,7 @@ catch (FormatException ex)
     Console.Error.WriteLine(TestMilterOptions.Usage);
     return 2;
 }
+options.KeepReceived = false;
 await using var milter = TestMilter.Start(options);
 Console.WriteLine("listening on " + milter.Address);
 var stopped = new TaskCompletionSource();

@@ -173,6 +173,8 @@ public sealed class TestMilter : IAsyncDisposable
                     return ValueTask.CompletedTask;
                 }, false);
             case MilterCommand.Macro:
+                // Read only to be recorded: a no-op milter in a benchmark leaves them alone, as most milters do.
+                if (!_options.Records) return (null, false);
                 var (forCommand, pairs) = MilterReader.ReadMacros(data);
                 state.Macros[forCommand] = pairs.ToDictionary(p => p.Key, p => p.Value);
                 return (null, false);
@@ -287,9 +289,10 @@ public sealed class TestMilter : IAsyncDisposable
 
     private void Record(ConnectionState state, string command, string[] arguments, byte? code)
     {
+        if (!_options.Records) return;
         var macros = code is { } c && state.Macros.Remove(c, out var m) ? m : [];
         var received = new ReceivedCommand(state.Id, command, arguments, macros);
-        _received.Enqueue(received);
+        if (_options.KeepReceived) _received.Enqueue(received);
         if (_options.RecordFile is not { } file) return;
         var line = JsonSerializer.Serialize(received) + "\n";
         lock (_recordGate) File.AppendAllText(file, line);

@@ -34,6 +34,13 @@ public sealed class TestMilterOptions
 
     public string Listen { get; set; } = "inet:127.0.0.1:0";
     public string? RecordFile { get; set; }
+
+    /// <summary>Keep every command in memory for <see cref="TestMilter.Received"/> (in-process tests). The program
+    /// turns it off: as the bench's no-op milter it would only grow.</summary>
+    public bool KeepReceived { get; set; } = true;
+
+    /// <summary>Whether commands are recorded at all (in memory or to the file).</summary>
+    internal bool Records => KeepReceived || RecordFile is not null;
     public Dictionary<string, string> Actions { get; } = new(StringComparer.OrdinalIgnoreCase);
     public string? Only { get; set; }
     public List<(byte Code, string[] Values, uint Index)> Changes { get; } = [];
