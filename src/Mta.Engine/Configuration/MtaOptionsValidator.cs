@@ -26,7 +26,11 @@ public static class MtaOptionsValidator
             // Implicit and StartTls always have a certificate (configured or self-signed), so the mode alone is enough.
             Check(Enum.IsDefined(l.Tls), $"Listeners:{i}:Tls", $"'{l.Tls}' is not a TLS mode (None, StartTls, Implicit)");
             ValidateProxy(l, $"Listeners:{i}", Check);
+            for (var m = 0; m < l.Milters.Count; m++)
+                Check(o.Milters.Definitions.ContainsKey(l.Milters[m] ?? ""), $"Listeners:{i}:Milters:{m}",
+                    $"'{l.Milters[m]}' is not defined under Milters:Definitions");
         }
+        ValidateMilters(o.Milters, Check);
         var tls = o.Tls;
         bool Exists(string file) => File.Exists(MtaPaths.ResolveFor(o, file));
         Check(tls.CertificateFile is not { Length: > 0 } f || Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
@@ -146,6 +150,22 @@ public static class MtaOptionsValidator
         check(a.MaxDepth is >= 1 and <= 1000, "Aliases:MaxDepth", $"{a.MaxDepth} is not between 1 and 1000");
     }
 
+    private static void ValidateMilters(MiltersOptions milters, Action<bool, string, string> check)
+    {
+        foreach (var (name, m) in milters.Definitions)
+        {
+            var key = "Milters:Definitions:" + name;
+            check(m is not null, key, "must have an Address");
+            if (m is null) continue;
+            check(Mta.Engine.Milter.MilterAddress.TryParse(m.Address, out _, out var why), key + ":Address", why);
+            check(Enum.IsDefined(m.DefaultAction), key + ":DefaultAction", $"'{m.DefaultAction}' is not Accept, Tempfail or Reject");
+            check(m.ConnectTimeout > TimeSpan.Zero && m.ConnectTimeout <= TimeSpan.FromHours(1), key + ":ConnectTimeout", "must be more than zero and at most 1 hour");
+            check(m.CommandTimeout > TimeSpan.Zero && m.CommandTimeout <= TimeSpan.FromHours(1), key + ":CommandTimeout", "must be more than zero and at most 1 hour");
+            check(m.EndOfMessageTimeout > TimeSpan.Zero && m.EndOfMessageTimeout <= TimeSpan.FromHours(1), key + ":EndOfMessageTimeout", "must be more than zero and at most 1 hour");
+            check(m.Protocol is 2 or 3 or 4 or 6, key + ":Protocol", $"{m.Protocol} is not a milter protocol version (2, 3, 4 or 6)");
+        }
+    }
+
     private static void ValidateProxy(ListenerOptions l, string key, Action<bool, string, string> check)
     {
         check(Enum.IsDefined(l.ProxyProtocol), $"{key}:ProxyProtocol", $"'{l.ProxyProtocol}' is not a PROXY protocol mode (None, V1, V2, Any)");
@@ -236,7 +256,7 @@ public static class MtaOptionsValidator
         Check(r.BreakerSamplingDuration >= TimeSpan.FromMilliseconds(500) && r.BreakerSamplingDuration <= TimeSpan.FromDays(1), "Relay:Resilience:BreakerSamplingDuration", "must be between 0.5 seconds and 1 day");
         Check(r.BreakDuration >= TimeSpan.FromMilliseconds(500) && r.BreakDuration <= TimeSpan.FromDays(1), "Relay:Resilience:BreakDuration", "must be between 0.5 seconds and 1 day");
         Check(r.DestinationConcurrency is >= 1 and <= 1024, "Relay:Resilience:DestinationConcurrency", "must be between 1 and 1024");
-        Check(r.ConnectionCacheTime >= TimeSpan.Zero && r.ConnectionCacheTime <= TimeSpan.FromHours(1), "Relay:Resilience:ConnectionCacheTime", "must be between 0 and 1 hour");
+        Check(r.ConnectionCacheTime >= TimeSpan.Zero && r.ConnectionCacheTime <= TimeSpan.FromHours(1), "Relay:Resilience:ConnectionCacheTime", "must be more than zero and at most 1 hour");
         Check(r.MaxTransactionsPerConnection >= 1, "Relay:Resilience:MaxTransactionsPerConnection", "must be at least 1");
 
         void Check(bool ok, string key, string why) => check(ok, key, why);

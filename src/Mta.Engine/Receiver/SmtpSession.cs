@@ -108,6 +108,13 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await FlushAsync();
                 return;
             }
+            var milterGreeting = await StartMiltersAsync(aborted);
+            if (milterGreeting is not null && _closing)
+            {
+                Reply(milterGreeting, countError: false);
+                await FlushAsync();
+                return;
+            }
             if (await _connection.IsEarlyTalkerAsync(aborted))
             {
                 Reply(new SmtpReply(554, "5.5.0", "Protocol error: data sent before the greeting"), countError: false);
@@ -115,7 +122,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await FlushAsync();
                 return;
             }
-            Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"));
+            Reply(milterGreeting ?? new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
             await FlushAsync();
             await CommandLoopAsync(aborted);
         }
@@ -148,6 +155,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         finally
         {
             LogDisconnected(SessionId, _closeReason);
+            try { await StopMiltersAsync(); }
+            catch (Exception ex) { LogSessionFailed(ex, SessionId); }
             try { await Hooks.NotifyAsync(new DisconnectContext(this, _closeReason), CancellationToken.None); }
             catch (Exception ex) { LogSessionFailed(ex, SessionId); }
             EndSpan();
@@ -374,6 +383,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             _connection.StopMessageClock();
         }
         _transaction = null;
+        // Postfix aborts the milters' transaction whenever its own ends, a completed message included.
+        _milters?.Abort();
     }
 
     private string ClientLiteral() => RemoteEndPoint.Address.ToString();
