@@ -93,6 +93,9 @@ public sealed class OpenDkimInstance : IAsyncDisposable
         KeyFile                 {Path.Combine(root, Selector + ".private")}
         Socket                  local:{Path.Combine(root, "opendkim.sock")}
         PidFile                 {Path.Combine(root, "opendkim.pid")}
+        # The socket is open to every local user: a test's Postfix connects to it as user postfix. A site uses 007 and
+        # puts the MTA's user in the opendkim group instead.
+        UMask                   000
         TemporaryDirectory      {root}
         Canonicalization        relaxed/simple
         SignatureAlgorithm      rsa-sha256

@@ -17,7 +17,9 @@ public sealed class RspamdInstance : IAsyncDisposable
 {
     /// <summary>The test string that makes rspamd reject a message (its GTUBE symbol sets the reject action).</summary>
     public const string Gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
-    /// <summary>The text of rspamd's reject reply, as its config below sets it.</summary>
+    /// <summary>rspamd's reply to a GTUBE message (the GTUBE symbol's own reply, not <see cref="RejectMessage"/>).</summary>
+    public const string GtubeReply = "554 5.7.1 Gtube pattern";
+    /// <summary>The text of rspamd's reject reply for mail that scores over the reject threshold, as its config below sets it.</summary>
     public const string RejectMessage = "Spam message rejected by rspamd";
 
     private const string RspamdUser = "_rspamd";
@@ -106,27 +108,21 @@ public sealed class RspamdInstance : IAsyncDisposable
             FilterProcess.ChownTo(Path.Combine(root, "db"), RspamdUser);
             FilterProcess.ChownTo(Path.Combine(root, "run"), RspamdUser);
         }
-        File.WriteAllText(Path.Combine(root, "rspamd.conf"), MainConfig($"127.0.0.1:{port}", nameserver));
+        File.WriteAllText(Path.Combine(root, "rspamd.conf"), MainConfig($"127.0.0.1:{port}"));
+        File.WriteAllText(Path.Combine(root, "local/local.d/options.inc"), Options(nameserver));
         foreach (var (name, text) in LocalConfig)
             File.WriteAllText(Path.Combine(root, "local/local.d", name), text);
     }
 
     /// <summary>The top-level rspamd.conf of this instance: the stock rules, the proxy worker alone, in milter mode.</summary>
-    public static string MainConfig(string bindSocket, string nameserver) => $$"""
+    public static string MainConfig(string bindSocket) => $$"""
         # Written by Mta.EndToEnd.Tests RspamdInstance: a private instance, removed after the tests.
         .include "$CONFDIR/common.conf"
 
         options {
             pidfile = "$RUNDIR/rspamd.pid";
             .include "$CONFDIR/options.inc"
-            # Start-up in seconds rather than compiling every regular expression with Hyperscan first.
-            disable_hyperscan = true;
-            # The tests' own DNS (or a closed port, failing every query at once): never the machine's resolvers.
-            dns {
-                nameserver = ["{{nameserver}}"];
-                timeout = 0.2s;
-                retransmits = 1;
-            }
+            .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/options.inc"
         }
 
         logging {
@@ -151,13 +147,31 @@ public sealed class RspamdInstance : IAsyncDisposable
 
         """;
 
-    /// <summary>Files of <c>$LOCAL_CONFDIR/local.d</c>.</summary>
+    /// <summary><c>$LOCAL_CONFDIR/local.d/options.inc</c>, merged over the stock options (a <c>dns</c> block in the main
+    /// file would not replace the stock one).</summary>
+    public static string Options(string nameserver) => $$"""
+        # Start-up in seconds rather than compiling every regular expression with Hyperscan first.
+        disable_hyperscan = true;
+        # The tests' own DNS (or a closed port, failing every query at once): never the machine's resolvers.
+        dns {
+            nameserver = ["{{nameserver}}"];
+            timeout = 0.5s;
+            retransmits = 1;
+        }
+
+        """;
+
+    /// <summary>The other files of <c>$LOCAL_CONFDIR/local.d</c>.</summary>
     public static readonly IReadOnlyList<(string Name, string Text)> LocalConfig =
     [
         // X-Spamd-Result, X-Rspamd-Server and X-Rspamd-Queue-Id on every message: proof the scan ran, and the score.
-        ("milter_headers.conf", "extended_spam_headers = true;\n"),
+        // By default they are left off mail from local networks and authenticated clients, which is all a test sends.
+        ("milter_headers.conf", "extended_spam_headers = true;\nskip_local = false;\nskip_authenticated = false;\n"),
         // Greylisting needs Redis, which this set-up does not have; without this a middling score would be a 451.
         ("actions.conf", "greylist = null;\n"),
+        // DKIM signatures are checked on mail from local networks too (the tests' clients are on 127.0.0.1): rspamd after
+        // OpenDKIM checks the signature OpenDKIM just added.
+        ("dkim.conf", "check_local = true;\ncheck_authed = true;\n"),
         // The host-name checks score unresolvable names: without DNS every name is unresolvable.
         ("hfilter.conf", "enabled = false;\n"),
     ];
