@@ -69,6 +69,9 @@ public sealed class MtaOptions
     public StateOptions State { get; set; } = new();
     /// <summary>This node's identity when several nodes share one site (docs/scale-out.md).</summary>
     public NodeOptions Node { get; set; } = new();
+    /// <summary>The mail filters (Sendmail milter protocol) listeners may run, as <see cref="MiltersOptions"/> documents.
+    /// Defaults to none.</summary>
+    public MiltersOptions Milters { get; set; } = new();
 
     /// <summary>Folder holding one sub-folder per plugin (its build output). Relative to the configuration file's folder.
     /// Defaults to <c>plugins</c>.</summary>
@@ -142,6 +145,9 @@ public sealed class ListenerOptions
     /// <summary>How long a proxy has to send its whole header; the connection is closed past it. Defaults to 5 s, as
     /// Postfix's smtpd_upproxy_timeout.</summary>
     public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>The milters this listener's sessions run, by name from <c>Milters:Definitions</c>, in the order they
+    /// run (Postfix's <c>smtpd_milters</c>). Defaults to none.</summary>
+    public List<string> Milters { get; set; } = [];
 }
 
 /// <summary>Which PROXY protocol header a listener expects (<see cref="ListenerOptions.ProxyProtocol"/>).</summary>

@@ -25,7 +25,11 @@ public static class MtaOptionsValidator
             // Implicit and StartTls always have a certificate (configured or self-signed), so the mode alone is enough.
             Check(Enum.IsDefined(l.Tls), $"Listeners:{i}:Tls", $"'{l.Tls}' is not a TLS mode (None, StartTls, Implicit)");
             ValidateProxy(l, $"Listeners:{i}", Check);
+            for (var m = 0; m < l.Milters.Count; m++)
+                Check(o.Milters.Definitions.ContainsKey(l.Milters[m] ?? ""), $"Listeners:{i}:Milters:{m}",
+                    $"'{l.Milters[m]}' is not defined under Milters:Definitions");
         }
+        ValidateMilters(o.Milters, Check);
         var tls = o.Tls;
         bool Exists(string file) => File.Exists(MtaPaths.ResolveFor(o, file));
         Check(tls.CertificateFile is not { Length: > 0 } f || Exists(f), "Tls:CertificateFile", $"'{tls.CertificateFile}' does not exist");
@@ -142,6 +146,22 @@ public static class MtaOptionsValidator
         check(!string.IsNullOrWhiteSpace(a.DefaultUser) && !a.DefaultUser.Any(c => c == ':' || char.IsWhiteSpace(c) || char.IsControl(c)),
             "Aliases:DefaultUser", $"'{a.DefaultUser}' is not a login name");
         check(a.MaxDepth is >= 1 and <= 1000, "Aliases:MaxDepth", $"{a.MaxDepth} is not between 1 and 1000");
+    }
+
+    private static void ValidateMilters(MiltersOptions milters, Action<bool, string, string> check)
+    {
+        foreach (var (name, m) in milters.Definitions)
+        {
+            var key = "Milters:Definitions:" + name;
+            check(m is not null, key, "must have an Address");
+            if (m is null) continue;
+            check(Mta.Engine.Milter.MilterAddress.TryParse(m.Address, out _, out var why), key + ":Address", why);
+            check(Enum.IsDefined(m.DefaultAction), key + ":DefaultAction", $"'{m.DefaultAction}' is not Accept, Tempfail or Reject");
+            check(m.ConnectTimeout > TimeSpan.Zero && m.ConnectTimeout <= TimeSpan.FromHours(1), key + ":ConnectTimeout", "must be between 0 and 1 hour");
+            check(m.CommandTimeout > TimeSpan.Zero && m.CommandTimeout <= TimeSpan.FromHours(1), key + ":CommandTimeout", "must be between 0 and 1 hour");
+            check(m.EndOfMessageTimeout > TimeSpan.Zero && m.EndOfMessageTimeout <= TimeSpan.FromHours(1), key + ":EndOfMessageTimeout", "must be between 0 and 1 hour");
+            check(m.Protocol is 2 or 3 or 4 or 6, key + ":Protocol", $"{m.Protocol} is not a milter protocol version (2, 3, 4 or 6)");
+        }
     }
 
     private static void ValidateProxy(ListenerOptions l, string key, Action<bool, string, string> check)

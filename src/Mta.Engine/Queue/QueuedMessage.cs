@@ -57,6 +57,11 @@ internal sealed class QueuedMessage : ISpooledMessage
                 track.DelayWarned = deferral.DelayWarned;
                 if (deferral.Held) track.State = RecipientState.Held;
             }
+            else if (spooled.Envelope.Quarantine is not null)
+            {
+                // Quarantined by a milter: held from the start, and until a release journals it otherwise.
+                track.State = RecipientState.Held;
+            }
         }
     }
 

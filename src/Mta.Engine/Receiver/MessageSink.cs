@@ -119,6 +119,14 @@ internal sealed class MessageSink(IMessageSpool spool, DataBudget budget, int me
         _replacedLength = replacedLength;
     }
 
+    /// <summary>Replaces the whole message with <paramref name="parts"/> in memory (a milter's new body): a spill file is
+    /// dropped, the octets already counted against the budget stay counted.</summary>
+    public void ReplaceContent(byte[][] parts)
+    {
+        Drop();
+        foreach (var part in parts) _memory.Write(part);
+    }
+
     /// <summary>A stream over <paramref name="prefix"/> and the message.</summary>
     public Stream OpenRead(byte[]? prefix = null)
     {

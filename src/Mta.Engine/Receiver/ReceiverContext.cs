@@ -40,7 +40,15 @@ public sealed class ReceiverContext
         Admission = new ConnectionAdmission(options, time, loggers.CreateLogger("Mta.Admission"));
         XClientNetworks = new NetworkList(options.XClient.Networks);
         DataBudget = new DataBudget(options.Limits.Data.EffectiveBudget(options.Limits.MaxMessageSize));
+        Milters = new Milter.MilterRegistry(options);
+        MilterLogger = loggers.CreateLogger("Mta.Milter");
     }
+
+    /// <summary>The milters each listener runs (<c>Milters</c>, <c>Listeners[i].Milters</c>).</summary>
+    internal Milter.MilterRegistry Milters { get; }
+
+    /// <summary>Where milter decisions and failures are logged.</summary>
+    internal ILogger MilterLogger { get; }
 
     /// <summary>The receiver's instruments, or null when the host measures nothing.</summary>
     public Telemetry.MtaMetrics? Metrics { get; }

@@ -25,6 +25,11 @@ internal sealed partial class SmtpSession
                 _chunkRefusal = FromHook(outcome, null);
                 EndTransaction();
             }
+            else if (await MilterDataRefusalAsync(tx, aborted) is { } milterRefusal)
+            {
+                _chunkRefusal = milterRefusal;
+                EndTransaction();
+            }
             else
             {
                 _body.Reset();

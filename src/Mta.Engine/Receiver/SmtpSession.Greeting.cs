@@ -23,6 +23,11 @@ internal sealed partial class SmtpSession
             Reply(FromHook(outcome, null));
             return;
         }
+        if (_milters is not null && MilterRefusal(await _milters.HeloAsync(domain, aborted)) is { } milterRefusal)
+        {
+            Reply(milterRefusal);
+            return;
+        }
         // RFC 5321 4.1.4: a new greeting ends any transaction in progress.
         EndTransaction();
         HeloName = domain;

@@ -79,12 +79,22 @@ internal sealed partial class SmtpSession
         if (tx.Recipients.Count == 0) return new SmtpReply(554, "5.5.1", "No valid recipients");
         var (dmarcRefusal, quarantine) = post.Result.Decision == HookDecision.Accept ? (null, false) : ApplyDmarcPolicy(tx);
         if (dmarcRefusal is not null) return dmarcRefusal;
+        // Milters after the hooks and the built-in checks, as Postfix runs them after its smtpd restrictions.
+        if (await MilterMessageAsync(tx, aborted) is { } milterRefusal) return milterRefusal;
+        if (tx.DiscardedBy is { } discardedBy)
+        {
+            var discardedId = tx.QueueId ?? QueueIds.Next();
+            LogMilterDiscarded(SessionId, discardedId, discardedBy);
+            LogTransaction(tx, discardedId, _body.Length, "discarded by milter " + discardedBy);
+            return new SmtpReply(250, "2.0.0", $"Ok: queued as {discardedId}");
+        }
+        if (tx.Recipients.Count == 0) return new SmtpReply(554, "5.5.1", "No valid recipients");
 
         var (reversePath, recipients, rewriteRefusal) = RewriteEnvelope(tx);
         if (rewriteRefusal is not null) return rewriteRefusal;
         RewriteHeaderAddresses();
 
-        var queueId = QueueIds.Next();
+        var queueId = tx.QueueId ?? QueueIds.Next();
         _queueId = queueId;
         var now = _ctx.Time.GetUtcNow();
         var prefix = BuildTracePrefix(tx, queueId, now, authenticationResults, quarantine);
@@ -104,7 +114,7 @@ internal sealed partial class SmtpSession
         }
 
         var envelope = new SpoolEnvelope(queueId, tx.Kind, now, reversePath, tx.MailParameters, recipients,
-            ClientLiteral(), HeloName, AuthenticatedUser);
+            ClientLiteral(), HeloName, AuthenticatedUser, Quarantine: tx.Quarantine is { } held ? $"milter {held.Milter}: {held.Reason}" : null);
         QueueingAs(queueId);
         try
         {
@@ -121,7 +131,8 @@ internal sealed partial class SmtpSession
                 ? new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later")
                 : new SmtpReply(451, "4.3.0", "Local error in processing, try again later");
         }
-        LogTransaction(tx, queueId, size, "queued");
+        if (tx.Quarantine is { } quarantined) LogMilterQuarantined(SessionId, queueId, quarantined.Milter, quarantined.Reason);
+        LogTransaction(tx, queueId, size, tx.Quarantine is null ? "queued" : "queued on hold");
         return new SmtpReply(250, "2.0.0", $"Ok: queued as {queueId}");
     }
 

@@ -33,6 +33,16 @@ internal sealed partial class SmtpSession
     internal ValueTask OnHelpAsync(string? topic, CancellationToken aborted) =>
         SimpleAsync(new HelpContext(this, topic), HelpText.For(topic, _ctx.TerminalsEnabled, OffersTurn, OffersEtrn, OffersChunking), aborted);
 
-    internal ValueTask OnUnknownAsync(UnknownCommand unknown, CancellationToken aborted) =>
-        SimpleAsync(new UnrecognizedCommandContext(this, unknown.VerbText.ToUpperInvariant(), unknown.Line), new SmtpReply(500, "5.5.2", "Command not recognized"), aborted);
+    internal async ValueTask OnUnknownAsync(UnknownCommand unknown, CancellationToken aborted)
+    {
+        var notRecognized = new SmtpReply(500, "5.5.2", "Command not recognized");
+        var outcome = await Hooks.RunAsync(new UnrecognizedCommandContext(this, unknown.VerbText.ToUpperInvariant(), unknown.Line), aborted);
+        if (!outcome.IsContinue)
+        {
+            Reply(FromHook(outcome, Ok));
+            return;
+        }
+        // Milters see the command after the hooks; a refusal of theirs is the reply, else the usual 500.
+        Reply(_milters is not null && MilterRefusal(await _milters.UnknownAsync(unknown.Line, aborted)) is { } milterRefusal ? milterRefusal : notRecognized);
+    }
 }

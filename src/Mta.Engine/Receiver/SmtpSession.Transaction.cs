@@ -47,6 +47,20 @@ internal sealed partial class SmtpSession
             Reply(new SmtpReply(502, "5.5.1", $"{mail.Verb.ToString().ToUpperInvariant()} not available: no terminal delivery is configured"));
             return;
         }
+        if (_milters is not null)
+        {
+            // From MAIL on the message has its queue id, so milters get the i macro as Postfix gives it.
+            transaction.QueueId = Spool.QueueIds.Next();
+            _transaction = transaction;
+            var milter = await _milters.MailAsync(MilterArguments(mail.ReversePath, p.Raw), aborted);
+            if (MilterRefusal(milter) is { } milterRefusal)
+            {
+                EndTransaction();
+                Reply(milterRefusal);
+                return;
+            }
+            if (milter.Answer.Verdict == Milter.MilterVerdict.Discard) transaction.DiscardedBy = milter.Milter;
+        }
         _transaction = transaction;
         Reply(FromHook(outcome, Ok));
     }
@@ -83,6 +97,15 @@ internal sealed partial class SmtpSession
         {
             reply = await BuiltInRecipientCheckAsync(address, aborted);
         }
+        // Milters see only the recipients the server accepted (Postfix's order: smtpd restrictions, then milters).
+        if (reply.Code / 100 == 2 && _milters is not null)
+        {
+            _milterRecipient = recipient;
+            var milter = await _milters.RcptAsync(MilterArguments(address, rcpt.Parameters.Raw), aborted);
+            _milterRecipient = null;
+            if (MilterRefusal(milter) is { } milterRefusal) reply = milterRefusal;
+            else if (milter.Answer.Verdict == Milter.MilterVerdict.Discard) tx.DiscardedBy = milter.Milter;
+        }
         if (reply.Code / 100 == 2) tx.AddRecipient(recipient);
         else tx.RejectedRecipients++;
         Reply(reply);
@@ -93,6 +116,15 @@ internal sealed partial class SmtpSession
     private async ValueTask<SmtpReply> BuiltInRecipientCheckAsync(SmtpAddress address, CancellationToken aborted) =>
         (await _ctx.Recipients.DecideAsync(address, new RelayClient(IsTrustedClient, AuthenticatedUser, _acceptDomains), aborted)).Reply;
 
+    /// <summary>The milters' DATA stage (for DATA and the first BDAT): their refusal, or null.</summary>
+    private async ValueTask<SmtpReply?> MilterDataRefusalAsync(Transaction tx, CancellationToken aborted)
+    {
+        if (_milters is null) return null;
+        var milter = await _milters.DataAsync(aborted);
+        if (milter.Answer.Verdict == Milter.MilterVerdict.Discard) tx.DiscardedBy = milter.Milter;
+        return MilterRefusal(milter);
+    }
+
     /// <summary>DATA in a transaction with recipients and no BDAT (the table's rules); true when the 354 went out.</summary>
     internal async ValueTask<bool> OnDataAsync(CancellationToken aborted)
     {
@@ -101,6 +133,11 @@ internal sealed partial class SmtpSession
         if (IsRefusal(outcome))
         {
             Reply(FromHook(outcome, null));
+            return false;
+        }
+        if (await MilterDataRefusalAsync(tx, aborted) is { } milterRefusal)
+        {
+            Reply(milterRefusal);
             return false;
         }
         Reply(new SmtpReply(354, null, "End data with <CR><LF>.<CR><LF>"));

@@ -108,6 +108,12 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await FlushAsync();
                 return;
             }
+            if (await StartMiltersAsync(aborted) is { } milterShutdown)
+            {
+                Reply(milterShutdown, countError: false);
+                await FlushAsync();
+                return;
+            }
             if (await _connection.IsEarlyTalkerAsync(aborted))
             {
                 Reply(new SmtpReply(554, "5.5.0", "Protocol error: data sent before the greeting"), countError: false);
@@ -148,6 +154,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
         finally
         {
             LogDisconnected(SessionId, _closeReason);
+            try { await StopMiltersAsync(); }
+            catch (Exception ex) { LogSessionFailed(ex, SessionId); }
             try { await Hooks.NotifyAsync(new DisconnectContext(this, _closeReason), CancellationToken.None); }
             catch (Exception ex) { LogSessionFailed(ex, SessionId); }
             EndSpan();
@@ -374,6 +382,8 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
             _connection.StopMessageClock();
         }
         _transaction = null;
+        // Postfix aborts the milters' transaction whenever its own ends, a completed message included.
+        _milters?.Abort();
     }
 
     private string ClientLiteral() => RemoteEndPoint.Address.ToString();

@@ -11,8 +11,9 @@ internal sealed class Transaction(TransactionKind kind, SmtpAddress reversePath,
     private Dictionary<string, object?>? _notes;
 
     public TransactionKind Kind { get; } = kind;
-    public SmtpAddress ReversePath { get; } = reversePath;
-    public IReadOnlyDictionary<string, string?> MailParameters { get; } = mailParameters;
+    // Settable for a milter's SMFIR_CHGFROM (sender and ESMTP arguments).
+    public SmtpAddress ReversePath { get; set; } = reversePath;
+    public IReadOnlyDictionary<string, string?> MailParameters { get; set; } = mailParameters;
     public bool Utf8 { get; } = utf8;
     public IReadOnlyList<EnvelopeRecipient> Recipients => _recipients;
     public IReadOnlyList<KeyValuePair<string, string>> AddedHeaders => (IReadOnlyList<KeyValuePair<string, string>>?)_addedHeaders ?? [];
@@ -27,6 +28,16 @@ internal sealed class Transaction(TransactionKind kind, SmtpAddress reversePath,
 
     /// <summary>RCPT commands refused in this transaction; DATA answers 554 rather than 503 when all were.</summary>
     public int RejectedRecipients { get; set; }
+
+    /// <summary>The queue id given before the message is spooled, so milters get it (the <c>i</c> macro) from MAIL on
+    /// as Postfix gives it; null: one is made when the message is queued.</summary>
+    public string? QueueId { get; set; }
+
+    /// <summary>The milter that discarded the message (SMFIR_DISCARD): it is answered 250 and dropped.</summary>
+    public string? DiscardedBy { get; set; }
+
+    /// <summary>The milter that quarantined the message (SMFIR_QUARANTINE) and its reason: it is queued on hold.</summary>
+    public (string Milter, string Reason)? Quarantine { get; set; }
 
     public void AddRecipient(EnvelopeRecipient recipient) => _recipients.Add(recipient ?? throw new ArgumentNullException(nameof(recipient)));
 

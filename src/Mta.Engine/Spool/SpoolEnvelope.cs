@@ -17,6 +17,8 @@ namespace Mta.Engine.Spool;
 /// <param name="AuthenticatedUser">The AUTH identity, if any.</param>
 /// <param name="Notification">Set on a message this server generated: <c>dsn</c> for a DSN to a sender,
 /// <c>double-bounce</c> for a postmaster copy of an undeliverable DSN. Null for mail received from a client.</param>
+/// <param name="Quarantine">Why a milter quarantined the message (SMFIR_QUARANTINE): its recipients start held, until
+/// the operator releases them. Null for a message nobody quarantined.</param>
 public sealed record SpoolEnvelope(
     string QueueId,
     TransactionKind Kind,
@@ -27,7 +29,8 @@ public sealed record SpoolEnvelope(
     string ClientAddress,
     string? HeloName,
     string? AuthenticatedUser,
-    string? Notification = null)
+    string? Notification = null,
+    string? Quarantine = null)
 {
     /// <summary>BODY as given on MAIL (8BITMIME needs a next hop that offers it).</summary>
     public BodyType Body => MailParameters.TryGetValue("BODY", out var b) && b is not null
