@@ -1,5 +1,9 @@
-// Messages the real-milter tests send, built with MimeKit as a mail client builds them.
+// What the real-filter tests share: Mta started with real milters on its listener, and messages built as a mail client builds them.
+using MailKit.Net.Smtp;
+using MailKit.Security;
 using MimeKit;
+using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Engine.Configuration;
 
 namespace Mta.EndToEnd.Tests.RealFilters;
 
@@ -17,5 +21,32 @@ public static class MilterMessages
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(MailboxAddress.Parse(from).Domain);
         message.Body = new TextPart("plain") { Text = body + "\r\n" };
         return message;
+    }
+
+    /// <summary>An in-process Mta whose one listener runs <paramref name="milters"/> in the order given, each defined
+    /// with its address and default action and timeouts short enough for a test.</summary>
+    public static Task<MtaTestServer> StartMtaAsync(params (string Name, string Address, MilterDefaultAction DefaultAction)[] milters) =>
+        MtaTestServer.StartAsync(o =>
+        {
+            foreach (var (name, address, action) in milters)
+            {
+                o.Milters.Definitions[name] = new MilterDefinition
+                {
+                    Address = address,
+                    DefaultAction = action,
+                    ConnectTimeout = TimeSpan.FromSeconds(5),
+                    CommandTimeout = TimeSpan.FromSeconds(10),
+                    EndOfMessageTimeout = TimeSpan.FromSeconds(20),
+                };
+            }
+            o.Listeners[0].Milters = [.. milters.Select(m => m.Name)];
+        });
+
+    /// <summary>A MailKit client connected to the server's listener.</summary>
+    public static async Task<SmtpClient> ConnectAsync(MtaTestServer server, CancellationToken ct)
+    {
+        var client = new SmtpClient { Timeout = 30_000, LocalDomain = "client.test" };
+        await client.ConnectAsync("127.0.0.1", server.Port, SecureSocketOptions.None, ct);
+        return client;
     }
 }
