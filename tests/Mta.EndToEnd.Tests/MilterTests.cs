@@ -1,5 +1,7 @@
 // Mta's milter client against our own test milter over real sockets: every stage, reply kind, change and failure.
+using Microsoft.Extensions.DependencyInjection;
 using Mta.EndToEnd.Tests.Infrastructure;
+using Mta.Engine.Control;
 using Mta.Engine.Configuration;
 using Mta.MilterTestServer;
 
@@ -87,5 +89,404 @@ public sealed class MilterTests
         var delivered = SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob")));
         var head = delivered[..delivered.IndexOf("\r\n\r\n", StringComparison.Ordinal)];
         Assert.EndsWith("Subject: hello\r\nX-Milter: seen by test", head);
+    }
+
+    /// <summary>Runs EHLO, MAIL, RCPT bob, DATA and the message; returns the first reply that is no success and the
+    /// command it answered ("done" and the final reply when every step succeeded).</summary>
+    private static async Task<(string Step, RawReply Reply)> RunSessionAsync(RawSmtpClient c)
+    {
+        foreach (var (step, line) in new[] { ("EHLO", "EHLO client.test"), ("MAIL", "MAIL FROM:<a@remote.test>"), ("RCPT", "RCPT TO:<bob@example.test>"), ("DATA", "DATA") })
+        {
+            var reply = await c.CommandAsync(line);
+            if (reply.Code is not (250 or 354)) return (step, reply);
+        }
+        await c.SendAsync(Message + ".\r\n");
+        var final = await c.ReadReplyAsync();
+        return (final.Code == 250 ? "done" : "EOM", final);
+    }
+
+    [Theory]
+    [InlineData("connect=reject", "EHLO", 550, "5.7.1", "Command rejected")]
+    [InlineData("connect=tempfail", "EHLO", 451, "4.7.1", "try again later")]
+    [InlineData("helo=reject", "EHLO", 550, "5.7.1", "Command rejected")]
+    [InlineData("mail=tempfail", "MAIL", 451, "4.7.1", "Service unavailable")]
+    [InlineData("mail=reply:553 5.1.8 Sender domain unknown", "MAIL", 553, "5.1.8", "Sender domain unknown")]
+    [InlineData("rcpt=reply:450 4.2.0 Greylisted, come back in 5 minutes", "RCPT", 450, "4.2.0", "Greylisted")]
+    [InlineData("data=reject", "DATA", 550, "5.7.1", "Command rejected")]
+    [InlineData("header=reject", "EOM", 550, "5.7.1", "Command rejected")]
+    [InlineData("eoh=tempfail", "EOM", 451, "4.7.1", null)]
+    [InlineData("body=reply:552 5.3.4 Too fat", "EOM", 552, "5.3.4", "Too fat")]
+    [InlineData("eom=reject", "EOM", 550, "5.7.1", "Command rejected")]
+    [InlineData("eom=tempfail", "EOM", 451, "4.7.1", "try again later")]
+    [InlineData("eom=reply:554 5.7.0 Spam detected (score 12.5, 100%% sure)", "EOM", 554, "5.7.0", "Spam detected (score 12.5, 100% sure)")]
+    public async Task Each_refusal_is_the_SMTP_reply_at_its_stage_and_nothing_is_delivered(string at, string step, int code, string enhanced, string? text)
+    {
+        var (milter, server) = await StartAsync(["--at", at]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        var (refusedAt, reply) = await RunSessionAsync(c);
+        Assert.Equal(step, refusedAt);
+        SmtpAssert.Reply(reply, code, enhanced, text);
+        // The session goes on.
+        SmtpAssert.Reply(await c.CommandAsync("NOOP"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("QUIT"), 221);
+        Assert.Equal(0, SmtpAssert.CountAllDelivered(server));
+    }
+
+    [Fact]
+    public async Task A_multi_line_custom_reply_keeps_every_line()
+    {
+        var (milter, server) = await StartAsync(["--at", "eom=reply:550-5.7.1 Message refused\\r\\n550-5.7.1 see https://policy.test\\r\\n550 5.7.1 thank you"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        var (step, reply) = await RunSessionAsync(c);
+        Assert.Equal("EOM", step);
+        SmtpAssert.Reply(reply, 550, "5.7.1");
+        Assert.Equal(["5.7.1 Message refused", "5.7.1 see https://policy.test", "5.7.1 thank you"], reply.Lines);
+    }
+
+    [Theory]
+    [InlineData("connect=shutdown")]
+    [InlineData("mail=shutdown")]
+    [InlineData("rcpt=connfail")]
+    public async Task Shutdown_closes_the_session_with_421(string at)
+    {
+        var (milter, server) = await StartAsync(["--at", at]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
+        var first = await c.ReadReplyAsync();
+        var reply = first.Code == 421 ? first : (await RunSessionAsync(c)).Reply;
+        SmtpAssert.Reply(reply, 421, "4.7.0");
+        Assert.True(await c.IsClosedByServerAsync(), "the session stayed open after a milter shutdown");
+    }
+
+    [Theory]
+    [InlineData("mail=discard", "a@remote")]
+    [InlineData("rcpt=discard", "bob@")]
+    [InlineData("data=discard", "bob@")]
+    [InlineData("eom=discard", "a@remote")]
+    public async Task Discard_answers_250_and_delivers_nothing(string at, string only)
+    {
+        var (milter, server) = await StartAsync(["--at", at, "--only", only]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            var (step, reply) = await RunSessionAsync(c);
+            Assert.Equal("done", step);
+            SmtpAssert.Reply(reply, 250, "2.0.0", "queued as");
+            // The next message of the session is not discarded.
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "c@remote.test", ["alice@example.test"], Message), 250);
+        }
+        Assert.Single(await server.WaitForMailAsync("alice"));
+        // Alice's message leaves the queue once delivered; bob's never entered it.
+        var queue = server.Services.GetRequiredService<IQueueAdministration>();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (queue.List().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Empty(queue.List());
+        Assert.False(Directory.Exists(server.MaildirNew("bob")) && Directory.GetFiles(server.MaildirNew("bob")).Length > 0, "a discarded message was delivered");
+    }
+
+    [Fact]
+    public async Task Accept_at_rcpt_ends_the_milters_part_in_the_message_which_is_delivered()
+    {
+        var (milter, server) = await StartAsync(["--at", "rcpt=accept", "--at", "eom=reject"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            var (step, _) = await RunSessionAsync(c);
+            Assert.Equal("done", step);
+        }
+        Assert.Single(await server.WaitForMailAsync("bob"));
+        await milter.WaitForAsync("QUIT");
+        Assert.DoesNotContain(milter.Received, r => r.Command is "DATA" or "HEADER" or "EOM");
+    }
+
+    [Fact]
+    public async Task Accept_at_connect_ends_the_milters_part_in_the_session()
+    {
+        var (milter, server) = await StartAsync(["--at", "connect=accept", "--at", "mail=reject"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+            Assert.Equal("done", (await RunSessionAsync(c)).Step);
+        Assert.Single(await server.WaitForMailAsync("bob"));
+        Assert.Equal(["OPTNEG", "CONNECT"], milter.Received.Select(r => r.Command));
+    }
+
+    private static async Task<string> DeliverOneAsync(MtaTestServer server, string user = "bob", string[]? to = null, string from = "a@remote.test")
+    {
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, from, to ?? ["bob@example.test"], Message), 250);
+        }
+        return SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync(user)));
+    }
+
+    private static string[] ClientHeaderLines(string delivered)
+    {
+        var head = delivered[..delivered.IndexOf("\r\n\r\n", StringComparison.Ordinal)];
+        var lines = head.Split("\r\n");
+        // Below this server's trace fields (Received and its continuation lines): the client's header as changed.
+        return lines.SkipWhile(l => !l.StartsWith("From:", StringComparison.Ordinal) && !l.StartsWith("X-Top", StringComparison.Ordinal)).ToArray();
+    }
+
+    [Fact]
+    public async Task Header_insert_change_and_delete_reach_the_delivered_message()
+    {
+        var (milter, server) = await StartAsync(["--insert-header", "0:X-Top: inserted first", "--change-header", "1:Subject: [SPAM] hello",
+            "--change-header", "1:To:", "--insert-header", "2:X-Third: after From", "--add-header", "X-Folded: one\\n\ttwo"]);
+        await using var _ = milter;
+        await using var __ = server;
+        var delivered = await DeliverOneAsync(server);
+        Assert.Equal(["X-Top: inserted first", "From: a@remote.test", "X-Third: after From", "Subject: [SPAM] hello", "X-Folded: one", "\ttwo"],
+            ClientHeaderLines(delivered));
+        Assert.EndsWith("\r\n\r\nbody line 1\r\nbody line 2\r\n", delivered);
+    }
+
+    [Fact]
+    public async Task A_replaced_body_is_what_is_delivered_under_the_header()
+    {
+        var (milter, server) = await StartAsync(["--replace-body", "new body\\nsecond line", "--add-header", "X-Scanned: yes"]);
+        await using var _ = milter;
+        await using var __ = server;
+        var delivered = await DeliverOneAsync(server);
+        Assert.EndsWith("Subject: hello\r\nX-Scanned: yes\r\n\r\nnew body\r\nsecond line\r\n", delivered);
+        Assert.DoesNotContain("body line 1", delivered);
+    }
+
+    [Fact]
+    public async Task A_large_spilled_message_gets_its_body_replaced_and_headers_changed()
+    {
+        var (milter, server) = await StartAsync(["--replace-body", "short now", "--change-header", "1:Subject: big"],
+            configure: o => o.Limits.Data.MemoryThreshold = 64 * 1024);
+        await using var _ = milter;
+        await using var __ = server;
+        var big = "Subject: huge\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", 400));
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], big), 250);
+        }
+        var delivered = SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob")));
+        Assert.EndsWith("Subject: big\r\n\r\nshort now\r\n", delivered);
+        // Seven chunks of at most 64 KiB carried the 400 000 octets.
+        var bodies = milter.Received.Where(r => r.Command == "BODY").Select(r => int.Parse(r.Arguments[0])).ToArray();
+        Assert.All(bodies, b => Assert.True(b <= 65535));
+        Assert.Equal(400 * 1000, bodies.Sum());
+    }
+
+    [Fact]
+    public async Task Recipients_added_and_deleted_and_the_sender_changed_are_the_envelope_delivered()
+    {
+        var (milter, server) = await StartAsync(["--add-rcpt", "<alice@example.test>", "--add-rcpt-par", "<carol@example.test> NOTIFY=NEVER",
+            "--del-rcpt", "<bob@example.test>", "--change-from", "<bounces@example.test>"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message), 250);
+        }
+        foreach (var user in new[] { "alice", "carol" })
+        {
+            var delivered = SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync(user)));
+            Assert.StartsWith("Return-Path: <bounces@example.test>", delivered);
+        }
+        Assert.False(Directory.Exists(server.MaildirNew("bob")), "a deleted recipient got the message");
+    }
+
+    [Fact]
+    public async Task Changes_a_milter_did_not_negotiate_are_ignored()
+    {
+        // Negotiates SMFIF_ADDHDRS only, then sends a recipient deletion too.
+        var options = TestMilterOptions.Parse(["--add-header", "X-Ok: yes", "--del-rcpt", "<bob@example.test>"]);
+        await using var strict = TestMilter.Start(options, negotiatedActions: Mta.Protocol.Milter.MilterActions.AddHeaders);
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Milters.Definitions["strict"] = new MilterDefinition { Address = strict.Address };
+            o.Listeners[0].Milters = ["strict"];
+        });
+        var delivered = await DeliverOneAsync(server);
+        Assert.Contains("X-Ok: yes", delivered);
+    }
+
+    [Fact]
+    public async Task Macros_arrive_at_each_stage_as_Postfix_sends_them()
+    {
+        var (milter, server) = await StartAsync([]);
+        await using var _ = milter;
+        await using var __ = server;
+        string queueId;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            queueId = SmtpAssert.QueueIdOf((await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message)).Text);
+        }
+        await milter.WaitForAsync("QUIT");
+        var connect = Assert.Single(milter.Received, r => r.Command == "CONNECT");
+        Assert.Equal(["[127.0.0.1]", "4", connect.Arguments[2], "127.0.0.1"], connect.Arguments);
+        Assert.Equal(["j", "{daemon_name}", "{daemon_addr}", "v", "_"], connect.Macros.Keys);
+        Assert.Equal("mta.test", connect.Macros["j"]);
+        Assert.Equal("mta.test", connect.Macros["{daemon_name}"]);
+        Assert.Equal("127.0.0.1", connect.Macros["{daemon_addr}"]);
+        Assert.StartsWith("Mta ", connect.Macros["v"]);
+        Assert.Equal("unknown [127.0.0.1]", connect.Macros["_"]);
+        // No TLS: HELO's macros (tls_version, cipher, ...) have no value, so none is sent.
+        Assert.Empty(Assert.Single(milter.Received, r => r.Command == "HELO").Macros);
+        var mail = Assert.Single(milter.Received, r => r.Command == "MAIL");
+        Assert.Equal(["<a@remote.test>"], mail.Arguments);
+        Assert.Equal(new Dictionary<string, string> { ["i"] = queueId, ["{mail_addr}"] = "a@remote.test", ["{mail_host}"] = "remote.test", ["{mail_mailer}"] = "smtp" }, mail.Macros);
+        var rcpt = Assert.Single(milter.Received, r => r.Command == "RCPT");
+        Assert.Equal(new Dictionary<string, string> { ["i"] = queueId, ["{rcpt_addr}"] = "bob@example.test", ["{rcpt_host}"] = "example.test", ["{rcpt_mailer}"] = "local" }, rcpt.Macros);
+        foreach (var stage in new[] { "DATA", "EOH", "EOM" })
+            Assert.Equal(new Dictionary<string, string> { ["i"] = queueId }, Assert.Single(milter.Received, r => r.Command == stage).Macros);
+    }
+
+    [Fact]
+    public async Task A_milter_chooses_its_macros_with_a_symbol_list()
+    {
+        var (milter, server) = await StartAsync(["--macros", "connect={client_addr} {client_port} {client_name} {client_ptr} {client_connections} {daemon_port}",
+            "--macros", "mail={mail_addr} {auth_authen}", "--macros", "eom=i {rcpt_addr}"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "", ["bob@example.test"], Message), 250);
+        }
+        await milter.WaitForAsync("QUIT");
+        var connect = Assert.Single(milter.Received, r => r.Command == "CONNECT");
+        Assert.Equal("127.0.0.1", connect.Macros["{client_addr}"]);
+        Assert.Equal(connect.Arguments[2], connect.Macros["{client_port}"]);
+        Assert.Equal("unknown", connect.Macros["{client_name}"]);
+        Assert.Equal("unknown", connect.Macros["{client_ptr}"]);
+        Assert.Equal("1", connect.Macros["{client_connections}"]);
+        Assert.Equal(server.Port.ToString(), connect.Macros["{daemon_port}"]);
+        Assert.DoesNotContain("j", connect.Macros.Keys);
+        // The null sender: {mail_addr} is empty; no AUTH, so no {auth_authen}.
+        Assert.Equal(new Dictionary<string, string> { ["{mail_addr}"] = "" }, Assert.Single(milter.Received, r => r.Command == "MAIL").Macros);
+        Assert.Equal(["i"], Assert.Single(milter.Received, r => r.Command == "EOM").Macros.Keys);
+    }
+
+    [Fact]
+    public async Task Negotiated_protocol_steps_are_not_sent_and_no_reply_steps_are_not_awaited()
+    {
+        // The milter wants no HELO, headers or body, and will not answer RCPT (so its configured reject never goes out).
+        var (milter, server) = await StartAsync(["--protocol", "NoHelo,NoHeaders,NoBody,NoReplyRcpt", "--at", "rcpt=reject"]);
+        await using var _ = milter;
+        await using var __ = server;
+        Assert.Contains("body line 1", await DeliverOneAsync(server));
+        await milter.WaitForAsync("QUIT");
+        Assert.Equal(["OPTNEG", "CONNECT", "MAIL", "RCPT", "DATA", "EOH", "EOM", "ABORT", "QUIT"], milter.Received.Select(r => r.Command));
+    }
+
+    [Fact]
+    public async Task Skip_after_the_first_body_chunk_sends_no_more_body()
+    {
+        var (milter, server) = await StartAsync(["--at", "body=skip"]);
+        await using var _ = milter;
+        await using var __ = server;
+        var big = "Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('y', 98) + "\r\n", 2000));
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], big), 250);
+        }
+        Assert.Single(await server.WaitForMailAsync("bob"));
+        await milter.WaitForAsync("EOM");
+        Assert.Equal("65535", Assert.Single(milter.Received, r => r.Command == "BODY").Arguments[0]);
+    }
+
+    [Fact]
+    public async Task A_version_2_milter_gets_no_DATA_and_no_unknown_command()
+    {
+        var (milter, server) = await StartAsync(["--version", "2"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("XYZZY plugh"), 500);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message), 250);
+        }
+        await milter.WaitForAsync("QUIT");
+        Assert.DoesNotContain(milter.Received, r => r.Command is "DATA" or "UNKNOWN");
+        Assert.Contains(milter.Received, r => r.Command == "EOM");
+    }
+
+    [Fact]
+    public async Task Unknown_commands_go_to_the_milter_whose_refusal_is_the_reply()
+    {
+        var (milter, server) = await StartAsync(["--at", "unknown=reply:502 5.5.2 Not with me you don't"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        SmtpAssert.Reply(await c.CommandAsync("XYZZY plugh"), 502, "5.5.2", "Not with me you don't");
+        Assert.Equal(["XYZZY plugh"], Assert.Single(milter.Received, r => r.Command == "UNKNOWN").Arguments);
+    }
+
+    [Fact]
+    public async Task One_milter_connection_serves_every_transaction_of_a_session_with_abort_between()
+    {
+        var (milter, server) = await StartAsync([]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RSET"), 250);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message), 250);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsync(c, "a@remote.test", ["alice@example.test"], Message), 250);
+        }
+        await server.WaitForMailAsync("alice");
+        await milter.WaitForAsync("QUIT");
+        Assert.Equal(1, milter.Connections);
+        var envelope = milter.Received.Where(r => r.Command is "MAIL" or "ABORT" or "EOM" or "QUIT").Select(r => r.Command);
+        Assert.Equal(["MAIL", "ABORT", "MAIL", "EOM", "ABORT", "MAIL", "EOM", "ABORT", "QUIT"], envelope);
+    }
+
+    [Fact]
+    public async Task A_milter_on_a_unix_socket_works_as_one_on_TCP()
+    {
+        var socket = Path.Combine(Path.GetTempPath(), "mta-milter-" + Guid.NewGuid().ToString("n")[..8] + ".sock");
+        var (milter, server) = await StartAsync(["--listen", "unix:" + socket, "--add-header", "X-Via: unix"]);
+        await using var _ = milter;
+        await using var __ = server;
+        Assert.Equal("unix:" + socket, milter.Address);
+        Assert.Contains("X-Via: unix", await DeliverOneAsync(server));
+    }
+
+    [Fact]
+    public async Task Two_milters_run_in_the_listed_order_and_the_first_refusal_wins()
+    {
+        await using var first = TestMilter.Start(TestMilterOptions.Parse(["--add-header", "X-First: 1", "--at", "rcpt=reject", "--only", "carol@"]));
+        await using var second = TestMilter.Start(TestMilterOptions.Parse(["--add-header", "X-Second: 2"]));
+        await using var server = await MtaTestServer.StartAsync(o =>
+        {
+            o.Milters.Definitions["first"] = new MilterDefinition { Address = first.Address };
+            o.Milters.Definitions["second"] = new MilterDefinition { Address = second.Address };
+            o.Listeners[0].Milters = ["first", "second"];
+        });
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<carol@example.test>"), 550, "5.7.1");
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsyncAfterMail(c, ["bob@example.test"], Message), 250);
+        }
+        var delivered = await server.WaitForMailAsync("bob");
+        Assert.EndsWith("X-First: 1\r\nX-Second: 2", ClientHeaderLines(SmtpAssert.ReadText(Assert.Single(delivered))).Aggregate((a, b) => a + "\r\n" + b));
+        await second.WaitForAsync("QUIT");
+        // The second milter never heard of carol: the first refused her.
+        Assert.Equal(["<bob@example.test>"], Assert.Single(second.Received, r => r.Command == "RCPT").Arguments);
+        Assert.Equal(2, first.Received.Count(r => r.Command == "RCPT"));
     }
 }

@@ -29,8 +29,11 @@ public sealed class TestMilter : IAsyncDisposable
     private readonly Task _accepting;
     private int _connectionCount;
 
-    private TestMilter(TestMilterOptions options, Socket listener, string address)
+    private readonly MilterActions? _negotiatedActions;
+
+    private TestMilter(TestMilterOptions options, Socket listener, string address, MilterActions? negotiatedActions)
     {
+        _negotiatedActions = negotiatedActions;
         _options = options;
         _listener = listener;
         Address = address;
@@ -46,7 +49,10 @@ public sealed class TestMilter : IAsyncDisposable
     /// <summary>Connections accepted so far.</summary>
     public int Connections => Volatile.Read(ref _connectionCount);
 
-    public static TestMilter Start(TestMilterOptions options)
+    /// <param name="options">What it does.</param>
+    /// <param name="negotiatedActions">Overrides the actions it negotiates (to test an MTA's refusal of changes never
+    /// negotiated); null: those its changes need.</param>
+    public static TestMilter Start(TestMilterOptions options, MilterActions? negotiatedActions = null)
     {
         Socket socket;
         string address;
@@ -69,7 +75,7 @@ public sealed class TestMilter : IAsyncDisposable
             address = ip.AddressFamily == AddressFamily.InterNetworkV6 ? $"inet6:[{bound.Address}]:{bound.Port}" : $"inet:{bound.Address}:{bound.Port}";
         }
         socket.Listen(512);
-        return new TestMilter(options, socket, address);
+        return new TestMilter(options, socket, address, negotiatedActions);
     }
 
     /// <summary>Waits (bounded) until a command named <paramref name="command"/> has come <paramref name="count"/> times.</summary>
@@ -143,6 +149,8 @@ public sealed class TestMilter : IAsyncDisposable
         public Dictionary<byte, Dictionary<string, string>> Macros { get; } = [];
         public MilterProtocolFlags Protocol { get; set; }
         public long BodyLength { get; set; }
+        /// <summary>A MAIL or RCPT argument of this transaction contained <c>--only</c>'s text.</summary>
+        public bool Matched { get; set; }
     }
 
     private delegate ValueTask Reply(PipeWriter output, CancellationToken cancellationToken);
@@ -156,7 +164,7 @@ public sealed class TestMilter : IAsyncDisposable
                 var version = Math.Min(offered.Version, _options.Version);
                 state.Protocol = _options.Protocol & offered.Protocol;
                 Record(state, "OPTNEG", [offered.Version.ToString(), $"{(uint)offered.Actions:x}", $"{(uint)offered.Protocol:x}"], null);
-                var actions = _options.NegotiatedActions;
+                var actions = _negotiatedActions ?? _options.NegotiatedActions;
                 var symbols = _options.Macros.ToArray();
                 var protocol = state.Protocol;
                 return ((w, _) =>
@@ -171,6 +179,7 @@ public sealed class TestMilter : IAsyncDisposable
             case MilterCommand.Abort:
                 Record(state, "ABORT", [], code);
                 state.BodyLength = 0;
+                state.Matched = false;
                 return (null, false);
             case MilterCommand.Quit:
                 Record(state, "QUIT", [], code);
@@ -198,8 +207,14 @@ public sealed class TestMilter : IAsyncDisposable
         if (code == MilterCommand.EndOfMessage) state.BodyLength = 0;
         if (noReply != MilterProtocolFlags.None && (state.Protocol & noReply) != 0) return (null, false);
         var action = _options.Actions.TryGetValue(stage, out var configured) ? configured : "continue";
-        if (_options.Only is { } only && stage is "helo" or "mail" or "rcpt" && !arguments.Any(a => a.Contains(only, StringComparison.OrdinalIgnoreCase)))
-            action = "continue";
+        if (_options.Only is { } only)
+        {
+            var matches = arguments.Any(a => a.Contains(only, StringComparison.OrdinalIgnoreCase));
+            if (stage is "mail" or "rcpt" && matches) state.Matched = true;
+            // At HELO, MAIL and RCPT the argument itself must match; later, any of the transaction's.
+            if (stage is "helo" or "mail" or "rcpt" ? !matches : stage != "connect" && stage != "unknown" && !state.Matched) action = "continue";
+            if (code == MilterCommand.EndOfMessage) state.Matched = false;
+        }
         var isEom = code == MilterCommand.EndOfMessage;
         return (async (w, ct) =>
         {

@@ -16,7 +16,8 @@ public sealed class TestMilterOptions
                                         eoh body eom unknown. ACTION: continue accept reject tempfail discard
                                         shutdown connfail skip 'reply:550 5.7.1 text' (CRLF for \r\n) sleep:MS
                                         (then continue) progress:MS (progress replies for MS, then continue)
-          --only TEXT                   decide at helo, mail and rcpt only when an argument contains TEXT
+          --only TEXT                   decide at helo, mail and rcpt only when the argument contains TEXT, and later
+                                        in the message only when a MAIL or RCPT argument of it did
           --add-header 'Name: value'    at the end of message (so for each change below)
           --insert-header 'N:Name: value'
           --change-header 'N:Name: value'   (an empty value deletes the Nth field of that name)
