@@ -4,6 +4,7 @@ using MailKit.Security;
 using MimeKit;
 using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.EndToEnd.Tests.Infrastructure.Milters;
+using Mta.MilterTestServer;
 
 namespace Mta.EndToEnd.Tests.RealFilters;
 
@@ -44,5 +45,23 @@ public sealed class PostfixReferenceTests(RealMilters milters)
         await DkimPyVerifier.SkipIfUnavailableAsync();
         var (verified, output) = await DkimPyVerifier.VerifyAsync(file, OpenDkimInstance.KeyName, dkim.PublicKeyRecord, Ct);
         Assert.True(verified, output);
+    }
+
+    /// <summary>Where Postfix 3.7 puts a tempfail its milter gave at connect, or a refusal at HELO: not on EHLO (it
+    /// succeeds), but on MAIL and each later command, as smtpd_delay_reject does for its own restrictions. (A reject at
+    /// connect is different again: Postfix greets with 554 "not accepting connections".)</summary>
+    [Theory]
+    [InlineData("connect=tempfail", 451, "4.7.1")]
+    [InlineData("helo=reject", 550, "5.7.1")]
+    public async Task Postfix_answers_a_milter_refusal_at_connect_or_HELO_from_MAIL_on(string stage, int code, string enhanced)
+    {
+        PostfixInstance.SkipIfUnavailable();
+        await using var milter = TestMilter.Start(TestMilterOptions.Parse(["--at", stage]));
+        await using var postfix = await PostfixInstance.StartAsync(new PostfixSettings { Milters = [milter.Address] }, Ct);
+
+        await using var c = await RawSmtpClient.ConnectAsync(postfix.SmtpEndPoint);
+        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<alice@example.test>"), code, enhanced);
+        SmtpAssert.Reply(await c.CommandAsync("NOOP"), 250);
     }
 }
