@@ -1,5 +1,9 @@
 // Mta's milter client against our own test milter over real sockets: every stage, reply kind, change and failure.
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Mta.EndToEnd.Tests.Infrastructure;
 using Mta.Engine.Control;
 using Mta.Engine.Configuration;
@@ -488,5 +492,347 @@ public sealed class MilterTests
         // The second milter never heard of carol: the first refused her.
         Assert.Equal(["<bob@example.test>"], Assert.Single(second.Received, r => r.Command == "RCPT").Arguments);
         Assert.Equal(2, first.Received.Count(r => r.Command == "RCPT"));
+    }
+
+    private static int ClosedPort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private static async Task<MtaTestServer> StartWithMilterAtAsync(string address, MilterDefaultAction action, MilterLog? log = null,
+        Action<MilterDefinition>? definition = null)
+    {
+        return await MtaTestServer.StartAsync(o =>
+        {
+            var d = new MilterDefinition { Address = address, DefaultAction = action, ConnectTimeout = TimeSpan.FromSeconds(2) };
+            definition?.Invoke(d);
+            o.Milters.Definitions["test"] = d;
+            o.Listeners[0].Milters = ["test"];
+        }, services: log is null ? null : s => s.AddLogging(b => b.AddProvider(log).AddFilter<MilterLog>(null, LogLevel.Information)));
+    }
+
+    [Theory]
+    [InlineData(MilterDefaultAction.Tempfail, 451, "4.7.1")]
+    [InlineData(MilterDefaultAction.Reject, 550, "5.5.0")]
+    public async Task A_milter_that_is_down_gives_its_default_action_and_the_session_goes_on(MilterDefaultAction action, int code, string enhanced)
+    {
+        var log = new MilterLog();
+        await using var server = await StartWithMilterAtAsync($"inet:127.0.0.1:{ClosedPort()}", action, log);
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), code, enhanced, "Service unavailable");
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 503);
+        SmtpAssert.Reply(await c.CommandAsync("NOOP"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("QUIT"), 221);
+        var line = Assert.Single(log.Lines, l => l.EventId == 1781);
+        Assert.Contains("milter=test", line.Message);
+        Assert.Contains("default action " + action, line.Message);
+    }
+
+    [Fact]
+    public async Task A_milter_that_is_down_with_default_action_Accept_is_left_out_and_mail_flows()
+    {
+        await using var server = await StartWithMilterAtAsync($"inet:127.0.0.1:{ClosedPort()}", MilterDefaultAction.Accept);
+        Assert.Contains("body line 1", await DeliverOneAsync(server));
+    }
+
+    [Theory]
+    [InlineData(MilterDefaultAction.Tempfail)]
+    [InlineData(MilterDefaultAction.Accept)]
+    public async Task A_hanging_milter_overruns_its_command_timeout_and_gets_its_default_action(MilterDefaultAction action)
+    {
+        await using var milter = TestMilter.Start(TestMilterOptions.Parse(["--at", "mail=sleep:10000"]));
+        var log = new MilterLog();
+        await using var server = await StartWithMilterAtAsync(milter.Address, action, log, d => d.CommandTimeout = TimeSpan.FromMilliseconds(300));
+        using var metrics = new MetricRecorder(server.Services);
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        await SmtpAssert.EhloAsync(c);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var mail = await c.CommandAsync("MAIL FROM:<a@remote.test>");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"MAIL took {watch.Elapsed}");
+        if (action == MilterDefaultAction.Tempfail)
+        {
+            SmtpAssert.Reply(mail, 451, "4.7.1");
+            // Every later command the milter would see gets the same answer; the session itself goes on.
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 451, "4.7.1");
+        }
+        else
+        {
+            SmtpAssert.Reply(mail, 250);
+            SmtpAssert.Reply(await SmtpAssert.TransactionAsyncAfterMail(c, ["bob@example.test"], Message), 250);
+            Assert.Single(await server.WaitForMailAsync("bob"));
+        }
+        SmtpAssert.Reply(await c.CommandAsync("QUIT"), 221);
+        Assert.Contains("milter=test", Assert.Single(log.Lines, l => l.EventId == 1782).Message);
+        Assert.NotEmpty(metrics.Of("mta.hooks.failures", ("handler", "test"), ("hook", "MailContext")));
+    }
+
+    [Fact]
+    public async Task A_slow_end_of_message_overruns_its_timeout_but_progress_replies_keep_it_alive()
+    {
+        await using var slow = TestMilter.Start(TestMilterOptions.Parse(["--at", "eom=sleep:5000"]));
+        await using (var server = await StartWithMilterAtAsync(slow.Address, MilterDefaultAction.Tempfail, definition: d => d.EndOfMessageTimeout = TimeSpan.FromMilliseconds(400)))
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            var (step, reply) = await RunSessionAsync(c);
+            Assert.Equal("EOM", step);
+            SmtpAssert.Reply(reply, 451, "4.7.1");
+        }
+        await using var busy = TestMilter.Start(TestMilterOptions.Parse(["--at", "eom=progress:1200"]));
+        await using (var server = await StartWithMilterAtAsync(busy.Address, MilterDefaultAction.Tempfail, definition: d => d.EndOfMessageTimeout = TimeSpan.FromMilliseconds(400)))
+        {
+            Assert.Contains("body line 1", await DeliverOneAsync(server));
+        }
+    }
+
+    [Fact]
+    public async Task A_milter_that_breaks_the_protocol_gets_its_default_action()
+    {
+        // Answers the negotiation with a reply code that does not exist there.
+        using var broken = new TcpListener(IPAddress.Loopback, 0);
+        broken.Start();
+        var serving = Task.Run(async () =>
+        {
+            using var peer = await broken.AcceptSocketAsync();
+            var buffer = new byte[64];
+            await peer.ReceiveAsync(buffer);
+            await peer.SendAsync(new byte[] { 0, 0, 0, 1, (byte)'Z' });
+            await peer.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        });
+        var log = new MilterLog();
+        await using var server = await StartWithMilterAtAsync($"inet:127.0.0.1:{((IPEndPoint)broken.LocalEndpoint).Port}", MilterDefaultAction.Tempfail, log);
+        await using var c = await SmtpAssert.ConnectAsync(server);
+        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 451, "4.7.1");
+        Assert.Contains("broke the protocol", Assert.Single(log.Lines, l => l.EventId == 1783).Message);
+        await serving.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Decisions_are_logged_with_the_milter_and_queue_id_and_measured_as_hook_calls()
+    {
+        await using var milter = TestMilter.Start(TestMilterOptions.Parse(["--at", "eom=reject"]));
+        var log = new MilterLog();
+        await using var server = await StartWithMilterAtAsync(milter.Address, MilterDefaultAction.Tempfail, log);
+        using var metrics = new MetricRecorder(server.Services);
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+            SmtpAssert.Reply((await RunSessionAsync(c)).Reply, 550);
+        var mail = await milter.WaitForAsync("MAIL");
+        var queueId = mail[0].Macros["i"];
+        var decided = Assert.Single(log.Lines, l => l.EventId == 1780);
+        Assert.Equal("test", decided.Fields["Milter"]);
+        Assert.Equal(queueId, decided.Fields["QueueId"]);
+        Assert.Contains("550 5.7.1 Command rejected", decided.Message);
+        foreach (var hook in new[] { "ConnectContext", "HeloContext", "MailContext", "RcptContext", "DataContext", "DataPostContext" })
+            Assert.NotEmpty(metrics.Of("mta.hooks.duration", ("handler", "test"), ("hook", hook)));
+    }
+
+    [Fact]
+    public async Task Quarantine_queues_the_message_on_hold_which_survives_a_restart_until_released()
+    {
+        await using var milter = TestMilter.Start(TestMilterOptions.Parse(["--quarantine", "suspicious attachment"]));
+        var root = Path.Combine(Path.GetTempPath(), "mta-e2e-" + Guid.NewGuid().ToString("n")[..12]);
+        void Configure(MtaOptions o)
+        {
+            o.Milters.Definitions["test"] = new MilterDefinition { Address = milter.Address };
+            o.Listeners[0].Milters = ["test"];
+        }
+        string queueId;
+        try
+        {
+            await using (var server = await MtaTestServer.StartAsync(Configure, dataDirectory: root, keepDataDirectory: true))
+            {
+                await using (var c = await SmtpAssert.ConnectAsync(server))
+                {
+                    await SmtpAssert.EhloAsync(c);
+                    queueId = SmtpAssert.QueueIdOf((await SmtpAssert.TransactionAsync(c, "a@remote.test", ["bob@example.test"], Message)).Text);
+                }
+                var held = await WaitForEntryAsync(server, queueId);
+                Assert.Equal(QueueRecipientState.Held, Assert.Single(held.Recipients).State);
+            }
+            await using (var server = await MtaTestServer.StartAsync(Configure, dataDirectory: root, keepDataDirectory: true))
+            {
+                var queue = server.Services.GetRequiredService<IQueueAdministration>();
+                Assert.Equal(QueueRecipientState.Held, Assert.Single((await WaitForEntryAsync(server, queueId)).Recipients).State);
+                Assert.False(Directory.Exists(server.MaildirNew("bob")), "a quarantined message was delivered");
+                Assert.Equal(1, await queue.ReleaseAsync(queueId, TestContext.Current.CancellationToken));
+                Assert.Contains("body line 1", SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob"))));
+            }
+        }
+        finally
+        {
+            MtaTestServer.DeleteQuietly(root);
+        }
+    }
+
+    private static async Task<QueueEntrySnapshot> WaitForEntryAsync(MtaTestServer server, string queueId)
+    {
+        var queue = server.Services.GetRequiredService<IQueueAdministration>();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            if (queue.Find(queueId) is { } entry) return entry;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException(queueId + " never showed in the queue");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The engine's log lines with their fields.</summary>
+    internal sealed class MilterLog : ILoggerProvider
+    {
+        public sealed record Line(int EventId, string Message, IReadOnlyDictionary<string, object?> Fields);
+
+        private readonly ConcurrentQueue<Line> _lines = new();
+
+        public IReadOnlyList<Line> Lines => [.. _lines];
+
+        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
+
+        public void Dispose() { }
+
+        private sealed class Logger(ConcurrentQueue<Line> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var fields = state is IReadOnlyList<KeyValuePair<string, object?>> list ? list.ToDictionary(p => p.Key, p => p.Value) : [];
+                lines.Enqueue(new Line(eventId.Id, formatter(state, exception), fields));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Check_names_every_milter_configuration_error_with_its_key()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mta-config-" + Guid.NewGuid().ToString("n")[..12]);
+        Directory.CreateDirectory(root);
+        try
+        {
+            var config = Path.Combine(root, "mta.config.json");
+            // Keys and values the binder cannot take are named first...
+            File.WriteAllText(config, """
+                {
+                  "DataDirectory": "data",
+                  "Listeners": [ { "Name": "smtp", "Address": "127.0.0.1", "Port": 0, "Milters": [ "rspamd" ] } ],
+                  "Milters": { "Definitions": { "rspamd": { "Address": "inet:127.0.0.1:11332", "DefaultAction": "Quarantine", "Timeout": "00:00:01" } } }
+                }
+                """);
+            var (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+            Assert.True(code == 2, output);
+            Assert.Contains("Milters:Definitions:rspamd:Timeout: unknown key", output);
+            Assert.Contains("Milters:Definitions:rspamd:DefaultAction: 'Quarantine' is not one of Accept, Tempfail, Reject", output);
+
+            // ...then every value the validator refuses.
+            File.WriteAllText(config, """
+                {
+                  "DataDirectory": "data",
+                  "Listeners": [ { "Name": "smtp", "Address": "127.0.0.1", "Port": 0, "Milters": [ "opendkim", "rspamd", "clamav" ] } ],
+                  "Milters": {
+                    "Definitions": {
+                      "opendkim": { "Address": "unix:run/opendkim.sock", "Protocol": 5 },
+                      "rspamd": { "Address": "inet:127.0.0.1", "CommandTimeout": "00:00:00" }
+                    }
+                  }
+                }
+                """);
+            (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+            Assert.True(code == 2, output);
+            Assert.Contains("Listeners:0:Milters:2: 'clamav' is not defined under Milters:Definitions", output);
+            Assert.Contains("Milters:Definitions:opendkim:Address: 'unix:run/opendkim.sock': the socket path must be absolute", output);
+            Assert.Contains("Milters:Definitions:opendkim:Protocol: 5 is not a milter protocol version (2, 3, 4 or 6)", output);
+            Assert.Contains("Milters:Definitions:rspamd:Address: 'inet:127.0.0.1' has no valid port", output);
+            Assert.Contains("Milters:Definitions:rspamd:CommandTimeout: must be more than zero and at most 1 hour", output);
+
+            // The shape of the brief, corrected, passes.
+            File.WriteAllText(config, """
+                {
+                  "DataDirectory": "data",
+                  "Listeners": [ { "Name": "smtp", "Address": "127.0.0.1", "Port": 0, "Milters": [ "opendkim", "rspamd" ] } ],
+                  "Milters": {
+                    "Definitions": {
+                      "opendkim": { "Address": "unix:/run/opendkim/opendkim.sock", "DefaultAction": "Accept", "ConnectTimeout": "00:00:05",
+                                    "CommandTimeout": "00:00:10", "EndOfMessageTimeout": "00:00:30", "Protocol": 6 },
+                      "rspamd": { "Address": "inet:127.0.0.1:11332", "DefaultAction": "Tempfail" }
+                    }
+                  }
+                }
+                """);
+            (code, output) = await MtaProcess.RunToEndAsync("check", "--config", config);
+            Assert.True(code == 0, output);
+        }
+        finally
+        {
+            MtaTestServer.DeleteQuietly(root);
+        }
+    }
+
+    [Fact]
+    public async Task TLS_and_AUTH_macros_arrive_after_STARTTLS_and_AUTH()
+    {
+        var (milter, server) = await StartAsync([], configure: o =>
+        {
+            o.Listeners[0].Tls = ListenerTlsMode.StartTls;
+            o.Auth.HashIterations = 100_000;
+        });
+        await using var _ = milter;
+        await using var __ = server;
+        server.Services.GetRequiredService<Mta.Engine.Auth.UserStore>().Add("alice", "correct horse", []);
+        using (var client = new MailKit.Net.Smtp.SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await client.ConnectAsync("127.0.0.1", server.Port, MailKit.Security.SecureSocketOptions.StartTls);
+            await client.AuthenticateAsync("alice", "correct horse");
+            await client.SendAsync(MimeKit.MimeMessage.Load(new MemoryStream(System.Text.Encoding.ASCII.GetBytes(
+                "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: tls\r\n\r\nhi\r\n"))));
+            await client.DisconnectAsync(true);
+        }
+        await milter.WaitForAsync("QUIT");
+        var helos = milter.Received.Where(r => r.Command == "HELO").ToArray();
+        Assert.Equal(2, helos.Length);
+        Assert.Empty(helos[0].Macros);
+        Assert.Matches("^TLSv1\\.[23]$", helos[1].Macros["{tls_version}"]);
+        Assert.NotEmpty(helos[1].Macros["{cipher}"]);
+        Assert.Contains(helos[1].Macros["{cipher_bits}"], new[] { "128", "256" });
+        var mail = Assert.Single(milter.Received, r => r.Command == "MAIL");
+        Assert.Equal("alice", mail.Macros["{auth_authen}"]);
+        Assert.Equal("PLAIN", mail.Macros["{auth_type}"]);
+    }
+
+    [Fact]
+    public async Task A_milter_that_asks_for_refused_recipients_sees_them_with_the_refusal()
+    {
+        var (milter, server) = await StartAsync(["--protocol", "RejectedRecipients", "--macros", "rcpt={rcpt_mailer} {rcpt_host} {rcpt_addr}"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<x@elsewhere.test>"), 554, "5.7.1", "Relay access denied");
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<bob@example.test>"), 250);
+        }
+        var rcpts = await milter.WaitForAsync("RCPT", 2);
+        Assert.Equal(new Dictionary<string, string> { ["{rcpt_mailer}"] = "error", ["{rcpt_host}"] = "5.7.1", ["{rcpt_addr}"] = "<x@elsewhere.test>: Relay access denied" }, rcpts[0].Macros);
+        Assert.Equal("local", rcpts[1].Macros["{rcpt_mailer}"]);
+    }
+
+    [Fact]
+    public async Task BDAT_messages_go_through_the_milters_like_DATA()
+    {
+        var (milter, server) = await StartAsync(["--add-header", "X-Chunked: yes"]);
+        await using var _ = milter;
+        await using var __ = server;
+        var message = System.Text.Encoding.ASCII.GetBytes(Message);
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 250);
+            SmtpAssert.Reply(await c.CommandAsync("RCPT TO:<bob@example.test>"), 250);
+            await c.SendAsync([.. System.Text.Encoding.ASCII.GetBytes($"BDAT {message.Length} LAST\r\n"), .. message]);
+            SmtpAssert.Reply(await c.ReadReplyAsync(), 250, "2.0.0", "queued as");
+        }
+        Assert.Contains("X-Chunked: yes", SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob"))));
+        Assert.Contains(milter.Received, r => r.Command == "DATA");
     }
 }

@@ -157,9 +157,9 @@ public static class MtaOptionsValidator
             if (m is null) continue;
             check(Mta.Engine.Milter.MilterAddress.TryParse(m.Address, out _, out var why), key + ":Address", why);
             check(Enum.IsDefined(m.DefaultAction), key + ":DefaultAction", $"'{m.DefaultAction}' is not Accept, Tempfail or Reject");
-            check(m.ConnectTimeout > TimeSpan.Zero && m.ConnectTimeout <= TimeSpan.FromHours(1), key + ":ConnectTimeout", "must be between 0 and 1 hour");
-            check(m.CommandTimeout > TimeSpan.Zero && m.CommandTimeout <= TimeSpan.FromHours(1), key + ":CommandTimeout", "must be between 0 and 1 hour");
-            check(m.EndOfMessageTimeout > TimeSpan.Zero && m.EndOfMessageTimeout <= TimeSpan.FromHours(1), key + ":EndOfMessageTimeout", "must be between 0 and 1 hour");
+            check(m.ConnectTimeout > TimeSpan.Zero && m.ConnectTimeout <= TimeSpan.FromHours(1), key + ":ConnectTimeout", "must be more than zero and at most 1 hour");
+            check(m.CommandTimeout > TimeSpan.Zero && m.CommandTimeout <= TimeSpan.FromHours(1), key + ":CommandTimeout", "must be more than zero and at most 1 hour");
+            check(m.EndOfMessageTimeout > TimeSpan.Zero && m.EndOfMessageTimeout <= TimeSpan.FromHours(1), key + ":EndOfMessageTimeout", "must be more than zero and at most 1 hour");
             check(m.Protocol is 2 or 3 or 4 or 6, key + ":Protocol", $"{m.Protocol} is not a milter protocol version (2, 3, 4 or 6)");
         }
     }
@@ -254,7 +254,7 @@ public static class MtaOptionsValidator
         Check(r.BreakerSamplingDuration >= TimeSpan.FromMilliseconds(500) && r.BreakerSamplingDuration <= TimeSpan.FromDays(1), "Relay:Resilience:BreakerSamplingDuration", "must be between 0.5 seconds and 1 day");
         Check(r.BreakDuration >= TimeSpan.FromMilliseconds(500) && r.BreakDuration <= TimeSpan.FromDays(1), "Relay:Resilience:BreakDuration", "must be between 0.5 seconds and 1 day");
         Check(r.DestinationConcurrency is >= 1 and <= 1024, "Relay:Resilience:DestinationConcurrency", "must be between 1 and 1024");
-        Check(r.ConnectionCacheTime >= TimeSpan.Zero && r.ConnectionCacheTime <= TimeSpan.FromHours(1), "Relay:Resilience:ConnectionCacheTime", "must be between 0 and 1 hour");
+        Check(r.ConnectionCacheTime >= TimeSpan.Zero && r.ConnectionCacheTime <= TimeSpan.FromHours(1), "Relay:Resilience:ConnectionCacheTime", "must be more than zero and at most 1 hour");
         Check(r.MaxTransactionsPerConnection >= 1, "Relay:Resilience:MaxTransactionsPerConnection", "must be at least 1");
 
         void Check(bool ok, string key, string why) => check(ok, key, why);

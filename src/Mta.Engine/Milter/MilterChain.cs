@@ -60,6 +60,14 @@ internal sealed partial class MilterChain : IAsyncDisposable
     public ValueTask<MilterOutcome> RcptAsync(string[] arguments, CancellationToken cancellationToken) =>
         RunAsync("RcptContext", arguments, static (c, a, t) => c.RcptAsync(a, t), cancellationToken);
 
+    /// <summary>A refused recipient, to the milters that asked for them; their answers change nothing.</summary>
+    public async ValueTask RejectedRcptAsync(string[] arguments, CancellationToken cancellationToken)
+    {
+        foreach (var client in _clients)
+            if ((client.Steps & MilterProtocolFlags.RejectedRecipients) != 0)
+                await MeasureAsync("RcptContext", client, arguments, static (c, a, t) => c.RejectedRcptAsync(a, t), cancellationToken).ConfigureAwait(false);
+    }
+
     public ValueTask<MilterOutcome> DataAsync(CancellationToken cancellationToken) =>
         RunAsync("DataContext", 0, static (c, _, t) => c.DataAsync(t), cancellationToken);
 

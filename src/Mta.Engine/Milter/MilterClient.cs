@@ -47,6 +47,7 @@ internal sealed class MilterClient : IAsyncDisposable
     private MilterProtocolFlags _steps;
     private MilterProtocolFlags _notInProtocol;
     private string[][] _macros = DefaultMacros;
+    private bool _closeAfterReply;
 
     /// <param name="name">The milter's name in the configuration.</param>
     /// <param name="definition">Its address, timeouts and default action.</param>
@@ -166,17 +167,17 @@ internal sealed class MilterClient : IAsyncDisposable
         try
         {
             await _output!.FlushAsync(timeout.Token).ConfigureAwait(false);
+            var input = _input!;
             while (true)
             {
-                var result = await _input!.ReadAsync(timeout.Token).ConfigureAwait(false);
+                var result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var status = MilterReader.TryReadPacket(ref buffer, out var code, out var data);
                 if (status == MilterReadStatus.Complete)
                 {
-                    MilterNegotiation? negotiation = null;
-                    if (code != MilterCommand.OptionNegotiation) Fail(MilterFailure.ProtocolError, $"'{(char)code}' instead of the negotiation reply");
-                    else negotiation = MilterReader.ReadNegotiation(data);
-                    _input.AdvanceTo(buffer.Start);
+                    var negotiation = code == MilterCommand.OptionNegotiation ? MilterReader.ReadNegotiation(data) : null;
+                    input.AdvanceTo(buffer.Start);
+                    if (negotiation is null) Fail(MilterFailure.ProtocolError, $"'{(char)code}' instead of the negotiation reply");
                     return negotiation;
                 }
                 if (status == MilterReadStatus.Invalid)
@@ -184,7 +185,7 @@ internal sealed class MilterClient : IAsyncDisposable
                     Fail(MilterFailure.ProtocolError, "bad packet length in the negotiation reply");
                     return null;
                 }
-                _input.AdvanceTo(buffer.Start, buffer.End);
+                input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
                     Fail(MilterFailure.Unavailable, "closed the connection during negotiation");
@@ -235,6 +236,11 @@ internal sealed class MilterClient : IAsyncDisposable
         !InSession(messageAccepted: false, out var answer) ? ValueTask.FromResult(answer)
         : EventAsync(MilterCommand.Rcpt, MilterProtocolFlags.NoRcpt, MilterProtocolFlags.NoReplyRcpt, MilterMacroStage.Rcpt,
             arguments, static (w, s) => MilterWriter.Strings(w, MilterCommand.Rcpt, s), _definition.CommandTimeout, null, cancellationToken);
+
+    /// <summary>SMFIC_RCPT for a recipient the server refused, to a milter that negotiated SMFIP_RCPT_REJ (Postfix
+    /// sends them so, and ignores the answer: the recipient is refused already).</summary>
+    public ValueTask<MilterAnswer> RejectedRcptAsync(string[] arguments, CancellationToken cancellationToken) =>
+        (_steps & MilterProtocolFlags.RejectedRecipients) == 0 ? ValueTask.FromResult(MilterAnswer.Continue) : RcptAsync(arguments, cancellationToken);
 
     /// <summary>SMFIC_DATA.</summary>
     public ValueTask<MilterAnswer> DataAsync(CancellationToken cancellationToken) =>
@@ -341,10 +347,21 @@ internal sealed class MilterClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         var stream = _stream;
+        var input = _input;
+        var output = _output;
         _stream = null;
         _input = null;
         _output = null;
         if (_state is not State.Error and not State.RejectConnection) _state = State.Closed;
+        // Completed first, so their pooled buffers go back; the stream is closed right after, whatever they say.
+        try
+        {
+            if (input is not null) await input.CompleteAsync().ConfigureAwait(false);
+            if (output is not null) await output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
         if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
         _socket?.Dispose();
         _socket = null;
@@ -397,7 +414,14 @@ internal sealed class MilterClient : IAsyncDisposable
         {
             await output.FlushAsync(budget.Token).ConfigureAwait(false);
             if (!expectReply) return MilterAnswer.Continue;
-            return await ReadReplyAsync(command, budget, timeout, changes, cancellationToken).ConfigureAwait(false);
+            var answer = await ReadReplyAsync(command, budget, timeout, changes, cancellationToken).ConfigureAwait(false);
+            if (_closeAfterReply)
+            {
+                // libmilter closes its side after these replies; ours is closed once the reply has been read.
+                _closeAfterReply = false;
+                await DisposeAsync().ConfigureAwait(false);
+            }
+            return answer;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -499,7 +523,7 @@ internal sealed class MilterClient : IAsyncDisposable
                 if (connectStage)
                 {
                     _state = State.AcceptConnection;
-                    _ = DisposeAsync();
+                    _closeAfterReply = true;
                 }
                 else
                 {
@@ -517,7 +541,7 @@ internal sealed class MilterClient : IAsyncDisposable
             case MilterReplyCode.Shutdown or MilterReplyCode.ConnectionFailure:
                 _state = State.RejectConnection;
                 _stickyReply = "421 4.7.0 Server closing connection";
-                _ = DisposeAsync();
+                _closeAfterReply = true;
                 return new MilterAnswer(MilterVerdict.Shutdown, _stickyReply);
             case MilterReplyCode.ReplyCode:
                 var text = MilterReader.ReadStrings(data).FirstOrDefault() ?? "";
@@ -563,7 +587,7 @@ internal sealed class MilterClient : IAsyncDisposable
             // REJECT_CON), and libmilter has closed its side.
             _state = State.RejectConnection;
             _stickyReply = reply;
-            _ = DisposeAsync();
+            _closeAfterReply = true;
         }
         return new MilterAnswer(reply.StartsWith("421", StringComparison.Ordinal) ? MilterVerdict.Shutdown : MilterVerdict.Refuse, reply);
     }

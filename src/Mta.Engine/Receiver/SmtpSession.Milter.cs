@@ -16,6 +16,7 @@ internal sealed partial class SmtpSession
 
     private MilterChain? _milters;
     private EnvelopeRecipient? _milterRecipient;
+    private SmtpReply? _milterRecipientRefusal;
 
     /// <summary>Opens the listener's milters and sends them connect. Only a shutdown ends the session here: a milter
     /// that refuses the connection refuses every later command it sees instead (Postfix's behaviour), so the client
@@ -105,9 +106,10 @@ internal sealed partial class SmtpSession
         "{mail_addr}" => _transaction?.ReversePath.ToString(),
         "{mail_host}" => _transaction is { ReversePath: { IsNull: false } sender } ? sender.Domain : null,
         "{mail_mailer}" => _transaction is { } tx ? MailerOf(tx.ReversePath) : null,
-        "{rcpt_addr}" => _milterRecipient?.Address.ToString(),
-        "{rcpt_host}" => _milterRecipient?.Address.Domain,
-        "{rcpt_mailer}" => _milterRecipient is { } r ? MailerOf(r.Address) : null,
+        // A refused recipient: the mailer is "error", the host its status code and the address its text, as Sendmail gives them.
+        "{rcpt_addr}" => _milterRecipientRefusal is { } refused ? string.Join(' ', refused.Lines) : _milterRecipient?.Address.ToString(),
+        "{rcpt_host}" => _milterRecipientRefusal is { } refused ? refused.EnhancedCode ?? refused.Code.ToString(CultureInfo.InvariantCulture) : _milterRecipient?.Address.Domain,
+        "{rcpt_mailer}" => _milterRecipientRefusal is not null ? "error" : _milterRecipient is { } r ? MailerOf(r.Address) : null,
         _ => null,
     };
 

@@ -106,6 +106,15 @@ internal sealed partial class SmtpSession
             if (MilterRefusal(milter) is { } milterRefusal) reply = milterRefusal;
             else if (milter.Answer.Verdict == Milter.MilterVerdict.Discard) tx.DiscardedBy = milter.Milter;
         }
+        else if (reply.Code / 100 != 2 && _milters is not null)
+        {
+            // A milter that asked for refused recipients (SMFIP_RCPT_REJ) sees them with the refusal in the rcpt macros.
+            _milterRecipient = recipient;
+            _milterRecipientRefusal = reply;
+            await _milters.RejectedRcptAsync(MilterArguments(address, rcpt.Parameters.Raw), aborted);
+            _milterRecipient = null;
+            _milterRecipientRefusal = null;
+        }
         if (reply.Code / 100 == 2) tx.AddRecipient(recipient);
         else tx.RejectedRecipients++;
         Reply(reply);
