@@ -110,9 +110,9 @@ public sealed class MilterTests
     }
 
     [Theory]
-    [InlineData("connect=reject", "EHLO", 550, "5.7.1", "Command rejected")]
-    [InlineData("connect=tempfail", "EHLO", 451, "4.7.1", "try again later")]
-    [InlineData("helo=reject", "EHLO", 550, "5.7.1", "Command rejected")]
+    // As Postfix: a refusal at connect or HELO answers MAIL (and every later command), never HELO or EHLO.
+    [InlineData("connect=tempfail", "MAIL", 451, "4.7.1", "try again later")]
+    [InlineData("helo=reject", "MAIL", 550, "5.7.1", "Command rejected")]
     [InlineData("mail=tempfail", "MAIL", 451, "4.7.1", "Service unavailable")]
     [InlineData("mail=reply:553 5.1.8 Sender domain unknown", "MAIL", 553, "5.1.8", "Sender domain unknown")]
     [InlineData("rcpt=reply:450 4.2.0 Greylisted, come back in 5 minutes", "RCPT", 450, "4.2.0", "Greylisted")]
@@ -139,6 +139,22 @@ public sealed class MilterTests
     }
 
     [Fact]
+    public async Task A_hard_refusal_at_connect_greets_with_554_and_refuses_MAIL_as_Postfix_does()
+    {
+        var (milter, server) = await StartAsync(["--at", "connect=reject"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
+        SmtpAssert.Reply(await c.ReadReplyAsync(), 554, textContains: "mta.test ESMTP not accepting connections");
+        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 550, "5.7.1", "Command rejected");
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<b@remote.test>"), 550, "5.7.1", "Command rejected");
+        SmtpAssert.Reply(await c.CommandAsync("QUIT"), 221);
+        // Refused at connect, the milter got nothing after it (libmilter closed its side).
+        Assert.Equal(["OPTNEG", "CONNECT"], milter.Received.Select(r => r.Command));
+    }
+
+    [Fact]
     public async Task A_multi_line_custom_reply_keeps_every_line()
     {
         var (milter, server) = await StartAsync(["--at", "eom=reply:550-5.7.1 Message refused\\r\\n550-5.7.1 see https://policy.test\\r\\n550 5.7.1 thank you"]);
@@ -162,8 +178,16 @@ public sealed class MilterTests
         await using var __ = server;
         await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
         var first = await c.ReadReplyAsync();
-        var reply = first.Code == 421 ? first : (await RunSessionAsync(c)).Reply;
-        SmtpAssert.Reply(reply, 421, "4.7.0");
+        if (first.Code == 421)
+        {
+            // At connect the greeting itself, as Postfix words it.
+            SmtpAssert.Reply(first, 421, textContains: "mta.test Service unavailable - try again later");
+        }
+        else
+        {
+            SmtpAssert.Reply(first, 220);
+            SmtpAssert.Reply((await RunSessionAsync(c)).Reply, 421, "4.7.0", "Server closing connection");
+        }
         Assert.True(await c.IsClosedByServerAsync(), "the session stayed open after a milter shutdown");
     }
 
@@ -489,6 +513,9 @@ public sealed class MilterTests
         var delivered = await server.WaitForMailAsync("bob");
         Assert.EndsWith("X-First: 1\r\nX-Second: 2", ClientHeaderLines(SmtpAssert.ReadText(Assert.Single(delivered))).Aggregate((a, b) => a + "\r\n" + b));
         await second.WaitForAsync("QUIT");
+        // The second milter sees the message as the first left it (Postfix's milters read the edited queue file).
+        Assert.Contains(second.Received, r => r.Command == "HEADER" && r.Arguments[0] == "X-First");
+        Assert.DoesNotContain(first.Received, r => r.Command == "HEADER" && r.Arguments[0] == "X-Second");
         // The second milter never heard of carol: the first refused her.
         Assert.Equal(["<bob@example.test>"], Assert.Single(second.Received, r => r.Command == "RCPT").Arguments);
         Assert.Equal(2, first.Received.Count(r => r.Command == "RCPT"));
@@ -520,9 +547,11 @@ public sealed class MilterTests
     {
         var log = new MilterLog();
         await using var server = await StartWithMilterAtAsync($"inet:127.0.0.1:{ClosedPort()}", action, log);
-        await using var c = await SmtpAssert.ConnectAsync(server);
-        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), code, enhanced, "Service unavailable");
-        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 503);
+        await using var c = await RawSmtpClient.ConnectAsync(server.EndPoint, readGreeting: false);
+        // As Postfix: the default action is the milter's answer from connect on, and a hard one greets with 554.
+        SmtpAssert.Reply(await c.ReadReplyAsync(), action == MilterDefaultAction.Reject ? 554 : 220);
+        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), code, enhanced, "Service unavailable");
         SmtpAssert.Reply(await c.CommandAsync("NOOP"), 250);
         SmtpAssert.Reply(await c.CommandAsync("QUIT"), 221);
         var line = Assert.Single(log.Lines, l => l.EventId == 1781);
@@ -603,7 +632,8 @@ public sealed class MilterTests
         var log = new MilterLog();
         await using var server = await StartWithMilterAtAsync($"inet:127.0.0.1:{((IPEndPoint)broken.LocalEndpoint).Port}", MilterDefaultAction.Tempfail, log);
         await using var c = await SmtpAssert.ConnectAsync(server);
-        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 451, "4.7.1");
+        SmtpAssert.Reply(await c.CommandAsync("EHLO client.test"), 250);
+        SmtpAssert.Reply(await c.CommandAsync("MAIL FROM:<a@remote.test>"), 451, "4.7.1");
         Assert.Contains("broke the protocol", Assert.Single(log.Lines, l => l.EventId == 1783).Message);
         await serving.WaitAsync(TimeSpan.FromSeconds(10));
     }
@@ -834,5 +864,38 @@ public sealed class MilterTests
         }
         Assert.Contains("X-Chunked: yes", SmtpAssert.ReadText(Assert.Single(await server.WaitForMailAsync("bob"))));
         Assert.Contains(milter.Received, r => r.Command == "DATA");
+    }
+
+    [Fact]
+    public async Task After_XCLIENT_the_milters_see_a_new_connect_for_the_client_it_names()
+    {
+        var (milter, server) = await StartAsync([], configure: o => o.XClient.Networks = ["127.0.0.1/32"]);
+        await using var _ = milter;
+        await using var __ = server;
+        await using (var c = await SmtpAssert.ConnectAsync(server))
+        {
+            await SmtpAssert.EhloAsync(c);
+            SmtpAssert.Reply(await c.CommandAsync("XCLIENT ADDR=192.0.2.7 NAME=client.example.test"), 220);
+            await SmtpAssert.EhloAsync(c);
+        }
+        await milter.WaitForAsync("QUIT", 2);
+        var connects = milter.Received.Where(r => r.Command == "CONNECT").ToArray();
+        Assert.Equal(2, connects.Length);
+        Assert.Equal("client.example.test", connects[1].Arguments[0]);
+        Assert.Equal("192.0.2.7", connects[1].Arguments[3]);
+        Assert.Equal("client.example.test [192.0.2.7]", connects[1].Macros["_"]);
+        Assert.Equal(2, milter.Connections);
+    }
+
+    [Fact]
+    public async Task Headers_a_milter_will_not_answer_go_out_together_and_the_message_is_delivered()
+    {
+        var (milter, server) = await StartAsync(["--protocol", "NoReplyHeader,NoReplyEndOfHeaders,NoReplyBody,NoReplyData", "--add-header", "X-After: all"]);
+        await using var _ = milter;
+        await using var __ = server;
+        Assert.Contains("X-After: all", await DeliverOneAsync(server));
+        await milter.WaitForAsync("QUIT");
+        Assert.Equal(3, milter.Received.Count(r => r.Command == "HEADER"));
+        Assert.Contains(milter.Received, r => r.Command == "BODY");
     }
 }

@@ -75,17 +75,20 @@ internal sealed partial class MilterChain : IAsyncDisposable
         RunAsync("UnrecognizedCommandContext", line, static (c, a, t) => c.UnknownAsync(a, t), cancellationToken);
 
     /// <summary>
-    /// The message to each milter in turn (all see it as received, as in Postfix); returns the first decision and every
-    /// change asked for by the milters that did not refuse it, each checked against what its milter negotiated.
+    /// The message to each milter in turn. As in Postfix, whose milters read the queue file the earlier ones edited,
+    /// each milter sees the message with the earlier milters' changes: <paramref name="view"/> gives the message as it
+    /// stands, and <paramref name="apply"/> takes each milter's changes (checked against what it negotiated) before the
+    /// next one is asked. A milter that refuses the message has only its quarantine applied. Returns the first decision.
     /// </summary>
-    public async ValueTask<(MilterOutcome Outcome, List<MilterEdit> Edits)> MessageAsync(IReadOnlyList<KeyValuePair<string, string>> headers,
-        Func<Stream> openBody, CancellationToken cancellationToken)
+    public async ValueTask<MilterOutcome> MessageAsync(Func<(IReadOnlyList<KeyValuePair<string, string>> Headers, Func<Stream> OpenBody)> view,
+        Action<List<MilterEdit>> apply, CancellationToken cancellationToken)
     {
-        var edits = new List<MilterEdit>();
         var changes = new List<MilterChange>();
         foreach (var client in _clients)
         {
             changes.Clear();
+            var edits = new List<MilterEdit>();
+            var (headers, openBody) = view();
             var answer = await MeasureAsync("DataPostContext", client, (headers, openBody, changes),
                 static (c, a, t) => c.MessageAsync(a.headers, a.openBody, a.changes, t), cancellationToken).ConfigureAwait(false);
             // A refused message keeps only its quarantine: nothing else of it is stored.
@@ -100,9 +103,10 @@ internal sealed partial class MilterChain : IAsyncDisposable
                 }
                 edits.Add(new MilterEdit(client.Name, leadingSpace ? change : WithLeadingSpace(change)));
             }
-            if (answer.IsDecisive) return (new MilterOutcome(answer, client.Name), edits);
+            if (edits.Count > 0) apply(edits);
+            if (answer.IsDecisive) return new MilterOutcome(answer, client.Name);
         }
-        return (MilterOutcome.Continue, edits);
+        return MilterOutcome.Continue;
     }
 
     /// <summary>SMFIC_ABORT to every milter in a transaction (buffered; it goes out with the next packet).</summary>

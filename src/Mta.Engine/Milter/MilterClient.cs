@@ -48,6 +48,8 @@ internal sealed class MilterClient : IAsyncDisposable
     private MilterProtocolFlags _notInProtocol;
     private string[][] _macros = DefaultMacros;
     private bool _closeAfterReply;
+    // A MAIL went out and no abort closed its transaction yet.
+    private bool _inTransaction;
 
     /// <param name="name">The milter's name in the configuration.</param>
     /// <param name="definition">Its address, timeouts and default action.</param>
@@ -77,9 +79,6 @@ internal sealed class MilterClient : IAsyncDisposable
 
     /// <summary>The protocol steps negotiated.</summary>
     public MilterProtocolFlags Steps => _steps;
-
-    /// <summary>True while a MAIL was sent and no abort or end of message closed its transaction.</summary>
-    private bool _inTransaction;
 
     /// <summary>Connects and negotiates; a failure becomes the default action for the session.</summary>
     public async ValueTask OpenAsync(CancellationToken cancellationToken)
@@ -408,6 +407,9 @@ internal sealed class MilterClient : IAsyncDisposable
         if ((noSend & _steps) != 0) return MilterAnswer.Continue;
         write(output, state);
         var expectReply = (noReply & _steps) == 0 || noReply == MilterProtocolFlags.None;
+        // No reply awaited (SMFIP_NR_*): the packet waits in the buffer and goes out with the next one that is, as
+        // Postfix sends a run of headers in one write.
+        if (!expectReply && output.CanGetUnflushedBytes && output.UnflushedBytes < MilterLimits.BodyChunk) return MilterAnswer.Continue;
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(timeout);
         try
@@ -561,12 +563,18 @@ internal sealed class MilterClient : IAsyncDisposable
             MilterReplyCode.InsertHeader => Indexed(data, (i, n, v) => new MilterChange.InsertHeader(i, n, v)),
             MilterReplyCode.ChangeHeader => Indexed(data, (i, n, v) => new MilterChange.ChangeHeader(Math.Max(1, i), n, v)),
             MilterReplyCode.AddRecipient => new MilterChange.AddRecipient(MilterReader.ReadOneOrTwoStrings(data).First, null),
-            MilterReplyCode.AddRecipientWithArgs => MilterReader.ReadOneOrTwoStrings(data) is var (a, args) ? new MilterChange.AddRecipient(a, args) : null!,
+            MilterReplyCode.AddRecipientWithArgs => WithArguments(data, (a, args) => new MilterChange.AddRecipient(a, args)),
             MilterReplyCode.DeleteRecipient => new MilterChange.DeleteRecipient(MilterReader.ReadOneOrTwoStrings(data).First),
-            MilterReplyCode.ChangeSender => MilterReader.ReadOneOrTwoStrings(data) is var (s, sargs) ? new MilterChange.ChangeSender(s, sargs) : null!,
+            MilterReplyCode.ChangeSender => WithArguments(data, (a, args) => new MilterChange.ChangeSender(a, args)),
             _ => throw new MilterProtocolException($"unknown reply '{(char)code}'"),
         });
         return null;
+
+        static MilterChange WithArguments(ReadOnlySequence<byte> data, Func<string, string?, MilterChange> make)
+        {
+            var (address, arguments) = MilterReader.ReadOneOrTwoStrings(data);
+            return make(address, arguments);
+        }
 
         static MilterChange Header(string[] values, Func<string, string, MilterChange> make) =>
             values.Length >= 2 && values[0].Length > 0 ? make(values[0], values[1]) : throw new MilterProtocolException("header change without a name and value");

@@ -23,9 +23,11 @@ internal sealed partial class SmtpSession
             Reply(FromHook(outcome, null));
             return;
         }
-        if (_milters is not null && MilterRefusal(await _milters.HeloAsync(domain, aborted)) is { } milterRefusal)
+        // As Postfix: a milter never refuses HELO or EHLO (its refusal answers MAIL and later commands); only its
+        // shutdown ends the session here.
+        if (_milters is not null && await _milters.HeloAsync(domain, aborted) is { Answer.Verdict: Milter.MilterVerdict.Shutdown } milterShutdown)
         {
-            Reply(milterRefusal);
+            Reply(MilterRefusal(milterShutdown)!);
             return;
         }
         // RFC 5321 4.1.4: a new greeting ends any transaction in progress.

@@ -18,9 +18,12 @@ internal sealed partial class SmtpSession
     private EnvelopeRecipient? _milterRecipient;
     private SmtpReply? _milterRecipientRefusal;
 
-    /// <summary>Opens the listener's milters and sends them connect. Only a shutdown ends the session here: a milter
-    /// that refuses the connection refuses every later command it sees instead (Postfix's behaviour), so the client
-    /// gets a proper greeting and then the milter's reply.</summary>
+    /// <summary>
+    /// Opens the listener's milters and sends them connect; returns the greeting to send instead of 220, or null. As
+    /// Postfix's smtpd: a shutdown (421) greets with 421 and closes; a 5xx refusal greets with 554 but the session
+    /// goes on; a 4xx refusal greets with 220. Either refusal then answers MAIL and every later command the milter
+    /// would see (HELO and EHLO are never refused by a milter).
+    /// </summary>
     private async ValueTask<SmtpReply?> StartMiltersAsync(CancellationToken aborted)
     {
         if (_ctx.Milters.For(ListenerName) is not { } milters) return null;
@@ -28,7 +31,9 @@ internal sealed partial class SmtpSession
         var remote = RemoteEndPoint;
         var family = remote.AddressFamily == AddressFamily.InterNetworkV6 ? MilterAddressFamily.Inet6 : MilterAddressFamily.Inet;
         var outcome = await _milters.ConnectAsync(_clientName ?? $"[{ClientLiteral()}]", family, (ushort)remote.Port, ClientLiteral(), aborted);
-        return outcome.Answer.Verdict == MilterVerdict.Shutdown ? MilterRefusal(outcome) : null;
+        if (MilterRefusal(outcome) is not { } refusal) return null;
+        if (refusal.Code == 421) return new SmtpReply(421, null, $"{HostName} Service unavailable - try again later");
+        return refusal.Code / 100 == 5 ? new SmtpReply(554, null, $"{HostName} ESMTP not accepting connections") : null;
     }
 
     private async ValueTask StopMiltersAsync()
@@ -127,18 +132,16 @@ internal sealed partial class SmtpSession
     private async ValueTask<SmtpReply?> MilterMessageAsync(Transaction tx, CancellationToken aborted)
     {
         if (_milters is null || tx.DiscardedBy is not null) return null;
-        var editor = MilterMessageEditor.Parse(_body.Head(_ctx.Options.Limits.MaxHeaderBytes + 2));
-        var bodyStart = editor.BodyStart;
-        var (outcome, edits) = await _milters.MessageAsync(editor.Headers(), () => OpenBodyFrom(bodyStart), aborted);
-        foreach (var edit in edits)
-            if (edit.Change is MilterChange.Quarantine q) tx.Quarantine = (edit.Milter, q.Reason.Length > 0 ? q.Reason : "quarantined");
-        if (MilterRefusal(outcome) is { } refusal) return refusal;
-        if (outcome.Answer.Verdict == MilterVerdict.Discard)
+        MilterMessageEditor? editor = null;
+        var outcome = await _milters.MessageAsync(() =>
         {
-            tx.DiscardedBy = outcome.Milter;
-            return null;
-        }
-        ApplyMilterEdits(tx, editor, edits);
+            // Read again for each milter: the one before may have changed the header or replaced the body.
+            editor = MilterMessageEditor.Parse(_body.Head(_ctx.Options.Limits.MaxHeaderBytes + 2));
+            var bodyStart = editor.BodyStart;
+            return (editor.Headers(), () => OpenBodyFrom(bodyStart));
+        }, edits => ApplyMilterEdits(tx, editor!, edits), aborted);
+        if (MilterRefusal(outcome) is { } refusal) return refusal;
+        if (outcome.Answer.Verdict == MilterVerdict.Discard) tx.DiscardedBy = outcome.Milter;
         return null;
     }
 
@@ -184,6 +187,9 @@ internal sealed partial class SmtpSession
                 case MilterChange.DeleteRecipient d:
                     if (MilterPath(d.Address, reverse: false) is { } removed)
                         while (tx.RemoveRecipient(removed)) { }
+                    break;
+                case MilterChange.Quarantine q:
+                    tx.Quarantine = (milter, q.Reason.Length > 0 ? q.Reason : "quarantined");
                     break;
                 case MilterChange.ChangeSender s:
                     if (MilterPath(s.Address, reverse: true) is { } sender && MailParametersOf(s.Arguments) is { } mailParameters)

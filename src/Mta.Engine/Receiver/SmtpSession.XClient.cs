@@ -91,7 +91,9 @@ internal sealed partial class SmtpSession
             _closeReason = "refused by " + outcome.HandlerName;
             return;
         }
-        Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
+        // Postfix ends the milters' session and starts another for the client XCLIENT named, so they see its connect.
+        await StopMiltersAsync();
+        Reply(await StartMiltersAsync(aborted) ?? new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
     }
 
     /// <summary>A client outside <c>XClient:Networks</c> tried XCLIENT: worth a warning.</summary>

@@ -108,9 +108,10 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await FlushAsync();
                 return;
             }
-            if (await StartMiltersAsync(aborted) is { } milterShutdown)
+            var milterGreeting = await StartMiltersAsync(aborted);
+            if (milterGreeting is not null && _closing)
             {
-                Reply(milterShutdown, countError: false);
+                Reply(milterGreeting, countError: false);
                 await FlushAsync();
                 return;
             }
@@ -121,7 +122,7 @@ internal sealed partial class SmtpSession : ISessionInfo, IAsyncDisposable
                 await FlushAsync();
                 return;
             }
-            Reply(new SmtpReply(220, null, $"{HostName} ESMTP Mta"));
+            Reply(milterGreeting ?? new SmtpReply(220, null, $"{HostName} ESMTP Mta"), countError: false);
             await FlushAsync();
             await CommandLoopAsync(aborted);
         }
