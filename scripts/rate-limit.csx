@@ -5,7 +5,8 @@
 //   MaxMessagesPerMinute     default 600 (counted at MAIL FROM)
 //   ExemptTrusted            default true: clients in Relay:TrustedNetworks are not limited
 //   ExemptLoopback           default true: 127.0.0.1 / ::1 are not limited (local tools, benchmarks)
-// The counters are fixed one-minute windows in State, so they survive a reload of this script.
+// The counters are sliding one-minute windows in State, so they survive a reload of this script. With
+// State:Provider Redis every node counts together (docs/state.md); while Redis is unavailable each node counts alone.
 
 var maxConnections = Settings.GetValue("MaxConnectionsPerMinute", 300L);
 var maxMessages = Settings.GetValue("MaxMessagesPerMinute", 600L);
@@ -19,19 +20,19 @@ bool Exempt(ISessionInfo session)
 // The server hands sessions a canonical address: an IPv4 client is IPv4 even on a dual-stack listener.
 string ClientKey(ISessionInfo session) => session.RemoteEndPoint.Address.ToString();
 
-On<ConnectContext>(ctx =>
+On<ConnectContext>(async (ctx, cancellationToken) =>
 {
     if (Exempt(ctx.Session)) return HookResult.Continue;
-    var count = State.Increment("connections:" + ClientKey(ctx.Session), 1, window);
+    var count = await State.CountInSlidingWindowAsync("connections:" + ClientKey(ctx.Session), window, 1, cancellationToken);
     return count > maxConnections
         ? HookResult.Disconnect("Too many connections from your address, try again later", 421, "4.7.0")
         : HookResult.Continue;
 });
 
-On<MailContext>(ctx =>
+On<MailContext>(async (ctx, cancellationToken) =>
 {
     if (Exempt(ctx.Session)) return HookResult.Continue;
-    var count = State.Increment("messages:" + ClientKey(ctx.Session), 1, window);
+    var count = await State.CountInSlidingWindowAsync("messages:" + ClientKey(ctx.Session), window, 1, cancellationToken);
     return count > maxMessages
         ? HookResult.Defer("Sender rate limit exceeded, try again later", 450, "4.7.0")
         : HookResult.Continue;

@@ -13,6 +13,7 @@ if (args.Length > 0 && args[0] == "auth-flood") return await AuthFlood.Run(args[
 if (args.Length > 0 && args[0] == "hold") return await HoldData.RunAsync(args[1..]);
 // The calls that make a runaway hook handler spin (bench/runaway.sh).
 if (args.Length > 0 && args[0] == "runaway") return await Runaway.RunAsync(args[1..]);
+if (args.Length > 0 && args[0] == "span-cost") return SpanCost.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 if (opts == null) return 2;

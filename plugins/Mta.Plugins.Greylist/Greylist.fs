@@ -8,6 +8,7 @@ open System.IO
 open System.Net
 open System.Net.Sockets
 open System.Text.Json
+open System.Threading
 open System.Threading.Tasks
 open Microsoft.Extensions.Configuration
 open Microsoft.Extensions.Logging
@@ -22,7 +23,10 @@ type GreylistSettings =
       /// <summary>A passed triplet is let through without delay this long after its last message (<c>AllowDays</c>, default 36).</summary>
       Allow: TimeSpan
       /// <summary>The state file (<c>StateFile</c>, default <c>data/greylist.json</c> under the working directory).</summary>
-      StateFile: string }
+      StateFile: string
+      /// <summary>Where triplets live (<c>Store</c>): <c>File</c> (default, the state file) or <c>State</c> (the plugin's
+      /// state store: shared by every node with <c>State:Provider</c> <c>Redis</c>).</summary>
+      UseStateStore: bool }
 
     /// <summary>Reads and validates the settings; a bad value throws, which stops start-up naming the key.</summary>
     static member Read(settings: IConfiguration) =
@@ -43,7 +47,14 @@ type GreylistSettings =
                 | null
                 | "" -> Path.Combine("data", "greylist.json")
                 | path -> path
-                |> Path.GetFullPath }
+                |> Path.GetFullPath
+              UseStateStore =
+                match settings.["Store"] with
+                | null
+                | "" -> false
+                | text when text.Equals("File", StringComparison.OrdinalIgnoreCase) -> false
+                | text when text.Equals("State", StringComparison.OrdinalIgnoreCase) -> true
+                | text -> invalidArg "Store" (sprintf "Settings:Store must be File or State, not '%s'" text) }
         if settings'.RetryWindow <= settings'.Delay then
             invalidArg "RetryWindowHours" "Settings:RetryWindowHours must be longer than DelaySeconds"
         settings'
@@ -137,6 +148,49 @@ type GreylistStore(settings: GreylistSettings, logger: ILogger) =
             | true, entry when not entry.AllowedUntil.HasValue && now - entry.FirstSeen <= settings.RetryWindow -> allow entry
             | _ -> start ())
 
+/// <summary>
+/// The triplets in the plugin's <see cref="IStateStore"/> (<c>Store</c> = <c>State</c>), one key per triplet with a
+/// time to live, so that nodes sharing a Redis state store greylist together: a first attempt on one node and the
+/// retry on another pass. The first sighting is a set-if-absent, so of two nodes seeing it at once one starts the
+/// period. While the store is unavailable the caller lets mail through (<see cref="StateUnavailableException"/>).
+/// </summary>
+type SharedGreylistStore(settings: GreylistSettings, state: IStateStore) =
+    let keyOf triplet = "triplet:" + triplet
+
+    /// <summary>Records an attempt for <paramref name="key"/> at <paramref name="now"/> and says whether it passes.</summary>
+    member _.CheckAsync(key: string, now: DateTimeOffset, cancellationToken: CancellationToken) : Task<GreylistVerdict> =
+        task {
+            let stored = keyOf key
+            let fresh = { FirstSeen = now; AllowedUntil = Nullable() }
+            let start () =
+                task {
+                    do! state.SetAsync(stored, fresh, Nullable settings.RetryWindow, cancellationToken)
+                    return FirstSight
+                }
+            let allow (entry: GreylistEntry) =
+                task {
+                    do! state.SetAsync(stored, { entry with AllowedUntil = Nullable(now + settings.Allow) }, Nullable settings.Allow, cancellationToken)
+                    return Passed
+                }
+            let! created = state.SetIfAbsentAsync(stored, fresh, Nullable settings.RetryWindow, cancellationToken)
+            if created then
+                return FirstSight
+            else
+                let! struct (found, entry) = state.TryGetAsync<GreylistEntry>(stored, cancellationToken)
+                if not found then
+                    return! start ()
+                elif entry.AllowedUntil.HasValue && entry.AllowedUntil.Value > now then
+                    // As the file store: refresh the allowance at most once an hour, not per message.
+                    if entry.AllowedUntil.Value - now < settings.Allow - TimeSpan.FromHours 1.0 then return! allow entry
+                    else return Passed
+                elif not entry.AllowedUntil.HasValue && now - entry.FirstSeen < settings.Delay then
+                    return TooEarly(settings.Delay - (now - entry.FirstSeen))
+                elif not entry.AllowedUntil.HasValue && now - entry.FirstSeen <= settings.RetryWindow then
+                    return! allow entry
+                else
+                    return! start ()
+        }
+
 /// <summary>The greylisting plugin's RCPT logic, apart from the plugin entry so it can be driven directly.</summary>
 module Greylisting =
     /// <summary>The reply for a greylisted recipient (RFC 3463 4.7.1: delivery not authorized, temporary).</summary>
@@ -160,21 +214,44 @@ module Greylisting =
         let recipient = context.Recipient.Address.ToString().ToLowerInvariant()
         String.Join(" ", network, "<" + sender + ">", "<" + recipient + ">")
 
+    let private answer (logger: ILogger) (key: string) (verdict: GreylistVerdict) =
+        match verdict with
+        | Passed -> HookResult.Continue
+        | FirstSight ->
+            logger.LogInformation("Greylisted {Triplet} (first attempt)", key)
+            deferred
+        | TooEarly remaining ->
+            logger.LogInformation("Greylisted {Triplet} (retried {Remaining} too early)", key, remaining)
+            deferred
+
+    let private exempt (context: RcptContext) =
+        context.Session.IsTrustedClient || not (isNull context.Session.AuthenticatedUser)
+
     /// <summary>Decides one RCPT: trusted and authenticated clients pass; others are greylisted per triplet.</summary>
     let decide (store: GreylistStore) (time: TimeProvider) (logger: ILogger) (context: RcptContext) =
-        let session = context.Session
-        if session.IsTrustedClient || not (isNull session.AuthenticatedUser) then
+        if exempt context then
             HookResult.Continue
         else
             let key = keyOf context
-            match store.Check(key, time.GetUtcNow()) with
-            | Passed -> HookResult.Continue
-            | FirstSight ->
-                logger.LogInformation("Greylisted {Triplet} (first attempt)", key)
-                deferred
-            | TooEarly remaining ->
-                logger.LogInformation("Greylisted {Triplet} (retried {Remaining} too early)", key, remaining)
-                deferred
+            answer logger key (store.Check(key, time.GetUtcNow()))
+
+    /// <summary>Decides one RCPT from the shared store; fails open (lets the recipient through) while the store is
+    /// unavailable, since a greylist that cannot remember would defer every message forever.</summary>
+    let decideShared (store: SharedGreylistStore) (time: TimeProvider) (logger: ILogger) (context: RcptContext) (cancellationToken: CancellationToken) =
+        if exempt context then
+            ValueTask<HookResult>(HookResult.Continue)
+        else
+            let key = keyOf context
+            let decision =
+                task {
+                    try
+                        let! verdict = store.CheckAsync(key, time.GetUtcNow(), cancellationToken)
+                        return answer logger key verdict
+                    with :? StateUnavailableException ->
+                        logger.LogDebug("Not greylisted {Triplet}: the state store is unavailable", key)
+                        return HookResult.Continue
+                }
+            ValueTask<HookResult>(decision)
 
 /// <summary>
 /// The plugin entry: registers the RCPT handler <c>NAME/rcpt</c>. Time comes from the constructor's
@@ -199,13 +276,21 @@ type GreylistPlugin(time: TimeProvider) =
                         | :? TimeProvider as host -> host
                         | _ -> TimeProvider.System
                     | _ -> TimeProvider.System
-            let store = GreylistStore(settings, context.Logger)
-            store.Load(clock.GetUtcNow())
-            this.Store <- store
-            context.Logger.LogInformation(
-                "Greylisting: delay {Delay}, retry window {RetryWindow}, allow {Allow}, {Count} triplets from {StateFile}",
-                settings.Delay, settings.RetryWindow, settings.Allow, store.Count, settings.StateFile)
             let hook =
-                { new IHook<RcptContext> with
-                    member _.InvokeAsync(rcpt, _) = ValueTask<HookResult>(Greylisting.decide store clock context.Logger rcpt) }
+                if settings.UseStateStore then
+                    let shared = SharedGreylistStore(settings, context.State)
+                    context.Logger.LogInformation(
+                        "Greylisting: delay {Delay}, retry window {RetryWindow}, allow {Allow}, triplets in the state store",
+                        settings.Delay, settings.RetryWindow, settings.Allow)
+                    { new IHook<RcptContext> with
+                        member _.InvokeAsync(rcpt, cancellationToken) = Greylisting.decideShared shared clock context.Logger rcpt cancellationToken }
+                else
+                    let store = GreylistStore(settings, context.Logger)
+                    store.Load(clock.GetUtcNow())
+                    this.Store <- store
+                    context.Logger.LogInformation(
+                        "Greylisting: delay {Delay}, retry window {RetryWindow}, allow {Allow}, {Count} triplets from {StateFile}",
+                        settings.Delay, settings.RetryWindow, settings.Allow, store.Count, settings.StateFile)
+                    { new IHook<RcptContext> with
+                        member _.InvokeAsync(rcpt, _) = ValueTask<HookResult>(Greylisting.decide store clock context.Logger rcpt) }
             context.Hooks.Register<RcptContext>("rcpt", hook)

@@ -51,8 +51,11 @@ public interface IPluginContext
 
 /// <summary>
 /// A small key-value store shared by all invocations of one plugin or script (and kept across a script's
-/// reloads). Thread-safe. Values live in memory for the life of the process; an entry with a time to live
-/// disappears after it. Keep what must survive a restart in a file of your own.
+/// reloads). Thread-safe. An entry with a time to live disappears after it. With <c>State:Provider</c>
+/// <c>Memory</c> (the default) values live in this process's memory; with <c>Redis</c> they live in Redis, shared by
+/// every node that runs the same plugin or script, and only the <c>...Async</c> members reach Redis (docs/state.md):
+/// the synchronous ones are served from this node's memory so that a session never blocks on a socket.
+/// Keep what must survive a restart in a file of your own, or in Redis.
 /// </summary>
 public interface IStateStore
 {
@@ -68,6 +71,86 @@ public interface IStateStore
     /// <summary>Adds <paramref name="delta"/> to a counter (created at 0) and returns the new value. The time to
     /// live starts when the counter is created, which makes fixed-window rate limits one call.</summary>
     long Increment(string key, long delta = 1, TimeSpan? timeToLive = null);
+
+    /// <summary>Gets a live value of type <typeparamref name="T"/>: <c>Found</c> is false when there is none.</summary>
+    /// <param name="key">The key, within this owner's store.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="StateUnavailableException">A shared store cannot be reached (decide: fail open or closed).</exception>
+    ValueTask<(bool Found, T? Value)> TryGetAsync<T>(string key, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(TryGet<T>(key, out var value) ? (true, value) : (false, default(T)));
+
+    /// <summary>Sets a value, replacing any; <paramref name="timeToLive"/> null keeps it until removed.</summary>
+    /// <param name="key">The key, within this owner's store.</param>
+    /// <param name="value">Stored as is in memory, as JSON (System.Text.Json) in a shared store.</param>
+    /// <param name="timeToLive">How long the value lives; null: until removed.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="StateUnavailableException">A shared store cannot be reached.</exception>
+    ValueTask SetAsync<T>(string key, T value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+    {
+        Set(key, value, timeToLive);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Sets a value only when the key holds no live value, atomically; returns whether it was set. For a
+    /// first sighting (greylisting) or a lock: of two callers racing, on one node or on two, exactly one gets true.</summary>
+    /// <param name="key">The key, within this owner's store.</param>
+    /// <param name="value">The value to store.</param>
+    /// <param name="timeToLive">How long the value lives; null: until removed.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="StateUnavailableException">A shared store cannot be reached.</exception>
+    /// <remarks>The default implementation, for stores written before this member, checks then sets and is not atomic.</remarks>
+    ValueTask<bool> SetIfAbsentAsync<T>(string key, T value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+    {
+        if (TryGet<object>(key, out _)) return ValueTask.FromResult(false);
+        Set(key, value, timeToLive);
+        return ValueTask.FromResult(true);
+    }
+
+    /// <summary>Removes a value; returns whether one was there.</summary>
+    /// <param name="key">The key, within this owner's store.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="StateUnavailableException">A shared store cannot be reached.</exception>
+    ValueTask<bool> RemoveAsync(string key, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(Remove(key));
+
+    /// <summary>Adds <paramref name="delta"/> to a counter (created at 0) and returns the new value; the time to live
+    /// starts when the counter is created (a fixed window). A shared store that cannot be reached counts on this node
+    /// alone instead of failing (a local limit), so a rate limit never fails open nor hangs.</summary>
+    /// <param name="key">The key, within this owner's store.</param>
+    /// <param name="delta">Added to the counter; 0 reads it.</param>
+    /// <param name="timeToLive">The window, from the counter's creation; null: until removed.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    ValueTask<long> IncrementAsync(string key, long delta = 1, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(Increment(key, delta, timeToLive));
+
+    /// <summary>Records <paramref name="hits"/> hits at the current time under <paramref name="key"/> and returns the
+    /// number of hits within the last <paramref name="window"/>, these included: a sliding-window rate limit, with no
+    /// burst at a window's edge. A shared store that cannot be reached counts on this node alone (a local limit).</summary>
+    /// <param name="key">The key, within this owner's store.</param>
+    /// <param name="window">How far back hits count; the key disappears one window after its last hit.</param>
+    /// <param name="hits">Hits to record now; 0 only counts.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <remarks>The default implementation, for stores written before this member, counts in a fixed window with
+    /// <see cref="Increment"/>.</remarks>
+    ValueTask<long> CountInSlidingWindowAsync(string key, TimeSpan window, long hits = 1, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(Increment(key, hits, window));
+}
+
+/// <summary>
+/// A shared <see cref="IStateStore"/> (Redis) could not answer within <c>State:Redis:OperationTimeout</c>, or is
+/// known to be down. Thrown by the reads and writes whose fallback only the caller can choose (get, set, set-if-absent,
+/// remove); counters fall back to this node's own count instead. Greylisting, for instance, lets the message through.
+/// </summary>
+public sealed class StateUnavailableException : Exception
+{
+    /// <summary>Creates the exception with a default message.</summary>
+    public StateUnavailableException() : base("the shared state store is unavailable") { }
+
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
+    public StateUnavailableException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with <paramref name="message"/> and the failure behind it.</summary>
+    public StateUnavailableException(string message, Exception? innerException) : base(message, innerException) { }
 }
 
 /// <summary>Submits new messages to the durable queue.</summary>

@@ -34,6 +34,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddMtaMetrics();
         services.AddSingleton<Redis.RedisConnection>();
+        services.AddSingleton<Extensibility.State.Redis.RedisStateResilience>();
         services.AddSingleton(sp =>
         {
             var pipeline = new HookPipeline(sp.GetRequiredService<ILogger<HookPipeline>>(), options.Hooks.Timeout,

@@ -118,4 +118,59 @@ public sealed class GreylistPluginTests : IDisposable
         Assert.Contains("Plugins:greylist: ", ex.Message);
         Assert.Contains("Settings:DelaySeconds must be a non-negative number, not 'soon'", ex.Message);
     }
+
+    [Fact]
+    public async Task In_the_state_store_a_timely_retry_passes_and_no_file_is_written()
+    {
+        await using var server = await StartAsync(("Store", "State"));
+        SmtpAssert.Reply(await RcptAsync(server, "a@remote.test", "user@example.test"), 451, "4.7.1", "Greylisted");
+        _time.Advance(TimeSpan.FromSeconds(299));
+        SmtpAssert.Reply(await RcptAsync(server, "a@remote.test", "user@example.test"), 451, "4.7.1");
+        _time.Advance(TimeSpan.FromSeconds(1));
+        SmtpAssert.Reply(await RcptAsync(server, "a@remote.test", "user@example.test"), 250);
+        _time.Advance(TimeSpan.FromDays(10));
+        SmtpAssert.Reply(await RcptAsync(server, "a@remote.test", "user@example.test"), 250);
+        SmtpAssert.Reply(await RcptAsync(server, "b@remote.test", "user@example.test"), 451, "4.7.1");
+        Assert.False(File.Exists(StateFile));
+    }
+
+    [Fact]
+    public async Task Two_nodes_sharing_redis_greylist_together_and_let_mail_through_while_it_is_down()
+    {
+        RedisServer.SkipUnlessInstalled();
+        await using var redis = await RedisServer.StartAsync();
+        Task<MtaTestServer> Node(string name) => PluginServer.StartAsync(o =>
+        {
+            NoSessionDeadlines(o);
+            o.State.Provider = StateProvider.Redis;
+            o.State.Redis.Configuration = redis.Configuration;
+            o.State.Redis.BreakDuration = TimeSpan.FromSeconds(1);
+            o.Plugins["greylist"] = new PluginOptions
+            {
+                Path = PluginServer.GreylistOutput,
+                Settings = PluginConfig.Settings(("Store", "State")),
+            };
+        }, _time, Path.Combine(_root, name));
+        await using var first = await Node("first");
+        await using var second = await Node("second");
+
+        SmtpAssert.Reply(await RcptAsync(first, "a@remote.test", "user@example.test"), 451, "4.7.1", "Greylisted");
+        SmtpAssert.Reply(await RcptAsync(second, "a@remote.test", "user@example.test"), 451, "4.7.1");
+        Assert.StartsWith("$", await redis.CommandAsync("GET", "mta:plugin:greylist:triplet:127.0.0.0/24 <a@remote.test> <user@example.test>"));
+        _time.Advance(TimeSpan.FromSeconds(300));
+        // The retry lands on the other node and passes: it knows the first attempt.
+        SmtpAssert.Reply(await RcptAsync(second, "a@remote.test", "user@example.test"), 250);
+        SmtpAssert.Reply(await RcptAsync(first, "a@remote.test", "user@example.test"), 250);
+
+        redis.Kill();
+        // Fails open: an unknown triplet is let through rather than deferred by a greylist that cannot remember.
+        SmtpAssert.Reply(await RcptAsync(first, "new@remote.test", "user@example.test"), 250);
+        SmtpAssert.Reply(await RcptAsync(second, "new@remote.test", "user@example.test"), 250);
+
+        await redis.RestartAsync();
+        await Mta.Testing.Conditions.WaitUntilAsync(async () =>
+            (await RcptAsync(first, "later@remote.test", "user@example.test")).Code == 451, "greylisting again after Redis restarted",
+            TimeSpan.FromSeconds(20));
+        SmtpAssert.Reply(await RcptAsync(second, "later@remote.test", "user@example.test"), 451, "4.7.1");
+    }
 }

@@ -1,5 +1,6 @@
 // MemoryStateStore: values, counters, time to live and eviction on a fake clock.
 using Microsoft.Extensions.Time.Testing;
+using Mta.Abstractions;
 using Mta.Engine.Extensibility.State;
 
 namespace Mta.Plugins.Tests;
@@ -114,5 +115,75 @@ public sealed class StateStoreTests
         Assert.NotSame(a, provider.Get("plugin:a"));
         a.Set("k", 1);
         Assert.False(provider.Get("plugin:a").TryGet<int>("k", out _));
+    }
+
+    [Fact]
+    public async Task Set_if_absent_sets_once_until_the_value_expires()
+    {
+        var store = new MemoryStateStore(_time);
+        Assert.True(await store.SetIfAbsentAsync("k", "first", TimeSpan.FromSeconds(10)));
+        Assert.False(await store.SetIfAbsentAsync("k", "second", TimeSpan.FromSeconds(10)));
+        Assert.Equal((true, "first"), await store.TryGetAsync<string>("k"));
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(await store.SetIfAbsentAsync("k", "third"));
+        Assert.Equal((true, "third"), await store.TryGetAsync<string>("k"));
+    }
+
+    [Fact]
+    public async Task Of_concurrent_set_if_absent_calls_exactly_one_wins()
+    {
+        var store = new MemoryStateStore(_time);
+        var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Task.Run(() => store.SetIfAbsentAsync("k", i).AsTask())));
+        Assert.Single(results, set => set);
+    }
+
+    [Fact]
+    public async Task The_sliding_window_forgets_each_hit_one_window_after_it()
+    {
+        var store = new MemoryStateStore(_time);
+        var window = TimeSpan.FromSeconds(60);
+        Assert.Equal(1, await store.CountInSlidingWindowAsync("w", window));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(3, await store.CountInSlidingWindowAsync("w", window, 2));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        // The first hit is now a full window old; the two later ones still count (no reset at a fixed edge).
+        Assert.Equal(2, await store.CountInSlidingWindowAsync("w", window, 0));
+        Assert.True(store.TryGet<long>("w", out var count) && count == 2);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, await store.CountInSlidingWindowAsync("w", window, 0));
+        store.Sweep();
+        Assert.Equal(0, store.Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_sliding_window_hits_are_not_lost()
+    {
+        var store = new MemoryStateStore(_time);
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+        {
+            for (var i = 0; i < 1000; i++) store.CountInSlidingWindow("w", TimeSpan.FromMinutes(1));
+        })));
+        Assert.Equal(8000, store.CountInSlidingWindow("w", TimeSpan.FromMinutes(1), 0));
+    }
+
+    [Fact]
+    public async Task A_store_written_before_the_async_members_gets_them_from_its_synchronous_ones()
+    {
+        IStateStore store = new SynchronousOnlyStore(new MemoryStateStore(_time));
+        await store.SetAsync("k", 5);
+        Assert.Equal((true, 5), await store.TryGetAsync<int>("k"));
+        Assert.False(await store.SetIfAbsentAsync("k", 6));
+        Assert.Equal(6, await store.IncrementAsync("k"));
+        Assert.Equal(1, await store.CountInSlidingWindowAsync("w", TimeSpan.FromMinutes(1)));
+        Assert.True(await store.RemoveAsync("k"));
+    }
+
+    // Implements only the members IStateStore had before the async ones, as a third-party store would.
+    private sealed class SynchronousOnlyStore(MemoryStateStore inner) : IStateStore
+    {
+        public bool TryGet<T>(string key, out T? value) => inner.TryGet(key, out value);
+        public void Set<T>(string key, T value, TimeSpan? timeToLive = null) => inner.Set(key, value, timeToLive);
+        public bool Remove(string key) => inner.Remove(key);
+        public long Increment(string key, long delta = 1, TimeSpan? timeToLive = null) => inner.Increment(key, delta, timeToLive);
     }
 }

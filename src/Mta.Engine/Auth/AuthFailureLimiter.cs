@@ -1,6 +1,7 @@
 // Brakes on password guessing per client IP: a doubling delay before each 535, and a block after too many failures.
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
+using Mta.Abstractions;
 using Mta.Engine.Configuration;
 
 namespace Mta.Engine.Auth;
@@ -13,6 +14,11 @@ namespace Mta.Engine.Auth;
 /// <see cref="AuthAttempt.Fail"/> (after <see cref="DelayFor"/>; the session closes with 421 4.7.0 when the address
 /// is now blocked), <see cref="AuthAttempt.Succeed"/> after 235, or is released by disposing it (cancelled, or the
 /// client left).
+/// <para>With <c>State:Provider</c> <c>Redis</c> the failures are also counted in the shared state store (owner
+/// <see cref="StateOwner"/>, a sliding window per address), so failures on every node count together:
+/// <see cref="TryBeginAttemptAsync"/> reads the nodes' count before it reserves, and <see cref="AuthAttempt.FailAsync"/>
+/// adds to it. The synchronous checks use the count last read. While Redis is unavailable the shared count falls back
+/// to this node's (the store counts locally), so the limiter counts on this node alone.</para>
 /// </summary>
 public sealed class AuthFailureLimiter
 {
@@ -25,10 +31,19 @@ public sealed class AuthFailureLimiter
     private readonly TimeSpan _maxDelay;
     private readonly Dictionary<IPAddress, Entry> _entries = [];
     private readonly Lock _lock = new();
+    private readonly IStateStore? _shared;
+
+    /// <summary>The owner of the shared failure counts in the state store (keys <c>failures:ADDRESS</c>).</summary>
+    public const string StateOwner = "engine:auth";
 
     /// <summary>Creates a limiter with <c>Auth:MaxFailuresPerIp</c>, <c>Auth:FailureWindow</c> and <c>Auth:MaxDelay</c>.</summary>
-    public AuthFailureLimiter(MtaOptions options, TimeProvider time)
+    public AuthFailureLimiter(MtaOptions options, TimeProvider time) : this(options, time, null) { }
+
+    /// <summary>Creates a limiter that also counts failures in <paramref name="shared"/>, the store every node shares
+    /// (null: this node alone).</summary>
+    public AuthFailureLimiter(MtaOptions options, TimeProvider time, IStateStore? shared)
     {
+        _shared = shared;
         _time = time;
         _maxFailures = options.Auth.MaxFailuresPerIp;
         _window = options.Auth.FailureWindow;
@@ -65,7 +80,7 @@ public sealed class AuthFailureLimiter
         {
             var entry = GetOrAdd(key, now);
             Expire(entry, now);
-            if (entry.Failures.Count + entry.InProgress >= _maxFailures)
+            if (Failures(entry, now) + entry.InProgress >= _maxFailures)
             {
                 attempt = null;
                 return false;
@@ -74,6 +89,38 @@ public sealed class AuthFailureLimiter
         }
         attempt = new AuthAttempt(this, key);
         return true;
+    }
+
+    /// <summary>
+    /// As <see cref="TryBeginAttempt"/>, after reading how many failures every node sharing the state store has seen
+    /// from the address: null (nothing reserved) when they, plus the attempts in progress here, reach the limit.
+    /// </summary>
+    public async ValueTask<AuthAttempt?> TryBeginAttemptAsync(IPAddress address, CancellationToken cancellationToken)
+    {
+        if (_shared is not null) await CountSharedAsync(Key(address), 0, cancellationToken).ConfigureAwait(false);
+        return TryBeginAttempt(address, out var attempt) ? attempt : null;
+    }
+
+    // Reads (hits 0) or adds to the nodes' count and keeps it on the address's entry for the synchronous checks.
+    private async ValueTask CountSharedAsync(IPAddress key, long hits, CancellationToken cancellationToken)
+    {
+        long count;
+        try
+        {
+            count = await _shared!.CountInSlidingWindowAsync("failures:" + key.ToString(), _window, hits, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StateUnavailableException)
+        {
+            return; // counters fall back to local counts themselves; this only guards a store that throws instead
+        }
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            if (count == 0 && !_entries.ContainsKey(key)) return;
+            var entry = GetOrAdd(key, now);
+            entry.SharedFailures = count;
+            entry.SharedAt = now;
+        }
     }
 
     /// <summary>Attempts reserved and not yet ended, for <paramref name="address"/> (for tests and metrics).</summary>
@@ -146,8 +193,9 @@ public sealed class AuthFailureLimiter
         lock (_lock)
         {
             if (!TryGetLive(Key(address), out var entry)) return false;
-            Expire(entry, _time.GetUtcNow());
-            return entry.Failures.Count >= _maxFailures;
+            var now = _time.GetUtcNow();
+            Expire(entry, now);
+            return Failures(entry, now) >= _maxFailures;
         }
     }
 
@@ -155,7 +203,8 @@ public sealed class AuthFailureLimiter
     private bool TryGetLive(IPAddress key, out Entry entry)
     {
         if (!_entries.TryGetValue(key, out entry!)) return false;
-        if (entry.InProgress > 0 || _time.GetUtcNow() - entry.LastFailure < _window) return true;
+        var now = _time.GetUtcNow();
+        if (entry.InProgress > 0 || now - entry.LastFailure < _window || HasSharedFailures(entry, now)) return true;
         _entries.Remove(key);
         return false;
     }
@@ -168,8 +217,15 @@ public sealed class AuthFailureLimiter
     private void Sweep(DateTimeOffset now)
     {
         foreach (var (key, entry) in _entries)
-            if (entry.InProgress == 0 && now - entry.LastFailure >= _window) _entries.Remove(key);
+            if (entry.InProgress == 0 && now - entry.LastFailure >= _window && !HasSharedFailures(entry, now)) _entries.Remove(key);
     }
+
+    // The failures that count: this node's within the window, or all nodes' as last read, whichever is more. The
+    // nodes' count is used for one window after it was read; it can only have dropped since, so this errs on blocking.
+    private long Failures(Entry entry, DateTimeOffset now) =>
+        HasSharedFailures(entry, now) ? Math.Max(entry.Failures.Count, entry.SharedFailures) : entry.Failures.Count;
+
+    private bool HasSharedFailures(Entry entry, DateTimeOffset now) => entry.SharedFailures > 0 && now - entry.SharedAt < _window;
 
     internal static IPAddress Key(IPAddress address) => Receiver.ClientAddress.LimitKey(address);
 
@@ -189,6 +245,14 @@ public sealed class AuthFailureLimiter
         /// <summary>The attempt failed: the reservation becomes a recorded failure.</summary>
         public void Fail() { if (Interlocked.Exchange(ref _ended, 1) == 0) _limiter.End(_key, failed: true, succeeded: false); }
 
+        /// <summary>As <see cref="Fail"/>, and counts the failure for every node sharing the state store.</summary>
+        public async ValueTask FailAsync(CancellationToken cancellationToken)
+        {
+            if (Interlocked.Exchange(ref _ended, 1) != 0) return;
+            _limiter.End(_key, failed: true, succeeded: false);
+            if (_limiter._shared is not null) await _limiter.CountSharedAsync(_key, 1, cancellationToken).ConfigureAwait(false);
+        }
+
         /// <summary>The attempt succeeded: the reservation is released and the delay reset (earlier failures still count).</summary>
         public void Succeed() { if (Interlocked.Exchange(ref _ended, 1) == 0) _limiter.End(_key, failed: false, succeeded: true); }
 
@@ -202,5 +266,7 @@ public sealed class AuthFailureLimiter
         public int Consecutive { get; set; }
         public int InProgress { get; set; }
         public DateTimeOffset LastFailure { get; set; }
+        public long SharedFailures { get; set; }
+        public DateTimeOffset SharedAt { get; set; }
     }
 }

@@ -21,7 +21,8 @@ public static class AuthServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new UserStore(sp.GetRequiredService<MtaOptions>(), sp.GetService<ILogger<UserStore>>(),
             sp.GetRequiredService<PasswordHashPool>()));
-        services.TryAddSingleton(sp => new AuthFailureLimiter(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new AuthFailureLimiter(sp.GetRequiredService<MtaOptions>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<Extensibility.State.StateStoreProvider>() is { IsShared: true } states ? states.Get(AuthFailureLimiter.StateOwner) : null));
         return services;
     }
 }

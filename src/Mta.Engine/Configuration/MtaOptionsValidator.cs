@@ -132,6 +132,7 @@ public static class MtaOptionsValidator
             Check(IPNetwork.TryParse(o.XClient.Networks[i], out _), $"XClient:Networks:{i}", $"'{o.XClient.Networks[i]}' is not a network in CIDR form (e.g. 192.0.2.0/24)");
         TerminalOptionsValidator.Validate(o, errors);
         TurnOptionsValidator.Validate(o, errors);
+        StateOptionsValidator.Validate(o, errors);
         ControlOptionsValidator.Validate(o, errors);
         TransportOptionsValidator.Validate(o, errors);
         Extensibility.Containment.HookContainmentOptionsValidator.Validate(o.HookContainment, errors);
@@ -302,6 +303,7 @@ public static class MtaOptionsValidator
                 && path != "/healthz" && path != "/readyz",
             "Telemetry:Prometheus:Path", $"'{prometheus.Path}' is not an absolute path such as /metrics (and not /healthz or /readyz)");
         var otlp = telemetry.Otlp;
+        check(telemetry.TraceSampleRatio is >= 0 and <= 1, "Telemetry:TraceSampleRatio", $"{telemetry.TraceSampleRatio} is not between 0 and 1 (1 traces every session)");
         check(Enum.IsDefined(otlp.Protocol), "Telemetry:Otlp:Protocol", "must be HttpProtobuf or Grpc");
         check(!otlp.Enabled || Uri.TryCreate(otlp.Endpoint, UriKind.Absolute, out var endpoint) && (endpoint.Scheme == Uri.UriSchemeHttp || endpoint.Scheme == Uri.UriSchemeHttps)
                 && string.IsNullOrEmpty(endpoint.Query),

@@ -36,6 +36,10 @@ public sealed class RedisOptions
 
     /// <summary>How long to wait for the first connection at start-up before going on without Redis. Defaults to 5 s.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Once Redis has failed calls in a row, how long every state call falls back at once without trying
+    /// Redis; then one call probes it again. Defaults to 5 s (0.5 s to 1 hour).</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>The <c>Node</c> section: this node's identity among several behind one MX or load balancer.</summary>

@@ -17,6 +17,12 @@ public sealed class TelemetryOptions
     /// recorded) when <see cref="Otlp"/> sends them somewhere; without it no span is made. Default true.</summary>
     public bool Traces { get; set; } = true;
 
+    /// <summary>The share of SMTP sessions traced, from 0 to 1 (default 1: every one). A message's delivery spans follow
+    /// the decision made for the session that received it, so a sampled message keeps its whole story and an unsampled
+    /// one costs no span; a message not received here while tracing was on (recovered, picked up) is decided by its
+    /// queue id at the same ratio, the same way on every attempt.</summary>
+    public double TraceSampleRatio { get; set; } = 1.0;
+
     /// <summary>The Prometheus scrape endpoint on the server's web listener (<c>Web:Urls</c>).</summary>
     public PrometheusOptions Prometheus { get; set; } = new();
 

@@ -36,7 +36,8 @@ internal sealed partial class SmtpSession
         _pendingAuth = null;
         // A failure slot is reserved before any response is read or any hash computed: parallel attempts from one
         // address count while they run, so no more can be evaluated than Auth:MaxFailuresPerIp allows.
-        if (!_ctx.AuthFailures.TryBeginAttempt(RemoteEndPoint.Address, out var attempt))
+        var attempt = await _ctx.AuthFailures.TryBeginAttemptAsync(RemoteEndPoint.Address, aborted);
+        if (attempt is null)
         {
             LogAuthThrottled(SessionId, RemoteEndPoint.Address);
             Reply(SaslReplies.TemporaryFailure);
@@ -136,7 +137,8 @@ internal sealed partial class SmtpSession
         var address = RemoteEndPoint.Address;
         var delay = _ctx.AuthFailures.DelayFor(address);
         if (delay > TimeSpan.Zero) await Task.Delay(delay, _ctx.Time);
-        attempt.Fail();
+        // Not the session's token: a client that hangs up after a failure still has it counted on every node.
+        await attempt.FailAsync(CancellationToken.None);
         CountAuthFailure(_authMechanism);
         Reply(reply);
         if (_ctx.AuthFailures.IsBlocked(address) && !_closing)

@@ -9,7 +9,7 @@ namespace Mta.Engine.Receiver;
 internal sealed partial class SmtpSession
 {
     /// <summary>The span's name: one per SMTP session.</summary>
-    internal const string SpanName = "smtp.session";
+    internal const string SpanName = SessionSpans.Name;
 
     private Activity? _span;
     // The queue id FinishMessageAsync gave the message being answered (null when it was refused before one was given).
@@ -19,38 +19,11 @@ internal sealed partial class SmtpSession
     // The mechanism of the AUTH exchange under way, for the failure count.
     private string _authMechanism = Sasl.Plain;
 
-    /// <summary>Starts the session's span when something listens to <c>Mta.Receiver</c>. It is not left as the ambient
-    /// <see cref="Activity.Current"/>: an ambient activity rides in the execution context of every await of the session
-    /// (each read, write and hook call) for its whole life, a cost per command for a span that wants only its events.</summary>
-    private void StartSpan()
-    {
-        var source = MtaTelemetry.ReceiverSource;
-        if (!source.HasListeners()) return;
-        var tags = new TagList
-        {
-            { "client.address", RemoteEndPoint.Address.ToString() },
-            { "client.port", RemoteEndPoint.Port },
-            { "server.port", LocalEndPoint.Port },
-            { "mta.listener", ListenerName },
-            { "mta.session_id", SessionId },
-        };
-        var ambient = Activity.Current;
-        _span = source.StartActivity(ActivityKind.Server, default, tags, null, default, SpanName);
-        if (_span is not null) Activity.Current = ambient;
-    }
+    private void StartSpan() => _span = SessionSpans.Start(RemoteEndPoint, LocalEndPoint, ListenerName, SessionId);
 
-    /// <summary>Ends the span with why the session ended; a failure (timeout, TLS, internal error) sets the error status.</summary>
     private void EndSpan()
     {
-        var failure = _spanFailure;
-        if (_span is not { } span) return;
-        span.SetTag("mta.close_reason", _closeReason);
-        span.SetTag("mta.messages_accepted", _messagesAccepted);
-        if (failure is not null) span.SetStatus(ActivityStatusCode.Error, failure);
-        // Stop makes the span's parent current; the session's own ambient activity (none, or a caller's) is kept.
-        var ambient = Activity.Current;
-        span.Dispose();
-        if (Activity.Current != ambient) Activity.Current = ambient;
+        SessionSpans.End(_span, _closeReason, _messagesAccepted, _spanFailure);
         _span = null;
     }
 
@@ -58,16 +31,7 @@ internal sealed partial class SmtpSession
     private void MessageAnswered(SmtpReply reply, long bytes)
     {
         _ctx.Metrics?.Transaction(ListenerName, reply, bytes);
-        if (_span is { IsAllDataRequested: true } span)
-        {
-            span.AddEvent(new ActivityEvent("message", tags: new ActivityTagsCollection
-            {
-                { MtaTelemetry.Tags.QueueId, _queueId },
-                { "smtp.reply_code", reply.Code },
-                { "mta.result", reply.Code / 100 == 2 ? "accepted" : "rejected" },
-                { "mta.size", bytes },
-            }));
-        }
+        SessionSpans.MessageAnswered(_span, _queueId, reply.Code, bytes);
         _queueId = null;
     }
 
@@ -76,7 +40,7 @@ internal sealed partial class SmtpSession
     private void QueueingAs(string queueId)
     {
         _queueId = queueId;
-        if (_span is { } span && span.Recorded) _ctx.ReceivedSpans?.Add(queueId, span.Context);
+        SessionSpans.Queueing(_span, queueId, _ctx.ReceivedSpans);
     }
 
     /// <summary>The spool refused the message: no delivery will link to this session.</summary>

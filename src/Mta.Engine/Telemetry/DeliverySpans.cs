@@ -17,19 +17,25 @@ internal static class DeliverySpans
     {
         var source = MtaTelemetry.DeliverySource;
         if (!source.HasListeners()) return null;
-        ActivityLink[]? links = received is not null && received.TryGet(queueId, out var context) ? [new ActivityLink(context)] : null;
-        // Tags given at the start, so a sampler can decide on them.
-        var tags = new TagList
+        ActivityLink[]? links = null;
+        switch (received?.Find(queueId, out var context))
         {
-            { MtaTelemetry.Tags.QueueId, queueId },
-            { "mta.route_kind", routeKind },
-            { "mta.destination", destination },
-            { "mta.recipients", recipients },
-        };
+            case ReceivedAs.Unsampled: return null;
+            case ReceivedAs.Sampled: links = [new ActivityLink(context)]; break;
+        }
+        // Only the queue id at the start, for the sampler to decide a message with no link by; the rest once it records.
+        KeyValuePair<string, object?>[] tags = [new(MtaTelemetry.Tags.QueueId, queueId)];
         var ambient = Activity.Current;
         var activity = source.StartActivity(ActivityKind.Client, default, tags, links, default, Name);
+        if (activity is null) return null;
         // Not left ambient: it would ride in the execution context of every await of the agent's conversation.
-        if (activity is not null) Activity.Current = ambient;
+        Activity.Current = ambient;
+        if (activity.IsAllDataRequested)
+        {
+            activity.SetTag("mta.route_kind", routeKind);
+            activity.SetTag("mta.destination", destination);
+            activity.SetTag("mta.recipients", recipients);
+        }
         return activity;
     }
 

@@ -28,10 +28,33 @@ public sealed class ReceivedSpans
         if (_contexts.TryAdd(queueId, context)) Interlocked.Increment(ref _count);
     }
 
-    internal bool TryGet(string queueId, out ActivityContext context) => _contexts.TryGetValue(queueId, out context);
+    /// <summary>Marks a message received in a session the sampler left out: its deliveries make no span either, so
+    /// a trace never holds a message's deliveries without its receipt.</summary>
+    internal void AddUnsampled(string queueId) => Add(queueId, default);
+
+    /// <summary>What this process knows of the session that received <paramref name="queueId"/>.</summary>
+    internal ReceivedAs Find(string queueId, out ActivityContext context)
+    {
+        if (!_contexts.TryGetValue(queueId, out context)) return ReceivedAs.Unknown;
+        return context == default ? ReceivedAs.Unsampled : ReceivedAs.Sampled;
+    }
 
     internal void Remove(string queueId)
     {
         if (_contexts.TryRemove(queueId, out _)) Interlocked.Decrement(ref _count);
     }
+}
+
+/// <summary>How a queued message was received, as far as tracing goes.</summary>
+internal enum ReceivedAs
+{
+    /// <summary>Not by a session of this process while tracing was on (recovered after a restart, picked up, or past
+    /// <see cref="ReceivedSpans.Capacity"/>): the sampler decides by the queue id alone.</summary>
+    Unknown,
+
+    /// <summary>In a session whose span was recorded: deliveries link to it and are sampled with it.</summary>
+    Sampled,
+
+    /// <summary>In a session the sampler left out: its deliveries make no span.</summary>
+    Unsampled,
 }

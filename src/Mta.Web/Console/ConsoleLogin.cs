@@ -41,7 +41,8 @@ internal sealed partial class ConsoleLogin(UserStore users, AuthFailureLimiter l
             return Form(context, returnUrl, "Enter a user name and a password.", StatusCodes.Status400BadRequest);
 
         var address = context.Connection.RemoteIpAddress ?? IPAddress.Loopback;
-        if (limiter.IsBlocked(address) || !limiter.TryBeginAttempt(address, out var attempt))
+        var attempt = limiter.IsBlocked(address) ? null : await limiter.TryBeginAttemptAsync(address, context.RequestAborted);
+        if (attempt is null)
         {
             LogBlocked(address.ToString());
             return Form(context, returnUrl, "Too many failed logins from your address. Try again later.", StatusCodes.Status429TooManyRequests);
@@ -60,7 +61,7 @@ internal sealed partial class ConsoleLogin(UserStore users, AuthFailureLimiter l
                     context.Response.Headers.RetryAfter = "5";
                     return Form(context, returnUrl, "The server is busy checking passwords. Try again in a moment.", StatusCodes.Status503ServiceUnavailable);
                 default:
-                    attempt.Fail();
+                    await attempt.FailAsync(CancellationToken.None);
                     LogFailed(user, address.ToString());
                     // The answer waits as SMTP AUTH's does: doubling with each failure in a row from the address.
                     if (delay > TimeSpan.Zero) await Task.Delay(delay, context.RequestAborted);

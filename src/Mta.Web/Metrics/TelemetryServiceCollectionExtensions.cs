@@ -64,6 +64,7 @@ public static class TelemetryServiceCollectionExtensions
             otel.WithTracing(tracing =>
             {
                 tracing.AddSource([.. MtaTelemetry.ActivitySourceNames]);
+                tracing.SetSampler(new MessageSampler(telemetry.TraceSampleRatio));
                 tracing.AddOtlpExporter(exporter => Configure(exporter, otlp, "v1/traces"));
             });
         }

@@ -16,7 +16,7 @@ public static class PluginServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddMtaPlugins(this IServiceCollection services)
     {
-        services.TryAddSingleton(sp => new StateStoreProvider(sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.TryAddSingleton(StateStoreProvider.Create);
         services.TryAddSingleton<IMessageSubmitter, MessageSubmitter>();
         services.TryAddSingleton<PluginLoader>();
         services.AddSingleton<IExtensionLoader>(sp => sp.GetRequiredService<PluginLoader>());

@@ -11,7 +11,7 @@ public static class ScriptServiceCollectionExtensions
     public static IServiceCollection AddMtaScripts(this IServiceCollection services)
     {
         // Shared with the plugin loader: one store per owner, so a reloaded script keeps its state.
-        services.TryAddSingleton<StateStoreProvider>();
+        services.TryAddSingleton(StateStoreProvider.Create);
         services.AddSingleton<ScriptHost>();
         services.AddSingleton<IExtensionLoader>(sp => sp.GetRequiredService<ScriptHost>());
         return services;

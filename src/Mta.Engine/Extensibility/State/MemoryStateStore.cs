@@ -43,7 +43,12 @@ public sealed class MemoryStateStore : IStateStore
             }
             else
             {
-                var stored = entry is CounterEntry counter ? Volatile.Read(ref counter.Value) : ((ValueEntry)entry).Value;
+                var stored = entry switch
+                {
+                    CounterEntry counter => Volatile.Read(ref counter.Value),
+                    WindowEntry window => window.Count(Now),
+                    _ => ((ValueEntry)entry).Value,
+                };
                 if (stored is T typed) { value = typed; return true; }
                 if (stored is null && default(T) is null) { value = default; return true; }
             }
@@ -85,7 +90,7 @@ public sealed class MemoryStateStore : IStateStore
             }
             if (entry is CounterEntry counter) return Interlocked.Add(ref counter.Value, delta);
             // A plain value under this key: a number continues from it, anything else restarts at 0.
-            var start = ((ValueEntry)entry).Value switch
+            var start = (entry as ValueEntry)?.Value switch
             {
                 long l => l, int i => i, short s => s, byte b => b,
                 _ => 0L,
@@ -94,6 +99,73 @@ public sealed class MemoryStateStore : IStateStore
             if (_entries.TryUpdate(key, replaced, entry)) return replaced.Value;
         }
     }
+
+    /// <summary>Sets a value only when the key holds no live value, atomically; returns whether it was set.</summary>
+    public bool SetIfAbsent<T>(string key, T value, TimeSpan? timeToLive = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var now = Now;
+        var fresh = new ValueEntry(value, ExpiryOf(now, timeToLive));
+        MaybeSweep(now);
+        while (true)
+        {
+            if (_entries.TryAdd(key, fresh)) return true;
+            if (!_entries.TryGetValue(key, out var existing)) continue;
+            if (!existing.IsExpired(now)) return false;
+            if (_entries.TryUpdate(key, fresh, existing)) return true;
+        }
+    }
+
+    /// <summary>Records <paramref name="hits"/> hits now and returns the hits within the last <paramref name="window"/>
+    /// (see <see cref="IStateStore.CountInSlidingWindowAsync"/>).</summary>
+    public long CountInSlidingWindow(string key, TimeSpan window, long hits = 1)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (window <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(window), window, "a window must be positive");
+        ArgumentOutOfRangeException.ThrowIfNegative(hits);
+        var now = Now;
+        MaybeSweep(now);
+        while (true)
+        {
+            var entry = _entries.GetOrAdd(key, static (_, ticks) => new WindowEntry(ticks), window.Ticks);
+            if (entry is not WindowEntry sliding || entry.IsExpired(now))
+            {
+                // A value or counter under this key, or a window whose hits are all over: start a new window.
+                _entries.TryUpdate(key, new WindowEntry(window.Ticks), entry);
+                continue;
+            }
+            var count = sliding.Record(now, window.Ticks, hits);
+            // A sweep may have dropped the entry as it went quiet; the hits must land in the one that is stored.
+            if (_entries.TryGetValue(key, out var current) && ReferenceEquals(current, sliding)) return count;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<(bool Found, T? Value)> TryGetAsync<T>(string key, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(TryGet<T>(key, out var value) ? (true, value) : (false, default(T)));
+
+    /// <inheritdoc />
+    public ValueTask SetAsync<T>(string key, T value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+    {
+        Set(key, value, timeToLive);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> SetIfAbsentAsync<T>(string key, T value, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(SetIfAbsent(key, value, timeToLive));
+
+    /// <inheritdoc />
+    public ValueTask<bool> RemoveAsync(string key, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(Remove(key));
+
+    /// <inheritdoc />
+    public ValueTask<long> IncrementAsync(string key, long delta = 1, TimeSpan? timeToLive = null, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(Increment(key, delta, timeToLive));
+
+    /// <inheritdoc />
+    public ValueTask<long> CountInSlidingWindowAsync(string key, TimeSpan window, long hits = 1, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult(CountInSlidingWindow(key, window, hits));
 
     /// <summary>Drops every expired entry now.</summary>
     public void Sweep()
@@ -120,7 +192,7 @@ public sealed class MemoryStateStore : IStateStore
 
     private abstract class Entry(long expiresTicks)
     {
-        public long ExpiresTicks { get; } = expiresTicks;
+        public virtual long ExpiresTicks { get; } = expiresTicks;
         public bool IsExpired(long now) => now >= ExpiresTicks;
     }
 
@@ -132,5 +204,45 @@ public sealed class MemoryStateStore : IStateStore
     private sealed class CounterEntry(long expiresTicks) : Entry(expiresTicks)
     {
         public long Value;
+    }
+
+    // The hits of one sliding window, oldest first; it expires one window after its newest hit.
+    private sealed class WindowEntry(long windowTicks) : Entry(long.MaxValue)
+    {
+        private readonly Queue<(long Ticks, long Hits)> _hits = new();
+        private long _total;
+        private long _expiresTicks = long.MaxValue;
+
+        public override long ExpiresTicks => Volatile.Read(ref _expiresTicks);
+
+        public long Record(long now, long window, long hits)
+        {
+            lock (_hits)
+            {
+                Trim(now - window);
+                if (hits > 0)
+                {
+                    _hits.Enqueue((now, hits));
+                    _total += hits;
+                    Volatile.Write(ref _expiresTicks, now + window);
+                }
+                else if (_hits.Count == 0) Volatile.Write(ref _expiresTicks, now);
+                return _total;
+            }
+        }
+
+        public long Count(long now)
+        {
+            lock (_hits)
+            {
+                Trim(now - windowTicks);
+                return _total;
+            }
+        }
+
+        private void Trim(long since)
+        {
+            while (_hits.Count > 0 && _hits.Peek().Ticks <= since) _total -= _hits.Dequeue().Hits;
+        }
     }
 }
