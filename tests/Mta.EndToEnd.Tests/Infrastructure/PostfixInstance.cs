@@ -28,6 +28,14 @@ public sealed record PostfixSettings
     /// <summary>Where every other non-local domain goes (<c>relayhost</c>, e.g. <c>[127.0.0.1]:2600</c>). None by default:
     /// such mail would need DNS, which is off, so it stays deferred.</summary>
     public string? RelayHost { get; init; }
+
+    /// <summary><c>smtpd_milters</c>: milter addresses in Postfix's form (<c>unix:PATH</c>, <c>inet:HOST:PORT</c>), in
+    /// the order they run. None by default.</summary>
+    public IReadOnlyList<string> Milters { get; init; } = [];
+
+    /// <summary><c>milter_default_action</c> (accept, tempfail, reject, quarantine); Postfix's own default (tempfail)
+    /// when null.</summary>
+    public string? MilterDefaultAction { get; init; }
 }
 
 /// <summary>
@@ -224,6 +232,13 @@ public sealed class PostfixInstance : IAsyncDisposable
             main.AppendLine($"transport_maps = inline:{{ {string.Join(", ", s.Transport.Select(t => $"{t.Key}=smtp:{t.Value}"))} }}");
         }
         if (s.RelayHost is not null) main.AppendLine($"relayhost = {s.RelayHost}");
+        if (s.Milters.Count > 0)
+        {
+            main.AppendLine($"smtpd_milters = {string.Join(", ", s.Milters)}");
+            // Short enough for a test to see a dead milter's default action at once.
+            main.AppendLine("milter_connect_timeout = 5s");
+        }
+        if (s.MilterDefaultAction is not null) main.AppendLine($"milter_default_action = {s.MilterDefaultAction}");
         File.WriteAllText(Path.Combine(ConfigDirectory, "main.cf"), main.ToString());
 
         // The services of Debian's master.cf.proto that this setup uses, none chrooted (a chroot would need files copied
