@@ -141,7 +141,11 @@ public sealed class FilterProcess : IAsyncDisposable
         try { await _process.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException)
         {
+            // Not gone on SIGTERM in time (OpenDKIM can linger over its open sessions): SIGKILL, and wait for the
+            // kill to take effect, since Kill only sends the signal and a caller goes on to test HasExited.
             try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            using var killed = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await _process.WaitForExitAsync(killed.Token); } catch (OperationCanceledException) { }
         }
         // Workers that outlived their master (they normally leave with it) are the filter's own: killed by their ids.
         foreach (var pid in children)
