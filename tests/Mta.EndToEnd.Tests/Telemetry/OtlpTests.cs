@@ -1,11 +1,5 @@
-// OTLP/HTTP export of both signals to a small collector stand-in on loopback (Kestrel taking /v1/metrics and /v1/traces).
+// OTLP/HTTP export of both signals to a collector stand-in on loopback (OtlpReceiver).
 using System.Collections.Concurrent;
-using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Mta.EndToEnd.Tests.Infrastructure;
