@@ -1,5 +1,4 @@
 // A private HAProxy for one test: Debian's binary in the foreground, TCP mode, its config written by the test.
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -12,19 +11,14 @@ namespace Mta.EndToEnd.Tests.Infrastructure;
 /// </summary>
 public sealed class HaproxyServer : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly DaemonProcess _process;
     private readonly string _directory;
 
-    private HaproxyServer(Process process, string directory, IReadOnlyDictionary<string, int> ports)
+    private HaproxyServer(DaemonProcess process, string directory, IReadOnlyDictionary<string, int> ports)
     {
         _process = process;
         _directory = directory;
         Ports = ports;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
     }
 
     /// <summary>The haproxy binary, or null when it is not installed.</summary>
@@ -38,7 +32,7 @@ public sealed class HaproxyServer : IAsyncDisposable
     public IReadOnlyDictionary<string, int> Ports { get; }
 
     /// <summary>What haproxy printed so far (its log goes to stderr), for failure messages.</summary>
-    public string Output { get { lock (_output) return _output.ToString(); } }
+    public string Output => _process.Output;
 
     /// <summary>The endpoint of frontend <paramref name="name"/>.</summary>
     public IPEndPoint EndPoint(string name) => new(IPAddress.Loopback, Ports[name]);
@@ -81,36 +75,17 @@ public sealed class HaproxyServer : IAsyncDisposable
         var path = Path.Combine(directory, "haproxy.cfg");
         await File.WriteAllTextAsync(path, config.ToString());
 
-        var psi = new ProcessStartInfo(BinaryPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = directory };
-        foreach (var argument in (string[])["-db", "-f", path]) psi.ArgumentList.Add(argument);
-        var server = new HaproxyServer(Process.Start(psi)!, directory, ports);
+        var server = new HaproxyServer(DaemonProcess.Start("haproxy", BinaryPath, ["-db", "-f", path]), directory, ports);
         try
         {
-            foreach (var f in frontends) await server.WaitForPortAsync(ports[f.Name], config.ToString());
+            foreach (var f in frontends)
+                await server._process.WaitForSocketAsync($"inet:127.0.0.1:{ports[f.Name]}", TimeSpan.FromSeconds(15));
             return server;
         }
-        catch
+        catch (Exception e)
         {
             await server.DisposeAsync();
-            throw;
-        }
-    }
-
-    private async Task WaitForPortAsync(int port, string config)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (true)
-        {
-            if (_process.HasExited) throw new InvalidOperationException($"haproxy exited ({_process.ExitCode}):\n{Output}\n{config}");
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException) { }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"haproxy did not listen on {port}:\n{Output}");
-            await Task.Delay(50);
+            throw new InvalidOperationException("haproxy did not start with this config:\n" + config, e);
         }
     }
 
@@ -130,13 +105,7 @@ public sealed class HaproxyServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await _process.WaitForExitAsync(cts.Token); } catch (OperationCanceledException) { }
-        }
-        _process.Dispose();
+        await _process.DisposeAsync();
         try { Directory.Delete(_directory, recursive: true); } catch (IOException) { }
     }
 }

@@ -1,5 +1,4 @@
 // A private redis-server for one test: Debian's binary on a free loopback port, no persistence, killed in Dispose.
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -14,9 +13,8 @@ namespace Mta.EndToEnd.Tests.Infrastructure;
 public sealed class RedisServer : IAsyncDisposable
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(15);
-    private readonly StringBuilder _output = new();
     private readonly string _directory;
-    private Process? _process;
+    private DaemonProcess? _process;
 
     private RedisServer(int port, string directory)
     {
@@ -37,7 +35,7 @@ public sealed class RedisServer : IAsyncDisposable
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>What the server printed so far, for failure messages.</summary>
-    public string Output { get { lock (_output) return _output.ToString(); } }
+    public string Output => _process?.Output ?? "";
 
     /// <summary>Skips the calling test when redis-server is not installed.</summary>
     public static void SkipUnlessInstalled() =>
@@ -59,37 +57,29 @@ public sealed class RedisServer : IAsyncDisposable
             }
             catch (Exception) when (attempt < 3)
             {
-                server.Stop();
+                await server.StopAsync();
             }
         }
     }
 
     /// <summary>Kills the server at once (SIGKILL): clients see their connections drop, as in a crash.</summary>
-    public void Kill()
-    {
-        var process = _process;
-        if (process is null || process.HasExited) return;
-        process.Kill();
-        process.WaitForExit(10_000);
-    }
+    public void Kill() => _process?.Kill();
 
     /// <summary>Freezes the server (SIGSTOP): connections stay open and nothing is answered, as a server that hangs.</summary>
-    public void Pause() => Signal("STOP");
+    public void Pause() => Running.Signal(SigStop);
 
     /// <summary>Lets a paused server run again (SIGCONT); it answers what it was sent meanwhile.</summary>
-    public void Resume() => Signal("CONT");
+    public void Resume() => Running.Signal(SigCont);
 
-    private void Signal(string signal)
-    {
-        var process = _process ?? throw new InvalidOperationException("redis-server is not running");
-        using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString()])!;
-        kill.WaitForExit(10_000);
-    }
+    // Linux's numbers (signal(7)), for DaemonProcess.Signal.
+    private const int SigStop = 19, SigCont = 18;
+
+    private DaemonProcess Running => _process ?? throw new InvalidOperationException("redis-server is not running");
 
     /// <summary>Starts the server again, empty, on the same port; returns once it answers PING.</summary>
     public async Task RestartAsync()
     {
-        Stop();
+        await StopAsync();
         // The old socket may linger for a moment; redis-server sets SO_REUSEADDR, so only a bind race is retried.
         for (var attempt = 1; ; attempt++)
         {
@@ -139,27 +129,15 @@ public sealed class RedisServer : IAsyncDisposable
 
     private async Task RunAsync()
     {
-        var psi = new ProcessStartInfo(BinaryPath!)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = _directory,
-        };
-        foreach (var argument in (string[])["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                     "--dir", _directory, "--daemonize", "no", "--protected-mode", "yes", "--logfile", ""])
-            psi.ArgumentList.Add(argument);
-        var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        string[] arguments = ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", _directory, "--daemonize", "no", "--protected-mode", "yes", "--logfile", ""];
+        var process = DaemonProcess.Start("redis-server", BinaryPath!, arguments);
         _process = process;
 
         var deadline = DateTime.UtcNow + ReadyTimeout;
         while (true)
         {
-            if (process.HasExited) throw new InvalidOperationException($"redis-server exited ({process.ExitCode}):\n{Output}");
+            if (process.HasExited) throw new InvalidOperationException($"redis-server exited:\n{Output}");
             try
             {
                 if (await CommandAsync("PING") == "+PONG") return;
@@ -170,12 +148,12 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private void Stop()
+    private async Task StopAsync()
     {
         // A paused process would not die of SIGKILL any later, but a stopped one must not linger stopped either.
         if (IsRunning) Resume();
         Kill();
-        _process?.Dispose();
+        if (_process is { } process) await process.DisposeAsync();
         _process = null;
     }
 
@@ -198,11 +176,10 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        Stop();
+        await StopAsync();
         try { Directory.Delete(_directory, recursive: true); }
         catch (IOException) { }
-        return ValueTask.CompletedTask;
     }
 }

@@ -37,7 +37,7 @@ public static class DkimPyVerifier
     public static async Task<(bool Verified, string Output)> VerifyAsync(string messageFile, string keyName, string keyRecord, CancellationToken ct)
     {
         var python = await Python.Value ?? throw new InvalidOperationException(Missing);
-        var (code, output) = await FilterProcess.RunToEndAsync(python, ["-c", Script, messageFile, keyName, keyRecord], ct);
+        var (code, output) = await DaemonProcess.RunToEndAsync(python, ["-c", Script, messageFile, keyName, keyRecord], ct);
         return (code == 0 && output.Trim() == "pass", output);
     }
 
@@ -49,7 +49,7 @@ public static class DkimPyVerifier
             if (!File.Exists(candidate)) continue;
             try
             {
-                var (code, _) = await FilterProcess.RunToEndAsync(candidate, ["-c", "import dkim"], CancellationToken.None);
+                var (code, _) = await DaemonProcess.RunToEndAsync(candidate, ["-c", "import dkim"], CancellationToken.None);
                 if (code == 0) return candidate;
             }
             catch (Exception e) when (e is System.ComponentModel.Win32Exception or TimeoutException) { }

@@ -16,12 +16,12 @@ public sealed class OpenDkimInstance : IAsyncDisposable
     /// <summary>The authserv-id OpenDKIM writes into Authentication-Results.</summary>
     public const string AuthservId = "dkim.mta.test";
 
-    private static readonly string? Program = FilterProcess.FindProgram("/usr/sbin/opendkim", "/usr/local/sbin/opendkim");
-    private static readonly string? GenKey = FilterProcess.FindProgram("/usr/sbin/opendkim-genkey", "/usr/bin/opendkim-genkey", "/usr/local/sbin/opendkim-genkey");
+    private static readonly string? Program = DaemonProcess.FindProgram("/usr/sbin/opendkim", "/usr/local/sbin/opendkim");
+    private static readonly string? GenKey = DaemonProcess.FindProgram("/usr/sbin/opendkim-genkey", "/usr/bin/opendkim-genkey", "/usr/local/sbin/opendkim-genkey");
 
-    private readonly FilterProcess _process;
+    private readonly DaemonProcess _process;
 
-    private OpenDkimInstance(string root, FilterProcess process, string publicKeyRecord)
+    private OpenDkimInstance(string root, DaemonProcess process, string publicKeyRecord)
     {
         Root = root;
         _process = process;
@@ -57,18 +57,18 @@ public sealed class OpenDkimInstance : IAsyncDisposable
     public static async Task<OpenDkimInstance> StartAsync(OpenDkimMode mode = OpenDkimMode.SignAndVerify, CancellationToken ct = default)
     {
         if (UnavailableReason is { } reason) throw new InvalidOperationException(reason);
-        var root = FilterProcess.NewTempFolder("opendkim");
-        FilterProcess? process = null;
+        var root = DaemonProcess.NewTempFolder("opendkim");
+        DaemonProcess? process = null;
         try
         {
-            var (code, output) = await FilterProcess.RunToEndAsync(GenKey!, ["-D", root, "-d", Domain, "-s", Selector, "-b", "2048"], ct);
+            var (code, output) = await DaemonProcess.RunToEndAsync(GenKey!, ["-D", root, "-d", Domain, "-s", Selector, "-b", "2048"], ct);
             if (code != 0) throw new InvalidOperationException($"opendkim-genkey failed ({code}): {output}");
             var record = ParseZoneRecord(await File.ReadAllTextAsync(Path.Combine(root, Selector + ".txt"), ct));
             await File.WriteAllTextAsync(Path.Combine(root, "test-keys"), $"{KeyName} {record}\n", ct);
 
             var config = Path.Combine(root, "opendkim.conf");
             await File.WriteAllTextAsync(config, Config(root, mode), ct);
-            process = FilterProcess.Start("opendkim", Program!, ["-f", "-x", config]);
+            process = DaemonProcess.Start("opendkim", Program!, ["-f", "-x", config]);
             var instance = new OpenDkimInstance(root, process, record);
             await process.WaitForSocketAsync(instance.Address, TimeSpan.FromSeconds(20), ct);
             return instance;
@@ -76,7 +76,7 @@ public sealed class OpenDkimInstance : IAsyncDisposable
         catch
         {
             if (process is not null) await process.DisposeAsync();
-            FilterProcess.DeleteQuietly(root);
+            DaemonProcess.DeleteQuietly(root);
             throw;
         }
     }
@@ -133,7 +133,7 @@ public sealed class OpenDkimInstance : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _process.DisposeAsync();
-        FilterProcess.DeleteQuietly(Root);
+        DaemonProcess.DeleteQuietly(Root);
     }
 }
 

@@ -23,12 +23,12 @@ public sealed class RspamdInstance : IAsyncDisposable
     public const string RejectMessage = "Spam message rejected by rspamd";
 
     private const string RspamdUser = "_rspamd";
-    private static readonly string? Program = FilterProcess.FindProgram("/usr/bin/rspamd", "/usr/local/bin/rspamd");
+    private static readonly string? Program = DaemonProcess.FindProgram("/usr/bin/rspamd", "/usr/local/bin/rspamd");
     private static readonly string ConfigDirectory = "/etc/rspamd";
 
-    private readonly FilterProcess _process;
+    private readonly DaemonProcess _process;
 
-    private RspamdInstance(string root, int port, FilterProcess process)
+    private RspamdInstance(string root, int port, DaemonProcess process)
     {
         Root = root;
         Port = port;
@@ -45,7 +45,7 @@ public sealed class RspamdInstance : IAsyncDisposable
         !OperatingSystem.IsLinux() ? "rspamd tests run on Linux only"
         : Program is null ? "rspamd is not installed (apt-get install rspamd)"
         : !File.Exists(Path.Combine(ConfigDirectory, "common.conf")) ? $"rspamd's stock rules are missing ({ConfigDirectory}/common.conf)"
-        : Environment.IsPrivilegedProcess && !FilterProcess.UserExists(RspamdUser) ? $"running as root, and rspamd's user {RspamdUser} does not exist"
+        : Environment.IsPrivilegedProcess && !DaemonProcess.UserExists(RspamdUser) ? $"running as root, and rspamd's user {RspamdUser} does not exist"
         : null;
 
     public static void SkipIfUnavailable()
@@ -59,7 +59,7 @@ public sealed class RspamdInstance : IAsyncDisposable
     public static async Task<RspamdInstance> StartAsync(IPEndPoint? nameserver = null, CancellationToken ct = default)
     {
         if (UnavailableReason is { } reason) throw new InvalidOperationException(reason);
-        var root = FilterProcess.NewTempFolder("rspamd");
+        var root = DaemonProcess.NewTempFolder("rspamd");
         try
         {
             // rspamd binds the port its config names; a port taken in between shows as a bind error: try another.
@@ -68,7 +68,7 @@ public sealed class RspamdInstance : IAsyncDisposable
                 var port = PostfixInstance.FreeLoopbackPort();
                 WriteConfiguration(root, port, nameserver?.ToString() ?? "127.0.0.1:1");
                 string[] user = Environment.IsPrivilegedProcess ? ["-u", RspamdUser, "-g", RspamdUser] : [];
-                var process = FilterProcess.Start("rspamd", Program!,
+                var process = DaemonProcess.Start("rspamd", Program!,
                 [
                     "-f", .. user, "-c", Path.Combine(root, "rspamd.conf"),
                     "--var", "LOCAL_CONFDIR=" + Path.Combine(root, "local"),
@@ -95,7 +95,7 @@ public sealed class RspamdInstance : IAsyncDisposable
         }
         catch
         {
-            FilterProcess.DeleteQuietly(root);
+            DaemonProcess.DeleteQuietly(root);
             throw;
         }
     }
@@ -105,8 +105,8 @@ public sealed class RspamdInstance : IAsyncDisposable
         foreach (var dir in new[] { "local/local.d", "db", "run" }) Directory.CreateDirectory(Path.Combine(root, dir));
         if (Environment.IsPrivilegedProcess)
         {
-            FilterProcess.ChownTo(Path.Combine(root, "db"), RspamdUser);
-            FilterProcess.ChownTo(Path.Combine(root, "run"), RspamdUser);
+            DaemonProcess.ChownTo(Path.Combine(root, "db"), RspamdUser);
+            DaemonProcess.ChownTo(Path.Combine(root, "run"), RspamdUser);
         }
         File.WriteAllText(Path.Combine(root, "rspamd.conf"), MainConfig($"127.0.0.1:{port}"));
         File.WriteAllText(Path.Combine(root, "local/local.d/options.inc"), Options(nameserver));
@@ -182,6 +182,6 @@ public sealed class RspamdInstance : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _process.DisposeAsync();
-        FilterProcess.DeleteQuietly(Root);
+        DaemonProcess.DeleteQuietly(Root);
     }
 }

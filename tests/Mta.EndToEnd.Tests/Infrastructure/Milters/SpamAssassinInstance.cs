@@ -12,14 +12,14 @@ namespace Mta.EndToEnd.Tests.Infrastructure.Milters;
 /// </summary>
 public sealed class SpamAssassinInstance : IAsyncDisposable
 {
-    private static readonly string? Spamd = FilterProcess.FindProgram("/usr/sbin/spamd", "/usr/bin/spamd", "/usr/local/bin/spamd");
-    private static readonly string? Milter = FilterProcess.FindProgram("/usr/sbin/spamass-milter", "/usr/local/sbin/spamass-milter");
-    private static readonly string? Spamc = FilterProcess.FindProgram("/usr/bin/spamc", "/usr/local/bin/spamc");
+    private static readonly string? Spamd = DaemonProcess.FindProgram("/usr/sbin/spamd", "/usr/bin/spamd", "/usr/local/bin/spamd");
+    private static readonly string? Milter = DaemonProcess.FindProgram("/usr/sbin/spamass-milter", "/usr/local/sbin/spamass-milter");
+    private static readonly string? Spamc = DaemonProcess.FindProgram("/usr/bin/spamc", "/usr/local/bin/spamc");
 
-    private readonly FilterProcess _spamd;
-    private readonly FilterProcess _milter;
+    private readonly DaemonProcess _spamd;
+    private readonly DaemonProcess _milter;
 
-    private SpamAssassinInstance(string root, FilterProcess spamd, FilterProcess milter)
+    private SpamAssassinInstance(string root, DaemonProcess spamd, DaemonProcess milter)
     {
         Root = root;
         _spamd = spamd;
@@ -46,16 +46,16 @@ public sealed class SpamAssassinInstance : IAsyncDisposable
     public static async Task<SpamAssassinInstance> StartAsync(int? rejectScore = null, CancellationToken ct = default)
     {
         if (UnavailableReason is { } reason) throw new InvalidOperationException(reason);
-        var root = FilterProcess.NewTempFolder("spamass");
-        FilterProcess? spamd = null, milter = null;
+        var root = DaemonProcess.NewTempFolder("spamass");
+        DaemonProcess? spamd = null, milter = null;
         try
         {
             int port;
             for (var attempt = 1; ; attempt++)
             {
                 port = PostfixInstance.FreeLoopbackPort();
-                var user = Environment.IsPrivilegedProcess ? FilterProcess.UserExists("debian-spamd") ? "debian-spamd" : "nobody" : null;
-                spamd = FilterProcess.Start("spamd", Spamd!,
+                var user = Environment.IsPrivilegedProcess ? DaemonProcess.UserExists("debian-spamd") ? "debian-spamd" : "nobody" : null;
+                spamd = DaemonProcess.Start("spamd", Spamd!,
                 [
                     "-L", "-x", "--min-children=1", "--max-children=2", "-i", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     "-A", "127.0.0.1", "--pidfile=" + Path.Combine(root, "spamd.pid"), "-s", "stderr",
@@ -72,7 +72,7 @@ public sealed class SpamAssassinInstance : IAsyncDisposable
                 }
             }
             string[] reject = rejectScore is { } score ? ["-r", score.ToString(System.Globalization.CultureInfo.InvariantCulture)] : [];
-            milter = FilterProcess.Start("spamass-milter", Milter!,
+            milter = DaemonProcess.Start("spamass-milter", Milter!,
                 ["-p", Path.Combine(root, "spamass.sock"), "-P", Path.Combine(root, "spamass-milter.pid"), .. reject,
                  "--", "-d", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             var instance = new SpamAssassinInstance(root, spamd, milter);
@@ -83,7 +83,7 @@ public sealed class SpamAssassinInstance : IAsyncDisposable
         {
             if (milter is not null) await milter.DisposeAsync();
             if (spamd is not null) await spamd.DisposeAsync();
-            FilterProcess.DeleteQuietly(root);
+            DaemonProcess.DeleteQuietly(root);
             throw;
         }
     }
@@ -92,6 +92,6 @@ public sealed class SpamAssassinInstance : IAsyncDisposable
     {
         await _milter.DisposeAsync();
         await _spamd.DisposeAsync();
-        FilterProcess.DeleteQuietly(Root);
+        DaemonProcess.DeleteQuietly(Root);
     }
 }

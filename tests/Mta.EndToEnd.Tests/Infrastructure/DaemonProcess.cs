@@ -1,4 +1,4 @@
-// Runs one real content filter (a milter daemon) as a child process in the foreground, with its output captured, and kills it.
+// Runs one real daemon (a milter, redis-server, haproxy) as a child process in the foreground, output captured, and kills it.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -6,20 +6,20 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Mta.EndToEnd.Tests.Infrastructure.Milters;
+namespace Mta.EndToEnd.Tests.Infrastructure;
 
 /// <summary>
-/// A filter daemon started by a test: never daemonized (so its process id is the one to kill), its standard output and
+/// A daemon started by a test (a content filter, redis-server, haproxy): never daemonized (so its process id is the one to kill), its standard output and
 /// error kept for the failure message, its readiness decided by a connection to the socket it was told to listen on.
 /// The process (and its children: rspamd forks workers, spamd forks children) is killed in <see cref="DisposeAsync"/>,
 /// and, for a run that is cancelled or killed, when the test process exits.
 /// </summary>
-public sealed class FilterProcess : IAsyncDisposable
+public sealed class DaemonProcess : IAsyncDisposable
 {
-    private static readonly ConcurrentDictionary<FilterProcess, byte> Running = new();
+    private static readonly ConcurrentDictionary<DaemonProcess, byte> Running = new();
     private static readonly PosixSignalRegistration[] Signals;
 
-    static FilterProcess()
+    static DaemonProcess()
     {
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAllNow();
         // As PostfixInstance does: SIGTERM and SIGINT of a cancelled run do not reliably reach ProcessExit.
@@ -37,7 +37,7 @@ public sealed class FilterProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private int _disposed;
 
-    private FilterProcess(string name, Process process)
+    private DaemonProcess(string name, Process process)
     {
         Name = name;
         _process = process;
@@ -54,7 +54,7 @@ public sealed class FilterProcess : IAsyncDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     /// <summary>Starts <paramref name="fileName"/> with <paramref name="args"/>; the caller then waits for its socket.</summary>
-    public static FilterProcess Start(string name, string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    public static DaemonProcess Start(string name, string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(fileName)
         {
@@ -66,7 +66,7 @@ public sealed class FilterProcess : IAsyncDisposable
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + fileName);
-        var filter = new FilterProcess(name, process);
+        var filter = new DaemonProcess(name, process);
         Running[filter] = 0;
         return filter;
     }
@@ -150,6 +150,21 @@ public sealed class FilterProcess : IAsyncDisposable
         // Workers that outlived their master (they normally leave with it) are the filter's own: killed by their ids.
         foreach (var pid in children)
             if (IsAlive(pid)) SysKill(pid, 9);
+    }
+
+    /// <summary>Kills the process at once (SIGKILL, with its children), as a crash would, and waits (bounded) until it
+    /// is gone.</summary>
+    public void Kill()
+    {
+        if (_process.HasExited) return;
+        try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+        _process.WaitForExit(10_000);
+    }
+
+    /// <summary>Sends <paramref name="signal"/> (e.g. 19 SIGSTOP, 18 SIGCONT on Linux) to the process alone.</summary>
+    public void Signal(int signal)
+    {
+        if (!_process.HasExited) SysKill(_process.Id, signal);
     }
 
     private void KillNow()
